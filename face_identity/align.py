@@ -1,0 +1,342 @@
+"""5-point face alignment: named templates, Umeyama similarity fit, crop warp (cv2 and batched torch), paste-back.
+
+Matches insightface's ``face_align.norm_crop``: least-squares similarity (scikit-image's
+``SimilarityTransform.estimate``, here in numpy) from the landmarks to the template, then
+``cv2.warpAffine`` with bilinear interpolation and a constant 0 border.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import InvalidArgumentError, InvalidImageError, InvalidLandmarksError
+from .types import AffineMatrix, Face, Landmarks5
+
+if TYPE_CHECKING:
+    import torch
+
+ARCFACE_112_POINTS = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float32,
+)
+"""insightface ``arcface_dst``: the ArcFace 112x112 template in pixels."""
+
+_NORMALISED_TEMPLATES: dict[str, NDArray[np.float64]] = {
+    # FaceFusion's WARP_TEMPLATE_SET, in units of the crop size.
+    "arcface_112_v1": np.array(
+        [[0.35473214, 0.45658929], [0.64526786, 0.45658929], [0.50000000, 0.61154464],
+         [0.37913393, 0.77687500], [0.62086607, 0.77687500]]
+    ),
+    "arcface_112_v2": np.array(
+        [[0.34191607, 0.46157411], [0.65653393, 0.45983393], [0.50022500, 0.64050536],
+         [0.37097589, 0.82469196], [0.63151696, 0.82325089]]
+    ),
+    "ffhq_512": np.array(
+        [[0.37691676, 0.46864664], [0.62285697, 0.46912813], [0.50123859, 0.61331904],
+         [0.39308822, 0.72541100], [0.61150205, 0.72490465]]
+    ),
+}
+TEMPLATE_NAMES: tuple[str, ...] = ("arcface_112", "arcface_128", *_NORMALISED_TEMPLATES)
+
+INSWAPPER_ERODE_DIVISOR = 10
+"""insightface paste-back: erode the warped mask with a k x k kernel, k = max(mask_size // 10, 10)."""
+INSWAPPER_ERODE_MIN = 10
+INSWAPPER_BLUR_DIVISOR = 20
+"""insightface paste-back: Gaussian blur with kernel 2k+1, k = max(mask_size // 20, 5)."""
+INSWAPPER_BLUR_MIN = 5
+INSWAPPER_WHITE_THRESHOLD = 20
+"""insightface paste-back: warped-white pixels above 20 (of 255) count as inside the crop."""
+
+
+def template_points(name: str, crop_size: int) -> NDArray[np.float64]:
+    """``[5, 2]`` float64 template landmarks in pixels of a ``crop_size`` x ``crop_size`` crop.
+
+    - ``arcface_112``: insightface ``arcface_dst`` scaled by ``crop_size / 112``.
+    - ``arcface_128``: insightface's 128 rule, ``(arcface_dst + [8, 0]) * crop_size / 128``
+      (what inswapper crops with; equal to FaceFusion's ``arcface_128``).
+    - ``arcface_112_v1``, ``arcface_112_v2`` (= arcface_112), ``ffhq_512``: FaceFusion's templates x crop_size.
+
+    Raises:
+        InvalidArgumentError: unknown template or crop size < 16.
+    """
+    if crop_size < 16:
+        raise InvalidArgumentError(f"crop size must be at least 16 px, got {crop_size}")
+    base = ARCFACE_112_POINTS.astype(np.float64)
+    if name == "arcface_112":
+        return base * (crop_size / 112.0)
+    if name == "arcface_128":
+        return (base + np.array([8.0, 0.0])) * (crop_size / 128.0)
+    if name in _NORMALISED_TEMPLATES:
+        return _NORMALISED_TEMPLATES[name] * float(crop_size)
+    raise InvalidArgumentError(f"unknown alignment template {name!r}; known: {', '.join(TEMPLATE_NAMES)}")
+
+
+def estimate_similarity(source: NDArray[np.floating], target: NDArray[np.floating]) -> AffineMatrix:
+    """Least-squares similarity transform (rotation, uniform scale, translation) mapping ``source`` onto ``target``.
+
+    Umeyama (1991), as scikit-image's ``SimilarityTransform.estimate`` computes it.
+
+    Args:
+        source: ``[N, 2]`` points (N >= 2), e.g. detected landmarks in image pixels.
+        target: ``[N, 2]`` points, e.g. template landmarks in crop pixels.
+
+    Returns:
+        ``[2, 3]`` float64 matrix ``M`` with ``target ~= M @ [x, y, 1]``.
+
+    Raises:
+        InvalidLandmarksError: shapes differ, non-finite values, or all source points coincide.
+    """
+    src = np.asarray(source, dtype=np.float64)
+    dst = np.asarray(target, dtype=np.float64)
+    if src.ndim != 2 or src.shape[1] != 2 or src.shape != dst.shape or src.shape[0] < 2:
+        raise InvalidLandmarksError(f"need two [N, 2] point sets with N >= 2, got {src.shape} and {dst.shape}")
+    if not (np.all(np.isfinite(src)) and np.all(np.isfinite(dst))):
+        raise InvalidLandmarksError("landmarks contain NaN or infinity")
+    count = src.shape[0]
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_centred, dst_centred = src - src_mean, dst - dst_mean
+    src_variance = (src_centred**2).sum() / count
+    if src_variance < 1e-12:
+        raise InvalidLandmarksError("all landmarks are at the same point; cannot align")
+    covariance = dst_centred.T @ src_centred / count
+    signs = np.ones(2)
+    if np.linalg.det(covariance) < 0:
+        signs[1] = -1.0
+    u, singular, vt = np.linalg.svd(covariance)
+    rank = int(np.linalg.matrix_rank(covariance))
+    if rank == 0:
+        raise InvalidLandmarksError("landmarks are degenerate; cannot align")
+    if rank == 1:
+        if np.linalg.det(u) * np.linalg.det(vt) > 0:
+            rotation = u @ vt
+        else:
+            flipped = signs.copy()
+            flipped[1] = -1.0
+            rotation = u @ np.diag(flipped) @ vt
+    else:
+        rotation = u @ np.diag(signs) @ vt
+    scale = float(singular @ signs) / src_variance
+    translation = dst_mean - scale * rotation @ src_mean
+    matrix = np.empty((2, 3), dtype=np.float64)
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = translation
+    return matrix
+
+
+def alignment_matrix(landmarks: Landmarks5, template: str = "arcface_112", crop_size: int = 112) -> AffineMatrix:
+    """``[2, 3]`` float64 matrix taking image pixels to the aligned crop (insightface ``estimate_norm``).
+
+    Raises:
+        InvalidLandmarksError: landmarks not ``[5, 2]`` or degenerate.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (5, 2):
+        raise InvalidLandmarksError(f"need 5 landmarks as a [5, 2] array, got shape {points.shape}")
+    return estimate_similarity(points, template_points(template, crop_size))
+
+
+def _check_image(image: NDArray[np.generic]) -> None:
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
+        raise InvalidImageError(f"expected an [H, W, C] image with C in 1, 3, 4, got shape {image.shape}")
+
+
+def warp_face(image: NDArray[np.generic], matrix: AffineMatrix, crop_size: int) -> NDArray[np.generic]:
+    """Cut the aligned crop: ``cv2.warpAffine`` bilinear, constant 0 border (insightface ``norm_crop``).
+
+    Args:
+        image: ``[H, W, C]`` uint8 or float32 (any channel order; kept as is).
+        matrix: ``[2, 3]`` image-to-crop matrix.
+        crop_size: side of the square crop in pixels.
+
+    Returns:
+        ``[crop_size, crop_size, C]`` crop of the image's dtype.
+    """
+    _check_image(image)
+    crop = cv2.warpAffine(
+        image, np.asarray(matrix, dtype=np.float64), (int(crop_size), int(crop_size)),
+        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+    return crop.reshape(int(crop_size), int(crop_size), image.shape[2])
+
+
+def align_faces(
+    image: NDArray[np.generic], faces: Sequence[Face], template: str = "arcface_112", crop_size: int = 112
+) -> tuple[NDArray[np.generic], list[Face]]:
+    """Aligned crops of the given faces of one image, and the faces carrying their matrices.
+
+    Returns:
+        ``([F, crop_size, crop_size, C] crops of the image's dtype, faces with align_matrix set)``.
+        With no faces the crop array has F = 0.
+    """
+    _check_image(image)
+    crops = np.zeros((len(faces), crop_size, crop_size, image.shape[2]), dtype=image.dtype)
+    aligned: list[Face] = []
+    for index, face in enumerate(faces):
+        matrix = alignment_matrix(face.landmarks, template, crop_size)
+        crops[index] = warp_face(image, matrix, crop_size)
+        aligned.append(face.with_alignment(matrix, crop_size, template))
+    return crops, aligned
+
+
+def crop_validity_mask(image_height: int, image_width: int, matrix: AffineMatrix, crop_size: int) -> NDArray[np.float32]:
+    """``[crop_size, crop_size]`` float32 in 0..1: 1 where the crop samples the image, 0 in the black border."""
+    inside = np.ones((image_height, image_width), dtype=np.float32)
+    return cv2.warpAffine(
+        inside, np.asarray(matrix, dtype=np.float64), (crop_size, crop_size),
+        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+
+
+def paste_mask(
+    image_height: int,
+    image_width: int,
+    matrix: AffineMatrix,
+    crop_size: int,
+    crop_mask: NDArray[np.floating] | None = None,
+    blur_scale: float = 1.0,
+) -> tuple[NDArray[np.float32], tuple[int, int, int, int]]:
+    """insightface's paste-back mask for one crop, computed only inside the region the crop covers.
+
+    Steps (insightface ``INSwapper.get``): warp a white square back with the inverse matrix,
+    threshold at 20, erode with ``k = max(mask_size // 10, 10)``, Gaussian-blur with kernel
+    ``2k + 1``, ``k = max(mask_size // 20, 5)`` (times ``blur_scale``), divide by 255.
+    ``crop_mask`` (``[S, S]`` 0..1, e.g. a face-area mask) multiplies the white square first.
+
+    Returns:
+        ``(mask [y1:y2, x1:x2] float32 0..1, (y1, y2, x1, x2))``: the mask over its region of the image.
+    """
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+    corners = np.array([[0, 0, 1], [crop_size, 0, 1], [0, crop_size, 1], [crop_size, crop_size, 1]], dtype=np.float64)
+    image_corners = corners @ inverse.T
+    side = math.sqrt(abs(np.linalg.det(inverse[:, :2]))) * crop_size
+    blur_k = max(int(side) // INSWAPPER_BLUR_DIVISOR, INSWAPPER_BLUR_MIN)
+    margin = int(2 * blur_k * max(blur_scale, 1.0)) + 4
+    x1 = max(int(math.floor(image_corners[:, 0].min())) - margin, 0)
+    y1 = max(int(math.floor(image_corners[:, 1].min())) - margin, 0)
+    x2 = min(int(math.ceil(image_corners[:, 0].max())) + margin + 1, image_width)
+    y2 = min(int(math.ceil(image_corners[:, 1].max())) + margin + 1, image_height)
+    if x2 <= x1 or y2 <= y1:
+        return np.zeros((0, 0), dtype=np.float32), (0, 0, 0, 0)
+    local_inverse = inverse.copy()
+    local_inverse[:, 2] -= (x1, y1)
+    white = np.full((crop_size, crop_size), 255.0, dtype=np.float32)
+    if crop_mask is not None:
+        white = white * np.clip(np.asarray(crop_mask, dtype=np.float32), 0.0, 1.0)
+    warped = cv2.warpAffine(white, local_inverse, (x2 - x1, y2 - y1), borderValue=0.0)
+    warped[warped > INSWAPPER_WHITE_THRESHOLD] = 255.0
+    inside_rows, inside_cols = np.where(warped == 255.0)
+    if inside_rows.size == 0:
+        return np.zeros((y2 - y1, x2 - x1), dtype=np.float32), (y1, y2, x1, x2)
+    mask_size = int(math.sqrt(float(np.ptp(inside_rows)) * float(np.ptp(inside_cols))))
+    erode_k = max(mask_size // INSWAPPER_ERODE_DIVISOR, INSWAPPER_ERODE_MIN)
+    warped = cv2.erode(warped, np.ones((erode_k, erode_k), np.uint8), iterations=1)
+    blur_k = max(int(max(mask_size // INSWAPPER_BLUR_DIVISOR, INSWAPPER_BLUR_MIN) * blur_scale), 1)
+    warped = cv2.GaussianBlur(warped, (2 * blur_k + 1, 2 * blur_k + 1), 0)
+    return (warped / 255.0).astype(np.float32), (y1, y2, x1, x2)
+
+
+def paste_back(
+    image: NDArray[np.floating],
+    crop: NDArray[np.floating],
+    matrix: AffineMatrix,
+    crop_mask: NDArray[np.floating] | None = None,
+    blur_scale: float = 1.0,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Blend an (edited) aligned crop back into its source image with insightface's feathered mask.
+
+    Args:
+        image: ``[H, W, C]`` float32 source image (any range; kept).
+        crop: ``[S, S, C]`` float32 crop in the same range, cut with ``matrix``.
+        matrix: the ``[2, 3]`` image-to-crop matrix the crop was cut with.
+        crop_mask: optional ``[S, S]`` 0..1 mask in crop space (face area); multiplies the square.
+        blur_scale: multiplies the Gaussian blur kernel (1 = insightface).
+
+    Returns:
+        ``(blended [H, W, C] float32, mask [H, W] float32 0..1)``. Pixels where the mask is 0
+        are copied from ``image`` unchanged.
+    """
+    _check_image(image)
+    height, width = image.shape[:2]
+    crop_size = crop.shape[0]
+    result = np.array(image, dtype=np.float32, copy=True)
+    full_mask = np.zeros((height, width), dtype=np.float32)
+    mask, (y1, y2, x1, x2) = paste_mask(height, width, matrix, crop_size, crop_mask, blur_scale)
+    if mask.size == 0:
+        return result, full_mask
+    local_inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+    local_inverse[:, 2] -= (x1, y1)
+    warped_crop = cv2.warpAffine(
+        np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderValue=0.0
+    ).reshape(y2 - y1, x2 - x1, image.shape[2])
+    region = result[y1:y2, x1:x2]
+    weight = mask[:, :, None]
+    blended = weight * warped_crop + (1.0 - weight) * region
+    result[y1:y2, x1:x2] = np.where(weight > 0, blended, region)
+    full_mask[y1:y2, x1:x2] = mask
+    return result, full_mask
+
+
+def warp_faces_torch(
+    images: torch.Tensor,
+    matrices: torch.Tensor | NDArray[np.floating],
+    image_indices: Sequence[int] | NDArray[np.integer],
+    crop_size: int,
+) -> torch.Tensor:
+    """Batched alignment on any torch device, pixel-equal to ``warp_face`` within interpolation rounding.
+
+    Uses ``grid_sample`` (bilinear, zero padding, ``align_corners=True`` so pixel centres sit on
+    integers as in OpenCV). All faces of one image are sampled in one call.
+
+    Args:
+        images: ``[B, C, H, W]`` float tensor (any range, any device).
+        matrices: ``[F, 2, 3]`` image-to-crop matrices.
+        image_indices: ``[F]`` index into ``images`` of each face's source image.
+        crop_size: side of the square crops.
+
+    Returns:
+        ``[F, C, crop_size, crop_size]`` tensor on ``images.device`` with ``images.dtype``.
+    """
+    import torch
+    import torch.nn.functional as functional
+
+    if images.ndim != 4:
+        raise InvalidImageError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
+    matrix_array = np.asarray(matrices.cpu() if isinstance(matrices, torch.Tensor) else matrices, dtype=np.float64)
+    indices = np.asarray(image_indices, dtype=np.int64).reshape(-1)
+    face_count = matrix_array.shape[0] if matrix_array.ndim == 3 else 0
+    if matrix_array.ndim != 3 and matrix_array.size:
+        raise InvalidArgumentError(f"matrices must be [F, 2, 3], got shape {matrix_array.shape}")
+    if indices.shape[0] != face_count:
+        raise InvalidArgumentError(f"{face_count} matrices but {indices.shape[0]} image indices")
+    _, channels, height, width = images.shape
+    output = images.new_zeros((face_count, channels, crop_size, crop_size))
+    if face_count == 0:
+        return output
+    inverse = np.stack([cv2.invertAffineTransform(m) for m in matrix_array])  # crop -> image
+    grid_dtype = torch.float32 if images.dtype in (torch.float16, torch.bfloat16) else images.dtype
+    coordinates = torch.arange(crop_size, device=images.device, dtype=torch.float64)
+    grid_y, grid_x = torch.meshgrid(coordinates, coordinates, indexing="ij")
+    homogeneous = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1)  # [S, S, 3]
+    inverse_t = torch.from_numpy(inverse).to(images.device)
+    source = torch.einsum("fij,hwj->fhwi", inverse_t, homogeneous)  # [F, S, S, 2] in image pixels
+    scale = torch.tensor(
+        [2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], device=images.device, dtype=torch.float64
+    )
+    grid = (source * scale - 1.0).to(grid_dtype)
+    for image_index in np.unique(indices):
+        face_rows = np.nonzero(indices == image_index)[0]
+        if not 0 <= image_index < images.shape[0]:
+            raise InvalidArgumentError(f"image index {image_index} outside the batch of {images.shape[0]}")
+        rows = torch.from_numpy(face_rows).to(images.device)
+        stacked = grid[rows].reshape(1, len(face_rows) * crop_size, crop_size, 2)
+        picture = images[int(image_index) : int(image_index) + 1].to(grid_dtype)
+        sampled = functional.grid_sample(picture, stacked, mode="bilinear", padding_mode="zeros", align_corners=True)
+        sampled = sampled.reshape(channels, len(face_rows), crop_size, crop_size).permute(1, 0, 2, 3)
+        output[rows] = sampled.to(images.dtype)
+    return output

@@ -1,0 +1,161 @@
+"""The known models as plain data: where they come from, how to check them, how to feed them, their licence.
+
+Building or reading the catalog never touches the network; ``download.py`` does that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import InvalidArgumentError
+
+Role = Literal["recognizer", "detector", "swapper"]
+DetectorFamily = Literal["scrfd", "yoloface"]
+
+HF_ENDPOINT_DEFAULT = "https://huggingface.co"
+FACEFUSION_REPO = "facefusion/models-3.0.0"
+INSIGHTFACE_LICENCE = (
+    "InsightFace model weights: non-commercial research use only "
+    "(https://github.com/deepinsight/insightface#license); WebFace600K training data is research-only."
+)
+YOLOFACE_LICENCE = "GPL-3.0 (derronqi/yolov8-face, as listed by FaceFusion); YOLOv8 code is AGPL-3.0."
+
+W600K_R50_SPACE = "arcface_w600k_r50"
+"""Embedding space of InsightFace's ResNet-50 trained on WebFace600K (buffalo_l's recognizer)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One downloadable model.
+
+    - ``input_size``: ``(width, height)`` the model is fed at (detectors: the default det size).
+    - ``input_mean``/``input_std``: the model input is ``(pixel - mean) / std`` with pixels 0..255.
+    - ``template``: the 5-point template its crops are aligned with (recognizers and swappers).
+    - ``aliases``: relative paths under which users already keep the same file (insightface,
+      ReActor); the resolver also tries every shorter suffix of each path.
+    - ``hash_filename``: FaceFusion's sidecar with the CRC32 of the whole file, 8 lowercase hex.
+    - ``sha256``: pinned SHA-256 where known (verified in addition to the CRC32).
+    """
+
+    name: str
+    role: Role
+    filename: str
+    licence: str
+    input_size: tuple[int, int]
+    input_mean: float
+    input_std: float
+    description: str
+    repo_id: str = FACEFUSION_REPO
+    revision: str = "main"
+    hash_filename: str | None = None
+    sha256: str | None = None
+    template: str | None = None
+    family: DetectorFamily | None = None
+    embedding_space: str | None = None
+    embedding_dim: int | None = None
+    aliases: tuple[str, ...] = ()
+
+    def url(self, endpoint: str = HF_ENDPOINT_DEFAULT, filename: str | None = None) -> str:
+        """The Hugging Face download URL of the model file (or of ``filename`` in the same repo)."""
+        return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{self.revision}/{filename or self.filename}"
+
+
+def _facefusion(name: str, **fields: object) -> ModelSpec:
+    stem = name
+    return ModelSpec(name=name, filename=f"{stem}.onnx", hash_filename=f"{stem}.hash", **fields)  # type: ignore[arg-type]
+
+
+def build_catalog() -> dict[str, ModelSpec]:
+    """All known models by name. Pure data; no I/O."""
+    specs = [
+        _facefusion(
+            "arcface_w600k_r50",
+            role="recognizer",
+            licence=INSIGHTFACE_LICENCE,
+            input_size=(112, 112),
+            input_mean=127.5,
+            input_std=127.5,
+            template="arcface_112",
+            embedding_space=W600K_R50_SPACE,
+            embedding_dim=512,
+            description="InsightFace ArcFace IResNet-50 trained on WebFace600K (buffalo_l), 512-d.",
+            aliases=("insightface/models/buffalo_l/w600k_r50.onnx",),
+        ),
+        _facefusion(
+            "retinaface_10g",
+            role="detector",
+            family="scrfd",
+            licence=INSIGHTFACE_LICENCE,
+            input_size=(640, 640),
+            input_mean=127.5,
+            input_std=128.0,
+            description="InsightFace SCRFD-10GF with 5 landmarks (buffalo_l det_10g), what FaceAnalysis uses.",
+            aliases=("insightface/models/buffalo_l/det_10g.onnx",),
+        ),
+        _facefusion(
+            "scrfd_2.5g",
+            role="detector",
+            family="scrfd",
+            licence=INSIGHTFACE_LICENCE,
+            input_size=(640, 640),
+            input_mean=127.5,
+            input_std=128.0,
+            description="InsightFace SCRFD-2.5GF with 5 landmarks: faster, slightly less accurate.",
+            aliases=("insightface/models/buffalo_m/det_2.5g.onnx",),
+        ),
+        _facefusion(
+            "yoloface_8n",
+            role="detector",
+            family="yoloface",
+            licence=YOLOFACE_LICENCE,
+            input_size=(640, 640),
+            input_mean=0.0,
+            input_std=255.0,
+            description="YOLOv8n-face with 5 landmarks (FaceFusion's default detector).",
+        ),
+        _facefusion(
+            "inswapper_128",
+            role="swapper",
+            licence=INSIGHTFACE_LICENCE,
+            input_size=(128, 128),
+            input_mean=0.0,
+            input_std=255.0,
+            template="arcface_128",
+            embedding_space=W600K_R50_SPACE,
+            embedding_dim=512,
+            description="InsightFace inswapper_128 face swapper (fp32).",
+            aliases=("insightface/inswapper_128.onnx",),
+        ),
+        _facefusion(
+            "inswapper_128_fp16",
+            role="swapper",
+            licence=INSIGHTFACE_LICENCE,
+            input_size=(128, 128),
+            input_mean=0.0,
+            input_std=255.0,
+            template="arcface_128",
+            embedding_space=W600K_R50_SPACE,
+            embedding_dim=512,
+            description="InsightFace inswapper_128 face swapper, fp16 weights (half the download).",
+            aliases=("insightface/inswapper_128_fp16.onnx",),
+        ),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The catalog entry called ``name``.
+
+    Raises:
+        InvalidArgumentError: no such entry; the message lists the known names.
+    """
+    catalog = build_catalog()
+    if name not in catalog:
+        raise InvalidArgumentError(f"unknown model {name!r}; known models: {', '.join(sorted(catalog))}")
+    return catalog[name]
+
+
+def names_for_role(role: Role) -> list[str]:
+    """Catalog names of one role, in catalog order (the first is the default)."""
+    return [spec.name for spec in build_catalog().values() if spec.role == role]

@@ -1,0 +1,51 @@
+"""Exceptions raised by the face_identity library; every message says what went wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class FaceIdentityError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ModelFileError(FaceIdentityError):
+    """A model file is missing, unreadable or not an ONNX model."""
+
+
+class ModelNotAvailableError(ModelFileError):
+    """A catalog model is not on disk and cannot be downloaded (offline, or the download failed)."""
+
+
+class ModelIntegrityError(ModelFileError):
+    """A downloaded model file does not match its published hash; the bad file was deleted."""
+
+
+class ModelMismatchError(FaceIdentityError):
+    """A model file is of another kind than the caller asked for (e.g. a detector given as recognizer)."""
+
+
+class ProviderUnavailableError(FaceIdentityError):
+    """An execution provider (CUDA, TensorRT, ...) was required but is not active in the session."""
+
+
+class InvalidImageError(FaceIdentityError):
+    """An image has a shape, dtype or value range the library cannot use."""
+
+
+class InvalidLandmarksError(FaceIdentityError):
+    """Landmarks have the wrong shape or are degenerate (all points equal, NaN, ...)."""
+
+
+class NoFaceFoundError(FaceIdentityError):
+    """An operation needed a face and none was found; the message names the image."""
+
+
+class IncompatibleIdentitiesError(FaceIdentityError):
+    """Two identities come from different embedding models or dimensions and cannot be compared."""
+
+
+class IdentityFileError(FaceIdentityError):
+    """An identity file is malformed, of an unknown format, or would overwrite an existing file."""
+
+
+class InvalidArgumentError(FaceIdentityError, ValueError):
+    """An argument has a value outside what the function accepts."""

@@ -1,0 +1,56 @@
+"""Reading image files and bringing arrays into the library's ``[H, W, 3]`` uint8 RGB convention."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import InvalidImageError
+from .types import RGBImage
+
+
+def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
+    """Any common image array as ``[H, W, 3]`` uint8 RGB.
+
+    Accepts ``[H, W]`` grey, ``[H, W, 1]``, ``[H, W, 3]`` RGB and ``[H, W, 4]`` RGBA (alpha dropped);
+    uint8 as is, floats in 0..1 scaled by 255 and rounded (so ``x / 255`` comes back exactly).
+
+    Raises:
+        InvalidImageError: other shapes or dtypes, or non-finite floats.
+    """
+    image = np.asarray(array)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
+        raise InvalidImageError(f"expected an image [H, W] or [H, W, 1|3|4], got shape {image.shape}")
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image)
+    if np.issubdtype(image.dtype, np.floating):
+        if not np.all(np.isfinite(image)):
+            raise InvalidImageError("image contains NaN or infinity")
+        return np.ascontiguousarray(np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8))
+    raise InvalidImageError(f"unsupported image dtype {image.dtype}; use uint8 or float in 0..1")
+
+
+def read_image(path: str | os.PathLike[str]) -> RGBImage:
+    """Read an image file (any format OpenCV reads) as ``[H, W, 3]`` uint8 RGB.
+
+    Raises:
+        InvalidImageError: missing or unreadable file (the message names it).
+    """
+    file_path = Path(path)
+    if not file_path.is_file():
+        raise InvalidImageError(f"image file {file_path} does not exist")
+    data = np.fromfile(file_path, dtype=np.uint8)  # imdecode also handles non-ASCII paths on Windows
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise InvalidImageError(f"{file_path} is not an image OpenCV can read")
+    return np.ascontiguousarray(decoded[:, :, ::-1])

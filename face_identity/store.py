@@ -1,0 +1,205 @@
+"""Identity files: our safetensors format, and ReActor face-model files (import and export). Never pickle.
+
+Our format (``format = face_identity.identity``, ``format_version = 1`` in the safetensors metadata,
+plus ``model_id`` and ``dimension``) holds the tensors ``embeddings`` [K, D] float32 (unit rows),
+``weights`` [K], ``norms`` [K] float32, ``image_indices``, ``face_indices`` [K] int64, ``bboxes``
+[K, 4] and ``landmarks`` [K, 5, 2] float32.
+
+ReActor's format (``models/reactor/faces/*.safetensors``) is insightface's ``Face`` dict: 9 keys
+``bbox, kps, det_score, landmark_3d_68, pose, landmark_2d_106, embedding, gender, age`` with the raw
+(un-normalised) w600k_r50 embedding.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .catalog import W600K_R50_SPACE
+from .errors import IdentityFileError
+from .types import Identity
+
+FORMAT_NAME = "face_identity.identity"
+FORMAT_VERSION = "1"
+IDENTITY_SUFFIX = ".safetensors"
+REACTOR_KEYS = ("bbox", "kps", "det_score", "landmark_3d_68", "pose", "landmark_2d_106", "embedding", "gender", "age")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,127}$")
+
+
+def safe_identity_filename(name: str) -> str:
+    """``"Jane Doe"`` -> ``"Jane Doe.safetensors"``; refuses anything that could leave the folder.
+
+    Allowed: letters, digits, space, ``_``, ``.``, ``-``; must start with a letter or digit; at most 128
+    characters; no ``..``. The ``.safetensors`` suffix is added when missing.
+
+    Raises:
+        IdentityFileError: the name is empty, has path separators or other characters, or contains "..".
+    """
+    stem = name.strip()
+    if stem.lower().endswith(IDENTITY_SUFFIX):
+        stem = stem[: -len(IDENTITY_SUFFIX)]
+    if not _SAFE_NAME.match(stem) or ".." in stem or stem.endswith((".", " ")):
+        raise IdentityFileError(
+            f"identity name {name!r} is not allowed: use letters, digits, spaces, '_', '-' and '.', "
+            "starting with a letter or digit, no '..' and no folders (at most 128 characters)"
+        )
+    return stem + IDENTITY_SUFFIX
+
+
+def _write_safetensors(
+    tensors: dict[str, NDArray[np.generic]], path: Path, metadata: dict[str, str], overwrite: bool
+) -> Path:
+    """Write atomically via a temporary file in the same folder; never replaces an existing file unless asked."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not overwrite:
+        raise IdentityFileError(f"{path} already exists; choose another name or allow overwriting")
+    handle, temporary_name = tempfile.mkstemp(prefix=".tmp-", suffix=IDENTITY_SUFFIX, dir=path.parent)
+    os.close(handle)
+    temporary = Path(temporary_name)
+    try:
+        save_file({key: np.ascontiguousarray(value) for key, value in tensors.items()}, str(temporary), metadata=metadata)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # fails if the name appeared meanwhile: never clobbers
+            except FileExistsError as error:
+                raise IdentityFileError(f"{path} already exists; choose another name or allow overwriting") from error
+            except OSError:
+                if path.exists():
+                    raise IdentityFileError(f"{path} already exists; choose another name or allow overwriting") from None
+                os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def save_identity(identity: Identity, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Write ``identity`` as a safetensors file in our format.
+
+    Raises:
+        IdentityFileError: the file exists and ``overwrite`` is False.
+    """
+    tensors = {
+        "embeddings": identity.embeddings,
+        "weights": identity.weights,
+        "norms": identity.norms,
+        "image_indices": identity.image_indices,
+        "face_indices": identity.face_indices,
+        "bboxes": identity.bboxes,
+        "landmarks": identity.landmarks,
+    }
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "model_id": identity.model_id,
+        "dimension": str(identity.dimension),
+        "rows": str(len(identity)),
+    }
+    return _write_safetensors(tensors, Path(path), metadata, overwrite)
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, NDArray[np.generic]], dict[str, str]]:
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise IdentityFileError(f"identity file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as error:  # safetensors raises SafetensorError / OSError for bad headers
+        raise IdentityFileError(f"{path} is not a readable safetensors file ({error})") from error
+    return tensors, metadata
+
+
+def load_identity(path: str | os.PathLike[str]) -> Identity:
+    """Read an identity file: our format, or a ReActor face model (imported as one w600k_r50 row).
+
+    Raises:
+        IdentityFileError: unreadable, unknown format, or a newer format version.
+    """
+    file_path = Path(path)
+    tensors, metadata = _read_safetensors(file_path)
+    if metadata.get("format") == FORMAT_NAME:
+        version = metadata.get("format_version", "")
+        if version != FORMAT_VERSION:
+            raise IdentityFileError(
+                f"{file_path} has identity format version {version!r}; this version reads {FORMAT_VERSION}. "
+                "Update face-identity."
+            )
+        missing = {"embeddings", "weights", "norms"} - set(tensors)
+        if missing or "model_id" not in metadata:
+            raise IdentityFileError(f"{file_path} lacks {', '.join(sorted(missing)) or 'model_id metadata'}")
+        try:
+            return Identity(
+                embeddings=tensors["embeddings"],
+                model_id=metadata["model_id"],
+                weights=tensors["weights"],
+                norms=tensors["norms"],
+                image_indices=tensors.get("image_indices"),
+                face_indices=tensors.get("face_indices"),
+                bboxes=tensors.get("bboxes"),
+                landmarks=tensors.get("landmarks"),
+            )
+        except Exception as error:
+            raise IdentityFileError(f"{file_path} holds an invalid identity: {error}") from error
+    if "embedding" in tensors:
+        return import_reactor_face(tensors, file_path)
+    raise IdentityFileError(
+        f"{file_path} is neither a face-identity file nor a ReActor face model "
+        f"(keys: {', '.join(sorted(tensors))[:200]})"
+    )
+
+
+def import_reactor_face(tensors: dict[str, NDArray[np.generic]], source: Path | None = None) -> Identity:
+    """A ReActor face model (insightface ``Face`` fields) as a one-row w600k_r50 identity."""
+    embedding = np.asarray(tensors["embedding"], dtype=np.float32).reshape(-1)
+    if embedding.size != 512:
+        raise IdentityFileError(f"{source or 'ReActor face'}: embedding has {embedding.size} values, expected 512")
+    bbox = np.asarray(tensors["bbox"], dtype=np.float32).reshape(1, 4) if "bbox" in tensors else None
+    kps = np.asarray(tensors["kps"], dtype=np.float32).reshape(1, 5, 2) if "kps" in tensors else None
+    return Identity(embeddings=embedding[None, :], model_id=W600K_R50_SPACE, bboxes=bbox, landmarks=kps)
+
+
+def export_reactor_face(identity: Identity, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Write the identity's centroid as a ReActor face model (9 keys, raw embedding).
+
+    The raw embedding is the centroid direction times the mean raw norm of the rows (insightface
+    ``Face.embedding`` is un-normalised). Fields we do not estimate are filled neutrally:
+    ``landmark_3d_68``, ``pose``, ``landmark_2d_106`` zeros, ``gender`` -1 and ``age`` -1
+    (unknown), ``det_score`` 1. ``bbox``/``kps`` come from the first row when known.
+
+    Raises:
+        IncompatibleIdentitiesError-like IdentityFileError: not a 512-d w600k_r50 identity.
+        IdentityFileError: the file exists and ``overwrite`` is False.
+    """
+    if identity.model_id != W600K_R50_SPACE or identity.dimension != 512:
+        raise IdentityFileError(
+            f"ReActor face models hold w600k_r50 embeddings; this identity is from {identity.model_id} "
+            f"({identity.dimension}-d). Embed the faces with arcface_w600k_r50 to export them for ReActor."
+        )
+    norms = identity.norms[identity.norms > 0]
+    scale = float(norms.mean()) if norms.size else 1.0
+    bbox = identity.bboxes[0] if np.all(np.isfinite(identity.bboxes[0])) else np.zeros(4, np.float32)
+    kps = identity.landmarks[0] if np.all(np.isfinite(identity.landmarks[0])) else np.zeros((5, 2), np.float32)
+    tensors: dict[str, NDArray[np.generic]] = {
+        "bbox": bbox.astype(np.float32),
+        "kps": kps.astype(np.float32),
+        "det_score": np.array(1.0, dtype=np.float32),
+        "landmark_3d_68": np.zeros((68, 3), np.float32),
+        "pose": np.zeros(3, np.float32),
+        "landmark_2d_106": np.zeros((106, 2), np.float32),
+        "embedding": (identity.centroid() * scale).astype(np.float32),
+        "gender": np.array(-1, dtype=np.int64),
+        "age": np.array(-1, dtype=np.int64),
+    }
+    return _write_safetensors(tensors, Path(path), {"format": "pt"}, overwrite)

@@ -1,0 +1,244 @@
+"""Values that travel between stages: Face, FaceBatch and Identity, plus named array aliases.
+
+Conventions used throughout the library:
+
+- ``RGBImage``: ``np.ndarray`` of shape ``[H, W, 3]``, dtype ``uint8``, RGB channel order
+  (insightface feeds its models RGB too; it converts its BGR frames with ``swapRB``).
+- Pixel coordinates are in the source image, x to the right, y down, pixel centres at integers
+  (OpenCV's convention).
+- ``Landmarks5``: ``[5, 2]`` float32 in the order image-left eye, image-right eye, nose tip,
+  image-left mouth corner, image-right mouth corner (SCRFD's and insightface's order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import InvalidArgumentError
+
+RGBImage: TypeAlias = NDArray[np.uint8]
+"""[H, W, 3] uint8, RGB."""
+BoundingBox: TypeAlias = NDArray[np.float32]
+"""[4] float32: x1, y1, x2, y2 in pixels."""
+Landmarks5: TypeAlias = NDArray[np.float32]
+"""[5, 2] float32: image-left eye, image-right eye, nose, image-left mouth, image-right mouth."""
+AffineMatrix: TypeAlias = NDArray[np.float64]
+"""[2, 3] float64 mapping source-image pixels to crop pixels."""
+Embeddings: TypeAlias = NDArray[np.float32]
+"""[K, D] float32."""
+
+
+def _frozen_array(values: object, dtype: type, shape: tuple[int, ...], name: str) -> NDArray[np.generic]:
+    array = np.array(values, dtype=dtype, copy=True)
+    if array.shape != shape:
+        raise InvalidArgumentError(f"{name} must have shape {shape}, got {array.shape}")
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """One face found in one image of a batch.
+
+    ``align_matrix``/``crop_size``/``template`` are set by alignment (``align.align_faces``)
+    and say how the aligned crop was cut: ``crop = warpAffine(image, align_matrix, crop_size)``.
+    """
+
+    bbox: BoundingBox
+    score: float
+    landmarks: Landmarks5
+    image_index: int = 0
+    align_matrix: AffineMatrix | None = None
+    crop_size: int | None = None
+    template: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bbox", _frozen_array(self.bbox, np.float32, (4,), "bbox"))
+        object.__setattr__(self, "landmarks", _frozen_array(self.landmarks, np.float32, (5, 2), "landmarks"))
+        object.__setattr__(self, "score", float(self.score))
+        object.__setattr__(self, "image_index", int(self.image_index))
+        if self.align_matrix is not None:
+            object.__setattr__(
+                self, "align_matrix", _frozen_array(self.align_matrix, np.float64, (2, 3), "align_matrix")
+            )
+
+    @property
+    def width(self) -> float:
+        return float(self.bbox[2] - self.bbox[0])
+
+    @property
+    def height(self) -> float:
+        return float(self.bbox[3] - self.bbox[1])
+
+    @property
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+    def with_alignment(self, matrix: AffineMatrix, crop_size: int, template: str) -> Face:
+        """The same face, remembering how its aligned crop was cut."""
+        return replace(self, align_matrix=matrix, crop_size=int(crop_size), template=template)
+
+
+@dataclass(frozen=True, eq=False)
+class FaceBatch:
+    """Faces of every image in a batch, in the chosen order; an image with no face has an empty tuple.
+
+    ``image_sizes[i]`` is ``(height, width)`` of image ``i``, so later stages can check that they
+    are handed the same images.
+    """
+
+    faces_per_image: tuple[tuple[Face, ...], ...]
+    image_sizes: tuple[tuple[int, int], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        faces = tuple(tuple(image_faces) for image_faces in self.faces_per_image)
+        object.__setattr__(self, "faces_per_image", faces)
+        sizes = tuple((int(h), int(w)) for h, w in self.image_sizes)
+        if sizes and len(sizes) != len(faces):
+            raise InvalidArgumentError(f"FaceBatch has {len(faces)} images but {len(sizes)} image sizes")
+        object.__setattr__(self, "image_sizes", sizes)
+
+    def __len__(self) -> int:
+        return len(self.faces_per_image)
+
+    @property
+    def face_count(self) -> int:
+        return sum(len(image_faces) for image_faces in self.faces_per_image)
+
+    def all_faces(self) -> list[Face]:
+        """Every face, image by image, each image's faces in their order."""
+        return [face for image_faces in self.faces_per_image for face in image_faces]
+
+
+def _l2_normalise_rows(matrix: NDArray[np.floating]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    matrix64 = np.asarray(matrix, dtype=np.float64)
+    norms = np.linalg.norm(matrix64, axis=1)
+    safe = np.where(norms > 0, norms, 1.0)
+    return (matrix64 / safe[:, None]).astype(np.float32), norms.astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class Identity:
+    """Who one or more faces are: L2-normalised embeddings of one recognition model.
+
+    - ``embeddings``: ``[K, D]`` float32, each row of unit length.
+    - ``weights``: ``[K]`` float32 >= 0, used when the rows are averaged.
+    - ``norms``: ``[K]`` float32, the L2 norm of each raw model output (0 where unknown);
+      ``embeddings * norms[:, None]`` gives back the raw embeddings (ReActor files store those).
+    - ``model_id``: the embedding space; identities of different spaces are never compared.
+    - ``image_indices`` / ``face_indices``: ``[K]`` int64, where each row came from (-1 = unknown).
+    - ``bboxes`` ``[K, 4]`` and ``landmarks`` ``[K, 5, 2]`` float32 of the source faces (NaN = unknown).
+    """
+
+    embeddings: Embeddings
+    model_id: str
+    weights: NDArray[np.float32] | None = None
+    norms: NDArray[np.float32] | None = None
+    image_indices: NDArray[np.int64] | None = None
+    face_indices: NDArray[np.int64] | None = None
+    bboxes: NDArray[np.float32] | None = None
+    landmarks: NDArray[np.float32] | None = None
+
+    def __post_init__(self) -> None:
+        raw = np.asarray(self.embeddings)
+        if raw.ndim == 1:
+            raw = raw[None, :]
+        if raw.ndim != 2 or raw.shape[0] < 1 or raw.shape[1] < 1:
+            raise InvalidArgumentError(f"identity embeddings must be [K, D] with K, D >= 1, got shape {raw.shape}")
+        if not np.all(np.isfinite(raw)):
+            raise InvalidArgumentError("identity embeddings contain NaN or infinity")
+        if not self.model_id:
+            raise InvalidArgumentError("identity needs a model_id naming the embedding model")
+        normalised, measured_norms = _l2_normalise_rows(raw)
+        if np.any(measured_norms == 0):
+            raise InvalidArgumentError("identity embeddings contain an all-zero row")
+        rows = raw.shape[0]
+        norms = measured_norms if self.norms is None else self.norms
+        defaults: dict[str, tuple[object, type, tuple[int, ...]]] = {
+            "weights": (np.ones(rows) if self.weights is None else self.weights, np.float32, (rows,)),
+            "norms": (norms, np.float32, (rows,)),
+            "image_indices": (np.full(rows, -1) if self.image_indices is None else self.image_indices, np.int64, (rows,)),
+            "face_indices": (np.full(rows, -1) if self.face_indices is None else self.face_indices, np.int64, (rows,)),
+            "bboxes": (np.full((rows, 4), np.nan) if self.bboxes is None else self.bboxes, np.float32, (rows, 4)),
+            "landmarks": (
+                np.full((rows, 5, 2), np.nan) if self.landmarks is None else self.landmarks,
+                np.float32,
+                (rows, 5, 2),
+            ),
+        }
+        object.__setattr__(self, "embeddings", _frozen_array(normalised, np.float32, raw.shape, "embeddings"))
+        for name, (values, dtype, shape) in defaults.items():
+            object.__setattr__(self, name, _frozen_array(values, dtype, shape, name))
+        weights = np.asarray(self.weights)
+        if np.any(weights < 0) or not np.all(np.isfinite(weights)) or weights.sum() <= 0:
+            raise InvalidArgumentError("identity weights must be finite, >= 0, and not all zero")
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    @property
+    def dimension(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def centroid(self) -> NDArray[np.float32]:
+        """``[D]`` float32 unit vector: the weighted mean of the rows, re-normalised.
+
+        Averaging unit vectors and re-normalising keeps the result on the sphere the
+        cosine similarity is measured on; each face counts by its weight, not by the
+        length of its raw embedding (which tracks image quality, not identity).
+        """
+        weights = self.weights.astype(np.float64)
+        mean = (self.embeddings.astype(np.float64) * weights[:, None]).sum(axis=0) / weights.sum()
+        norm = np.linalg.norm(mean)
+        if norm < 1e-12:
+            raise InvalidArgumentError("the identity's rows cancel out; their average has no direction")
+        return (mean / norm).astype(np.float32)
+
+    def select(self, rows: list[int] | NDArray[np.integer]) -> Identity:
+        """A new identity holding only the given rows, in the given order."""
+        index = np.asarray(rows, dtype=np.int64)
+        if index.size == 0:
+            raise InvalidArgumentError("cannot select zero rows of an identity")
+        return Identity(
+            embeddings=self.embeddings[index],
+            model_id=self.model_id,
+            weights=self.weights[index],
+            norms=self.norms[index],
+            image_indices=self.image_indices[index],
+            face_indices=self.face_indices[index],
+            bboxes=self.bboxes[index],
+            landmarks=self.landmarks[index],
+        )
+
+    def raw_embeddings(self) -> NDArray[np.float32]:
+        """``[K, D]`` float32: rows scaled back by their raw norms (rows with unknown norm stay unit length)."""
+        norms = np.where(self.norms > 0, self.norms, 1.0).astype(np.float32)
+        return self.embeddings * norms[:, None]
+
+
+def concatenate_identities(identities: list[Identity]) -> Identity:
+    """All rows of several identities of one model, in order.
+
+    Raises:
+        IncompatibleIdentitiesError: the identities come from different models or dimensions.
+    """
+    from .compare import require_same_space
+
+    if not identities:
+        raise InvalidArgumentError("no identities to concatenate")
+    for other in identities[1:]:
+        require_same_space(identities[0], other)
+    return Identity(
+        embeddings=np.concatenate([i.embeddings for i in identities]),
+        model_id=identities[0].model_id,
+        weights=np.concatenate([i.weights for i in identities]),
+        norms=np.concatenate([i.norms for i in identities]),
+        image_indices=np.concatenate([i.image_indices for i in identities]),
+        face_indices=np.concatenate([i.face_indices for i in identities]),
+        bboxes=np.concatenate([i.bboxes for i in identities]),
+        landmarks=np.concatenate([i.landmarks for i in identities]),
+    )
