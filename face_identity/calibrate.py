@@ -81,8 +81,10 @@ def _read_pairs(pairs_file: Path, folder: Path) -> list[tuple[Path, Path, bool]]
                 return candidate
         raise InvalidArgumentError(f"pair image {text!r} from {pairs_file} not found under {', '.join(map(str, roots))}")
 
+    if not pairs_file.is_file():
+        raise InvalidArgumentError(f"pairs file {pairs_file} does not exist")
     text = pairs_file.read_text(encoding="utf-8")
-    delimiter = "\t" if "\t" in text.splitlines()[0] else ","
+    delimiter = "\t" if "\t" in (text.splitlines() or [""])[0] else ","
     pairs = []
     for row in csv.reader(text.splitlines(), delimiter=delimiter):
         if len(row) < 3 or row[2].strip().lower() not in ("0", "1", "true", "false", "yes", "no"):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .catalog import build_catalog, names_for_role
+from .catalog import HF_ENDPOINT_DEFAULT, build_catalog, names_for_role
 from .compare import match_threshold, similarity, verdict
 from .detect import DetectionSettings, FaceDetector, load_detector
 from .download import default_model_dir, find_local_copy, resolve_model
@@ -172,7 +173,8 @@ def command_models(args: argparse.Namespace) -> int:
     folders = [Path(p) for p in args.model_dir] + [default_model_dir()]
     for spec in build_catalog().values():
         local = find_local_copy(spec, folders)
-        where = str(local) if local else f"not downloaded ({spec.url()})"
+        endpoint = os.environ.get("HF_ENDPOINT") or HF_ENDPOINT_DEFAULT
+        where = str(local) if local else f"not downloaded ({spec.url(endpoint)})"
         print(f"{spec.name:20s} {spec.role:10s} {where}\n{'':31s} licence: {spec.licence}")
     return 0
 

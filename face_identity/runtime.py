@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import ModelFileError, ModelMismatchError, ProviderUnavailableError
+from .errors import InvalidArgumentError, ModelFileError, ModelMismatchError, ProviderUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +82,7 @@ def requested_provider_list(choice: str, available: Sequence[str]) -> list[str]:
     """
     key = choice.lower()
     if key not in _PROVIDER_NAMES and key != "auto":
-        raise ProviderUnavailableError(
-            f"unknown provider choice {choice!r}; use one of: {', '.join(PROVIDER_CHOICES)}"
-        )
+        raise InvalidArgumentError(f"unknown provider choice {choice!r}; use one of: {', '.join(PROVIDER_CHOICES)}")
     if key == "auto":
         gpu = [name for name in _AUTO_GPU_ORDER if name in available][:1]
         return [*gpu, CPU_PROVIDER]
@@ -204,13 +202,14 @@ def open_session(
         raise ModelFileError(f"onnxruntime could not open {model_path}: {text[:500]}") from error
     active = tuple(session.get_providers())
     wanted_gpu = [name for name in requested if name != CPU_PROVIDER]
-    if wanted_gpu and (not active or active[0] not in wanted_gpu):
+    if wanted_gpu and (not active or active[0] != wanted_gpu[0]):
+        on_cpu = not active or active[0] not in wanted_gpu
         message = (
             f"{model_path.name}: asked for {', '.join(wanted_gpu)} but onnxruntime runs it on "
-            f"{', '.join(active)}. The GPU provider failed to load (CUDA/cuDNN version mismatch, or both "
-            "onnxruntime and onnxruntime-gpu installed); see the onnxruntime log above."
+            f"{', '.join(active)}. The {wanted_gpu[0]} failed to load (CUDA/cuDNN/TensorRT version mismatch, or "
+            "both onnxruntime and onnxruntime-gpu installed); see the onnxruntime log above."
         )
-        if strict:
+        if strict and on_cpu:
             raise ProviderUnavailableError(message)
         logger.warning("!!! %s", message)
     return ModelSession(

@@ -28,6 +28,8 @@ FORMAT_NAME = "face_identity.identity"
 FORMAT_VERSION = "1"
 IDENTITY_SUFFIX = ".safetensors"
 REACTOR_KEYS = ("bbox", "kps", "det_score", "landmark_3d_68", "pose", "landmark_2d_106", "embedding", "gender", "age")
+_WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))})
+"""Names Windows refuses as files whatever the extension."""
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,127}$")
 
 
@@ -43,10 +45,11 @@ def safe_identity_filename(name: str) -> str:
     stem = name.strip()
     if stem.lower().endswith(IDENTITY_SUFFIX):
         stem = stem[: -len(IDENTITY_SUFFIX)]
-    if not _SAFE_NAME.match(stem) or ".." in stem or stem.endswith((".", " ")):
+    reserved = stem.split(".")[0].strip().upper() in _WINDOWS_RESERVED
+    if not _SAFE_NAME.fullmatch(stem) or ".." in stem or stem.endswith((".", " ")) or reserved:
         raise IdentityFileError(
             f"identity name {name!r} is not allowed: use letters, digits, spaces, '_', '-' and '.', "
-            "starting with a letter or digit, no '..' and no folders (at most 128 characters)"
+            "starting with a letter or digit, no '..', no folders and no Windows device names like CON (at most 128 characters)"
         )
     return stem + IDENTITY_SUFFIX
 
@@ -65,7 +68,8 @@ def _write_safetensors(
     os.close(handle)
     temporary = Path(temporary_name)
     try:
-        save_file({key: np.ascontiguousarray(value) for key, value in tensors.items()}, str(temporary), metadata=metadata)
+        # np.asarray(order="C"), not ascontiguousarray: that turns 0-d ReActor scalars (det_score, gender, age) into [1]
+        save_file({key: np.asarray(value, order="C") for key, value in tensors.items()}, str(temporary), metadata=metadata)
         if overwrite:
             os.replace(temporary, path)
         else:

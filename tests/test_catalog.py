@@ -1,0 +1,102 @@
+"""The model catalog: names, roles, preprocessing, licences and download URLs, built without I/O."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from face_identity.catalog import FACEFUSION_REPO, W600K_R50_SPACE, build_catalog, get_spec, names_for_role
+from face_identity.errors import InvalidArgumentError
+
+# (name, role, input size, template, mean, std) as published by insightface / FaceFusion
+EXPECTED = [
+    ("arcface_w600k_r50", "recognizer", (112, 112), "arcface_112", 127.5, 127.5),
+    ("scrfd_2.5g", "detector", (640, 640), None, 127.5, 128.0),
+    ("retinaface_10g", "detector", (640, 640), None, 127.5, 128.0),
+    ("yoloface_8n", "detector", (640, 640), None, 0.0, 255.0),
+    ("inswapper_128", "swapper", (128, 128), "arcface_128", 0.0, 255.0),
+    ("inswapper_128_fp16", "swapper", (128, 128), "arcface_128", 0.0, 255.0),
+]
+
+
+@pytest.fixture
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail on any socket at all (stricter than no_network: not even loopback)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the catalog opened a socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_building_and_reading_the_catalog_touches_no_network(no_network: None, no_sockets: None) -> None:
+    catalog = build_catalog()
+    for spec in catalog.values():
+        spec.url()
+    get_spec("arcface_w600k_r50")
+    names_for_role("detector")
+
+
+@pytest.mark.parametrize(("name", "role", "size", "template", "mean", "std"), EXPECTED, ids=[row[0] for row in EXPECTED])
+def test_entry_fields(name: str, role: str, size: tuple[int, int], template: str | None, mean: float, std: float) -> None:
+    spec = get_spec(name)
+    assert spec.name == name
+    assert spec.role == role
+    assert spec.input_size == size
+    assert spec.template == template
+    assert (spec.input_mean, spec.input_std) == (mean, std)
+    assert spec.repo_id == FACEFUSION_REPO == "facefusion/models-3.0.0"
+    assert spec.filename == f"{name}.onnx"
+    assert spec.hash_filename == f"{name}.hash"
+    assert spec.licence.strip()
+    assert spec.url() == f"https://huggingface.co/facefusion/models-3.0.0/resolve/main/{name}.onnx"
+    assert spec.url("http://mirror.example/", spec.hash_filename) == f"http://mirror.example/facefusion/models-3.0.0/resolve/main/{name}.hash"
+
+
+def test_exactly_the_expected_entries() -> None:
+    assert set(build_catalog()) == {row[0] for row in EXPECTED}
+
+
+def test_licences_say_what_restricts_use() -> None:
+    for name in ("arcface_w600k_r50", "scrfd_2.5g", "retinaface_10g", "inswapper_128", "inswapper_128_fp16"):
+        assert "non-commercial" in get_spec(name).licence
+    assert "GPL" in get_spec("yoloface_8n").licence
+
+
+def test_detector_families_and_embedding_spaces() -> None:
+    assert get_spec("scrfd_2.5g").family == "scrfd"
+    assert get_spec("retinaface_10g").family == "scrfd"
+    assert get_spec("yoloface_8n").family == "yoloface"
+    for name in ("arcface_w600k_r50", "inswapper_128", "inswapper_128_fp16"):
+        spec = get_spec(name)
+        assert (spec.embedding_space, spec.embedding_dim) == (W600K_R50_SPACE, 512)
+
+
+def test_buffalo_l_alias_of_the_recognizer() -> None:
+    assert "insightface/models/buffalo_l/w600k_r50.onnx" in get_spec("arcface_w600k_r50").aliases
+
+
+def test_names_for_role_keep_catalog_order_and_cover_every_entry() -> None:
+    by_role = {role: names_for_role(role) for role in ("recognizer", "detector", "swapper")}
+    assert by_role["recognizer"] == ["arcface_w600k_r50"]
+    assert set(by_role["detector"]) == {"scrfd_2.5g", "retinaface_10g", "yoloface_8n"}
+    assert by_role["swapper"] == ["inswapper_128", "inswapper_128_fp16"]
+    assert sorted(sum(by_role.values(), [])) == sorted(build_catalog())
+    order = list(build_catalog())
+    assert by_role["detector"] == sorted(by_role["detector"], key=order.index)
+
+
+def test_unknown_name_is_an_invalid_argument_listing_known_names() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        get_spec("arcface_w600k_r100")
+    for name in build_catalog():
+        assert name in str(caught.value)
+
+
+def test_specs_are_frozen() -> None:
+    spec = get_spec("scrfd_2.5g")
+    with pytest.raises(AttributeError):
+        spec.filename = "other.onnx"  # type: ignore[misc]
