@@ -68,7 +68,7 @@ def verdict(score: float, threshold: float) -> str:
     """``"same person"``, ``"uncertain"`` (within 0.05 below the threshold) or ``"different people"``."""
     if score >= threshold:
         return "same person"
-    if score >= threshold - UNCERTAIN_MARGIN:
+    if score >= threshold - UNCERTAIN_MARGIN - 1e-9:  # 0.4 - 0.05 is 0.35000000000000003 in floating point
         return "uncertain"
     return "different people"
 
@@ -111,6 +111,78 @@ def average_identities(identities: Sequence[Identity], weights: Sequence[float] 
         model_id=identities[0].model_id,
         norms=np.array([mean_norm], dtype=np.float32),
     )
+
+
+def drop_outlier_rows(
+    identities: Sequence[Identity], weights: Sequence[float] | None, min_similarity: float
+) -> tuple[Identity, int]:
+    """Average, drop rows whose cosine to that average is below ``min_similarity``, and average the rest.
+
+    The best-agreeing row is always kept, so the result is never empty.
+
+    Returns:
+        ``(one-row identity, number of rows dropped)``.
+    """
+    first_pass = average_identities(identities, weights)
+    factors = [1.0] * len(identities) if weights is None else list(weights)
+    centre = first_pass.embeddings[0].astype(np.float64)
+    kept_parts, kept_factors, dropped, best = [], [], 0, (-2.0, 0, 0)
+    for part_index, (identity, factor) in enumerate(zip(identities, factors)):
+        scores = identity.embeddings.astype(np.float64) @ centre
+        best = max(best, (float(scores.max()), part_index, int(scores.argmax())))
+        keep = np.nonzero(scores >= min_similarity)[0]
+        dropped += len(identity) - keep.size
+        if keep.size:
+            kept_parts.append(identity.select(keep))
+            kept_factors.append(factor)
+    if not kept_parts or sum(kept_factors) <= 0:
+        _, part_index, row = best
+        kept_parts, kept_factors = [identities[part_index].select([row])], [1.0]
+        dropped = sum(len(identity) for identity in identities) - 1
+    return average_identities(kept_parts, kept_factors), dropped
+
+
+@dataclass(frozen=True)
+class ConsistencyScores:
+    """How well each image of a batch matches a reference identity.
+
+    - ``scores``: ``[B]`` float32, the best cosine of any face in the image with the reference
+      centroid; 0 for images with no face.
+    - ``best_faces``: ``[B]`` int64, the face index (in the image's face order) that scored, -1 if none.
+    - ``has_face``: ``[B]`` bool. ``passed``: ``[B]`` bool, score >= threshold and a face present.
+    - ``best_image``: index of the highest-scoring image with a face (0 when no image has one).
+    """
+
+    scores: NDArray[np.float32]
+    best_faces: NDArray[np.int64]
+    has_face: NDArray[np.bool_]
+    passed: NDArray[np.bool_]
+    best_image: int
+    threshold: float
+
+
+def consistency_scores(reference: Identity, faces: Identity | None, image_count: int, threshold: float) -> ConsistencyScores:
+    """Score every image by its best-matching face against ``reference`` (rows of ``faces`` carry image/face indices).
+
+    Raises:
+        IncompatibleIdentitiesError: ``faces`` come from another model than ``reference``.
+    """
+    scores = np.zeros(image_count, dtype=np.float32)
+    best_faces = np.full(image_count, -1, dtype=np.int64)
+    has_face = np.zeros(image_count, dtype=bool)
+    if faces is not None:
+        require_same_space(reference, faces)
+        row_scores = cosine_matrix(faces.embeddings, reference.centroid()[None, :])[:, 0]
+        for row, (image, face) in enumerate(zip(faces.image_indices, faces.face_indices)):
+            if not 0 <= image < image_count:
+                continue
+            if not has_face[image] or row_scores[row] > scores[image]:
+                scores[image], best_faces[image] = row_scores[row], face
+            has_face[image] = True
+    passed = has_face & (scores >= threshold)
+    ranked = np.where(has_face, scores, -np.inf)
+    best_image = int(np.argmax(ranked)) if has_face.any() else 0
+    return ConsistencyScores(scores, best_faces, has_face, passed, best_image, float(threshold))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,110 @@
+"""Debug pictures: face boxes with indices, landmarks and scores; similarity-matrix and per-image score charts.
+
+All functions return ``[H, W, 3]`` uint8 RGB images and never modify their inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .types import Face, RGBImage
+
+LANDMARK_COLOURS = ((255, 64, 64), (64, 128, 255), (64, 220, 64), (255, 160, 0), (200, 64, 255))
+"""RGB per landmark: image-left eye red, image-right eye blue, nose green, left mouth orange, right mouth violet."""
+BOX_COLOUR = (0, 255, 0)
+PASS_COLOUR = (40, 170, 70)
+FAIL_COLOUR = (200, 60, 50)
+NO_FACE_COLOUR = (150, 150, 150)
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _label(canvas: NDArray[np.uint8], text: str, origin: tuple[int, int], scale: float, colour: tuple[int, int, int]) -> None:
+    thickness = max(1, int(round(scale * 2)))
+    (width, height), baseline = cv2.getTextSize(text, _FONT, scale, thickness)
+    x, y = origin
+    cv2.rectangle(canvas, (x, y - height - baseline), (x + width, y + baseline), (0, 0, 0), -1)
+    cv2.putText(canvas, text, (x, y), _FONT, scale, colour, thickness, cv2.LINE_AA)
+
+
+def draw_faces(
+    image: RGBImage, faces: Sequence[Face], show_scores: bool = True, show_landmarks: bool = True
+) -> RGBImage:
+    """The image with each face's box, its index in ``faces`` (the selection order), score and 5 landmarks."""
+    canvas = np.ascontiguousarray(image.copy())
+    side = max(canvas.shape[:2])
+    thickness = max(1, side // 400)
+    for index, face in enumerate(faces):
+        x1, y1, x2, y2 = (int(round(v)) for v in face.bbox)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), BOX_COLOUR, thickness, cv2.LINE_AA)
+        scale = float(np.clip(face.width / 120.0, 0.4, 2.0))
+        text = f"{index}" + (f" {face.score:.2f}" if show_scores else "")
+        _label(canvas, text, (max(x1, 0), max(y1 - 4, 14)), scale, BOX_COLOUR)
+        if show_landmarks:
+            radius = max(2, int(round(face.width / 40)))
+            for point, colour in zip(face.landmarks, LANDMARK_COLOURS):
+                cv2.circle(canvas, (int(round(point[0])), int(round(point[1]))), radius, colour, -1, cv2.LINE_AA)
+    return canvas
+
+
+def _heat_colour(value: float, threshold: float) -> tuple[int, int, int]:
+    """Green above the threshold, red below, brighter with distance from it."""
+    if value >= threshold:
+        strength = float(np.clip((value - threshold) / max(1.0 - threshold, 1e-6), 0.0, 1.0))
+        return (int(40 + 20 * (1 - strength)), int(120 + 100 * strength), int(60 + 20 * (1 - strength)))
+    strength = float(np.clip((threshold - value) / max(threshold + 1.0, 1e-6), 0.0, 1.0))
+    return (int(140 + 90 * strength), int(70 - 30 * strength), int(60 - 20 * strength))
+
+
+def similarity_chart(
+    matrix: NDArray[np.floating],
+    threshold: float,
+    row_labels: Sequence[str] | None = None,
+    column_labels: Sequence[str] | None = None,
+    cell: int = 64,
+) -> RGBImage:
+    """A heat map of a ``[K, M]`` similarity matrix with each value printed; green cells are matches."""
+    values = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
+    rows, columns = values.shape
+    cell = int(np.clip(cell, 24, 128)) if max(rows, columns) <= 16 else 24
+    margin = 70
+    canvas = np.full((margin + rows * cell + 10, margin + columns * cell + 10, 3), 255, dtype=np.uint8)
+    row_labels = list(row_labels) if row_labels is not None else [f"a{i}" for i in range(rows)]
+    column_labels = list(column_labels) if column_labels is not None else [f"b{j}" for j in range(columns)]
+    scale = cell / 110.0
+    for i in range(rows):
+        cv2.putText(canvas, row_labels[i][:8], (4, margin + i * cell + cell // 2 + 5), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        for j in range(columns):
+            x, y = margin + j * cell, margin + i * cell
+            cv2.rectangle(canvas, (x, y), (x + cell - 2, y + cell - 2), _heat_colour(values[i, j], threshold), -1)
+            cv2.putText(canvas, f"{values[i, j]:.2f}", (x + 4, y + cell // 2 + 5), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    for j in range(columns):
+        cv2.putText(canvas, column_labels[j][:8], (margin + j * cell + 2, margin - 10), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(canvas, f"thr {threshold:.2f}", (4, 20), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+def score_chart(scores: Sequence[float], threshold: float, has_face: Sequence[bool], best_index: int | None = None) -> RGBImage:
+    """Bars of per-image scores (-1..1 drawn from 0 up), the threshold as a line, face-less images grey and marked."""
+    count = len(scores)
+    bar, gap, height, margin = 28, 8, 220, 30
+    width = max(margin * 2 + count * (bar + gap), 240)
+    canvas = np.full((height + margin * 2, width, 3), 255, dtype=np.uint8)
+    base = margin + height
+    top_y = int(base - height * float(np.clip(threshold, 0, 1)))
+    for index, (score, face_found) in enumerate(zip(scores, has_face)):
+        x = margin + index * (bar + gap)
+        bar_top = int(base - height * float(np.clip(score, 0.0, 1.0)))
+        colour = NO_FACE_COLOUR if not face_found else (PASS_COLOUR if score >= threshold else FAIL_COLOUR)
+        cv2.rectangle(canvas, (x, bar_top), (x + bar, base), colour, -1)
+        if index == best_index:
+            cv2.rectangle(canvas, (x - 2, bar_top - 2), (x + bar + 2, base), (0, 0, 0), 2)
+        label = f"{score:.2f}" if face_found else "none"
+        cv2.putText(canvas, label, (x, max(bar_top - 4, 12)), _FONT, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(canvas, str(index), (x + bar // 3, base + 16), _FONT, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.line(canvas, (margin - 6, top_y), (width - margin // 2, top_y), (30, 30, 200), 1, cv2.LINE_AA)
+    cv2.putText(canvas, f"threshold {threshold:.2f}", (margin, margin - 10), _FONT, 0.45, (30, 30, 200), 1, cv2.LINE_AA)
+    return canvas
