@@ -48,7 +48,7 @@ def parse_index_list(text: str) -> list[int] | None:
         return None
     indices = []
     for part in parts:
-        if not part.isdigit():
+        if not part.isdecimal():  # isdigit() also accepts "²", which int() rejects
             raise InvalidArgumentError(
                 f"face index list {text!r}: {part!r} is not a non-negative whole number. Write indices like \"0,2\"."
             )
