@@ -49,3 +49,7 @@ class IdentityFileError(FaceIdentityError):
 
 class InvalidArgumentError(FaceIdentityError, ValueError):
     """An argument has a value outside what the function accepts."""
+
+
+class ModelConversionError(ModelFileError):
+    """An ONNX model cannot be converted to a torch module (an op or attribute the converter does not cover)."""
