@@ -116,30 +116,34 @@ def average_identities(identities: Sequence[Identity], weights: Sequence[float] 
 def drop_outlier_rows(
     identities: Sequence[Identity], weights: Sequence[float] | None, min_similarity: float
 ) -> tuple[Identity, int]:
-    """Average, drop rows whose cosine to that average is below ``min_similarity``, and average the rest.
+    """Average all rows except those that disagree with the rest, e.g. a photo of someone else.
 
-    The best-agreeing row is always kept, so the result is never empty.
+    A row is dropped when its cosine to the weighted mean of all *other* rows is below
+    ``min_similarity`` (leave-one-out, so an outlier cannot pull the mean towards itself). The
+    best-agreeing row is always kept, so the result is never empty.
 
     Returns:
         ``(one-row identity, number of rows dropped)``.
     """
-    first_pass = average_identities(identities, weights)
-    factors = [1.0] * len(identities) if weights is None else list(weights)
-    centre = first_pass.embeddings[0].astype(np.float64)
-    kept_parts, kept_factors, dropped, best = [], [], 0, (-2.0, 0, 0)
-    for part_index, (identity, factor) in enumerate(zip(identities, factors)):
-        scores = identity.embeddings.astype(np.float64) @ centre
-        best = max(best, (float(scores.max()), part_index, int(scores.argmax())))
-        keep = np.nonzero(scores >= min_similarity)[0]
-        dropped += len(identity) - keep.size
-        if keep.size:
-            kept_parts.append(identity.select(keep))
+    average_identities(identities, weights)  # validates spaces and weights
+    factors = [1.0] * len(identities) if weights is None else [float(w) for w in weights]
+    rows = np.concatenate([identity.embeddings for identity in identities]).astype(np.float64)
+    row_weights = np.concatenate([identity.weights * factor for identity, factor in zip(identities, factors)]).astype(np.float64)
+    weighted_sum = (rows * row_weights[:, None]).sum(axis=0)
+    others = weighted_sum[None, :] - rows * row_weights[:, None]
+    lengths = np.linalg.norm(others, axis=1)
+    agreement = np.where(lengths > 1e-12, (others * rows).sum(axis=1) / np.maximum(lengths, 1e-12), 1.0)
+    keep = (agreement >= min_similarity) & (row_weights > 0)
+    if not keep.any():
+        keep[int(np.argmax(np.where(row_weights > 0, agreement, -np.inf)))] = True
+    kept_parts, kept_factors, offset = [], [], 0
+    for identity, factor in zip(identities, factors):
+        rows_here = np.nonzero(keep[offset : offset + len(identity)])[0]
+        offset += len(identity)
+        if rows_here.size:
+            kept_parts.append(identity.select(rows_here))
             kept_factors.append(factor)
-    if not kept_parts or sum(kept_factors) <= 0:
-        _, part_index, row = best
-        kept_parts, kept_factors = [identities[part_index].select([row])], [1.0]
-        dropped = sum(len(identity) for identity in identities) - 1
-    return average_identities(kept_parts, kept_factors), dropped
+    return average_identities(kept_parts, kept_factors), int((~keep).sum())
 
 
 @dataclass(frozen=True)

@@ -54,43 +54,63 @@ def safe_identity_filename(name: str) -> str:
     return stem + IDENTITY_SUFFIX
 
 
-def _write_safetensors(
-    tensors: dict[str, NDArray[np.generic]], path: Path, metadata: dict[str, str], overwrite: bool
-) -> Path:
-    """Write atomically via a temporary file in the same folder; never replaces an existing file unless asked."""
+IF_EXISTS_CHOICES: tuple[str, ...] = ("new name", "error", "overwrite")
+"""What to do when the target file exists: pick ``name_2``, ``name_3``, ... (never loses a file), refuse, or replace."""
+
+
+def _numbered(path: Path, number: int) -> Path:
+    return path if number == 1 else path.with_name(f"{path.stem}_{number}{path.suffix}")
+
+
+def _write_safetensors(tensors: dict[str, NDArray[np.generic]], path: Path, metadata: dict[str, str], if_exists: str) -> Path:
+    """Write atomically via a temporary file in the same folder; an existing file is replaced only with ``if_exists="overwrite"``.
+
+    Returns:
+        The path written (with ``"new name"``, possibly ``<stem>_<n>.safetensors``).
+    """
     from safetensors.numpy import save_file
 
+    if if_exists not in IF_EXISTS_CHOICES:
+        raise IdentityFileError(f"if_exists must be one of {', '.join(IF_EXISTS_CHOICES)}, got {if_exists!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not overwrite:
-        raise IdentityFileError(f"{path} already exists; choose another name or allow overwriting")
+    exists_message = f"{path} already exists; choose another name, or set 'if exists' to 'new name' or 'overwrite'"
+    if path.exists() and if_exists == "error":
+        raise IdentityFileError(exists_message)
     handle, temporary_name = tempfile.mkstemp(prefix=".tmp-", suffix=IDENTITY_SUFFIX, dir=path.parent)
     os.close(handle)
     temporary = Path(temporary_name)
     try:
         # np.asarray(order="C"), not ascontiguousarray: that turns 0-d ReActor scalars (det_score, gender, age) into [1]
         save_file({key: np.asarray(value, order="C") for key, value in tensors.items()}, str(temporary), metadata=metadata)
-        if overwrite:
+        if if_exists == "overwrite":
             os.replace(temporary, path)
-        else:
+            return path
+        for number in range(1, 10_000 if if_exists == "new name" else 2):
+            candidate = _numbered(path, number)
             try:
-                os.link(temporary, path)  # fails if the name appeared meanwhile: never clobbers
-            except FileExistsError as error:
-                raise IdentityFileError(f"{path} already exists; choose another name or allow overwriting") from error
-            except OSError:
-                if path.exists():
-                    raise IdentityFileError(f"{path} already exists; choose another name or allow overwriting") from None
-                os.replace(temporary, path)
+                os.link(temporary, candidate)  # fails if the name exists, even if it appeared meanwhile: never clobbers
+                return candidate
+            except FileExistsError:
+                continue
+            except OSError:  # file systems without hard links (FAT, some network shares)
+                if candidate.exists():
+                    continue
+                os.replace(temporary, candidate)
+                return candidate
+        raise IdentityFileError(exists_message)
     finally:
         temporary.unlink(missing_ok=True)
-    return path
 
 
-def save_identity(identity: Identity, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """Write ``identity`` as a safetensors file in our format.
+def save_identity(identity: Identity, path: str | os.PathLike[str], if_exists: str = "error") -> Path:
+    """Write ``identity`` as a safetensors file in our format; returns the path written.
+
+    Args:
+        if_exists: ``"error"`` (default), ``"new name"`` (``<stem>_2`` ...) or ``"overwrite"``.
 
     Raises:
-        IdentityFileError: the file exists and ``overwrite`` is False.
+        IdentityFileError: the file exists and ``if_exists`` is ``"error"``.
     """
     tensors = {
         "embeddings": identity.embeddings,
@@ -108,7 +128,7 @@ def save_identity(identity: Identity, path: str | os.PathLike[str], overwrite: b
         "dimension": str(identity.dimension),
         "rows": str(len(identity)),
     }
-    return _write_safetensors(tensors, Path(path), metadata, overwrite)
+    return _write_safetensors(tensors, Path(path), metadata, if_exists)
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, NDArray[np.generic]], dict[str, str]]:
@@ -174,7 +194,7 @@ def import_reactor_face(tensors: dict[str, NDArray[np.generic]], source: Path | 
     return Identity(embeddings=embedding[None, :], model_id=W600K_R50_SPACE, bboxes=bbox, landmarks=kps)
 
 
-def export_reactor_face(identity: Identity, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+def export_reactor_face(identity: Identity, path: str | os.PathLike[str], if_exists: str = "error") -> Path:
     """Write the identity's centroid as a ReActor face model (9 keys, raw embedding).
 
     The raw embedding is the centroid direction times the mean raw norm of the rows (insightface
@@ -184,7 +204,7 @@ def export_reactor_face(identity: Identity, path: str | os.PathLike[str], overwr
 
     Raises:
         IncompatibleIdentitiesError-like IdentityFileError: not a 512-d w600k_r50 identity.
-        IdentityFileError: the file exists and ``overwrite`` is False.
+        IdentityFileError: the file exists and ``if_exists`` is ``"error"``.
     """
     if identity.model_id != W600K_R50_SPACE or identity.dimension != 512:
         raise IdentityFileError(
@@ -206,4 +226,4 @@ def export_reactor_face(identity: Identity, path: str | os.PathLike[str], overwr
         "gender": np.array(-1, dtype=np.int64),
         "age": np.array(-1, dtype=np.int64),
     }
-    return _write_safetensors(tensors, Path(path), {"format": "pt"}, overwrite)
+    return _write_safetensors(tensors, Path(path), {"format": "pt"}, if_exists)

@@ -290,7 +290,7 @@ EXAMPLE_INPUTS = {
     "face_identity_person_a_1.jpg": "faces/barack_obama/face_recognition_obama.jpg",
     "face_identity_person_a_2.jpg": "faces/barack_obama/face_recognition_obama2.jpg",
     "face_identity_person_a_3.jpg": "faces/barack_obama/face_recognition_knn_test_obama1.jpg",
-    "face_identity_person_b.jpg": "faces/joe_biden/face_recognition_biden.jpg",
+    "face_identity_person_b.jpg": "faces/joe_biden/face_recognition_knn_train_biden_biden2.jpg",
     "face_identity_swap_target.jpg": "groups/face_recognition_kit_with_rose.jpg",
 }
 """Input file names the example workflows load -> the real photos (in ../shared/data) the tests put there."""

@@ -87,9 +87,23 @@ def test_refused_overwrite_leaves_the_file_untouched(full_identity: Identity, tm
         save_identity(other, path)
     assert path.read_bytes() == before
 
-    save_identity(other, path, overwrite=True)
+    save_identity(other, path, if_exists="overwrite")
     np.testing.assert_array_equal(load_identity(path).embeddings, other.embeddings)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jane.safetensors"]
+
+
+def test_new_name_keeps_every_file(full_identity: Identity, tmp_path: Path) -> None:
+    first = save_identity(full_identity, tmp_path / "jane.safetensors")
+    before = first.read_bytes()
+    other = Identity(embeddings=raw_rows(1, seed=6), model_id=W600K_R50_SPACE)
+    second = save_identity(other, first, if_exists="new name")
+    third = save_identity(other, first, if_exists="new name")
+    assert (second.name, third.name) == ("jane_2.safetensors", "jane_3.safetensors")
+    assert first.read_bytes() == before
+    np.testing.assert_array_equal(load_identity(third).embeddings, other.embeddings)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jane.safetensors", "jane_2.safetensors", "jane_3.safetensors"]
+    with pytest.raises(IdentityFileError, match="if_exists"):
+        save_identity(other, first, if_exists="replace")
 
 
 def test_writes_leave_no_temporary_files_even_when_writing_fails(

@@ -1,0 +1,142 @@
+"""Everything that touches ComfyUI's own modules, imported inside functions, with library-only fallbacks.
+
+Outside ComfyUI (tests, scripts) model folders come from ``$FACE_IDENTITY_MODEL_DIRS``
+(``os.pathsep``-separated) or ``face_identity``'s default download folder, progress is a no-op and
+the torch device is the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..face_identity.download import default_model_dir
+
+MODEL_FOLDER = "face_identity"
+"""Our folder under ComfyUI's models/: downloads, local models, and identities/ for saved identities."""
+INSIGHTFACE_FOLDER = "insightface"
+IDENTITY_SUBFOLDER = "identities"
+REACTOR_FACES = ("reactor", "faces")
+
+
+def _comfy_module(name: str) -> ModuleType | None:
+    """A ComfyUI module, or None when not running inside ComfyUI."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _folder_paths() -> ModuleType | None:
+    module = _comfy_module("folder_paths")
+    return module if module is not None and hasattr(module, "folder_names_and_paths") else None
+
+
+def register_model_folders() -> None:
+    """Add ``models/face_identity`` and ``models/insightface`` to ComfyUI's folder registry, keeping existing entries.
+
+    Paths from ``extra_model_paths.yaml`` stay (our default is appended, never replacing), and ``.onnx``
+    and ``.safetensors`` are added to the folder's extensions (an unknown folder starts with none,
+    which ComfyUI reads as "every file").
+    """
+    folder_paths = _folder_paths()
+    if folder_paths is None:
+        return
+    for name, extensions in ((MODEL_FOLDER, {".onnx", ".safetensors"}), (INSIGHTFACE_FOLDER, {".onnx"})):
+        folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name))
+        paths, known = folder_paths.folder_names_and_paths[name]
+        folder_paths.folder_names_and_paths[name] = (paths, set(known) | extensions)
+
+
+def _fallback_folders() -> list[Path]:
+    configured = os.environ.get("FACE_IDENTITY_MODEL_DIRS", "")
+    folders = [Path(part) for part in configured.split(os.pathsep) if part]
+    return folders or [default_model_dir()]
+
+
+def model_folders() -> list[Path]:
+    """Folders searched for models, in order: every ``face_identity`` path, every ``insightface`` path, the models root."""
+    folder_paths = _folder_paths()
+    if folder_paths is None:
+        return _fallback_folders()
+    register_model_folders()
+    folders = [Path(p) for p in folder_paths.get_folder_paths(MODEL_FOLDER)]
+    folders += [Path(p) for p in folder_paths.get_folder_paths(INSIGHTFACE_FOLDER)]
+    folders.append(Path(folder_paths.models_dir))
+    return list(dict.fromkeys(folders))
+
+
+def download_folder() -> Path:
+    """Where catalog models are downloaded: the first ``face_identity`` folder."""
+    return model_folders()[0]
+
+
+def identity_folders() -> list[tuple[str, Path]]:
+    """``(label, folder)`` pairs holding identity files: ours (``identities``) first, then ReActor's face models."""
+    folders: list[tuple[str, Path]] = []
+    folder_paths = _folder_paths()
+    if folder_paths is None:
+        roots = _fallback_folders()
+        folders += [(IDENTITY_SUBFOLDER, root / IDENTITY_SUBFOLDER) for root in roots]
+        folders += [("reactor", root.parent / Path(*REACTOR_FACES)) for root in roots]
+        return folders
+    register_model_folders()
+    folders += [(IDENTITY_SUBFOLDER, Path(p) / IDENTITY_SUBFOLDER) for p in folder_paths.get_folder_paths(MODEL_FOLDER)]
+    reactor_roots = [Path(folder_paths.models_dir) / REACTOR_FACES[0]]
+    if REACTOR_FACES[0] in folder_paths.folder_names_and_paths:
+        reactor_roots += [Path(p) for p in folder_paths.get_folder_paths(REACTOR_FACES[0])]
+    folders += [("reactor", root / REACTOR_FACES[1]) for root in dict.fromkeys(reactor_roots)]
+    return folders
+
+
+def torch_device() -> Any:
+    """ComfyUI's torch device (``get_torch_device()``), or the CPU outside ComfyUI."""
+    management = _comfy_module("comfy.model_management")
+    if management is not None:
+        return management.get_torch_device()
+    import torch
+
+    return torch.device("cpu")
+
+
+def intermediate_device() -> Any:
+    """Where ComfyUI keeps IMAGE/MASK tensors between nodes (the CPU unless --gpu-only)."""
+    management = _comfy_module("comfy.model_management")
+    if management is not None and hasattr(management, "intermediate_device"):
+        return management.intermediate_device()
+    import torch
+
+    return torch.device("cpu")
+
+
+def throw_if_interrupted() -> None:
+    """Raise ComfyUI's interruption exception when the user pressed Cancel; no-op outside ComfyUI."""
+    management = _comfy_module("comfy.model_management")
+    if management is not None and hasattr(management, "throw_exception_if_processing_interrupted"):
+        management.throw_exception_if_processing_interrupted()
+
+
+class Progress:
+    """A ComfyUI progress bar (which also checks for interruption), or a no-op outside ComfyUI."""
+
+    def __init__(self, total: int) -> None:
+        utils = _comfy_module("comfy.utils")
+        self._bar = utils.ProgressBar(max(int(total), 1)) if utils is not None and hasattr(utils, "ProgressBar") else None
+
+    def step(self, count: int = 1) -> None:
+        throw_if_interrupted()
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def per_call(self) -> Callable[[int], None]:
+        """A hook for ``on_image_done(index)``: one step per call."""
+        return lambda _index: self.step(1)
+
+    def per_count(self) -> Callable[[int], None]:
+        """A hook for ``on_chunk(count)``: steps by the count it is given."""
+        return lambda count: self.step(int(count))

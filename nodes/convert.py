@@ -1,0 +1,74 @@
+"""ComfyUI IMAGE/MASK tensors <-> the library's numpy images: the only file that knows both conventions.
+
+ComfyUI: IMAGE ``[B, H, W, C]`` float32 in 0..1, RGB (C may be 1 or 4); MASK ``[B, H, W]`` float32 0..1.
+Library: ``[H, W, 3]`` uint8 RGB for detection/alignment/embedding, ``[H, W, 3]`` float32 0..1 for blending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..face_identity.errors import InvalidImageError
+from ..face_identity.images import as_rgb_uint8
+from .comfy import intermediate_device
+
+
+def _as_batch(image: Any) -> NDArray[np.float32]:
+    """A ``[B, H, W, C]`` float32 numpy view of an IMAGE tensor (a single ``[H, W, C]`` image becomes B = 1)."""
+    array = image.detach().cpu().float().numpy() if hasattr(image, "detach") else np.asarray(image, dtype=np.float32)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
+        raise InvalidImageError(
+            f"expected a ComfyUI IMAGE [batch, height, width, channels] with 1, 3 or 4 channels, got shape {tuple(array.shape)}"
+        )
+    return array
+
+
+def image_to_uint8_list(image: Any) -> list[NDArray[np.uint8]]:
+    """IMAGE ``[B, H, W, C]`` 0..1 -> B arrays ``[H, W, 3]`` uint8 RGB (rounded, alpha dropped, grey repeated)."""
+    return [as_rgb_uint8(frame) for frame in _as_batch(image)]
+
+
+def image_to_float_list(image: Any) -> list[NDArray[np.float32]]:
+    """IMAGE ``[B, H, W, C]`` -> B arrays ``[H, W, 3]`` float32 0..1 RGB (alpha dropped, grey repeated; values untouched)."""
+    frames = []
+    for frame in _as_batch(image):
+        if frame.shape[2] == 1:
+            frame = np.repeat(frame, 3, axis=2)
+        frames.append(np.ascontiguousarray(frame[:, :, :3], dtype=np.float32))
+    return frames
+
+
+def to_image(frames: Sequence[NDArray[np.generic]] | NDArray[np.generic], size: tuple[int, int] = (64, 64)) -> Any:
+    """``[H, W, 3]`` uint8 (0..255) or float (0..1) frames of one size -> IMAGE ``[B, H, W, 3]`` float32.
+
+    An empty sequence gives an empty batch ``[0, height, width, 3]`` of ``size`` (height, width).
+    """
+    import torch
+
+    if len(frames) == 0:
+        return torch.zeros((0, size[0], size[1], 3), dtype=torch.float32, device=intermediate_device())
+    stacked = np.stack([np.asarray(frame) for frame in frames])
+    values = stacked.astype(np.float32) / 255.0 if stacked.dtype == np.uint8 else stacked.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(values)).to(intermediate_device())
+
+
+def to_mask(masks: Sequence[NDArray[np.floating]] | NDArray[np.floating], size: tuple[int, int] = (64, 64)) -> Any:
+    """``[H, W]`` float masks 0..1 -> MASK ``[B, H, W]`` float32 (empty -> ``[0, height, width]``)."""
+    import torch
+
+    if len(masks) == 0:
+        return torch.zeros((0, size[0], size[1]), dtype=torch.float32, device=intermediate_device())
+    stacked = np.stack([np.asarray(mask, dtype=np.float32) for mask in masks])
+    return torch.from_numpy(np.ascontiguousarray(stacked)).to(intermediate_device())
+
+
+def image_size(image: Any) -> tuple[int, int]:
+    """``(height, width)`` of an IMAGE batch."""
+    batch = _as_batch(image)
+    return int(batch.shape[1]), int(batch.shape[2])

@@ -1,0 +1,204 @@
+"""Face nodes: detect, align, paste back, preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..face_identity.align import TEMPLATE_NAMES, align_faces, crop_validity_mask, paste_back
+from ..face_identity.detect import FaceDetector
+from ..face_identity.draw import draw_faces
+from ..face_identity.errors import InvalidArgumentError
+from ..face_identity.pipeline import FaceSelection, detect_faces
+from ..face_identity.select import DEFAULT_ORDER, FACE_ORDERS, parse_index_list
+from ..face_identity.types import FaceBatch
+from . import sockets
+from .comfy import Progress
+from .convert import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
+
+FACES_CATEGORY = f"{sockets.CATEGORY}/faces"
+
+
+def selection_inputs() -> dict[str, Any]:
+    """The face-selection widgets shared by every node that detects."""
+    return {
+        "order": (list(FACE_ORDERS), {"default": DEFAULT_ORDER, "tooltip": "Face order within each image; index 0 is the first face in this order."}),
+        "indices": ("STRING", {"default": "", "tooltip": "Keep only these face indices (in the chosen order), e.g. \"0,2\". Empty = all faces."}),
+        "max_faces": ("INT", {"default": 0, "min": 0, "max": 1000, "tooltip": "Keep at most this many faces per image (0 = no limit)."}),
+        "min_size": ("INT", {"default": 0, "min": 0, "max": 8192, "tooltip": "Ignore faces whose box is smaller than this many pixels."}),
+    }
+
+
+def make_selection(order: str = DEFAULT_ORDER, indices: str = "", max_faces: int = 0, min_size: int = 0) -> FaceSelection:
+    parsed = parse_index_list(indices)
+    return FaceSelection(order, tuple(parsed) if parsed is not None else None, int(max_faces), float(min_size))
+
+
+def detect_in_image_batch(detector: FaceDetector, image: Any, selection: FaceSelection) -> tuple[list[np.ndarray], FaceBatch]:
+    """IMAGE -> (uint8 frames, selected faces per frame), with a progress bar per frame."""
+    frames = image_to_uint8_list(image)
+    progress = Progress(len(frames))
+    return frames, detect_faces(detector, frames, selection, on_image_done=progress.per_call())
+
+
+def check_faces_match(faces: FaceBatch, image: Any, node: str) -> None:
+    """Raise when FACES were detected on other images than the IMAGE given to ``node``."""
+    height, width = image_size(image)
+    batch = int(image.shape[0]) if image.ndim == 4 else 1
+    sizes = faces.image_sizes
+    if len(faces) != batch or (sizes and any(size != (height, width) for size in sizes)):
+        raise InvalidArgumentError(
+            f"{node}: FACES describe {len(faces)} image(s) of size {sizes[:1]}, but the IMAGE input holds {batch} of "
+            f"{height}x{width}. Connect the same images that went into Face Detect."
+        )
+
+
+def faces_summary(faces: FaceBatch) -> str:
+    counts = [len(image_faces) for image_faces in faces.faces_per_image]
+    empty = [str(i) for i, count in enumerate(counts) if count == 0]
+    text = f"{faces.face_count} face(s) in {len(counts)} image(s): " + ", ".join(str(c) for c in counts[:64])
+    return text + (f"; no face in image(s) {', '.join(empty[:64])}" if empty else "")
+
+
+class FaceDetect:
+    DESCRIPTION = (
+        "Finds faces and their 5 landmarks in every image of the batch, in a fixed order. Images without a face keep an "
+        "empty entry (never an error), so one bad frame does not stop a batch."
+    )
+    CATEGORY = FACES_CATEGORY
+    FUNCTION = "detect"
+    RETURN_TYPES = (sockets.FACES, "INT", "STRING")
+    RETURN_NAMES = ("faces", "face_count", "info")
+    OUTPUT_TOOLTIPS = ("Faces per image, in the chosen order.", "Faces found in the whole batch.", "Faces per image and the images without one.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "Images to search."}),
+                "detector": (sockets.DETECTOR, {"tooltip": "From Load Face Detector."}),
+                **selection_inputs(),
+            }
+        }
+
+    def detect(self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int) -> tuple[FaceBatch, int, str]:
+        _, faces = detect_in_image_batch(detector, image, make_selection(order, indices, max_faces, min_size))
+        return faces, faces.face_count, faces_summary(faces)
+
+
+class FaceAlign:
+    DESCRIPTION = (
+        "Cuts an aligned crop of every face (insightface's alignment: similarity transform of the 5 landmarks onto the "
+        "template, bilinear warp, black border). 112 px ArcFace crops by default."
+    )
+    CATEGORY = FACES_CATEGORY
+    FUNCTION = "align"
+    RETURN_TYPES = ("IMAGE", sockets.FACES, "MASK")
+    RETURN_NAMES = ("aligned", "faces", "mask")
+    OUTPUT_TOOLTIPS = (
+        "One crop per face, image by image (an empty batch when there is no face).",
+        "The faces, each remembering how its crop was cut (for Face Paste and Face Embed).",
+        "Per crop: 1 where the crop shows the image, 0 in the black border.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The images the faces are in."}),
+                "template": (list(TEMPLATE_NAMES), {"default": "arcface_112", "tooltip": "5-point template: arcface_112 for ArcFace, arcface_128 for inswapper, ffhq_512 for face restorers."}),
+                "crop_size": ("INT", {"default": 112, "min": 16, "max": 2048, "step": 1, "tooltip": "Side of the square crop in pixels (the template scales with it)."}),
+            },
+            "optional": {
+                "faces": (sockets.FACES, {"tooltip": "Faces from Face Detect on the same images."}),
+                "detector": (sockets.DETECTOR, {"tooltip": "Or a detector: all faces are found here, largest first."}),
+            },
+        }
+
+    def align(self, image: Any, template: str, crop_size: int, faces: FaceBatch | None = None, detector: FaceDetector | None = None) -> tuple[Any, FaceBatch, Any]:
+        if faces is None and detector is None:
+            raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
+        if faces is None:
+            frames, faces = detect_in_image_batch(detector, image, FaceSelection())  # type: ignore[arg-type]
+        else:
+            check_faces_match(faces, image, "Face Align")
+            frames = image_to_uint8_list(image)
+        crops, masks, aligned_batch = [], [], []
+        for frame, image_faces in zip(frames, faces.faces_per_image):
+            image_crops, aligned = align_faces(frame, image_faces, template, crop_size)
+            crops.extend(image_crops)
+            masks.extend(crop_validity_mask(frame.shape[0], frame.shape[1], face.align_matrix, crop_size) for face in aligned)
+            aligned_batch.append(tuple(aligned))
+        size = (crop_size, crop_size)
+        return to_image(crops, size), FaceBatch(tuple(aligned_batch), faces.image_sizes), to_mask(masks, size)
+
+
+class FacePaste:
+    DESCRIPTION = (
+        "Pastes (edited, restored or upscaled) aligned crops back onto their source images with insightface's feathered "
+        "mask. Pixels outside the mask are left exactly as they were."
+    )
+    CATEGORY = FACES_CATEGORY
+    FUNCTION = "paste"
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("image", "mask")
+    OUTPUT_TOOLTIPS = ("The source images with the crops pasted in.", "Where each image was changed (0..1).")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The source images the crops were cut from."}),
+                "aligned": ("IMAGE", {"tooltip": "The crops, one per face in FACES order; any square size (e.g. upscaled)."}),
+                "faces": (sockets.FACES, {"tooltip": "From Face Align: the faces with their crop matrices."}),
+                "blur_scale": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 5.0, "step": 0.05, "tooltip": "Feather width relative to insightface's (1 = same)."}),
+            }
+        }
+
+    def paste(self, image: Any, aligned: Any, faces: FaceBatch, blur_scale: float) -> tuple[Any, Any]:
+        check_faces_match(faces, image, "Face Paste")
+        crops = image_to_float_list(aligned) if int(aligned.shape[0]) else []
+        face_list = faces.all_faces()
+        if len(crops) != len(face_list):
+            raise InvalidArgumentError(f"Face Paste got {len(crops)} crops for {len(face_list)} faces; connect the crops made from these FACES")
+        if any(face.align_matrix is None for face in face_list):
+            raise InvalidArgumentError("Face Paste needs FACES from Face Align (they carry the crop matrices)")
+        frames = image_to_float_list(image)
+        masks = [np.zeros(frame.shape[:2], np.float32) for frame in frames]
+        progress = Progress(len(face_list))
+        for crop, face in zip(crops, face_list):
+            if crop.shape[0] != crop.shape[1]:
+                raise InvalidArgumentError(f"Face Paste needs square crops, got {crop.shape[1]}x{crop.shape[0]}")
+            matrix = face.align_matrix * (crop.shape[0] / face.crop_size)  # type: ignore[operator]  # crops may be rescaled
+            index = face.image_index
+            frames[index], mask = paste_back(frames[index], crop, matrix, blur_scale=blur_scale)
+            masks[index] = np.maximum(masks[index], mask)
+            progress.step()
+        return to_image(frames), to_mask(masks)
+
+
+class PreviewFaces:
+    DESCRIPTION = "Draws each face's box, index (the order used by every node), score and 5 landmarks, to debug face order."
+    CATEGORY = FACES_CATEGORY
+    FUNCTION = "preview"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+    OUTPUT_TOOLTIPS = ("The images with the faces drawn on them.",)
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The images the faces were found in."}),
+                "faces": (sockets.FACES, {"tooltip": "From Face Detect or Face Align."}),
+                "show_scores": ("BOOLEAN", {"default": True, "tooltip": "Print the detector score next to the index."}),
+                "show_landmarks": ("BOOLEAN", {"default": True, "tooltip": "Draw the 5 landmarks (image-left eye red, right eye blue, nose green)."}),
+            }
+        }
+
+    def preview(self, image: Any, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[Any]:
+        check_faces_match(faces, image, "Preview Faces")
+        frames = image_to_uint8_list(image)
+        drawn = [draw_faces(frame, image_faces, show_scores, show_landmarks) for frame, image_faces in zip(frames, faces.faces_per_image)]
+        return (to_image(drawn),)

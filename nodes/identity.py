@@ -1,0 +1,297 @@
+"""Identity nodes: embed faces, compare, average, save and load identities."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..face_identity.compare import (
+    DEFAULT_MATCH_THRESHOLD,
+    average_identities,
+    drop_outlier_rows,
+    similarity,
+    similarity_matrix,
+    verdict,
+)
+from ..face_identity.detect import FaceDetector
+from ..face_identity.draw import similarity_chart
+from ..face_identity.embed import ArcFaceRecognizer, identity_from_embeddings
+from ..face_identity.errors import IdentityFileError, InvalidArgumentError, NoFaceFoundError
+from ..face_identity.pipeline import FaceSelection, embed_batch
+from ..face_identity.store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
+from ..face_identity.types import FaceBatch, Identity
+from . import sockets
+from .comfy import Progress, identity_folders
+from .convert import image_size, image_to_uint8_list, to_image
+from .faces import detect_in_image_batch
+
+IDENTITY_CATEGORY = f"{sockets.CATEGORY}/identity"
+_THRESHOLD_TOOLTIP = (
+    "Cosine similarity at or above which faces count as the same person. 0.4 is the w600k_r50 default "
+    "(FaceFusion's and insightface's); calibrate other models with `python -m face_identity calibrate`."
+)
+
+
+def threshold_input() -> tuple[str, dict[str, Any]]:
+    return ("FLOAT", {"default": DEFAULT_MATCH_THRESHOLD, "min": -1.0, "max": 1.0, "step": 0.01, "tooltip": _THRESHOLD_TOOLTIP})
+
+
+def _is_aligned_batch(faces: FaceBatch, frames: list[np.ndarray], recognizer: ArcFaceRecognizer) -> bool:
+    """True when ``frames`` are the crops Face Align cut for ``faces`` (one per face, at the recognizer's size)."""
+    face_list = faces.all_faces()
+    return (
+        len(face_list) == len(frames)
+        and all(face.align_matrix is not None for face in face_list)
+        and all(frame.shape[:2] == (recognizer.input_size, recognizer.input_size) for frame in frames)
+    )
+
+
+def _embed_aligned(recognizer: ArcFaceRecognizer, frames: list[np.ndarray], faces: FaceBatch | None, flip: bool) -> Identity:
+    face_list = faces.all_faces() if faces is not None else None
+    if face_list is not None:
+        wrong = {(f.template, f.crop_size) for f in face_list} - {(recognizer.template, recognizer.input_size)}
+        if wrong:
+            raise InvalidArgumentError(
+                f"Face Embed: these crops were aligned with {sorted(wrong)}, but {recognizer.name} needs "
+                f"{recognizer.template} at {recognizer.input_size} px. Set Face Align to that, or connect the source "
+                "IMAGE with FACES from Face Detect."
+            )
+    progress = Progress(len(frames))
+    result = recognizer.embed_crops(np.stack(frames), flip=flip, on_chunk=progress.per_count())
+    if face_list is None:
+        return identity_from_embeddings(result, recognizer.model_id, None, list(range(len(frames))))
+    face_indices = [i for image_faces in faces.faces_per_image for i in range(len(image_faces))]  # type: ignore[union-attr]
+    return identity_from_embeddings(result, recognizer.model_id, face_list, face_indices)
+
+
+class FaceEmbed:
+    DESCRIPTION = (
+        "Turns faces into an IDENTITY: one ArcFace embedding per face, remembering which image and face it came from. "
+        "Give source images with FACES (or a detector), or crops already aligned for the recognizer (112 px arcface_112)."
+    )
+    CATEGORY = IDENTITY_CATEGORY
+    FUNCTION = "embed"
+    RETURN_TYPES = (sockets.IDENTITY, "INT", "STRING")
+    RETURN_NAMES = ("identity", "face_count", "info")
+    OUTPUT_TOOLTIPS = (
+        "One row per face (average it with Identity Average for a single person).",
+        "Number of faces embedded.",
+        "Which images had no face, and the embedding space.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "recognizer": (sockets.RECOGNIZER, {"tooltip": "From Load ArcFace Model."}),
+                "image": ("IMAGE", {"tooltip": "Source images (with FACES or a detector), or aligned crops from Face Align."}),
+                "flip": ("BOOLEAN", {"default": False, "tooltip": "Average each embedding with that of the mirrored face (slightly more robust, twice the work)."}),
+            },
+            "optional": {
+                "faces": (sockets.FACES, {"tooltip": "Faces from Face Detect on these images (or from Face Align with its crops as IMAGE)."}),
+                "detector": (sockets.DETECTOR, {"tooltip": "Or a detector: every face is embedded, largest first."}),
+            },
+        }
+
+    def embed(self, recognizer: ArcFaceRecognizer, image: Any, flip: bool, faces: FaceBatch | None = None, detector: FaceDetector | None = None) -> tuple[Identity, int, str]:
+        frames = image_to_uint8_list(image)
+        height, width = image_size(image)
+        if faces is not None and _is_aligned_batch(faces, frames, recognizer) and faces.image_sizes[:1] != ((height, width),):
+            identity = _embed_aligned(recognizer, frames, faces, flip)
+            return identity, len(identity), f"{len(identity)} aligned crop(s) | space {identity.model_id}"
+        if faces is None and detector is not None:
+            frames, faces = detect_in_image_batch(detector, image, FaceSelection())
+        if faces is None:
+            if (height, width) != (recognizer.input_size, recognizer.input_size):
+                raise InvalidArgumentError(
+                    f"Face Embed got {width}x{height} images without FACES or a detector. Connect FACES from Face Detect "
+                    f"(or a detector), or give crops aligned at {recognizer.input_size} px by Face Align."
+                )
+            identity = _embed_aligned(recognizer, frames, None, flip)
+            return identity, len(identity), f"{len(identity)} aligned crop(s) | space {identity.model_id}"
+        from .faces import check_faces_match
+
+        check_faces_match(faces, image, "Face Embed")
+        empty = [str(i) for i, image_faces in enumerate(faces.faces_per_image) if not image_faces]
+        if faces.face_count == 0:
+            raise NoFaceFoundError(
+                f"Face Embed: no face in any of the {len(frames)} image(s). Lower the detector's score threshold, or use larger, frontal photos."
+            )
+        progress = Progress(faces.face_count)
+        analysis = embed_batch(recognizer, frames, faces, flip=flip, on_chunk=progress.per_count())
+        identity = analysis.identity
+        if identity is None:
+            raise NoFaceFoundError("Face Embed: no face to embed")
+        info = f"{len(identity)} face(s) from {len(frames) - len(empty)} image(s) | space {identity.model_id}"
+        return identity, len(identity), info + (f" | no face in image(s) {', '.join(empty[:64])}" if empty else "")
+
+
+def _row_labels(identity: Identity) -> list[str]:
+    return [
+        f"i{int(image)}f{int(face)}" if image >= 0 and face >= 0 else f"r{row}"
+        for row, (image, face) in enumerate(zip(identity.image_indices, identity.face_indices))
+    ]
+
+
+class IdentitySimilarity:
+    DESCRIPTION = (
+        "Compares two identities: cosine similarity of their averaged embeddings (-1..1; about 0 for strangers), whether "
+        "that reaches the threshold, and a chart of every face-to-face similarity."
+    )
+    CATEGORY = IDENTITY_CATEGORY
+    FUNCTION = "compare"
+    RETURN_TYPES = ("FLOAT", "BOOLEAN", "STRING", "IMAGE")
+    RETURN_NAMES = ("similarity", "match", "report", "chart")
+    OUTPUT_TOOLTIPS = (
+        "Cosine similarity of the two identities' mean embeddings.",
+        "True when the similarity is at or above the threshold.",
+        "Text report: verdict, per-face similarities.",
+        "Heat map of the face-by-face similarity matrix (green = match).",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "identity_a": (sockets.IDENTITY, {"tooltip": "First identity (rows = faces)."}),
+                "identity_b": (sockets.IDENTITY, {"tooltip": "Second identity, from the same recognizer."}),
+                "threshold": threshold_input(),
+            }
+        }
+
+    def compare(self, identity_a: Identity, identity_b: Identity, threshold: float) -> tuple[float, bool, str, Any]:
+        score = similarity(identity_a, identity_b)
+        matrix = similarity_matrix(identity_a, identity_b)
+        lines = [
+            f"similarity {score:.4f}: {verdict(score, threshold)} (threshold {threshold:.2f})",
+            f"space {identity_a.model_id}; a: {len(identity_a)} face(s), b: {len(identity_b)} face(s)",
+            f"face-to-face: min {matrix.min():.3f}, mean {matrix.mean():.3f}, max {matrix.max():.3f}",
+        ]
+        for row, label in enumerate(_row_labels(identity_a)[:32]):
+            lines.append(f"  {label}: " + " ".join(f"{value:.3f}" for value in matrix[row, :16]))
+        chart = similarity_chart(matrix, threshold, _row_labels(identity_a), _row_labels(identity_b))
+        return score, bool(score >= threshold), "\n".join(lines), to_image([chart])
+
+
+class IdentityAverage:
+    DESCRIPTION = (
+        "Merges identities (e.g. several photos of one person) into one: the weighted mean of the unit embeddings, "
+        "re-normalised. Optionally drops rows that disagree with the rest (wrong person, bad photo)."
+    )
+    CATEGORY = IDENTITY_CATEGORY
+    FUNCTION = "average"
+    RETURN_TYPES = (sockets.IDENTITY, "STRING")
+    RETURN_NAMES = ("identity", "info")
+    OUTPUT_TOOLTIPS = ("A one-row identity.", "Rows used and dropped.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        weight = {"default": 1.0, "min": 0.0, "max": 100.0, "step": 0.05, "tooltip": "Relative weight of this input's faces."}
+        return {
+            "required": {
+                "identity_1": (sockets.IDENTITY, {"tooltip": "Identity to average (all its rows count)."}),
+                "weight_1": ("FLOAT", weight),
+                "min_similarity": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 1.0, "step": 0.01, "tooltip": "Drop rows whose similarity to the first average is below this (-1 keeps all)."}),
+            },
+            "optional": {
+                "identity_2": (sockets.IDENTITY, {"tooltip": "Optional second identity."}),
+                "weight_2": ("FLOAT", weight),
+                "identity_3": (sockets.IDENTITY, {"tooltip": "Optional third identity."}),
+                "weight_3": ("FLOAT", weight),
+                "identity_4": (sockets.IDENTITY, {"tooltip": "Optional fourth identity."}),
+                "weight_4": ("FLOAT", weight),
+            },
+        }
+
+    def average(
+        self, identity_1: Identity, weight_1: float, min_similarity: float,
+        identity_2: Identity | None = None, weight_2: float = 1.0,
+        identity_3: Identity | None = None, weight_3: float = 1.0,
+        identity_4: Identity | None = None, weight_4: float = 1.0,
+    ) -> tuple[Identity, str]:
+        pairs = [(i, w) for i, w in ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4)) if i is not None]
+        combined = average_identities([i for i, _ in pairs], [w for _, w in pairs])
+        rows = sum(len(i) for i, _ in pairs)
+        if min_similarity <= -1.0:
+            return combined, f"averaged {rows} row(s) from {len(pairs)} input(s)"
+        kept, dropped = drop_outlier_rows([i for i, _ in pairs], [w for _, w in pairs], min_similarity)
+        return kept, f"averaged {rows - dropped} row(s) from {len(pairs)} input(s); dropped {dropped} below {min_similarity:.2f}"
+
+
+def _identity_files() -> list[tuple[str, Path]]:
+    files = []
+    for label, folder in identity_folders():
+        if folder.is_dir():
+            files += [(f"{label}/{path.name}", path) for path in sorted(folder.glob("*.safetensors"))]
+    return list(dict(files).items())
+
+
+def _identity_path(choice: str) -> Path:
+    for label, path in _identity_files():
+        if label == choice:
+            return path
+    folders = ", ".join(str(folder) for _, folder in identity_folders())
+    raise IdentityFileError(f"identity file {choice!r} not found; identity files live in: {folders}")
+
+
+class SaveIdentity:
+    DESCRIPTION = (
+        "Saves an identity as .safetensors in models/face_identity/identities/ (or as a ReActor face model in "
+        "models/reactor/faces/). An existing file is never replaced unless 'if exists' says overwrite."
+    )
+    CATEGORY = IDENTITY_CATEGORY
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("path",)
+    OUTPUT_TOOLTIPS = ("Where the file was written.",)
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "identity": (sockets.IDENTITY, {"tooltip": "The identity to save."}),
+                "name": ("STRING", {"default": "my_identity", "tooltip": "File name (letters, digits, space, _ - .); .safetensors is added."}),
+                "file_format": (["face_identity", "reactor"], {"default": "face_identity", "tooltip": "face_identity keeps every row and its source; reactor writes one averaged face model ReActor can load."}),
+                "if_exists": (list(IF_EXISTS_CHOICES), {"default": "new name", "tooltip": "When the name is taken: save as name_2, name_3, ... (new name), stop with an error, or replace the file (overwrite)."}),
+            }
+        }
+
+    def save(self, identity: Identity, name: str, file_format: str, if_exists: str) -> dict[str, Any]:
+        filename = safe_identity_filename(name)
+        folders = dict(identity_folders())
+        if file_format == "reactor":
+            path = export_reactor_face(identity, folders["reactor"] / filename, if_exists=if_exists)
+        else:
+            path = save_identity(identity, folders["identities"] / filename, if_exists=if_exists)
+        return {"ui": {"text": [str(path)]}, "result": (str(path),)}
+
+
+class LoadIdentity:
+    DESCRIPTION = "Loads a saved identity, or a ReActor face model (imported as a w600k_r50 identity)."
+    CATEGORY = IDENTITY_CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (sockets.IDENTITY, "STRING")
+    RETURN_NAMES = ("identity", "info")
+    OUTPUT_TOOLTIPS = ("The identity.", "Rows, embedding space and file.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        choices = [label for label, _ in _identity_files()] or ["none: save an identity first"]
+        return {"required": {"identity_file": (choices, {"tooltip": "identities/ = saved by Save Identity; reactor/ = ReActor face models."})}}
+
+    @classmethod
+    def IS_CHANGED(cls, identity_file: str) -> str:
+        # Save Identity can replace a file under the same name (if exists = overwrite): key the cache on its mtime.
+        try:
+            return f"{identity_file}:{os.path.getmtime(_identity_path(identity_file))}"
+        except IdentityFileError:
+            return identity_file
+
+    def load(self, identity_file: str) -> tuple[Identity, str]:
+        path = _identity_path(identity_file)
+        identity = load_identity(path)
+        return identity, f"{len(identity)} row(s) | space {identity.model_id} | {identity.dimension}-d | {path}"

@@ -1,0 +1,131 @@
+"""Loader nodes: ArcFace recognizer, face detector (the swapper loader lives with the swap node)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..face_identity.catalog import Role, names_for_role
+from ..face_identity.detect import DetectionSettings, FaceDetector, load_detector
+from ..face_identity.download import spec_for_file
+from ..face_identity.embed import ArcFaceRecognizer, load_recognizer
+from ..face_identity.runtime import PROVIDER_CHOICES, ModelSession
+from . import sockets
+from .comfy import model_folders, torch_device
+
+BACKENDS = ("auto", "onnxruntime", "torch")
+PRECISIONS = ("float32", "float16", "bfloat16")
+
+
+def local_model_files(role: Role) -> list[str]:
+    """``.onnx`` files in the model folders, relative to their folder, leaving out known models of another role."""
+    found: list[str] = []
+    for folder in model_folders():
+        if not folder.is_dir() or folder.name == "models":
+            continue  # the models root itself is searched for aliases, not listed
+        for path in sorted(folder.rglob("*.onnx")):
+            spec = spec_for_file(path)
+            relative = path.relative_to(folder).as_posix()
+            if spec is not None and (spec.role != role or relative == spec.filename):
+                continue  # another role's model, or a catalog file already listed under its catalog name
+            found.append(relative)
+    return list(dict.fromkeys(found))
+
+
+def model_choices(role: Role) -> list[str]:
+    """Combo entries: catalog names of the role (downloaded on first use), then local files."""
+    catalog = names_for_role(role)
+    return catalog + [name for name in local_model_files(role) if name not in catalog]
+
+
+def provider_note(model: ModelSession) -> str:
+    """``"providers: CUDA, CPU"``, with a warning when a requested GPU provider is not the one running."""
+    active = ", ".join(name.replace("ExecutionProvider", "") for name in model.active_providers)
+    wanted = [n for n in model.requested_providers if n != "CPUExecutionProvider"]
+    if wanted and not model.on_gpu:
+        return f"providers: {active} (WARNING: {', '.join(wanted)} requested but not active)"
+    return f"providers: {active}"
+
+
+def model_input(role: Role, tooltip: str) -> tuple[list[str], dict[str, Any]]:
+    choices = model_choices(role)
+    return (choices, {"default": choices[0], "tooltip": tooltip})
+
+
+def provider_input() -> tuple[list[str], dict[str, Any]]:
+    return (
+        list(PROVIDER_CHOICES),
+        {"default": "auto", "tooltip": "onnxruntime execution provider. auto = the GPU provider this onnxruntime has, else CPU."},
+    )
+
+
+def strict_input() -> tuple[str, dict[str, Any]]:
+    return ("BOOLEAN", {"default": False, "tooltip": "Fail instead of silently running on the CPU when the GPU provider cannot load."})
+
+
+class LoadArcFaceModel:
+    DESCRIPTION = (
+        "Loads an ArcFace recognizer (InsightFace w600k_r50 by default). Catalog models are downloaded from Hugging Face on "
+        "first use and verified; an existing models/insightface/models/buffalo_l/w600k_r50.onnx is reused."
+    )
+    CATEGORY = f"{sockets.CATEGORY}/loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = (sockets.RECOGNIZER, "STRING")
+    RETURN_NAMES = ("recognizer", "info")
+    OUTPUT_TOOLTIPS = (
+        "The recognizer, for Face Embed, Identity Consistency and Face Swap.",
+        "Model, embedding space, backend and the providers actually running it.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "model_name": model_input("recognizer", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."),
+                "backend": (list(BACKENDS), {"default": "auto", "tooltip": "auto: torch on a GPU device, onnxruntime on the CPU. torch runs on ComfyUI's device."}),
+                "provider": provider_input(),
+                "precision": (list(PRECISIONS), {"default": "float32", "tooltip": "Torch backend precision (float16/bfloat16 only where the device supports them)."}),
+                "batch_size": ("INT", {"default": 0, "min": 0, "max": 4096, "tooltip": "Faces per model call; 0 = automatic (1 for int8 models whose results depend on the batch)."}),
+                "strict": strict_input(),
+            }
+        }
+
+    def load(self, model_name: str, backend: str, provider: str, precision: str, batch_size: int, strict: bool) -> tuple[ArcFaceRecognizer, str]:
+        recognizer = load_recognizer(
+            model_name, model_folders(), providers=provider, strict=strict, batch_size=batch_size or None,
+            backend=backend, device=torch_device(), dtype=precision,
+        )
+        info = (
+            f"{recognizer.name} | space {recognizer.model_id} | {recognizer.dimension}-d | backend {recognizer.backend.describe()} | "
+            f"batch {recognizer.batch_size} | {provider_note(recognizer.model)}"
+        )
+        return recognizer, info
+
+
+class LoadFaceDetector:
+    DESCRIPTION = (
+        "Loads a face detector with 5 landmarks: SCRFD / RetinaFace-10g (insightface det_10g) or YOLOFace-8n. Faces are searched "
+        "again at smaller sizes and on a padded copy when none is found (close-ups, tight crops)."
+    )
+    CATEGORY = f"{sockets.CATEGORY}/loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = (sockets.DETECTOR, "STRING")
+    RETURN_NAMES = ("detector", "info")
+    OUTPUT_TOOLTIPS = ("The detector, for Face Detect, Face Align, Face Embed, Identity Consistency and Face Swap.", "Model and the providers running it.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "model_name": model_input("detector", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."),
+                "det_size": ("INT", {"default": 640, "min": 128, "max": 2048, "step": 32, "tooltip": "Side the image is scaled to fit for detection (fixed-size models cap it at their input)."}),
+                "score_threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "Minimum detector confidence (insightface default 0.5)."}),
+                "nms_threshold": ("FLOAT", {"default": 0.4, "min": 0.05, "max": 1.0, "step": 0.01, "tooltip": "Overlap above which the weaker of two boxes is dropped."}),
+                "provider": provider_input(),
+                "strict": strict_input(),
+            }
+        }
+
+    def load(self, model_name: str, det_size: int, score_threshold: float, nms_threshold: float, provider: str, strict: bool) -> tuple[FaceDetector, str]:
+        settings = DetectionSettings(det_size=(det_size, det_size), score_threshold=score_threshold, nms_threshold=nms_threshold)
+        detector = load_detector(model_name, model_folders(), providers=provider, strict=strict, settings=settings)
+        return detector, f"{detector.name} ({detector.family}) | {provider_note(detector.model)}"

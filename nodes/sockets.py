@@ -1,0 +1,19 @@
+"""Socket type names of the pack, each bound to the library class its values are.
+
+Our own ``FACEID_`` prefix keeps other packs' objects (``FACE_MODEL``, ``FACEANALYSIS``, ...) from
+connecting to our inputs and failing at run time.
+"""
+
+RECOGNIZER = "FACEID_RECOGNIZER"
+"""face_identity.embed.ArcFaceRecognizer"""
+DETECTOR = "FACEID_DETECTOR"
+"""face_identity.detect.FaceDetector"""
+SWAPPER = "FACEID_SWAPPER"
+"""face_identity.swap.InswapperSwapper"""
+FACES = "FACEID_FACES"
+"""face_identity.types.FaceBatch: per image, the list of Face (an image with no face keeps an empty list)"""
+IDENTITY = "FACEID_IDENTITY"
+"""face_identity.types.Identity: one or more unit embeddings of one recognizer, with their sources"""
+
+CATEGORY = "face_identity"
+"""Root of the pack's "Add Node" menu."""

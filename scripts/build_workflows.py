@@ -1,0 +1,324 @@
+"""Write the example workflows in both formats from one description: workflows/*.json (UI) and workflows/api/*.json.
+
+Run from the repository root after changing a node's inputs: ``python scripts/build_workflows.py``.
+Widget order comes from the node classes themselves (required, then optional inputs, as ComfyUI's
+frontend orders ``widgets_values``), so the two formats cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+
+CORE_NODES: dict[str, dict[str, Any]] = {
+    # ComfyUI core nodes used by the examples: inputs (name, type), widget names, outputs (name, type).
+    "LoadImage": {"inputs": [], "widgets": ["image", "upload"], "outputs": [("IMAGE", "IMAGE"), ("MASK", "MASK")]},
+    "ImageBatch": {"inputs": [("image1", "IMAGE"), ("image2", "IMAGE")], "widgets": [], "outputs": [("IMAGE", "IMAGE")]},
+    "PreviewImage": {"inputs": [("images", "IMAGE")], "widgets": [], "outputs": []},
+    "SaveImage": {"inputs": [("images", "IMAGE")], "widgets": ["filename_prefix"], "outputs": []},
+    "PreviewAny": {"inputs": [("source", "*")], "widgets": [], "outputs": []},
+}
+
+
+def load_pack() -> Any:
+    """The pack imported as a package (as ComfyUI does), so its relative imports work."""
+    name = "face_identity_pack"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "__init__.py", submodule_search_locations=[str(REPO)])
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def node_schema(node_type: str) -> dict[str, Any]:
+    """Inputs (linkable sockets), widget names in frontend order, outputs, for a core node or one of ours."""
+    if node_type in CORE_NODES:
+        return CORE_NODES[node_type]
+    node_class = load_pack().NODE_CLASS_MAPPINGS[node_type]
+    spec = node_class.INPUT_TYPES()
+    inputs, widgets = [], []
+    for section in ("required", "optional"):
+        for name, entry in spec.get(section, {}).items():
+            kind = entry[0]
+            if isinstance(kind, list) or kind in WIDGET_TYPES:
+                widgets.append(name)
+            else:
+                inputs.append((name, kind))
+    names = node_class.RETURN_NAMES or node_class.RETURN_TYPES
+    return {"inputs": inputs, "widgets": widgets, "outputs": list(zip(names, node_class.RETURN_TYPES))}
+
+
+@dataclass
+class Node:
+    id: int
+    type: str
+    pos: tuple[int, int]
+    values: dict[str, Any]
+    links: dict[str, tuple[int, int]] = field(default_factory=dict)
+    title: str | None = None
+
+
+@dataclass
+class Workflow:
+    name: str
+    nodes: list[Node] = field(default_factory=list)
+
+    def add(self, node_type: str, pos: tuple[int, int], title: str | None = None, **values: Any) -> Node:
+        node = Node(len(self.nodes) + 1, node_type, pos, {}, {}, title)
+        schema = node_schema(node_type)
+        socket_names = {name for name, _ in schema["inputs"]}
+        for key, value in values.items():
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Node):
+                if key not in socket_names:
+                    raise KeyError(f"{node_type} has no input socket {key!r}")
+                node.links[key] = (value[0].id, value[1])
+            else:
+                if key not in schema["widgets"]:
+                    raise KeyError(f"{node_type} has no widget {key!r}")
+                node.values[key] = value
+        missing = [w for w in schema["widgets"] if w not in node.values]
+        if missing:
+            raise KeyError(f"{node_type} (node {node.id}) lacks values for {missing}")
+        self.nodes.append(node)
+        return node
+
+    def api(self) -> dict[str, Any]:
+        prompt = {}
+        for node in self.nodes:
+            inputs: dict[str, Any] = {k: v for k, v in node.values.items() if k != "upload"}
+            inputs.update({k: [str(src), slot] for k, (src, slot) in node.links.items()})
+            entry: dict[str, Any] = {"class_type": node.type, "inputs": inputs}
+            if node.title:
+                entry["_meta"] = {"title": node.title}
+            prompt[str(node.id)] = entry
+        return prompt
+
+    def ui(self) -> dict[str, Any]:
+        links, link_rows = {}, []
+        for node in self.nodes:
+            schema = node_schema(node.type)
+            shown = [(name, kind) for name, kind in schema["inputs"] if name in node.links or not _optional(node.type, name)]
+            for index, (name, kind) in enumerate(shown):
+                if name in node.links:
+                    source_id, slot = node.links[name]
+                    source = next(n for n in self.nodes if n.id == source_id)
+                    link_type = node_schema(source.type)["outputs"][slot][1]
+                    link_id = len(link_rows) + 1
+                    link_rows.append([link_id, source_id, slot, node.id, index, link_type])
+                    links[(node.id, name)] = link_id
+        ui_nodes = []
+        for order, node in enumerate(self.nodes):
+            schema = node_schema(node.type)
+            inputs = [
+                {"name": name, "type": kind, "link": links.get((node.id, name))}
+                for name, kind in schema["inputs"]
+                if name in node.links or not _optional(node.type, name)
+            ]
+            outputs = []
+            for slot, (name, kind) in enumerate(schema["outputs"]):
+                targets = [row[0] for row in link_rows if row[1] == node.id and row[2] == slot]
+                outputs.append({"name": name, "type": kind, "links": targets or None, "slot_index": slot})
+            widget_count = len(schema["widgets"])
+            height = 60 + 24 * (max(len(inputs), len(outputs)) + widget_count)
+            if node.type in ("LoadImage", "PreviewImage", "SaveImage"):
+                height = max(height, 320)
+            entry: dict[str, Any] = {
+                "id": node.id, "type": node.type, "pos": list(node.pos), "size": [300, height], "flags": {},
+                "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
+                "properties": {"Node name for S&R": node.type},
+                "widgets_values": [node.values[w] for w in schema["widgets"]],
+            }
+            if node.title:
+                entry["title"] = node.title
+            ui_nodes.append(entry)
+        return {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"face-identity/{self.name}")),
+            "revision": 0,
+            "last_node_id": len(self.nodes),
+            "last_link_id": len(link_rows),
+            "nodes": ui_nodes,
+            "links": link_rows,
+            "groups": [],
+            "config": {},
+            "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}},
+            "version": 0.4,
+        }
+
+
+def _optional(node_type: str, name: str) -> bool:
+    if node_type in CORE_NODES:
+        return False
+    return name in load_pack().NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES().get("optional", {})
+
+
+def _loaders(wf: Workflow, x: int, y: int) -> tuple[Node, Node]:
+    recognizer = wf.add(
+        "FaceIdentity_LoadArcFaceModel", (x, y), model_name="arcface_w600k_r50", backend="auto", provider="auto",
+        precision="float32", batch_size=0, strict=False,
+    )
+    detector = wf.add(
+        "FaceIdentity_LoadFaceDetector", (x, y + 260), model_name="retinaface_10g", det_size=640, score_threshold=0.5,
+        nms_threshold=0.4, provider="auto", strict=False,
+    )
+    return recognizer, detector
+
+
+def compare_two_faces() -> Workflow:
+    wf = Workflow("compare_two_faces")
+    recognizer, detector = _loaders(wf, 0, 0)
+    photo_a = wf.add("LoadImage", (0, 520), title="Photo A", image="face_identity_person_a_1.jpg", upload="image")
+    photo_b = wf.add("LoadImage", (0, 880), title="Photo B", image="face_identity_person_a_2.jpg", upload="image")
+    embed_a = wf.add("FaceIdentity_FaceEmbed", (360, 200), title="Face Embed A", recognizer=(recognizer, 0), image=(photo_a, 0), detector=(detector, 0), flip=False)
+    embed_b = wf.add("FaceIdentity_FaceEmbed", (360, 460), title="Face Embed B", recognizer=(recognizer, 0), image=(photo_b, 0), detector=(detector, 0), flip=False)
+    compare = wf.add("FaceIdentity_IdentitySimilarity", (720, 300), identity_a=(embed_a, 0), identity_b=(embed_b, 0), threshold=0.4)
+    wf.add("PreviewAny", (1080, 200), title="Similarity report", source=(compare, 2))
+    wf.add("PreviewImage", (1080, 460), title="Similarity chart", images=(compare, 3))
+    faces = wf.add("FaceIdentity_FaceDetect", (360, 760), image=(photo_a, 0), detector=(detector, 0), order="large-small", indices="", max_faces=0, min_size=0)
+    preview = wf.add("FaceIdentity_PreviewFaces", (720, 760), image=(photo_a, 0), faces=(faces, 0), show_scores=True, show_landmarks=True)
+    wf.add("PreviewImage", (1080, 840), title="Faces found in photo A", images=(preview, 0))
+    return wf
+
+
+def best_of_n_identity_check() -> Workflow:
+    wf = Workflow("best_of_n_identity_check")
+    recognizer, detector = _loaders(wf, 0, 0)
+    reference = wf.add("LoadImage", (0, 520), title="Reference photo", image="face_identity_person_a_1.jpg", upload="image")
+    candidates = [
+        wf.add("LoadImage", (360, 520 + 360 * i), title=f"Candidate {i}", image=name, upload="image")
+        for i, name in enumerate(("face_identity_person_a_2.jpg", "face_identity_person_b.jpg", "face_identity_person_a_3.jpg"))
+    ]
+    batch = wf.add("ImageBatch", (720, 560), image1=(candidates[0], 0), image2=(candidates[1], 0))
+    batch = wf.add("ImageBatch", (720, 800), title="Candidates (in practice: VAE Decode)", image1=(batch, 0), image2=(candidates[2], 0))
+    embed = wf.add("FaceIdentity_FaceEmbed", (360, 120), title="Reference identity", recognizer=(recognizer, 0), image=(reference, 0), detector=(detector, 0), flip=False)
+    check = wf.add(
+        "FaceIdentity_IdentityConsistency", (1080, 200), reference=(embed, 0), images=(batch, 0), recognizer=(recognizer, 0),
+        detector=(detector, 0), threshold=0.4, order="large-small", indices="", max_faces=0, min_size=0,
+    )
+    wf.add("PreviewImage", (1440, 0), title="Best image", images=(check, 0))
+    wf.add("SaveImage", (1440, 360), title="Images that passed", images=(check, 1), filename_prefix="face_identity_passed")
+    wf.add("PreviewImage", (1440, 720), title="Scores chart", images=(check, 6))
+    wf.add("PreviewAny", (1800, 200), title="Scores", source=(check, 5))
+    return wf
+
+
+def build_and_save_identity() -> Workflow:
+    wf = Workflow("build_and_save_identity")
+    recognizer, detector = _loaders(wf, 0, 0)
+    embeds = []
+    for i, name in enumerate(("face_identity_person_a_1.jpg", "face_identity_person_a_2.jpg", "face_identity_person_a_3.jpg")):
+        photo = wf.add("LoadImage", (360, 360 * i), title=f"Photo {i + 1}", image=name, upload="image")
+        embeds.append(wf.add("FaceIdentity_FaceEmbed", (720, 60 + 300 * i), recognizer=(recognizer, 0), image=(photo, 0), detector=(detector, 0), flip=False))
+    average = wf.add(
+        "FaceIdentity_IdentityAverage", (1080, 300), identity_1=(embeds[0], 0), weight_1=1.0, min_similarity=0.2,
+        identity_2=(embeds[1], 0), weight_2=1.0, identity_3=(embeds[2], 0), weight_3=1.0, weight_4=1.0,
+    )
+    save = wf.add("FaceIdentity_SaveIdentity", (1440, 200), identity=(average, 0), name="example_person", file_format="face_identity", if_exists="new name")
+    wf.add("PreviewAny", (1800, 200), title="Saved file", source=(save, 0))
+    compare = wf.add("FaceIdentity_IdentitySimilarity", (1440, 500), identity_a=(average, 0), identity_b=(embeds[0], 0), threshold=0.4)
+    wf.add("PreviewAny", (1800, 500), title="Average vs photo 1", source=(compare, 2))
+    return wf
+
+
+def face_swap() -> Workflow:
+    wf = Workflow("face_swap")
+    recognizer, detector = _loaders(wf, 0, 0)
+    swapper = wf.add("FaceIdentity_LoadFaceSwapper", (0, 520), model_name="inswapper_128", backend="auto", provider="auto", precision="float32", strict=False)
+    embeds = []
+    for i, name in enumerate(("face_identity_person_a_1.jpg", "face_identity_person_a_2.jpg")):
+        photo = wf.add("LoadImage", (360, 360 * i), title=f"Source photo {i + 1}", image=name, upload="image")
+        embeds.append(wf.add("FaceIdentity_FaceEmbed", (720, 40 + 260 * i), recognizer=(recognizer, 0), image=(photo, 0), detector=(detector, 0), flip=False))
+    source = wf.add("FaceIdentity_IdentityAverage", (1080, 120), title="Source identity", identity_1=(embeds[0], 0), weight_1=1.0,
+                    min_similarity=-1.0, identity_2=(embeds[1], 0), weight_2=1.0, weight_3=1.0, weight_4=1.0)
+    target_1 = wf.add("LoadImage", (360, 760), title="Target 1", image="face_identity_swap_target.jpg", upload="image")
+    target_2 = wf.add("LoadImage", (360, 1120), title="Target 2", image="face_identity_person_b.jpg", upload="image")
+    targets = wf.add("ImageBatch", (720, 800), title="Targets (in practice: video frames)", image1=(target_1, 0), image2=(target_2, 0))
+    swap = wf.add(
+        "FaceIdentity_FaceSwap", (1080, 520), image=(targets, 0), source=(source, 0), swapper=(swapper, 0), detector=(detector, 0),
+        target_mode="all", order="large-small", indices="0", threshold=0.4, pixel_boost="1", strength=1.0, mask_blur=1.0,
+        face_area_mask=False, recognizer=(recognizer, 0),
+    )
+    wf.add("SaveImage", (1440, 300), title="Swapped", images=(swap, 0), filename_prefix="face_identity_swap")
+    wf.add("PreviewAny", (1440, 680), title="Faces swapped per image", source=(swap, 3))
+    check = wf.add(
+        "FaceIdentity_IdentityConsistency", (1440, 860), title="Does the result look like the source?", reference=(source, 0),
+        images=(swap, 0), recognizer=(recognizer, 0), detector=(detector, 0), threshold=0.4, order="large-small", indices="",
+        max_faces=0, min_size=0,
+    )
+    wf.add("PreviewImage", (1800, 760), title="Identity check chart", images=(check, 6))
+    wf.add("PreviewAny", (1800, 1100), title="Identity scores", source=(check, 5))
+    return wf
+
+
+WORKFLOWS = [compare_two_faces, best_of_n_identity_check, build_and_save_identity, face_swap]
+
+
+def display_name(node_type: str) -> str:
+    names = load_pack().NODE_DISPLAY_NAME_MAPPINGS
+    core = {"LoadImage": "Load Image", "ImageBatch": "Batch Images", "PreviewImage": "Preview Image", "SaveImage": "Save Image", "PreviewAny": "Preview Any"}
+    return names.get(node_type) or core.get(node_type, node_type)
+
+
+def thumbnail(wf: Workflow, width: int = 960, height: int = 540) -> Any:
+    """A diagram of the graph (boxes at the nodes' canvas positions, links as lines): the template's thumbnail."""
+    import cv2
+    import numpy as np
+
+    ui = wf.ui()
+    boxes = {n["id"]: (n["pos"][0], n["pos"][1], n["size"][0], min(n["size"][1], 200)) for n in ui["nodes"]}
+    left = min(x for x, _, _, _ in boxes.values())
+    top = min(y for _, y, _, _ in boxes.values())
+    right = max(x + w for x, _, w, _ in boxes.values())
+    bottom = max(y + h for _, y, _, h in boxes.values())
+    scale = min((width - 40) / (right - left), (height - 70) / (bottom - top))
+
+    def to_canvas(x: float, y: float) -> tuple[int, int]:
+        return int(20 + (x - left) * scale), int(50 + (y - top) * scale)
+
+    canvas = np.full((height, width, 3), (38, 38, 42), dtype=np.uint8)
+    cv2.putText(canvas, wf.name.replace("_", " "), (20, 32), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (235, 235, 235), 2, cv2.LINE_AA)
+    for _, origin, _, target, _, _ in ui["links"]:
+        ox, oy, ow, oh = boxes[origin]
+        tx, ty, _, th = boxes[target]
+        start, end = to_canvas(ox + ow, oy + oh / 2), to_canvas(tx, ty + th / 2)
+        cv2.line(canvas, start, end, (150, 150, 160), 2, cv2.LINE_AA)
+    for node in ui["nodes"]:
+        x, y, w, h = boxes[node["id"]]
+        ours = node["type"].startswith("FaceIdentity_")
+        colour = (70, 120, 200) if "Load" in node["type"] and ours else ((60, 150, 90) if ours else (90, 90, 96))
+        p1, p2 = to_canvas(x, y), to_canvas(x + w, y + h)
+        cv2.rectangle(canvas, p1, p2, colour, -1)
+        cv2.rectangle(canvas, p1, p2, (220, 220, 220), 1)
+        label = node.get("title") or display_name(node["type"])
+        font = 0.55
+        while font > 0.3 and cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, 1)[0][0] > p2[0] - p1[0] - 8:
+            font -= 0.025
+        cv2.putText(canvas, label, (p1[0] + 4, p1[1] + 18), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas
+
+
+def main() -> int:
+    out_ui, out_api = REPO / "workflows", REPO / "workflows" / "api"
+    out_api.mkdir(parents=True, exist_ok=True)
+    for builder in WORKFLOWS:
+        wf = builder()
+        (out_ui / f"{wf.name}.json").write_text(json.dumps(wf.ui(), indent=1) + "\n")
+        (out_api / f"{wf.name}.json").write_text(json.dumps(wf.api(), indent=1) + "\n")
+        import cv2
+
+        cv2.imwrite(str(out_ui / f"{wf.name}.jpg"), thumbnail(wf)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+        print(f"wrote workflows/{wf.name}.json and workflows/api/{wf.name}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

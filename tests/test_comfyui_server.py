@@ -1,0 +1,131 @@
+"""The example workflows in a real ComfyUI server over HTTP (only when COMFYUI_PATH points at a ComfyUI checkout).
+
+``COMFYUI_PATH``: the ComfyUI checkout. ``COMFYUI_PYTHON``: the interpreter whose environment runs it
+(default: this one). The server runs on 127.0.0.1 with ``--cpu`` and a throw-away base directory
+holding the pack (symlinked), the stand-in models and the example inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import EXAMPLE_INPUTS, REPO_ROOT
+
+COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
+pytestmark = [
+    pytest.mark.comfyui,
+    pytest.mark.skipif(
+        not (COMFYUI_PATH and (Path(COMFYUI_PATH) / "main.py").is_file()),
+        reason="set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its interpreter) to run the workflows in a real server",
+    ),
+]
+START_TIMEOUT_S = 180
+RUN_TIMEOUT_S = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _post(url: str, payload: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[tuple[str, Path]]:
+    from face_identity import synthetic
+
+    base = tmp_path_factory.mktemp("comfy_base")
+    for folder in ("custom_nodes", "input", "output", "temp", "user", "models/face_identity"):
+        (base / folder).mkdir(parents=True, exist_ok=True)
+    (base / "custom_nodes" / "face-identity").symlink_to(REPO_ROOT, target_is_directory=True)
+    models = base / "models" / "face_identity"
+    shutil.copy(shared_data / "models" / "w600k_mbf_int8_dynamic.onnx", models / "arcface_w600k_r50.onnx")
+    shutil.copy(shared_data / "models" / "scrfd_2.5g_bnkps_640.onnx", models / "retinaface_10g.onnx")
+    synthetic.build_inswapper_like(models / "inswapper_128.onnx")
+    for name, source in EXAMPLE_INPUTS.items():
+        shutil.copy(shared_data / source, base / "input" / name)
+    port = _free_port()
+    log_path = base / "server.log"
+    command = [
+        os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+        "--base-directory", str(base), "--database-url", "sqlite:///:memory:", "--disable-auto-launch",
+    ]
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"ComfyUI exited at start:\n{log_path.read_text()[-4000:]}")
+            try:
+                _get(f"{url}/system_stats")
+                break
+            except OSError:
+                if time.time() > deadline:
+                    pytest.fail(f"ComfyUI did not answer within {START_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
+                time.sleep(1)
+        yield url, log_path
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_pack_loads_in_comfyui(server: tuple[str, Path]) -> None:
+    url, log_path = server
+    info = _get(f"{url}/object_info")
+    ours = [key for key in info if key.startswith("FaceIdentity_")]
+    assert len(ours) >= 12, log_path.read_text()[-4000:]
+    assert "IMPORT FAILED" not in "\n".join(line for line in log_path.read_text().splitlines() if "face-identity" in line)
+    assert "arcface_w600k_r50" in info["FaceIdentity_LoadArcFaceModel"]["input"]["required"]["model_name"][0]
+    templates = _get(f"{url}/workflow_templates")
+    assert set(templates.get("face-identity", [])) >= {p.stem for p in (REPO_ROOT / "workflows").glob("*.json")}
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "workflows" / "api").glob("*.json")), ids=lambda p: p.stem)
+def test_api_workflow_runs_over_http(server: tuple[str, Path], path: Path) -> None:
+    url, log_path = server
+    prompt = json.loads(path.read_text())
+    queued = _post(f"{url}/prompt", {"prompt": prompt, "client_id": str(uuid.uuid4())})
+    assert not queued.get("node_errors"), queued
+    prompt_id = queued["prompt_id"]
+    deadline = time.time() + RUN_TIMEOUT_S
+    while True:
+        history = _get(f"{url}/history/{prompt_id}")
+        if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+            break
+        if time.time() > deadline:
+            pytest.fail(f"{path.name} did not finish within {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.5)
+    status = history[prompt_id]["status"]
+    errors = [message for message in status.get("messages", []) if message[0] == "execution_error"]
+    assert status.get("status_str") == "success" and not errors, json.dumps(errors)[:4000]
+    assert history[prompt_id]["outputs"], f"{path.name} produced no output"

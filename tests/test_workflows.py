@@ -1,0 +1,232 @@
+"""Example workflows: UI files checked against the node schemas, API twins executed through the real node classes.
+
+Core ComfyUI nodes are checked against their /object_info schemas (tests/data/comfy_core_nodes.json,
+from ComfyUI 0.3.64) and executed by small stand-ins here; our nodes run for real, on the small real
+models placed under the catalog file names (see the ``model_folder`` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+
+WORKFLOW_DIR = REPO_ROOT / "workflows"
+CORE_SCHEMAS: dict[str, Any] = json.loads((REPO_ROOT / "tests" / "data" / "comfy_core_nodes.json").read_text())
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+UI_FILES = sorted(WORKFLOW_DIR.glob("*.json"))
+API_FILES = sorted((WORKFLOW_DIR / "api").glob("*.json"))
+
+
+def schema_of(pack: Any, node_type: str) -> dict[str, Any]:
+    """/object_info-style schema: {"required": {...}, "optional": {...}, "output": [types]}."""
+    if node_type in CORE_SCHEMAS:
+        info = CORE_SCHEMAS[node_type]
+        return {"required": info["input"].get("required", {}), "optional": info["input"].get("optional", {}), "output": info["output"]}
+    cls = pack.NODE_CLASS_MAPPINGS[node_type]
+    spec = cls.INPUT_TYPES()
+    return {"required": spec.get("required", {}), "optional": spec.get("optional", {}), "output": list(cls.RETURN_TYPES)}
+
+
+def is_widget(entry: Any) -> bool:
+    return isinstance(entry[0], list) or entry[0] in WIDGET_TYPES
+
+
+def widget_names(schema: dict[str, Any], node_type: str) -> list[str]:
+    names = [name for section in ("required", "optional") for name, entry in schema[section].items() if is_widget(entry)]
+    return names + (["upload"] if node_type == "LoadImage" else [])  # the frontend's upload button keeps a value
+
+
+def all_inputs(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema["required"], **schema["optional"]}
+
+
+def test_every_workflow_has_an_api_twin_and_thumbnail() -> None:
+    assert {p.name for p in UI_FILES} == {p.name for p in API_FILES}
+    assert len(UI_FILES) >= 3
+    for path in UI_FILES:
+        assert path.with_suffix(".jpg").is_file(), f"{path.name} has no thumbnail"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_ui_workflow_matches_schemas(pack: Any, path: Path) -> None:
+    workflow = json.loads(path.read_text())
+    for key in ("version", "last_node_id", "last_link_id", "nodes", "links"):
+        assert key in workflow, f"{path.name} lacks {key}"
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    assert workflow["last_node_id"] >= max(nodes) and workflow["last_link_id"] >= max((l[0] for l in workflow["links"]), default=0)
+    for node in nodes.values():
+        for key in ("flags", "properties", "order", "mode", "size", "inputs", "outputs", "widgets_values"):
+            assert key in node, f"node {node['id']} lacks {key}"
+        assert node["type"] in CORE_SCHEMAS or node["type"] in pack.NODE_CLASS_MAPPINGS, f"unknown node type {node['type']}"
+        schema = schema_of(pack, node["type"])
+        inputs = all_inputs(schema)
+        for entry in node["inputs"]:
+            assert entry["name"] in inputs, f"{node['type']} has no input {entry['name']}"
+            declared = inputs[entry["name"]][0]
+            assert declared == "*" or entry["type"] == declared
+        linked = {entry["name"] for entry in node["inputs"] if entry["link"] is not None}
+        for name, entry in schema["required"].items():
+            if not is_widget(entry):
+                assert name in linked, f"{node['type']} (node {node['id']}) required input {name} is not connected"
+        widgets = widget_names(schema, node["type"])
+        assert len(node["widgets_values"]) == len(widgets), f"{node['type']}: widgets {widgets} vs {node['widgets_values']}"
+        for name, value in zip(widgets, node["widgets_values"]):
+            entry = inputs.get(name)
+            if entry is not None and isinstance(entry[0], list) and node["type"] != "LoadImage":
+                assert value in entry[0], f"{node['type']}.{name} = {value!r} is not one of its choices"
+        assert [o["type"] for o in node["outputs"]] == schema["output"]
+    for link_id, origin, origin_slot, target, target_slot, link_type in workflow["links"]:
+        assert schema_of(pack, nodes[origin]["type"])["output"][origin_slot] == link_type
+        assert link_id in (nodes[origin]["outputs"][origin_slot]["links"] or [])
+        target_input = nodes[target]["inputs"][target_slot]
+        assert target_input["link"] == link_id
+        assert target_input["type"] in (link_type, "*")
+
+
+def ui_to_api(pack: Any, workflow: dict[str, Any]) -> dict[str, Any]:
+    """What the frontend would queue for a UI workflow (widget values by position, links by id)."""
+    links = {row[0]: row for row in workflow["links"]}
+    prompt = {}
+    for node in workflow["nodes"]:
+        schema = schema_of(pack, node["type"])
+        inputs = {name: value for name, value in zip(widget_names(schema, node["type"]), node["widgets_values"]) if name != "upload"}
+        for entry in node["inputs"]:
+            if entry["link"] is not None:
+                _, origin, slot, _, _, _ = links[entry["link"]]
+                inputs[entry["name"]] = [str(origin), slot]
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
+
+
+@pytest.mark.parametrize("path", API_FILES, ids=lambda p: p.stem)
+def test_api_twin_equals_ui_workflow(pack: Any, path: Path) -> None:
+    api = json.loads(path.read_text())
+    converted = ui_to_api(pack, json.loads((WORKFLOW_DIR / path.name).read_text()))
+    assert {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()} == converted
+    for node_id, node in api.items():
+        schema = schema_of(pack, node["class_type"])
+        for name, entry in schema["required"].items():
+            assert name in node["inputs"], f"node {node_id} {node['class_type']} lacks required input {name}"
+        for name, value in node["inputs"].items():
+            if isinstance(value, list):
+                source = api[value[0]]
+                produced = schema_of(pack, source["class_type"])["output"][value[1]]
+                declared = all_inputs(schema)[name][0]
+                assert declared in (produced, "*"), f"node {node_id}.{name}: {produced} into {declared}"
+
+
+class CoreNodes:
+    """Stand-ins for the ComfyUI core nodes the examples use."""
+
+    def __init__(self, input_dir: Path) -> None:
+        self.input_dir = input_dir
+        self.shown: list[Any] = []
+
+    def LoadImage(self, image: str) -> tuple[Any, Any]:
+        from face_identity.images import read_image
+
+        pixels = read_image(self.input_dir / image).astype(np.float32) / 255.0
+        tensor = torch.from_numpy(pixels)[None]
+        return tensor, torch.zeros((1, 64, 64))
+
+    def ImageBatch(self, image1: Any, image2: Any) -> tuple[Any]:
+        """As ComfyUI: image2 is centre-cropped to image1's aspect ratio and resized to its size."""
+        if image1.shape[1:] != image2.shape[1:]:
+            height, width = image1.shape[1:3]
+            old_height, old_width = image2.shape[1:3]
+            if old_width / old_height > width / height:
+                keep = round(old_height * width / height)
+                image2 = image2[:, :, (old_width - keep) // 2 : (old_width - keep) // 2 + keep]
+            else:
+                keep = round(old_width * height / width)
+                image2 = image2[:, (old_height - keep) // 2 : (old_height - keep) // 2 + keep]
+            resized = torch.nn.functional.interpolate(image2.movedim(-1, 1), size=(height, width), mode="bilinear")
+            image2 = resized.movedim(1, -1)
+        return (torch.cat([image1, image2]),)
+
+    def PreviewImage(self, images: Any) -> tuple[()]:
+        self.shown.append(images)
+        return ()
+
+    def SaveImage(self, images: Any, filename_prefix: str) -> tuple[()]:
+        self.shown.append(images)
+        return ()
+
+    def PreviewAny(self, source: Any) -> tuple[()]:
+        self.shown.append(source)
+        return ()
+
+
+def run_api_workflow(pack: Any, prompt: dict[str, Any], core: CoreNodes) -> dict[str, tuple[Any, ...]]:
+    """Execute an API prompt through the real node classes, in dependency order; returns every node's outputs."""
+    outputs: dict[str, tuple[Any, ...]] = {}
+    pending = dict(prompt)
+    while pending:
+        ready = [key for key, node in pending.items() if all(v[0] in outputs for v in node["inputs"].values() if isinstance(v, list))]
+        assert ready, f"cycle or dangling link among {sorted(pending)}"
+        for key in ready:
+            node = pending.pop(key)
+            arguments = {name: outputs[v[0]][v[1]] if isinstance(v, list) else v for name, v in node["inputs"].items()}
+            if node["class_type"] in CORE_SCHEMAS:
+                result = getattr(core, node["class_type"])(**arguments)
+            else:
+                cls = pack.NODE_CLASS_MAPPINGS[node["class_type"]]
+                result = getattr(cls(), cls.FUNCTION)(**arguments)
+            outputs[key] = result["result"] if isinstance(result, dict) else result
+    return outputs
+
+
+def find(prompt: dict[str, Any], class_type: str) -> list[str]:
+    return [key for key, node in prompt.items() if node["class_type"] == class_type]
+
+
+def test_compare_two_faces_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
+    prompt = json.loads((WORKFLOW_DIR / "api" / "compare_two_faces.json").read_text())
+    outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
+    similarity, match, report, chart = outputs[find(prompt, "FaceIdentity_IdentitySimilarity")[0]]
+    assert match and similarity > 0.4 and "same person" in report
+    preview = outputs[find(prompt, "FaceIdentity_PreviewFaces")[0]][0]
+    assert preview.shape[0] == 1 and chart.shape[0] == 1
+
+
+def test_best_of_n_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
+    prompt = json.loads((WORKFLOW_DIR / "api" / "best_of_n_identity_check.json").read_text())
+    outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
+    best, passing, best_index, best_score, pass_count, scores, chart = outputs[find(prompt, "FaceIdentity_IdentityConsistency")[0]]
+    report = json.loads(scores)
+    assert [row["passed"] for row in report] == [True, False, True]  # person A, person B, person A
+    assert best_index in (0, 2) and pass_count == 2 and passing.shape[0] == 2 and best_score > 0.4
+
+
+def test_build_and_save_identity_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
+    prompt = json.loads((WORKFLOW_DIR / "api" / "build_and_save_identity.json").read_text())
+    outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
+    saved = Path(outputs[find(prompt, "FaceIdentity_SaveIdentity")[0]][0])
+    assert saved == model_folder / "identities" / "example_person.safetensors" and saved.is_file()
+    identity = pack.face_identity.store.load_identity(saved)
+    assert len(identity) == 1 and identity.model_id == "arcface_w600k_r50"
+    similarity = outputs[find(prompt, "FaceIdentity_IdentitySimilarity")[0]][0]
+    assert similarity > 0.5
+
+
+def test_face_swap_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
+    from face_identity import synthetic
+
+    synthetic.build_inswapper_like(model_folder / "inswapper_128.onnx")  # stand-in with inswapper's I/O and emap
+    prompt = json.loads((WORKFLOW_DIR / "api" / "face_swap.json").read_text())
+    outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
+    swapped, mask, total, counts = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
+    targets = outputs[find(prompt, "ImageBatch")[0]][0]
+    assert json.loads(counts) == [2, 1] and total == 3
+    assert swapped.shape == targets.shape and mask.shape == targets.shape[:3]
+    unchanged = mask == 0
+    assert torch.equal(swapped[unchanged], targets[unchanged]) and float(mask.max()) > 0.99
+    scores = json.loads(outputs[find(prompt, "FaceIdentity_IdentityConsistency")[0]][5])
+    assert len(scores) == 2
