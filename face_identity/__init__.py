@@ -44,6 +44,7 @@ from .pipeline import Analysis, FaceSelection, analyze, detect_faces, embed_batc
 from .runtime import ModelSession, open_session
 from .select import FACE_ORDERS, order_faces, parse_index_list, select_faces
 from .store import export_reactor_face, load_identity, safe_identity_filename, save_identity
+from .swap import InswapperSwapper, SwapResult, SwapSettings, TargetSelection, detect_and_swap, load_swapper, swap_faces
 from .types import Face, FaceBatch, Identity, concatenate_identities
 
 __version__ = "0.1.0"
@@ -62,6 +63,13 @@ __all__ = [
     "FaceDetector",
     "FaceIdentityError",
     "FaceSelection",
+    "InswapperSwapper",
+    "SwapResult",
+    "SwapSettings",
+    "TargetSelection",
+    "detect_and_swap",
+    "load_swapper",
+    "swap_faces",
     "Identity",
     "IdentityFileError",
     "IncompatibleIdentitiesError",
