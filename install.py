@@ -11,7 +11,14 @@ import importlib.metadata
 import subprocess
 import sys
 
-VARIANTS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino", "onnxruntime-silicon", "onnxruntime-rocm")
+VARIANTS = (
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-directml",
+    "onnxruntime-openvino",
+    "onnxruntime-silicon",
+    "onnxruntime-rocm",
+)
 
 
 def installed_variants() -> list[str]:

@@ -93,7 +93,9 @@ def main() -> None:
             result = detect_and_swap(swapper, detector, [target], source, settings, TargetSelection("indices", indices=(0,)))
             caption = f"after: {swapper.name}"
         else:
-            swapper = load_swapper(synthetic.build_inswapper_like(Path(scratch) / "inswapper_like.onnx"), providers="cpu", allow_download=False)
+            swapper = load_swapper(
+                synthetic.build_inswapper_like(Path(scratch) / "inswapper_like.onnx"), providers="cpu", allow_download=False
+            )
             source = Identity(np.random.default_rng(2024).normal(size=512).astype(np.float32), W600K_R50_SPACE)
             target, faces = drawn_faces()
             result = swap_faces(swapper, [target], source, [[faces[0]]], settings)

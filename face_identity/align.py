@@ -30,16 +30,31 @@ ARCFACE_112_POINTS = np.array(
 _NORMALISED_TEMPLATES: dict[str, NDArray[np.float64]] = {
     # FaceFusion's WARP_TEMPLATE_SET, in units of the crop size.
     "arcface_112_v1": np.array(
-        [[0.35473214, 0.45658929], [0.64526786, 0.45658929], [0.50000000, 0.61154464],
-         [0.37913393, 0.77687500], [0.62086607, 0.77687500]]
+        [
+            [0.35473214, 0.45658929],
+            [0.64526786, 0.45658929],
+            [0.50000000, 0.61154464],
+            [0.37913393, 0.77687500],
+            [0.62086607, 0.77687500],
+        ]
     ),
     "arcface_112_v2": np.array(
-        [[0.34191607, 0.46157411], [0.65653393, 0.45983393], [0.50022500, 0.64050536],
-         [0.37097589, 0.82469196], [0.63151696, 0.82325089]]
+        [
+            [0.34191607, 0.46157411],
+            [0.65653393, 0.45983393],
+            [0.50022500, 0.64050536],
+            [0.37097589, 0.82469196],
+            [0.63151696, 0.82325089],
+        ]
     ),
     "ffhq_512": np.array(
-        [[0.37691676, 0.46864664], [0.62285697, 0.46912813], [0.50123859, 0.61331904],
-         [0.39308822, 0.72541100], [0.61150205, 0.72490465]]
+        [
+            [0.37691676, 0.46864664],
+            [0.62285697, 0.46912813],
+            [0.50123859, 0.61331904],
+            [0.39308822, 0.72541100],
+            [0.61150205, 0.72490465],
+        ]
     ),
 }
 TEMPLATE_NAMES: tuple[str, ...] = ("arcface_112", "arcface_128", *_NORMALISED_TEMPLATES)
@@ -159,8 +174,12 @@ def warp_face(image: NDArray[np.generic], matrix: AffineMatrix, crop_size: int) 
     """
     _check_image(image)
     crop = cv2.warpAffine(
-        image, np.asarray(matrix, dtype=np.float64), (int(crop_size), int(crop_size)),
-        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+        image,
+        np.asarray(matrix, dtype=np.float64),
+        (int(crop_size), int(crop_size)),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )
     return crop.reshape(int(crop_size), int(crop_size), image.shape[2])
 
@@ -188,8 +207,12 @@ def crop_validity_mask(image_height: int, image_width: int, matrix: AffineMatrix
     """``[crop_size, crop_size]`` float32 in 0..1: 1 where the crop samples the image, 0 in the black border."""
     inside = np.ones((image_height, image_width), dtype=np.float32)
     return cv2.warpAffine(
-        inside, np.asarray(matrix, dtype=np.float64), (crop_size, crop_size),
-        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+        inside,
+        np.asarray(matrix, dtype=np.float64),
+        (crop_size, crop_size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )
 
 
@@ -271,9 +294,9 @@ def paste_back(
         return result, full_mask
     local_inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
     local_inverse[:, 2] -= (x1, y1)
-    warped_crop = cv2.warpAffine(
-        np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderValue=0.0
-    ).reshape(y2 - y1, x2 - x1, image.shape[2])
+    warped_crop = cv2.warpAffine(np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderValue=0.0).reshape(
+        y2 - y1, x2 - x1, image.shape[2]
+    )
     region = result[y1:y2, x1:x2]
     weight = mask[:, :, None]
     blended = weight * warped_crop + (1.0 - weight) * region
@@ -325,9 +348,7 @@ def warp_faces_torch(
     homogeneous = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1)  # [S, S, 3]
     inverse_t = torch.from_numpy(inverse).to(images.device)
     source = torch.einsum("fij,hwj->fhwi", inverse_t, homogeneous)  # [F, S, S, 2] in image pixels
-    scale = torch.tensor(
-        [2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], device=images.device, dtype=torch.float64
-    )
+    scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], device=images.device, dtype=torch.float64)
     grid = (source * scale - 1.0).to(grid_dtype)
     for image_index in np.unique(indices):
         face_rows = np.nonzero(indices == image_index)[0]

@@ -43,17 +43,33 @@ def _det_size(text: str) -> tuple[int, int]:
 
 def _add_model_options(parser: argparse.ArgumentParser, recognizer: bool = True) -> None:
     group = parser.add_argument_group("models and runtime")
-    group.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"catalog name or .onnx path (default {DEFAULT_DETECTOR}; "
-                       f"catalog: {', '.join(names_for_role('detector'))})")
+    group.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        help=f"catalog name or .onnx path (default {DEFAULT_DETECTOR}; catalog: {', '.join(names_for_role('detector'))})",
+    )
     if recognizer:
-        group.add_argument("--recognizer", default=DEFAULT_RECOGNIZER, help=f"catalog name or .onnx path (default {DEFAULT_RECOGNIZER})")
-        group.add_argument("--batch-size", type=int, default=None, help="faces per recognizer call (default: automatic; "
-                           "1 for int8 models whose results depend on the batch)")
-        group.add_argument("--backend", choices=("onnxruntime", "torch", "auto"), default="onnxruntime",
-                           help="recognizer backend (default onnxruntime)")
+        group.add_argument(
+            "--recognizer", default=DEFAULT_RECOGNIZER, help=f"catalog name or .onnx path (default {DEFAULT_RECOGNIZER})"
+        )
+        group.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help="faces per recognizer call (default: automatic; 1 for int8 models whose results depend on the batch)",
+        )
+        group.add_argument(
+            "--backend",
+            choices=("onnxruntime", "torch", "auto"),
+            default="onnxruntime",
+            help="recognizer backend (default onnxruntime)",
+        )
         group.add_argument("--flip", action="store_true", help="average each embedding with that of the mirrored face")
-    group.add_argument("--providers", default=None, help=f"onnxruntime providers: one of {', '.join(PROVIDER_CHOICES)}, "
-                       "or a comma-separated list of provider names")
+    group.add_argument(
+        "--providers",
+        default=None,
+        help=f"onnxruntime providers: one of {', '.join(PROVIDER_CHOICES)}, or a comma-separated list of provider names",
+    )
     group.add_argument("--device", default=None, help="cpu, cuda or cuda:N (sets providers and the GPU index)")
     group.add_argument("--strict", action="store_true", help="fail instead of falling back to the CPU")
     group.add_argument("--det-size", type=_det_size, default=None, help="detector input, e.g. 640 or 640x480")
@@ -84,8 +100,13 @@ def _load_detector(args: argparse.Namespace) -> FaceDetector:
 def _load_recognizer(args: argparse.Namespace) -> ArcFaceRecognizer:
     providers, _, torch_device = _runtime(args)
     return load_recognizer(
-        args.recognizer, args.model_dir, providers=providers, strict=args.strict,
-        batch_size=args.batch_size, backend=args.backend, device=torch_device,
+        args.recognizer,
+        args.model_dir,
+        providers=providers,
+        strict=args.strict,
+        batch_size=args.batch_size,
+        backend=args.backend,
+        device=torch_device,
     )
 
 
@@ -103,19 +124,23 @@ def command_analyze(args: argparse.Namespace) -> int:
         entries = []
         for face, row in zip(faces, analysis.rows_of_image(0)):
             embedding = analysis.identity.embeddings[row]  # type: ignore[union-attr]  # rows exist only with an identity
-            entries.append({
-                "bbox": _rounded(face.bbox, 2),
-                "score": round(face.score, 5),
-                "kps": [_rounded(point, 2) for point in face.landmarks],
-                "embedding": _rounded(embedding),
-            })
+            entries.append(
+                {
+                    "bbox": _rounded(face.bbox, 2),
+                    "score": round(face.score, 5),
+                    "kps": [_rounded(point, 2) for point in face.landmarks],
+                    "embedding": _rounded(embedding),
+                }
+            )
         report.append({"image": str(path), "faces": entries})
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
     else:
-        print(f"detector {detector.name}, recognizer {recognizer.name} ({recognizer.model_id}, {recognizer.dimension}-d), "
-              f"{recognizer.backend.describe()}")
+        print(
+            f"detector {detector.name}, recognizer {recognizer.name} ({recognizer.model_id}, {recognizer.dimension}-d), "
+            f"{recognizer.backend.describe()}"
+        )
         for entry in report:
             print(f"{entry['image']}: {len(entry['faces'])} face(s)")
             for index, face in enumerate(entry["faces"]):
@@ -188,7 +213,9 @@ def command_download(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m face_identity", description="Face detection, alignment and ArcFace identities.")
+    parser = argparse.ArgumentParser(
+        prog="python -m face_identity", description="Face detection, alignment and ArcFace identities."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (providers, downloads)")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -133,8 +133,7 @@ def resolve_model(
                 return ResolvedModel(folder / text, spec_for_file(folder / text))
         raise ModelFileError(
             f"model {text!r} is neither a file nor a catalog name. Give the path of an .onnx file, "
-            f"or one of: {', '.join(sorted(catalog))}"
-            + (f" (searched {', '.join(str(f) for f in search)})" if search else "")
+            f"or one of: {', '.join(sorted(catalog))}" + (f" (searched {', '.join(str(f) for f in search)})" if search else "")
         )
     target_dir = Path(download_dir) if download_dir is not None else (search[0] if search else default_model_dir())
     local = find_local_copy(spec, [*search, target_dir, default_model_dir()])

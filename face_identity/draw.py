@@ -30,9 +30,7 @@ def _label(canvas: NDArray[np.uint8], text: str, origin: tuple[int, int], scale:
     cv2.putText(canvas, text, (x, y), _FONT, scale, colour, thickness, cv2.LINE_AA)
 
 
-def draw_faces(
-    image: RGBImage, faces: Sequence[Face], show_scores: bool = True, show_landmarks: bool = True
-) -> RGBImage:
+def draw_faces(image: RGBImage, faces: Sequence[Face], show_scores: bool = True, show_landmarks: bool = True) -> RGBImage:
     """The image with each face's box, its index in ``faces`` (the selection order), score and 5 landmarks."""
     canvas = np.ascontiguousarray(image.copy())
     side = max(canvas.shape[:2])

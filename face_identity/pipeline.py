@@ -32,8 +32,7 @@ def detect_faces(
     """Detect and select faces in every image; images with no face keep an empty entry."""
     detected = detector.detect_batch(images, on_image_done=on_image_done)
     chosen = [
-        select_faces(faces, selection.order, selection.indices, selection.max_faces, selection.min_size)
-        for faces in detected
+        select_faces(faces, selection.order, selection.indices, selection.max_faces, selection.min_size) for faces in detected
     ]
     return FaceBatch(tuple(tuple(faces) for faces in chosen), tuple(image.shape[:2] for image in images))
 

@@ -269,9 +269,9 @@ def classify_signature(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInf
     if len(image.shape) != 4 or _static(image.shape[1]) not in (3, None):
         return Signature("unknown", None, f"input shape {list(image.shape)}")
     height, width = _static(image.shape[2]), _static(image.shape[3])
-    if len(outputs) == 1 and len(outputs[0].shape) == 2:
-        if height is not None and height == width and height >= 112 and height % 16 == 0:
-            return Signature("recognizer", None, f"[N,3,{height},{width}] -> {list(outputs[0].shape)}")
+    square = height is not None and height == width and height >= 112 and height % 16 == 0
+    if len(outputs) == 1 and len(outputs[0].shape) == 2 and square:
+        return Signature("recognizer", None, f"[N,3,{height},{width}] -> {list(outputs[0].shape)}")
     if len(outputs) == 1 and len(outputs[0].shape) == 3:
         dims = [_static(d) for d in outputs[0].shape]
         if dims[1] == 20 or dims[2] == 20:

@@ -50,7 +50,7 @@ def parse_index_list(text: str) -> list[int] | None:
     for part in parts:
         if not part.isdecimal():  # isdigit() also accepts "²", which int() rejects
             raise InvalidArgumentError(
-                f"face index list {text!r}: {part!r} is not a non-negative whole number. Write indices like \"0,2\"."
+                f'face index list {text!r}: {part!r} is not a non-negative whole number. Write indices like "0,2".'
             )
         indices.append(int(part))
     return indices

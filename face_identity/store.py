@@ -28,7 +28,9 @@ FORMAT_NAME = "face_identity.identity"
 FORMAT_VERSION = "1"
 IDENTITY_SUFFIX = ".safetensors"
 REACTOR_KEYS = ("bbox", "kps", "det_score", "landmark_3d_68", "pose", "landmark_2d_106", "embedding", "gender", "age")
-_WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))})
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+)
 """Names Windows refuses as files whatever the extension."""
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,127}$")
 
@@ -139,7 +141,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, NDArray[np.generic]], dict[
     try:
         with safe_open(str(path), framework="np") as handle:
             metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118  # safe_open handles have no __contains__/__iter__
     except Exception as error:  # safetensors raises SafetensorError / OSError for bad headers
         raise IdentityFileError(f"{path} is not a readable safetensors file ({error})") from error
     return tensors, metadata
@@ -157,8 +159,7 @@ def load_identity(path: str | os.PathLike[str]) -> Identity:
         version = metadata.get("format_version", "")
         if version != FORMAT_VERSION:
             raise IdentityFileError(
-                f"{file_path} has identity format version {version!r}; this version reads {FORMAT_VERSION}. "
-                "Update face-identity."
+                f"{file_path} has identity format version {version!r}; this version reads {FORMAT_VERSION}. Update face-identity."
             )
         missing = {"embeddings", "weights", "norms"} - set(tensors)
         if missing or "model_id" not in metadata:
@@ -179,8 +180,7 @@ def load_identity(path: str | os.PathLike[str]) -> Identity:
     if "embedding" in tensors:
         return import_reactor_face(tensors, file_path)
     raise IdentityFileError(
-        f"{file_path} is neither a face-identity file nor a ReActor face model "
-        f"(keys: {', '.join(sorted(tensors))[:200]})"
+        f"{file_path} is neither a face-identity file nor a ReActor face model (keys: {', '.join(sorted(tensors))[:200]})"
     )
 
 

@@ -582,9 +582,7 @@ def _torch_swapper_backend(
         precision = "float32"
     try:
         graph = convert_model(path, dtype=precision, device=torch_device)
-        converted, problem = _checked_torch_backend(
-            graph, reference, torch_device, precision, graph.input_names, size, dimension
-        )
+        converted, problem = _checked_torch_backend(graph, reference, torch_device, precision, graph.input_names, size, dimension)
     except ModelConversionError as error:
         if backend == "torch":
             raise ModelConversionError(f"cannot run {name} with the torch backend: {error}") from error
@@ -724,8 +722,7 @@ def select_targets(
     if selection.mode != "reference":
         indices = selection.indices if selection.mode == "indices" else None
         return [
-            select_faces(faces, selection.order, indices, selection.max_faces, selection.min_size)
-            for faces in faces_per_image
+            select_faces(faces, selection.order, indices, selection.max_faces, selection.min_size) for faces in faces_per_image
         ]
     if recognizer is None:
         raise InvalidArgumentError('target mode "reference" needs a recognizer to embed the target faces')
@@ -894,4 +891,3 @@ def detect_and_swap(
     detected = detector.detect_batch(uint8_images)
     targets = select_targets(uint8_images, detected, selection, reference_recognizer or recognizer)
     return swap_faces(swapper, frames, source, targets, settings, recognizer, uint8_images)
-

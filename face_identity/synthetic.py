@@ -74,8 +74,11 @@ class _GraphBuilder:
         bias = self.rng.normal(0.0, 0.01, cout).astype(np.float32)
         pad = kernel // 2
         return self.node(
-            "Conv", [x, self.constant("W", weight), self.constant("B", bias)],
-            kernel_shape=[kernel, kernel], strides=[stride, stride], pads=[pad, pad, pad, pad],
+            "Conv",
+            [x, self.constant("W", weight), self.constant("B", bias)],
+            kernel_shape=[kernel, kernel],
+            strides=[stride, stride],
+            pads=[pad, pad, pad, pad],
         )
 
     def batchnorm(self, x: str, channels: int) -> str:
@@ -109,7 +112,9 @@ def _save(model: Any, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def build_iresnet(path: str | os.PathLike[str], config: IResNetConfig = TINY_IRESNET, seed: int = 0, batch: int | str = "None") -> Path:
+def build_iresnet(
+    path: str | os.PathLike[str], config: IResNetConfig = TINY_IRESNET, seed: int = 0, batch: int | str = "None"
+) -> Path:
     """Write an IResNet recognizer ``[N,3,S,S] -> [N,D]`` (dynamic batch unless ``batch`` is an int) and return its path."""
     from onnx import TensorProto, helper
 
@@ -138,7 +143,9 @@ def build_iresnet(path: str | os.PathLike[str], config: IResNetConfig = TINY_IRE
     builder.nodes[-1].output[0] = config.output_name  # the features BN writes the graph output directly, as in w600k_r50
     del features
     batch_dim: int | str = batch if isinstance(batch, int) else batch
-    inputs = [helper.make_tensor_value_info(config.input_name, TensorProto.FLOAT, [batch_dim, 3, config.input_size, config.input_size])]
+    inputs = [
+        helper.make_tensor_value_info(config.input_name, TensorProto.FLOAT, [batch_dim, 3, config.input_size, config.input_size])
+    ]
     outputs = [helper.make_tensor_value_info(config.output_name, TensorProto.FLOAT, [batch_dim, config.embedding])]
     return _save(_model(builder, inputs, outputs), path)
 
@@ -168,7 +175,11 @@ def build_scrfd_like(path: str | os.PathLike[str], dynamic: bool = False, seed: 
             groups[kind].append(y)
     ordered = groups["score"] + groups["bbox"] + groups["kps"]
     side: int | str = "?" if dynamic else 640
-    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, "height" if dynamic else side, "width" if dynamic else side])]
+    inputs = [
+        helper.make_tensor_value_info(
+            input_name, TensorProto.FLOAT, [1, 3, "height" if dynamic else side, "width" if dynamic else side]
+        )
+    ]
     outputs = []
     for name in ordered:
         outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
@@ -210,8 +221,10 @@ def build_inswapper_like(path: str | os.PathLike[str], seed: int = 0, float16_in
         source = builder.node("Cast", ["source"], to=TensorProto.FLOAT)
     conv_weight = builder.rng.normal(0.0, 0.5, (3, 3, 3, 3)).astype(np.float32)
     image = builder.node(
-        "Conv", [target, builder.constant("W", conv_weight), builder.constant("B", np.zeros(3, np.float32))],
-        kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+        "Conv",
+        [target, builder.constant("W", conv_weight), builder.constant("B", np.zeros(3, np.float32))],
+        kernel_shape=[3, 3],
+        pads=[1, 1, 1, 1],
     )
     style = builder.node("Gemm", [source, builder.constant("A", builder.rng.normal(0, 2.0, (dimension, 3)).astype(np.float32))])
     style = builder.node("Reshape", [style, builder.constant("shape", np.array([1, 3, 1, 1], np.int64))])

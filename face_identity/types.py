@@ -62,9 +62,7 @@ class Face:
         object.__setattr__(self, "score", float(self.score))
         object.__setattr__(self, "image_index", int(self.image_index))
         if self.align_matrix is not None:
-            object.__setattr__(
-                self, "align_matrix", _frozen_array(self.align_matrix, np.float64, (2, 3), "align_matrix")
-            )
+            object.__setattr__(self, "align_matrix", _frozen_array(self.align_matrix, np.float64, (2, 3), "align_matrix"))
 
     @property
     def width(self) -> float:

@@ -52,8 +52,16 @@ class IdentityConsistency:
         }
 
     def check(
-        self, reference: Identity, images: Any, recognizer: ArcFaceRecognizer, detector: FaceDetector, threshold: float,
-        order: str, indices: str, max_faces: int, min_size: int,
+        self,
+        reference: Identity,
+        images: Any,
+        recognizer: ArcFaceRecognizer,
+        detector: FaceDetector,
+        threshold: float,
+        order: str,
+        indices: str,
+        max_faces: int,
+        min_size: int,
     ) -> tuple[Any, Any, int, float, int, str, Any]:
         frames, faces = detect_in_image_batch(detector, images, make_selection(order, indices, max_faces, min_size))
         progress = Progress(max(faces.face_count, 1))
@@ -62,11 +70,18 @@ class IdentityConsistency:
         float_frames = image_to_float_list(images)
         passing = [frame for frame, passed in zip(float_frames, result.passed) if passed]
         report = [
-            {"index": i, "score": round(float(result.scores[i]), 5), "face": int(result.best_faces[i]),
-             "has_face": bool(result.has_face[i]), "passed": bool(result.passed[i])}
+            {
+                "index": i,
+                "score": round(float(result.scores[i]), 5),
+                "face": int(result.best_faces[i]),
+                "has_face": bool(result.has_face[i]),
+                "passed": bool(result.passed[i]),
+            }
             for i in range(len(frames))
         ]
-        chart = score_chart(result.scores.tolist(), threshold, result.has_face.tolist(), result.best_image if result.has_face.any() else None)
+        chart = score_chart(
+            result.scores.tolist(), threshold, result.has_face.tolist(), result.best_image if result.has_face.any() else None
+        )
         best = result.best_image
         return (
             to_image([float_frames[best]]),

@@ -23,10 +23,22 @@ FACES_CATEGORY = f"{sockets.CATEGORY}/faces"
 def selection_inputs() -> dict[str, Any]:
     """The face-selection widgets shared by every node that detects."""
     return {
-        "order": (list(FACE_ORDERS), {"default": DEFAULT_ORDER, "tooltip": "Face order within each image; index 0 is the first face in this order."}),
-        "indices": ("STRING", {"default": "", "tooltip": "Keep only these face indices (in the chosen order), e.g. \"0,2\". Empty = all faces."}),
-        "max_faces": ("INT", {"default": 0, "min": 0, "max": 1000, "tooltip": "Keep at most this many faces per image (0 = no limit)."}),
-        "min_size": ("INT", {"default": 0, "min": 0, "max": 8192, "tooltip": "Ignore faces whose box is smaller than this many pixels."}),
+        "order": (
+            list(FACE_ORDERS),
+            {"default": DEFAULT_ORDER, "tooltip": "Face order within each image; index 0 is the first face in this order."},
+        ),
+        "indices": (
+            "STRING",
+            {"default": "", "tooltip": 'Keep only these face indices (in the chosen order), e.g. "0,2". Empty = all faces.'},
+        ),
+        "max_faces": (
+            "INT",
+            {"default": 0, "min": 0, "max": 1000, "tooltip": "Keep at most this many faces per image (0 = no limit)."},
+        ),
+        "min_size": (
+            "INT",
+            {"default": 0, "min": 0, "max": 8192, "tooltip": "Ignore faces whose box is smaller than this many pixels."},
+        ),
     }
 
 
@@ -70,7 +82,11 @@ class FaceDetect:
     FUNCTION = "detect"
     RETURN_TYPES = (sockets.FACES, "INT", "STRING")
     RETURN_NAMES = ("faces", "face_count", "info")
-    OUTPUT_TOOLTIPS = ("Faces per image, in the chosen order.", "Faces found in the whole batch.", "Faces per image and the images without one.")
+    OUTPUT_TOOLTIPS = (
+        "Faces per image, in the chosen order.",
+        "Faces found in the whole batch.",
+        "Faces per image and the images without one.",
+    )
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -82,7 +98,9 @@ class FaceDetect:
             }
         }
 
-    def detect(self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int) -> tuple[FaceBatch, int, str]:
+    def detect(
+        self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
+    ) -> tuple[FaceBatch, int, str]:
         _, faces = detect_in_image_batch(detector, image, make_selection(order, indices, max_faces, min_size))
         return faces, faces.face_count, faces_summary(faces)
 
@@ -107,8 +125,23 @@ class FaceAlign:
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "The images the faces are in."}),
-                "template": (list(TEMPLATE_NAMES), {"default": "arcface_112", "tooltip": "5-point template: arcface_112 for ArcFace, arcface_128 for inswapper, ffhq_512 for face restorers."}),
-                "crop_size": ("INT", {"default": 112, "min": 16, "max": 2048, "step": 1, "tooltip": "Side of the square crop in pixels (the template scales with it)."}),
+                "template": (
+                    list(TEMPLATE_NAMES),
+                    {
+                        "default": "arcface_112",
+                        "tooltip": "5-point template: arcface_112 for ArcFace, arcface_128 for inswapper, ffhq_512 for face restorers.",
+                    },
+                ),
+                "crop_size": (
+                    "INT",
+                    {
+                        "default": 112,
+                        "min": 16,
+                        "max": 2048,
+                        "step": 1,
+                        "tooltip": "Side of the square crop in pixels (the template scales with it).",
+                    },
+                ),
             },
             "optional": {
                 "faces": (sockets.FACES, {"tooltip": "Faces from Face Detect on the same images."}),
@@ -116,7 +149,9 @@ class FaceAlign:
             },
         }
 
-    def align(self, image: Any, template: str, crop_size: int, faces: FaceBatch | None = None, detector: FaceDetector | None = None) -> tuple[Any, FaceBatch, Any]:
+    def align(
+        self, image: Any, template: str, crop_size: int, faces: FaceBatch | None = None, detector: FaceDetector | None = None
+    ) -> tuple[Any, FaceBatch, Any]:
         if faces is None and detector is None:
             raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
         if faces is None:
@@ -152,7 +187,16 @@ class FacePaste:
                 "image": ("IMAGE", {"tooltip": "The source images the crops were cut from."}),
                 "aligned": ("IMAGE", {"tooltip": "The crops, one per face in FACES order; any square size (e.g. upscaled)."}),
                 "faces": (sockets.FACES, {"tooltip": "From Face Align: the faces with their crop matrices."}),
-                "blur_scale": ("FLOAT", {"default": 1.0, "min": 0.1, "max": 5.0, "step": 0.05, "tooltip": "Feather width relative to insightface's (1 = same)."}),
+                "blur_scale": (
+                    "FLOAT",
+                    {
+                        "default": 1.0,
+                        "min": 0.1,
+                        "max": 5.0,
+                        "step": 0.05,
+                        "tooltip": "Feather width relative to insightface's (1 = same).",
+                    },
+                ),
             }
         }
 
@@ -161,7 +205,9 @@ class FacePaste:
         crops = image_to_float_list(aligned) if int(aligned.shape[0]) else []
         face_list = faces.all_faces()
         if len(crops) != len(face_list):
-            raise InvalidArgumentError(f"Face Paste got {len(crops)} crops for {len(face_list)} faces; connect the crops made from these FACES")
+            raise InvalidArgumentError(
+                f"Face Paste got {len(crops)} crops for {len(face_list)} faces; connect the crops made from these FACES"
+            )
         if any(face.align_matrix is None for face in face_list):
             raise InvalidArgumentError("Face Paste needs FACES from Face Align (they carry the crop matrices)")
         frames = image_to_float_list(image)
@@ -193,12 +239,18 @@ class PreviewFaces:
                 "image": ("IMAGE", {"tooltip": "The images the faces were found in."}),
                 "faces": (sockets.FACES, {"tooltip": "From Face Detect or Face Align."}),
                 "show_scores": ("BOOLEAN", {"default": True, "tooltip": "Print the detector score next to the index."}),
-                "show_landmarks": ("BOOLEAN", {"default": True, "tooltip": "Draw the 5 landmarks (image-left eye red, right eye blue, nose green)."}),
+                "show_landmarks": (
+                    "BOOLEAN",
+                    {"default": True, "tooltip": "Draw the 5 landmarks (image-left eye red, right eye blue, nose green)."},
+                ),
             }
         }
 
     def preview(self, image: Any, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[Any]:
         check_faces_match(faces, image, "Preview Faces")
         frames = image_to_uint8_list(image)
-        drawn = [draw_faces(frame, image_faces, show_scores, show_landmarks) for frame, image_faces in zip(frames, faces.faces_per_image)]
+        drawn = [
+            draw_faces(frame, image_faces, show_scores, show_landmarks)
+            for frame, image_faces in zip(frames, faces.faces_per_image)
+        ]
         return (to_image(drawn),)

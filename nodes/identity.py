@@ -88,15 +88,31 @@ class FaceEmbed:
             "required": {
                 "recognizer": (sockets.RECOGNIZER, {"tooltip": "From Load ArcFace Model."}),
                 "image": ("IMAGE", {"tooltip": "Source images (with FACES or a detector), or aligned crops from Face Align."}),
-                "flip": ("BOOLEAN", {"default": False, "tooltip": "Average each embedding with that of the mirrored face (slightly more robust, twice the work)."}),
+                "flip": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "Average each embedding with that of the mirrored face (slightly more robust, twice the work).",
+                    },
+                ),
             },
             "optional": {
-                "faces": (sockets.FACES, {"tooltip": "Faces from Face Detect on these images (or from Face Align with its crops as IMAGE)."}),
+                "faces": (
+                    sockets.FACES,
+                    {"tooltip": "Faces from Face Detect on these images (or from Face Align with its crops as IMAGE)."},
+                ),
                 "detector": (sockets.DETECTOR, {"tooltip": "Or a detector: every face is embedded, largest first."}),
             },
         }
 
-    def embed(self, recognizer: ArcFaceRecognizer, image: Any, flip: bool, faces: FaceBatch | None = None, detector: FaceDetector | None = None) -> tuple[Identity, int, str]:
+    def embed(
+        self,
+        recognizer: ArcFaceRecognizer,
+        image: Any,
+        flip: bool,
+        faces: FaceBatch | None = None,
+        detector: FaceDetector | None = None,
+    ) -> tuple[Identity, int, str]:
         frames = image_to_uint8_list(image)
         height, width = image_size(image)
         if faces is not None and _is_aligned_batch(faces, frames, recognizer) and faces.image_sizes[:1] != ((height, width),):
@@ -194,7 +210,16 @@ class IdentityAverage:
             "required": {
                 "identity_1": (sockets.IDENTITY, {"tooltip": "Identity to average (all its rows count)."}),
                 "weight_1": ("FLOAT", weight),
-                "min_similarity": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 1.0, "step": 0.01, "tooltip": "Drop rows whose similarity to the first average is below this (-1 keeps all)."}),
+                "min_similarity": (
+                    "FLOAT",
+                    {
+                        "default": -1.0,
+                        "min": -1.0,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "Drop rows whose similarity to the first average is below this (-1 keeps all).",
+                    },
+                ),
             },
             "optional": {
                 "identity_2": (sockets.IDENTITY, {"tooltip": "Optional second identity."}),
@@ -207,12 +232,22 @@ class IdentityAverage:
         }
 
     def average(
-        self, identity_1: Identity, weight_1: float, min_similarity: float,
-        identity_2: Identity | None = None, weight_2: float = 1.0,
-        identity_3: Identity | None = None, weight_3: float = 1.0,
-        identity_4: Identity | None = None, weight_4: float = 1.0,
+        self,
+        identity_1: Identity,
+        weight_1: float,
+        min_similarity: float,
+        identity_2: Identity | None = None,
+        weight_2: float = 1.0,
+        identity_3: Identity | None = None,
+        weight_3: float = 1.0,
+        identity_4: Identity | None = None,
+        weight_4: float = 1.0,
     ) -> tuple[Identity, str]:
-        pairs = [(i, w) for i, w in ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4)) if i is not None]
+        pairs = [
+            (i, w)
+            for i, w in ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4))
+            if i is not None
+        ]
         combined = average_identities([i for i, _ in pairs], [w for _, w in pairs])
         rows = sum(len(i) for i, _ in pairs)
         if min_similarity <= -1.0:
@@ -254,9 +289,24 @@ class SaveIdentity:
         return {
             "required": {
                 "identity": (sockets.IDENTITY, {"tooltip": "The identity to save."}),
-                "name": ("STRING", {"default": "my_identity", "tooltip": "File name (letters, digits, space, _ - .); .safetensors is added."}),
-                "file_format": (["face_identity", "reactor"], {"default": "face_identity", "tooltip": "face_identity keeps every row and its source; reactor writes one averaged face model ReActor can load."}),
-                "if_exists": (list(IF_EXISTS_CHOICES), {"default": "new name", "tooltip": "When the name is taken: save as name_2, name_3, ... (new name), stop with an error, or replace the file (overwrite)."}),
+                "name": (
+                    "STRING",
+                    {"default": "my_identity", "tooltip": "File name (letters, digits, space, _ - .); .safetensors is added."},
+                ),
+                "file_format": (
+                    ["face_identity", "reactor"],
+                    {
+                        "default": "face_identity",
+                        "tooltip": "face_identity keeps every row and its source; reactor writes one averaged face model ReActor can load.",
+                    },
+                ),
+                "if_exists": (
+                    list(IF_EXISTS_CHOICES),
+                    {
+                        "default": "new name",
+                        "tooltip": "When the name is taken: save as name_2, name_3, ... (new name), stop with an error, or replace the file (overwrite).",
+                    },
+                ),
             }
         }
 
@@ -281,7 +331,11 @@ class LoadIdentity:
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
         choices = [label for label, _ in _identity_files()] or ["none: save an identity first"]
-        return {"required": {"identity_file": (choices, {"tooltip": "identities/ = saved by Save Identity; reactor/ = ReActor face models."})}}
+        return {
+            "required": {
+                "identity_file": (choices, {"tooltip": "identities/ = saved by Save Identity; reactor/ = ReActor face models."})
+            }
+        }
 
     @classmethod
     def IS_CHANGED(cls, identity_file: str) -> str:

@@ -59,7 +59,10 @@ def provider_input() -> tuple[list[str], dict[str, Any]]:
 
 
 def strict_input() -> tuple[str, dict[str, Any]]:
-    return ("BOOLEAN", {"default": False, "tooltip": "Fail instead of silently running on the CPU when the GPU provider cannot load."})
+    return (
+        "BOOLEAN",
+        {"default": False, "tooltip": "Fail instead of silently running on the CPU when the GPU provider cannot load."},
+    )
 
 
 class LoadArcFaceModel:
@@ -80,19 +83,49 @@ class LoadArcFaceModel:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model_name": model_input("recognizer", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."),
-                "backend": (list(BACKENDS), {"default": "auto", "tooltip": "auto: torch on a GPU device, onnxruntime on the CPU. torch runs on ComfyUI's device."}),
+                "model_name": model_input(
+                    "recognizer", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."
+                ),
+                "backend": (
+                    list(BACKENDS),
+                    {
+                        "default": "auto",
+                        "tooltip": "auto: torch on a GPU device, onnxruntime on the CPU. torch runs on ComfyUI's device.",
+                    },
+                ),
                 "provider": provider_input(),
-                "precision": (list(PRECISIONS), {"default": "float32", "tooltip": "Torch backend precision (float16/bfloat16 only where the device supports them)."}),
-                "batch_size": ("INT", {"default": 0, "min": 0, "max": 4096, "tooltip": "Faces per model call; 0 = automatic (1 for int8 models whose results depend on the batch)."}),
+                "precision": (
+                    list(PRECISIONS),
+                    {
+                        "default": "float32",
+                        "tooltip": "Torch backend precision (float16/bfloat16 only where the device supports them).",
+                    },
+                ),
+                "batch_size": (
+                    "INT",
+                    {
+                        "default": 0,
+                        "min": 0,
+                        "max": 4096,
+                        "tooltip": "Faces per model call; 0 = automatic (1 for int8 models whose results depend on the batch).",
+                    },
+                ),
                 "strict": strict_input(),
             }
         }
 
-    def load(self, model_name: str, backend: str, provider: str, precision: str, batch_size: int, strict: bool) -> tuple[ArcFaceRecognizer, str]:
+    def load(
+        self, model_name: str, backend: str, provider: str, precision: str, batch_size: int, strict: bool
+    ) -> tuple[ArcFaceRecognizer, str]:
         recognizer = load_recognizer(
-            model_name, model_folders(), providers=provider, strict=strict, batch_size=batch_size or None,
-            backend=backend, device=torch_device(), dtype=precision,
+            model_name,
+            model_folders(),
+            providers=provider,
+            strict=strict,
+            batch_size=batch_size or None,
+            backend=backend,
+            device=torch_device(),
+            dtype=precision,
         )
         info = (
             f"{recognizer.name} | space {recognizer.model_id} | {recognizer.dimension}-d | backend {recognizer.backend.describe()} | "
@@ -110,22 +143,56 @@ class LoadFaceDetector:
     FUNCTION = "load"
     RETURN_TYPES = (sockets.DETECTOR, "STRING")
     RETURN_NAMES = ("detector", "info")
-    OUTPUT_TOOLTIPS = ("The detector, for Face Detect, Face Align, Face Embed, Identity Consistency and Face Swap.", "Model and the providers running it.")
+    OUTPUT_TOOLTIPS = (
+        "The detector, for Face Detect, Face Align, Face Embed, Identity Consistency and Face Swap.",
+        "Model and the providers running it.",
+    )
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model_name": model_input("detector", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."),
-                "det_size": ("INT", {"default": 640, "min": 128, "max": 2048, "step": 32, "tooltip": "Side the image is scaled to fit for detection (fixed-size models cap it at their input)."}),
-                "score_threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 1.0, "step": 0.01, "tooltip": "Minimum detector confidence (insightface default 0.5)."}),
-                "nms_threshold": ("FLOAT", {"default": 0.4, "min": 0.05, "max": 1.0, "step": 0.01, "tooltip": "Overlap above which the weaker of two boxes is dropped."}),
+                "model_name": model_input(
+                    "detector", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."
+                ),
+                "det_size": (
+                    "INT",
+                    {
+                        "default": 640,
+                        "min": 128,
+                        "max": 2048,
+                        "step": 32,
+                        "tooltip": "Side the image is scaled to fit for detection (fixed-size models cap it at their input).",
+                    },
+                ),
+                "score_threshold": (
+                    "FLOAT",
+                    {
+                        "default": 0.5,
+                        "min": 0.01,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "Minimum detector confidence (insightface default 0.5).",
+                    },
+                ),
+                "nms_threshold": (
+                    "FLOAT",
+                    {
+                        "default": 0.4,
+                        "min": 0.05,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "Overlap above which the weaker of two boxes is dropped.",
+                    },
+                ),
                 "provider": provider_input(),
                 "strict": strict_input(),
             }
         }
 
-    def load(self, model_name: str, det_size: int, score_threshold: float, nms_threshold: float, provider: str, strict: bool) -> tuple[FaceDetector, str]:
+    def load(
+        self, model_name: str, det_size: int, score_threshold: float, nms_threshold: float, provider: str, strict: bool
+    ) -> tuple[FaceDetector, str]:
         settings = DetectionSettings(det_size=(det_size, det_size), score_threshold=score_threshold, nms_threshold=nms_threshold)
         detector = load_detector(model_name, model_folders(), providers=provider, strict=strict, settings=settings)
         return detector, f"{detector.name} ({detector.family}) | {provider_note(detector.model)}"

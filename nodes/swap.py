@@ -23,7 +23,7 @@ from ..face_identity.types import Identity
 from . import sockets
 from .comfy import Progress, model_folders, torch_device
 from .convert import image_to_float_list, image_to_uint8_list, to_image, to_mask
-from .loaders import BACKENDS, PRECISIONS, model_input, provider_input, strict_input, provider_note
+from .loaders import BACKENDS, PRECISIONS, model_input, provider_input, provider_note, strict_input
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
 
@@ -43,8 +43,16 @@ class LoadFaceSwapper:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model_name": model_input("swapper", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."),
-                "backend": (list(BACKENDS), {"default": "auto", "tooltip": "auto: torch on a GPU device when its conversion matches onnxruntime, else onnxruntime."}),
+                "model_name": model_input(
+                    "swapper", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."
+                ),
+                "backend": (
+                    list(BACKENDS),
+                    {
+                        "default": "auto",
+                        "tooltip": "auto: torch on a GPU device when its conversion matches onnxruntime, else onnxruntime.",
+                    },
+                ),
                 "provider": provider_input(),
                 "precision": (list(PRECISIONS), {"default": "float32", "tooltip": "Torch backend precision."}),
                 "strict": strict_input(),
@@ -53,7 +61,13 @@ class LoadFaceSwapper:
 
     def load(self, model_name: str, backend: str, provider: str, precision: str, strict: bool) -> tuple[InswapperSwapper, str]:
         swapper = load_swapper(
-            model_name, model_folders(), providers=provider, strict=strict, backend=backend, device=torch_device(), dtype=precision,
+            model_name,
+            model_folders(),
+            providers=provider,
+            strict=strict,
+            backend=backend,
+            device=torch_device(),
+            dtype=precision,
         )
         return swapper, f"{swapper.name} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"
 
@@ -80,28 +94,94 @@ class FaceSwap:
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "Target images (a single image or video frames)."}),
-                "source": (sockets.IDENTITY, {"tooltip": "Who to paste in: a w600k_r50 identity (averaging several photos helps)."}),
+                "source": (
+                    sockets.IDENTITY,
+                    {"tooltip": "Who to paste in: a w600k_r50 identity (averaging several photos helps)."},
+                ),
                 "swapper": (sockets.SWAPPER, {"tooltip": "From Load Face Swapper."}),
                 "detector": (sockets.DETECTOR, {"tooltip": "Finds the target faces."}),
-                "target_mode": (list(SELECTION_MODES), {"default": "all", "tooltip": "all faces; indices = the listed positions in the order below; reference = faces similar to the reference identity."}),
-                "order": (list(FACE_ORDERS), {"default": DEFAULT_ORDER, "tooltip": "Face order within each image (for indices mode, and the swap order)."}),
-                "indices": ("STRING", {"default": "0", "tooltip": "Face positions for indices mode, e.g. \"0,2\"."}),
-                "threshold": ("FLOAT", {"default": DEFAULT_MATCH_THRESHOLD, "min": -1.0, "max": 1.0, "step": 0.01, "tooltip": "Reference mode: swap faces at least this similar to the reference."}),
-                "pixel_boost": ([str(f) for f in PIXEL_BOOST_FACTORS], {"default": "1", "tooltip": "Swap at 2x or 4x the model's 128 px (FaceFusion's pixel boost): sharper faces, 4x or 16x the work."}),
-                "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "1 = the source identity; lower blends the target's own identity back in (needs a recognizer)."}),
-                "mask_blur": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 8.0, "step": 0.05, "tooltip": "Feather of the paste mask relative to insightface's."}),
-                "face_area_mask": ("BOOLEAN", {"default": False, "tooltip": "Limit the paste to the face area around the 5 landmarks (keeps hair and background)."}),
+                "target_mode": (
+                    list(SELECTION_MODES),
+                    {
+                        "default": "all",
+                        "tooltip": "all faces; indices = the listed positions in the order below; reference = faces similar to the reference identity.",
+                    },
+                ),
+                "order": (
+                    list(FACE_ORDERS),
+                    {"default": DEFAULT_ORDER, "tooltip": "Face order within each image (for indices mode, and the swap order)."},
+                ),
+                "indices": ("STRING", {"default": "0", "tooltip": 'Face positions for indices mode, e.g. "0,2".'}),
+                "threshold": (
+                    "FLOAT",
+                    {
+                        "default": DEFAULT_MATCH_THRESHOLD,
+                        "min": -1.0,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "Reference mode: swap faces at least this similar to the reference.",
+                    },
+                ),
+                "pixel_boost": (
+                    [str(f) for f in PIXEL_BOOST_FACTORS],
+                    {
+                        "default": "1",
+                        "tooltip": "Swap at 2x or 4x the model's 128 px (FaceFusion's pixel boost): sharper faces, 4x or 16x the work.",
+                    },
+                ),
+                "strength": (
+                    "FLOAT",
+                    {
+                        "default": 1.0,
+                        "min": 0.0,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "1 = the source identity; lower blends the target's own identity back in (needs a recognizer).",
+                    },
+                ),
+                "mask_blur": (
+                    "FLOAT",
+                    {
+                        "default": 1.0,
+                        "min": 0.0,
+                        "max": 8.0,
+                        "step": 0.05,
+                        "tooltip": "Feather of the paste mask relative to insightface's.",
+                    },
+                ),
+                "face_area_mask": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "Limit the paste to the face area around the 5 landmarks (keeps hair and background).",
+                    },
+                ),
             },
             "optional": {
                 "reference": (sockets.IDENTITY, {"tooltip": "Reference mode: who to replace."}),
-                "recognizer": (sockets.RECOGNIZER, {"tooltip": "Embeds target faces: needed for reference mode and strength below 1 (w600k_r50 for strength)."}),
+                "recognizer": (
+                    sockets.RECOGNIZER,
+                    {"tooltip": "Embeds target faces: needed for reference mode and strength below 1 (w600k_r50 for strength)."},
+                ),
             },
         }
 
     def swap(
-        self, image: Any, source: Identity, swapper: InswapperSwapper, detector: FaceDetector, target_mode: str, order: str,
-        indices: str, threshold: float, pixel_boost: str, strength: float, mask_blur: float, face_area_mask: bool,
-        reference: Identity | None = None, recognizer: ArcFaceRecognizer | None = None,
+        self,
+        image: Any,
+        source: Identity,
+        swapper: InswapperSwapper,
+        detector: FaceDetector,
+        target_mode: str,
+        order: str,
+        indices: str,
+        threshold: float,
+        pixel_boost: str,
+        strength: float,
+        mask_blur: float,
+        face_area_mask: bool,
+        reference: Identity | None = None,
+        recognizer: ArcFaceRecognizer | None = None,
     ) -> tuple[Any, Any, int, str]:
         swapper.require_compatible(source)
         settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask))

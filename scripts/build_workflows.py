@@ -108,7 +108,7 @@ class Workflow:
         for node in self.nodes:
             schema = node_schema(node.type)
             shown = [(name, kind) for name, kind in schema["inputs"] if name in node.links or not _optional(node.type, name)]
-            for index, (name, kind) in enumerate(shown):
+            for index, (name, _kind) in enumerate(shown):
                 if name in node.links:
                     source_id, slot = node.links[name]
                     source = next(n for n in self.nodes if n.id == source_id)
@@ -133,8 +133,15 @@ class Workflow:
             if node.type in ("LoadImage", "PreviewImage", "SaveImage"):
                 height = max(height, 320)
             entry: dict[str, Any] = {
-                "id": node.id, "type": node.type, "pos": list(node.pos), "size": [300, height], "flags": {},
-                "order": order, "mode": 0, "inputs": inputs, "outputs": outputs,
+                "id": node.id,
+                "type": node.type,
+                "pos": list(node.pos),
+                "size": [300, height],
+                "flags": {},
+                "order": order,
+                "mode": 0,
+                "inputs": inputs,
+                "outputs": outputs,
                 "properties": {"Node name for S&R": node.type},
                 "widgets_values": [node.values[w] for w in schema["widgets"]],
             }
@@ -163,12 +170,24 @@ def _optional(node_type: str, name: str) -> bool:
 
 def _loaders(wf: Workflow, x: int, y: int) -> tuple[Node, Node]:
     recognizer = wf.add(
-        "FaceIdentity_LoadArcFaceModel", (x, y), model_name="arcface_w600k_r50", backend="auto", provider="auto",
-        precision="float32", batch_size=0, strict=False,
+        "FaceIdentity_LoadArcFaceModel",
+        (x, y),
+        model_name="arcface_w600k_r50",
+        backend="auto",
+        provider="auto",
+        precision="float32",
+        batch_size=0,
+        strict=False,
     )
     detector = wf.add(
-        "FaceIdentity_LoadFaceDetector", (x, y + 260), model_name="retinaface_10g", det_size=640, score_threshold=0.5,
-        nms_threshold=0.4, provider="auto", strict=False,
+        "FaceIdentity_LoadFaceDetector",
+        (x, y + 260),
+        model_name="retinaface_10g",
+        det_size=640,
+        score_threshold=0.5,
+        nms_threshold=0.4,
+        provider="auto",
+        strict=False,
     )
     return recognizer, detector
 
@@ -178,13 +197,42 @@ def compare_two_faces() -> Workflow:
     recognizer, detector = _loaders(wf, 0, 0)
     photo_a = wf.add("LoadImage", (0, 520), title="Photo A", image="face_identity_person_a_1.jpg", upload="image")
     photo_b = wf.add("LoadImage", (0, 880), title="Photo B", image="face_identity_person_a_2.jpg", upload="image")
-    embed_a = wf.add("FaceIdentity_FaceEmbed", (360, 200), title="Face Embed A", recognizer=(recognizer, 0), image=(photo_a, 0), detector=(detector, 0), flip=False)
-    embed_b = wf.add("FaceIdentity_FaceEmbed", (360, 460), title="Face Embed B", recognizer=(recognizer, 0), image=(photo_b, 0), detector=(detector, 0), flip=False)
-    compare = wf.add("FaceIdentity_IdentitySimilarity", (720, 300), identity_a=(embed_a, 0), identity_b=(embed_b, 0), threshold=0.4)
+    embed_a = wf.add(
+        "FaceIdentity_FaceEmbed",
+        (360, 200),
+        title="Face Embed A",
+        recognizer=(recognizer, 0),
+        image=(photo_a, 0),
+        detector=(detector, 0),
+        flip=False,
+    )
+    embed_b = wf.add(
+        "FaceIdentity_FaceEmbed",
+        (360, 460),
+        title="Face Embed B",
+        recognizer=(recognizer, 0),
+        image=(photo_b, 0),
+        detector=(detector, 0),
+        flip=False,
+    )
+    compare = wf.add(
+        "FaceIdentity_IdentitySimilarity", (720, 300), identity_a=(embed_a, 0), identity_b=(embed_b, 0), threshold=0.4
+    )
     wf.add("PreviewAny", (1080, 200), title="Similarity report", source=(compare, 2))
     wf.add("PreviewImage", (1080, 460), title="Similarity chart", images=(compare, 3))
-    faces = wf.add("FaceIdentity_FaceDetect", (360, 760), image=(photo_a, 0), detector=(detector, 0), order="large-small", indices="", max_faces=0, min_size=0)
-    preview = wf.add("FaceIdentity_PreviewFaces", (720, 760), image=(photo_a, 0), faces=(faces, 0), show_scores=True, show_landmarks=True)
+    faces = wf.add(
+        "FaceIdentity_FaceDetect",
+        (360, 760),
+        image=(photo_a, 0),
+        detector=(detector, 0),
+        order="large-small",
+        indices="",
+        max_faces=0,
+        min_size=0,
+    )
+    preview = wf.add(
+        "FaceIdentity_PreviewFaces", (720, 760), image=(photo_a, 0), faces=(faces, 0), show_scores=True, show_landmarks=True
+    )
     wf.add("PreviewImage", (1080, 840), title="Faces found in photo A", images=(preview, 0))
     return wf
 
@@ -198,11 +246,30 @@ def best_of_n_identity_check() -> Workflow:
         for i, name in enumerate(("face_identity_person_a_2.jpg", "face_identity_person_b.jpg", "face_identity_person_a_3.jpg"))
     ]
     batch = wf.add("ImageBatch", (720, 560), image1=(candidates[0], 0), image2=(candidates[1], 0))
-    batch = wf.add("ImageBatch", (720, 800), title="Candidates (in practice: VAE Decode)", image1=(batch, 0), image2=(candidates[2], 0))
-    embed = wf.add("FaceIdentity_FaceEmbed", (360, 120), title="Reference identity", recognizer=(recognizer, 0), image=(reference, 0), detector=(detector, 0), flip=False)
+    batch = wf.add(
+        "ImageBatch", (720, 800), title="Candidates (in practice: VAE Decode)", image1=(batch, 0), image2=(candidates[2], 0)
+    )
+    embed = wf.add(
+        "FaceIdentity_FaceEmbed",
+        (360, 120),
+        title="Reference identity",
+        recognizer=(recognizer, 0),
+        image=(reference, 0),
+        detector=(detector, 0),
+        flip=False,
+    )
     check = wf.add(
-        "FaceIdentity_IdentityConsistency", (1080, 200), reference=(embed, 0), images=(batch, 0), recognizer=(recognizer, 0),
-        detector=(detector, 0), threshold=0.4, order="large-small", indices="", max_faces=0, min_size=0,
+        "FaceIdentity_IdentityConsistency",
+        (1080, 200),
+        reference=(embed, 0),
+        images=(batch, 0),
+        recognizer=(recognizer, 0),
+        detector=(detector, 0),
+        threshold=0.4,
+        order="large-small",
+        indices="",
+        max_faces=0,
+        min_size=0,
     )
     wf.add("PreviewImage", (1440, 0), title="Best image", images=(check, 0))
     wf.add("SaveImage", (1440, 360), title="Images that passed", images=(check, 1), filename_prefix="face_identity_passed")
@@ -217,14 +284,40 @@ def build_and_save_identity() -> Workflow:
     embeds = []
     for i, name in enumerate(("face_identity_person_a_1.jpg", "face_identity_person_a_2.jpg", "face_identity_person_a_3.jpg")):
         photo = wf.add("LoadImage", (360, 360 * i), title=f"Photo {i + 1}", image=name, upload="image")
-        embeds.append(wf.add("FaceIdentity_FaceEmbed", (720, 60 + 300 * i), recognizer=(recognizer, 0), image=(photo, 0), detector=(detector, 0), flip=False))
+        embeds.append(
+            wf.add(
+                "FaceIdentity_FaceEmbed",
+                (720, 60 + 300 * i),
+                recognizer=(recognizer, 0),
+                image=(photo, 0),
+                detector=(detector, 0),
+                flip=False,
+            )
+        )
     average = wf.add(
-        "FaceIdentity_IdentityAverage", (1080, 300), identity_1=(embeds[0], 0), weight_1=1.0, min_similarity=0.2,
-        identity_2=(embeds[1], 0), weight_2=1.0, identity_3=(embeds[2], 0), weight_3=1.0, weight_4=1.0,
+        "FaceIdentity_IdentityAverage",
+        (1080, 300),
+        identity_1=(embeds[0], 0),
+        weight_1=1.0,
+        min_similarity=0.2,
+        identity_2=(embeds[1], 0),
+        weight_2=1.0,
+        identity_3=(embeds[2], 0),
+        weight_3=1.0,
+        weight_4=1.0,
     )
-    save = wf.add("FaceIdentity_SaveIdentity", (1440, 200), identity=(average, 0), name="example_person", file_format="face_identity", if_exists="new name")
+    save = wf.add(
+        "FaceIdentity_SaveIdentity",
+        (1440, 200),
+        identity=(average, 0),
+        name="example_person",
+        file_format="face_identity",
+        if_exists="new name",
+    )
     wf.add("PreviewAny", (1800, 200), title="Saved file", source=(save, 0))
-    compare = wf.add("FaceIdentity_IdentitySimilarity", (1440, 500), identity_a=(average, 0), identity_b=(embeds[0], 0), threshold=0.4)
+    compare = wf.add(
+        "FaceIdentity_IdentitySimilarity", (1440, 500), identity_a=(average, 0), identity_b=(embeds[0], 0), threshold=0.4
+    )
     wf.add("PreviewAny", (1800, 500), title="Average vs photo 1", source=(compare, 2))
     return wf
 
@@ -232,27 +325,77 @@ def build_and_save_identity() -> Workflow:
 def face_swap() -> Workflow:
     wf = Workflow("face_swap")
     recognizer, detector = _loaders(wf, 0, 0)
-    swapper = wf.add("FaceIdentity_LoadFaceSwapper", (0, 520), model_name="inswapper_128", backend="auto", provider="auto", precision="float32", strict=False)
+    swapper = wf.add(
+        "FaceIdentity_LoadFaceSwapper",
+        (0, 520),
+        model_name="inswapper_128",
+        backend="auto",
+        provider="auto",
+        precision="float32",
+        strict=False,
+    )
     embeds = []
     for i, name in enumerate(("face_identity_person_a_1.jpg", "face_identity_person_a_2.jpg")):
         photo = wf.add("LoadImage", (360, 360 * i), title=f"Source photo {i + 1}", image=name, upload="image")
-        embeds.append(wf.add("FaceIdentity_FaceEmbed", (720, 40 + 260 * i), recognizer=(recognizer, 0), image=(photo, 0), detector=(detector, 0), flip=False))
-    source = wf.add("FaceIdentity_IdentityAverage", (1080, 120), title="Source identity", identity_1=(embeds[0], 0), weight_1=1.0,
-                    min_similarity=-1.0, identity_2=(embeds[1], 0), weight_2=1.0, weight_3=1.0, weight_4=1.0)
+        embeds.append(
+            wf.add(
+                "FaceIdentity_FaceEmbed",
+                (720, 40 + 260 * i),
+                recognizer=(recognizer, 0),
+                image=(photo, 0),
+                detector=(detector, 0),
+                flip=False,
+            )
+        )
+    source = wf.add(
+        "FaceIdentity_IdentityAverage",
+        (1080, 120),
+        title="Source identity",
+        identity_1=(embeds[0], 0),
+        weight_1=1.0,
+        min_similarity=-1.0,
+        identity_2=(embeds[1], 0),
+        weight_2=1.0,
+        weight_3=1.0,
+        weight_4=1.0,
+    )
     target_1 = wf.add("LoadImage", (360, 760), title="Target 1", image="face_identity_swap_target.jpg", upload="image")
     target_2 = wf.add("LoadImage", (360, 1120), title="Target 2", image="face_identity_person_b.jpg", upload="image")
-    targets = wf.add("ImageBatch", (720, 800), title="Targets (in practice: video frames)", image1=(target_1, 0), image2=(target_2, 0))
+    targets = wf.add(
+        "ImageBatch", (720, 800), title="Targets (in practice: video frames)", image1=(target_1, 0), image2=(target_2, 0)
+    )
     swap = wf.add(
-        "FaceIdentity_FaceSwap", (1080, 520), image=(targets, 0), source=(source, 0), swapper=(swapper, 0), detector=(detector, 0),
-        target_mode="all", order="large-small", indices="0", threshold=0.4, pixel_boost="1", strength=1.0, mask_blur=1.0,
-        face_area_mask=False, recognizer=(recognizer, 0),
+        "FaceIdentity_FaceSwap",
+        (1080, 520),
+        image=(targets, 0),
+        source=(source, 0),
+        swapper=(swapper, 0),
+        detector=(detector, 0),
+        target_mode="all",
+        order="large-small",
+        indices="0",
+        threshold=0.4,
+        pixel_boost="1",
+        strength=1.0,
+        mask_blur=1.0,
+        face_area_mask=False,
+        recognizer=(recognizer, 0),
     )
     wf.add("SaveImage", (1440, 300), title="Swapped", images=(swap, 0), filename_prefix="face_identity_swap")
     wf.add("PreviewAny", (1440, 680), title="Faces swapped per image", source=(swap, 3))
     check = wf.add(
-        "FaceIdentity_IdentityConsistency", (1440, 860), title="Does the result look like the source?", reference=(source, 0),
-        images=(swap, 0), recognizer=(recognizer, 0), detector=(detector, 0), threshold=0.4, order="large-small", indices="",
-        max_faces=0, min_size=0,
+        "FaceIdentity_IdentityConsistency",
+        (1440, 860),
+        title="Does the result look like the source?",
+        reference=(source, 0),
+        images=(swap, 0),
+        recognizer=(recognizer, 0),
+        detector=(detector, 0),
+        threshold=0.4,
+        order="large-small",
+        indices="",
+        max_faces=0,
+        min_size=0,
     )
     wf.add("PreviewImage", (1800, 760), title="Identity check chart", images=(check, 6))
     wf.add("PreviewAny", (1800, 1100), title="Identity scores", source=(check, 5))
@@ -264,7 +407,13 @@ WORKFLOWS = [compare_two_faces, best_of_n_identity_check, build_and_save_identit
 
 def display_name(node_type: str) -> str:
     names = load_pack().NODE_DISPLAY_NAME_MAPPINGS
-    core = {"LoadImage": "Load Image", "ImageBatch": "Batch Images", "PreviewImage": "Preview Image", "SaveImage": "Save Image", "PreviewAny": "Preview Any"}
+    core = {
+        "LoadImage": "Load Image",
+        "ImageBatch": "Batch Images",
+        "PreviewImage": "Preview Image",
+        "SaveImage": "Save Image",
+        "PreviewAny": "Preview Any",
+    }
     return names.get(node_type) or core.get(node_type, node_type)
 
 

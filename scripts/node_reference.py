@@ -1,7 +1,7 @@
 """The README's node reference, generated from the node classes so it cannot drift.
 
-    python scripts/node_reference.py          # print it
-    python scripts/node_reference.py --write  # replace the part of README.md between the markers
+python scripts/node_reference.py          # print it
+python scripts/node_reference.py --write  # replace the part of README.md between the markers
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def _make_fake_hub_handler(hub: FakeHub, role: str) -> type:
 
         def _hub(self) -> None:
             prefix = f"/{hub.repo_id}/resolve/main/"
-            filename = self.path[len(prefix):] if self.path.startswith(prefix) else None
+            filename = self.path[len(prefix) :] if self.path.startswith(prefix) else None
             if filename not in hub.files:
                 self._reply(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": hub.commit, "Content-Length": "0"})
                 return
@@ -185,14 +185,17 @@ def _make_fake_hub_handler(hub: FakeHub, role: str) -> type:
             common = {"X-Repo-Commit": hub.commit}
             if filename.endswith(hub.lfs_suffixes):
                 digest = hashlib.sha256(data).hexdigest()
-                self._reply(302, {
-                    **common,
-                    "Location": f"{hub.cdn_url}/{digest}",
-                    "X-Linked-Etag": f'"{digest}"',
-                    "X-Linked-Size": str(len(data)),
-                    "ETag": f'"{hashlib.sha1(data).hexdigest()}"',
-                    "Content-Length": "0",
-                })
+                self._reply(
+                    302,
+                    {
+                        **common,
+                        "Location": f"{hub.cdn_url}/{digest}",
+                        "X-Linked-Etag": f'"{digest}"',
+                        "X-Linked-Size": str(len(data)),
+                        "ETag": f'"{hashlib.sha1(data).hexdigest()}"',
+                        "Content-Length": "0",
+                    },
+                )
                 return
             etag = hashlib.sha1(data).hexdigest()
             self._reply(200, {**common, "ETag": f'"{etag}"', "Content-Length": str(len(data))}, data)
@@ -255,7 +258,9 @@ def load_pack_module() -> object:
 
     name = "face_identity_pack"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "__init__.py", submodule_search_locations=[str(REPO_ROOT)])
+        spec = importlib.util.spec_from_file_location(
+            name, REPO_ROOT / "__init__.py", submodule_search_locations=[str(REPO_ROOT)]
+        )
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.modules[name] = module
         spec.loader.exec_module(module)  # type: ignore[union-attr]

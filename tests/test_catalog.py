@@ -53,7 +53,10 @@ def test_entry_fields(name: str, role: str, size: tuple[int, int], template: str
     assert spec.hash_filename == f"{name}.hash"
     assert spec.licence.strip()
     assert spec.url() == f"https://huggingface.co/facefusion/models-3.0.0/resolve/main/{name}.onnx"
-    assert spec.url("http://mirror.example/", spec.hash_filename) == f"http://mirror.example/facefusion/models-3.0.0/resolve/main/{name}.hash"
+    assert (
+        spec.url("http://mirror.example/", spec.hash_filename)
+        == f"http://mirror.example/facefusion/models-3.0.0/resolve/main/{name}.hash"
+    )
 
 
 def test_exactly_the_expected_entries() -> None:

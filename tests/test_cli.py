@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import FakeHub
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -20,10 +19,13 @@ CALIBRATION_IDENTITIES = {"barack_obama": 3, "joe_biden": 2, "kit_harington": 2}
 """Identity folders and how many of their photos go into the small calibration folder."""
 
 
-def run_cli(*args: object, home: Path, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: object, home: Path, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI from the repository root, offline unless ``env`` says otherwise, with caches under ``home``."""
     environment = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if key not in ("HF_ENDPOINT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "TRANSFORMERS_OFFLINE")
     }
     environment.update(
@@ -36,7 +38,11 @@ def run_cli(*args: object, home: Path, env: dict[str, str] | None = None, timeou
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "face_identity", *map(str, args)],
-        cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -99,7 +105,12 @@ def compare(first: Path, second: Path, model_options: list[str], home: Path) -> 
 def test_compare_same_person_scores_above_different_people(shared_data: Path, model_options: list[str], home: Path) -> None:
     obama = shared_data / "faces" / "barack_obama"
     same = compare(obama / "face_recognition_obama.jpg", obama / "face_recognition_obama2.jpg", model_options, home)
-    different = compare(obama / "face_recognition_obama.jpg", shared_data / "faces" / "joe_biden" / "face_recognition_biden.jpg", model_options, home)
+    different = compare(
+        obama / "face_recognition_obama.jpg",
+        shared_data / "faces" / "joe_biden" / "face_recognition_biden.jpg",
+        model_options,
+        home,
+    )
 
     assert same["verdict"] == "same person"
     assert different["verdict"] == "different people"
@@ -156,7 +167,9 @@ def test_calibrate_with_a_pairs_file(calibration_folder: Path, model_options: li
 
 
 @pytest.mark.parametrize("problem", ["empty", "missing"])
-def test_calibrate_with_a_bad_pairs_file_is_an_error(calibration_folder: Path, model_options: list[str], home: Path, tmp_path: Path, problem: str) -> None:
+def test_calibrate_with_a_bad_pairs_file_is_an_error(
+    calibration_folder: Path, model_options: list[str], home: Path, tmp_path: Path, problem: str
+) -> None:
     pairs_file = tmp_path / "pairs.tsv"
     if problem == "empty":
         pairs_file.write_text("", encoding="utf-8")
@@ -185,7 +198,14 @@ def test_models_lists_the_catalog_and_finds_a_buffalo_l_copy(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     by_name = {line.split()[0]: line for line in lines if line and not line[0].isspace()}
-    assert set(by_name) == {"arcface_w600k_r50", "scrfd_2.5g", "retinaface_10g", "yoloface_8n", "inswapper_128", "inswapper_128_fp16"}
+    assert set(by_name) == {
+        "arcface_w600k_r50",
+        "scrfd_2.5g",
+        "retinaface_10g",
+        "yoloface_8n",
+        "inswapper_128",
+        "inswapper_128_fp16",
+    }
     assert str(existing) in by_name["arcface_w600k_r50"]
     assert "https://huggingface.co/facefusion/models-3.0.0/resolve/main/scrfd_2.5g.onnx" in by_name["scrfd_2.5g"]
     assert sum("licence:" in line for line in lines) == 6

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import EXAMPLE_INPUTS, REPO_ROOT
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
@@ -71,12 +70,24 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     port = _free_port()
     log_path = base / "server.log"
     command = [
-        os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-        "--base-directory", str(base), "--database-url", "sqlite:///:memory:", "--disable-auto-launch",
+        os.environ.get("COMFYUI_PYTHON", sys.executable),
+        "main.py",
+        "--cpu",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--base-directory",
+        str(base),
+        "--database-url",
+        "sqlite:///:memory:",
+        "--disable-auto-launch",
     ]
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + START_TIMEOUT_S

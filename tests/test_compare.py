@@ -66,7 +66,9 @@ def test_similarity_matrix_and_similarity_use_rows_and_centroids() -> None:
 
 def test_similarity_of_an_identity_with_a_rescaled_copy_is_one() -> None:
     rows = random_rows(2, seed=5)
-    assert similarity(Identity(embeddings=rows, model_id="m"), Identity(embeddings=rows * 7, model_id="m")) == pytest.approx(1.0, abs=1e-6)
+    assert similarity(Identity(embeddings=rows, model_id="m"), Identity(embeddings=rows * 7, model_id="m")) == pytest.approx(
+        1.0, abs=1e-6
+    )
 
 
 def test_average_is_the_weighted_mean_of_unit_rows_renormalised() -> None:
@@ -184,7 +186,9 @@ def test_separable_scores_calibrate_perfectly() -> None:
     assert report.accuracy_at_default == 1.0 and report.cross_validated_accuracy == 1.0
     assert report.tpr_at_fpr[0.001] == 1.0
     assert (report.pair_count, report.same_count, report.different_count) == (100, 30, 70)
-    assert report.mean_same == pytest.approx(same_scores.mean()) and report.mean_different == pytest.approx(different_scores.mean())
+    assert report.mean_same == pytest.approx(same_scores.mean()) and report.mean_different == pytest.approx(
+        different_scores.mean()
+    )
     assert "accuracy 1.0000" in report.summary()
 
 

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FakeHub
 
 from face_identity.catalog import build_catalog, get_spec
 from face_identity.download import resolve_model
 from face_identity.errors import ModelFileError, ModelIntegrityError, ModelNotAvailableError
-
-from conftest import FakeHub
 
 MODEL = "arcface_w600k_r50"
 MODEL_FILE = "arcface_w600k_r50.onnx"
@@ -43,7 +42,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_networ
     from huggingface_hub import file_download
 
     # huggingface_hub sleeps 1 s before each resume attempt; only its module-level `time` is replaced.
-    fast_time = types.SimpleNamespace(**{name: getattr(file_download.time, name) for name in dir(file_download.time) if not name.startswith("_")})
+    fast_time = types.SimpleNamespace(
+        **{name: getattr(file_download.time, name) for name in dir(file_download.time) if not name.startswith("_")}
+    )
     fast_time.sleep = lambda seconds: None
     monkeypatch.setattr(file_download, "time", fast_time)
 
@@ -52,7 +53,9 @@ def serve_model(hub: FakeHub, data: bytes, crc: str | None = None) -> None:
     hub.files = {MODEL_FILE: data, HASH_FILE: ((crc or crc32_hex(data)) + "\n").encode("ascii")}
 
 
-def test_download_lands_in_folder_verified_then_is_reused_without_requests(fake_hub: FakeHub, payload: bytes, tmp_path: Path) -> None:
+def test_download_lands_in_folder_verified_then_is_reused_without_requests(
+    fake_hub: FakeHub, payload: bytes, tmp_path: Path
+) -> None:
     serve_model(fake_hub, payload)
     folder = tmp_path / "models"
 
@@ -74,12 +77,14 @@ def test_download_lands_in_folder_verified_then_is_reused_without_requests(fake_
     assert len(fake_hub.requests) == count
 
 
-def test_endpoint_is_read_from_the_environment_at_call_time(fake_hub: FakeHub, payload: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_endpoint_is_read_from_the_environment_at_call_time(
+    fake_hub: FakeHub, payload: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from huggingface_hub import constants
 
     serve_model(fake_hub, payload)
     monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
-    assert constants.ENDPOINT != fake_hub.url  # huggingface_hub read HF_ENDPOINT at import, before this test set it
+    assert fake_hub.url != constants.ENDPOINT  # huggingface_hub read HF_ENDPOINT at import, before this test set it
 
     resolved = resolve_model(MODEL)  # no folders: the default model folder under $FACE_IDENTITY_HOME
 
@@ -192,7 +197,9 @@ def test_missing_on_the_hub_is_not_available(fake_hub: FakeHub, tmp_path: Path) 
         ("comfy_models/insightface", "models/buffalo_l/w600k_r50.onnx"),  # <insightface folder>/models/buffalo_l
     ],
 )
-def test_existing_buffalo_l_copy_is_reused_without_requests(fake_hub: FakeHub, tmp_path: Path, search_root: str, relative: str) -> None:
+def test_existing_buffalo_l_copy_is_reused_without_requests(
+    fake_hub: FakeHub, tmp_path: Path, search_root: str, relative: str
+) -> None:
     existing = tmp_path / "comfy_models" / "insightface" / "models" / "buffalo_l" / "w600k_r50.onnx"
     existing.parent.mkdir(parents=True)
     existing.write_bytes(b"buffalo_l recognizer")

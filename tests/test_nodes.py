@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO_ROOT
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
@@ -48,12 +47,25 @@ def test_mappings_are_prefixed_and_complete(pack: Any) -> None:
     assert "FaceAlign" not in mappings  # ComfyUI_FaceAnalysis owns that id
 
 
-@pytest.mark.parametrize("node_key", [
-    "FaceIdentity_LoadArcFaceModel", "FaceIdentity_LoadFaceDetector", "FaceIdentity_FaceDetect", "FaceIdentity_FaceAlign",
-    "FaceIdentity_FaceEmbed", "FaceIdentity_IdentitySimilarity", "FaceIdentity_IdentityAverage",
-    "FaceIdentity_IdentityConsistency", "FaceIdentity_SaveIdentity", "FaceIdentity_LoadIdentity",
-    "FaceIdentity_FacePaste", "FaceIdentity_PreviewFaces", "FaceIdentity_LoadFaceSwapper", "FaceIdentity_FaceSwap",
-])
+@pytest.mark.parametrize(
+    "node_key",
+    [
+        "FaceIdentity_LoadArcFaceModel",
+        "FaceIdentity_LoadFaceDetector",
+        "FaceIdentity_FaceDetect",
+        "FaceIdentity_FaceAlign",
+        "FaceIdentity_FaceEmbed",
+        "FaceIdentity_IdentitySimilarity",
+        "FaceIdentity_IdentityAverage",
+        "FaceIdentity_IdentityConsistency",
+        "FaceIdentity_SaveIdentity",
+        "FaceIdentity_LoadIdentity",
+        "FaceIdentity_FacePaste",
+        "FaceIdentity_PreviewFaces",
+        "FaceIdentity_LoadFaceSwapper",
+        "FaceIdentity_FaceSwap",
+    ],
+)
 def test_every_node_documents_itself(pack: Any, node_key: str) -> None:
     cls = pack.NODE_CLASS_MAPPINGS[node_key]
     assert cls.DESCRIPTION and cls.CATEGORY.startswith("face_identity")
@@ -125,10 +137,12 @@ def test_align_embed_compare_chain(nodes: dict[str, Any], loaded: tuple[Any, Any
     low, no_match, _, _ = nodes["IdentitySimilarity"].compare(from_source, other, 0.4)
     assert match and not no_match and score > low + 0.3
     assert "same person" in report and chart.shape[0] == 1 and chart.shape[-1] == 3
-    assert 0.0 <= float(chart.min()) and float(chart.max()) <= 1.0
+    assert float(chart.min()) >= 0.0 and float(chart.max()) <= 1.0
 
 
-def test_embed_refuses_wrongly_aligned_crops(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, pack: Any) -> None:
+def test_embed_refuses_wrongly_aligned_crops(
+    nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, pack: Any
+) -> None:
     recognizer, detector = loaded
     obama = photo(shared_data, "faces/barack_obama/face_recognition_obama.jpg")
     aligned, faces, _ = nodes["FaceAlign"].align(obama, "ffhq_512", 112, detector=detector)
@@ -141,11 +155,17 @@ def test_embed_refuses_wrongly_aligned_crops(nodes: dict[str, Any], loaded: tupl
         nodes["FaceEmbed"].embed(recognizer, blank, False, detector=detector)
 
 
-def test_average_consistency_and_files(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, model_folder: Path, pack: Any) -> None:
+def test_average_consistency_and_files(
+    nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, model_folder: Path, pack: Any
+) -> None:
     recognizer, detector = loaded
-    ids = [nodes["FaceEmbed"].embed(recognizer, photo(shared_data, f"faces/barack_obama/{name}"), False, detector=detector)[0]
-           for name in ("face_recognition_obama.jpg", "face_recognition_obama2.jpg", "face_recognition_knn_test_obama1.jpg")]
-    biden_id = nodes["FaceEmbed"].embed(recognizer, photo(shared_data, "faces/joe_biden/face_recognition_biden.jpg"), False, detector=detector)[0]
+    ids = [
+        nodes["FaceEmbed"].embed(recognizer, photo(shared_data, f"faces/barack_obama/{name}"), False, detector=detector)[0]
+        for name in ("face_recognition_obama.jpg", "face_recognition_obama2.jpg", "face_recognition_knn_test_obama1.jpg")
+    ]
+    biden_id = nodes["FaceEmbed"].embed(
+        recognizer, photo(shared_data, "faces/joe_biden/face_recognition_biden.jpg"), False, detector=detector
+    )[0]
     average, info = nodes["IdentityAverage"].average(ids[0], 1.0, -1.0, ids[1], 1.0, ids[2], 2.0)
     expected = ids[0].embeddings[0] + ids[1].embeddings[0] + 2 * ids[2].embeddings[0]
     np.testing.assert_allclose(average.embeddings[0], expected / np.linalg.norm(expected), atol=1e-5)
@@ -153,9 +173,13 @@ def test_average_consistency_and_files(nodes: dict[str, Any], loaded: tuple[Any,
     assert "dropped 1" in info and float(filtered.embeddings[0] @ biden_id.embeddings[0]) < 0.3
 
     candidates = photo(shared_data, "faces/barack_obama/face_recognition_obama2.jpg")
-    stranger = torch.nn.functional.interpolate(photo(shared_data, "faces/joe_biden/face_recognition_biden.jpg").permute(0, 3, 1, 2), size=candidates.shape[1:3]).permute(0, 2, 3, 1)
+    stranger = torch.nn.functional.interpolate(
+        photo(shared_data, "faces/joe_biden/face_recognition_biden.jpg").permute(0, 3, 1, 2), size=candidates.shape[1:3]
+    ).permute(0, 2, 3, 1)
     batch = torch.cat([stranger, torch.zeros_like(candidates), candidates])
-    best, passing, best_index, best_score, passed, scores, chart = nodes["IdentityConsistency"].check(average, batch, recognizer, detector, 0.4, "large-small", "", 0, 0)
+    best, passing, best_index, best_score, passed, scores, chart = nodes["IdentityConsistency"].check(
+        average, batch, recognizer, detector, 0.4, "large-small", "", 0, 0
+    )
     import json
 
     report = json.loads(scores)
@@ -215,16 +239,22 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
     synthetic.build_inswapper_like(model_folder / "inswapper_128.onnx")
     swapper, info = nodes["LoadFaceSwapper"].load("inswapper_128", "auto", "cpu", "float32", False)
     assert "onnxruntime" in info and "providers: CPU" in info
-    obama = nodes["FaceEmbed"].embed(recognizer, photo(shared_data, "faces/barack_obama/face_recognition_obama.jpg"), False, detector=detector)[0]
+    obama = nodes["FaceEmbed"].embed(
+        recognizer, photo(shared_data, "faces/barack_obama/face_recognition_obama.jpg"), False, detector=detector
+    )[0]
     group = photo(shared_data, "groups/face_recognition_two_people.jpg")
     batch = torch.cat([group, torch.zeros_like(group), group])
     swap = nodes["FaceSwap"].swap
-    image, mask, total, counts = swap(batch, obama, swapper, detector, "reference", "large-small", "0", 0.37, "1", 1.0, 1.0, False, obama, recognizer)
+    image, mask, total, counts = swap(
+        batch, obama, swapper, detector, "reference", "large-small", "0", 0.37, "1", 1.0, 1.0, False, obama, recognizer
+    )
     assert json.loads(counts) == [1, 0, 1] and total == 2
     assert torch.equal(image[1], batch[1]) and float(mask[1].max()) == 0.0
     left_half = mask[0, :, : group.shape[2] // 2]
     assert float(left_half.max()) > 0.99 and float(mask[0, :, group.shape[2] // 2 :].max()) == 0.0  # Obama stands on the left
-    image, mask, total, counts = swap(group, obama, swapper, detector, "indices", "left-right", "1", 0.4, "2", 1.0, 1.0, True, None, None)
+    image, mask, total, counts = swap(
+        group, obama, swapper, detector, "indices", "left-right", "1", 0.4, "2", 1.0, 1.0, True, None, None
+    )
     assert json.loads(counts) == [1] and float(mask[0, :, group.shape[2] // 2 :].max()) > 0.99
     foreign = pack.face_identity.types.Identity(embeddings=np.ones((1, 128), np.float32), model_id="other@1234")
     with pytest.raises(pack.face_identity.errors.IncompatibleIdentitiesError, match="arcface_w600k_r50"):

@@ -24,7 +24,9 @@ def test_every_workflow_is_described() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     command = re.search(r"## Tests\s+```bash\n(.+?)\n```", README).group(1).strip()  # type: ignore[union-attr]
-    ci_lines = [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    ci_lines = [
+        line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")
+    ]
     assert command in ci_lines
 
 

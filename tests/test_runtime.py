@@ -22,8 +22,8 @@ from face_identity.runtime import (
     TensorInfo,
     classify_signature,
     open_session,
-    require_kind,
     requested_provider_list,
+    require_kind,
 )
 
 CUDA = "CUDAExecutionProvider"
@@ -106,7 +106,9 @@ def run_tiny(session: Any, path: Path) -> np.ndarray:
     return session.run({session.inputs[0].name: blob})[0]
 
 
-def test_cuda_requested_but_cpu_active_warns_loudly(fake_ort: Callable[..., FakeOrt], tiny_recognizer_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_cuda_requested_but_cpu_active_warns_loudly(
+    fake_ort: Callable[..., FakeOrt], tiny_recognizer_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     fake = fake_ort(GPU_BUILD, "cpu")
     with caplog.at_level(logging.WARNING, logger="face_identity.runtime"):
         session = open_session(tiny_recognizer_path, "cuda")
@@ -129,7 +131,9 @@ def test_cuda_requested_but_cpu_active_raises_when_strict(fake_ort: Callable[...
     assert CUDA in str(caught.value) and CPU_PROVIDER in str(caught.value)
 
 
-def test_auto_on_a_gpu_build_fallback_also_warns(fake_ort: Callable[..., FakeOrt], tiny_recognizer_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_auto_on_a_gpu_build_fallback_also_warns(
+    fake_ort: Callable[..., FakeOrt], tiny_recognizer_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     fake_ort(GPU_BUILD, "cpu")
     with caplog.at_level(logging.WARNING, logger="face_identity.runtime"):
         session = open_session(tiny_recognizer_path, "auto")
@@ -179,7 +183,10 @@ def test_provider_missing_from_the_build_warns_and_runs_on_cpu(
 
 
 def test_auto_without_cuda_provider_but_torch_sees_a_gpu_warns(
-    fake_ort: Callable[..., FakeOrt], tiny_recognizer_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    fake_ort: Callable[..., FakeOrt],
+    tiny_recognizer_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_ort([CPU_PROVIDER], "cpu")
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: True)))
@@ -251,7 +258,13 @@ def test_synthetic_models_are_classified(request: pytest.FixtureRequest, fixture
 
 @pytest.mark.parametrize(
     ("short_name", "kind"),
-    [("scrfd", "detector"), ("det500m", "detector"), ("mbf_int8", "recognizer"), ("foamliu", "recognizer"), ("foamliu_fp16", "recognizer")],
+    [
+        ("scrfd", "detector"),
+        ("det500m", "detector"),
+        ("mbf_int8", "recognizer"),
+        ("foamliu", "recognizer"),
+        ("foamliu_fp16", "recognizer"),
+    ],
 )
 def test_real_models_are_classified(real_models: dict[str, Path], short_name: str, kind: str) -> None:
     session = open_session(real_models[short_name], "cpu")

@@ -67,14 +67,19 @@ def test_file_metadata_and_tensor_layout(full_identity: Identity, tmp_path: Path
     path = save_identity(full_identity, tmp_path / "jane.safetensors")
     with safe_open(str(path), framework="np") as handle:
         metadata = handle.metadata()
-        shapes = {key: handle.get_tensor(key).shape for key in handle.keys()}
+        shapes = {key: handle.get_tensor(key).shape for key in handle.keys()}  # noqa: SIM118  # safe_open handles are not dicts
     assert metadata["format"] == FORMAT_NAME == "face_identity.identity"
     assert metadata["format_version"] == FORMAT_VERSION == "1"
     assert metadata["model_id"] == W600K_R50_SPACE
     assert metadata["dimension"] == "512"
     assert shapes == {
-        "embeddings": (3, 512), "weights": (3,), "norms": (3,), "image_indices": (3,),
-        "face_indices": (3,), "bboxes": (3, 4), "landmarks": (3, 5, 2),
+        "embeddings": (3, 512),
+        "weights": (3,),
+        "norms": (3,),
+        "image_indices": (3,),
+        "face_indices": (3,),
+        "bboxes": (3, 4),
+        "landmarks": (3, 5, 2),
     }
 
 
@@ -129,8 +134,27 @@ def test_writes_leave_no_temporary_files_even_when_writing_fails(
 @pytest.mark.parametrize(
     "name",
     [
-        "../x", "a/b", "/etc/passwd", "..", ".", "", "   ", "a\\b", "..\\x", "C:x", "x:y", "con:stream",
-        ".hidden", "-rf", "a..b", "name.", "x" * 129, "abc\n.safetensors", "abc\nx", "nul\x00byte", ".safetensors",
+        "../x",
+        "a/b",
+        "/etc/passwd",
+        "..",
+        ".",
+        "",
+        "   ",
+        "a\\b",
+        "..\\x",
+        "C:x",
+        "x:y",
+        "con:stream",
+        ".hidden",
+        "-rf",
+        "a..b",
+        "name.",
+        "x" * 129,
+        "abc\n.safetensors",
+        "abc\nx",
+        "nul\x00byte",
+        ".safetensors",
         "tab\tname",
     ],
 )
@@ -203,8 +227,15 @@ def test_export_reactor_face_writes_the_nine_keys_with_a_raw_centroid(full_ident
     assert set(tensors) == set(REACTOR_KEYS)
     shapes = {key: tuple(tensor.shape) for key, tensor in tensors.items()}
     assert shapes == {
-        "bbox": (4,), "kps": (5, 2), "det_score": (), "landmark_3d_68": (68, 3), "pose": (3,),
-        "landmark_2d_106": (106, 2), "embedding": (512,), "gender": (), "age": (),
+        "bbox": (4,),
+        "kps": (5, 2),
+        "det_score": (),
+        "landmark_3d_68": (68, 3),
+        "pose": (3,),
+        "landmark_2d_106": (106, 2),
+        "embedding": (512,),
+        "gender": (),
+        "age": (),
     }
     embedding = tensors["embedding"].numpy().astype(np.float64)
     unit = full_identity.embeddings.astype(np.float64)
@@ -270,7 +301,11 @@ def test_unreadable_missing_and_newer_files_are_refused(full_identity: Identity,
     with pytest.raises(IdentityFileError, match="version '2'"):
         load_identity(tmp_path / "future.safetensors")
 
-    save_file({"embeddings": full_identity.embeddings}, str(tmp_path / "partial.safetensors"), metadata={**metadata, "format_version": "1"})
+    save_file(
+        {"embeddings": full_identity.embeddings},
+        str(tmp_path / "partial.safetensors"),
+        metadata={**metadata, "format_version": "1"},
+    )
     with pytest.raises(IdentityFileError, match="norms"):
         load_identity(tmp_path / "partial.safetensors")
 
@@ -295,7 +330,10 @@ def test_saving_and_loading_never_pickle(full_identity: Identity, tmp_path: Path
 
 
 def test_library_source_has_no_pickle_calls() -> None:
-    pattern = re.compile(r"^\s*(import|from)\s+(c?pickle|dill|joblib|cloudpickle)\b|torch\.load\(|allow_pickle\s*=\s*True|\bpickle\.(load|dump)", re.M)
+    pattern = re.compile(
+        r"^\s*(import|from)\s+(c?pickle|dill|joblib|cloudpickle)\b|torch\.load\(|allow_pickle\s*=\s*True|\bpickle\.(load|dump)",
+        re.M,
+    )
     offenders = [
         f"{path.relative_to(LIBRARY.parent)}: {match.group(0).strip()}"
         for path in sorted(LIBRARY.rglob("*.py"))

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO_ROOT
 
 WORKFLOW_DIR = REPO_ROOT / "workflows"
@@ -28,7 +27,11 @@ def schema_of(pack: Any, node_type: str) -> dict[str, Any]:
     """/object_info-style schema: {"required": {...}, "optional": {...}, "output": [types]}."""
     if node_type in CORE_SCHEMAS:
         info = CORE_SCHEMAS[node_type]
-        return {"required": info["input"].get("required", {}), "optional": info["input"].get("optional", {}), "output": info["output"]}
+        return {
+            "required": info["input"].get("required", {}),
+            "optional": info["input"].get("optional", {}),
+            "output": info["output"],
+        }
     cls = pack.NODE_CLASS_MAPPINGS[node_type]
     spec = cls.INPUT_TYPES()
     return {"required": spec.get("required", {}), "optional": spec.get("optional", {}), "output": list(cls.RETURN_TYPES)}
@@ -60,7 +63,9 @@ def test_ui_workflow_matches_schemas(pack: Any, path: Path) -> None:
     for key in ("version", "last_node_id", "last_link_id", "nodes", "links"):
         assert key in workflow, f"{path.name} lacks {key}"
     nodes = {node["id"]: node for node in workflow["nodes"]}
-    assert workflow["last_node_id"] >= max(nodes) and workflow["last_link_id"] >= max((l[0] for l in workflow["links"]), default=0)
+    assert workflow["last_node_id"] >= max(nodes) and workflow["last_link_id"] >= max(
+        (link[0] for link in workflow["links"]), default=0
+    )
     for node in nodes.values():
         for key in ("flags", "properties", "order", "mode", "size", "inputs", "outputs", "widgets_values"):
             assert key in node, f"node {node['id']} lacks {key}"
@@ -96,7 +101,9 @@ def ui_to_api(pack: Any, workflow: dict[str, Any]) -> dict[str, Any]:
     prompt = {}
     for node in workflow["nodes"]:
         schema = schema_of(pack, node["type"])
-        inputs = {name: value for name, value in zip(widget_names(schema, node["type"]), node["widgets_values"]) if name != "upload"}
+        inputs = {
+            name: value for name, value in zip(widget_names(schema, node["type"]), node["widgets_values"]) if name != "upload"
+        }
         for entry in node["inputs"]:
             if entry["link"] is not None:
                 _, origin, slot, _, _, _ = links[entry["link"]]
@@ -112,7 +119,7 @@ def test_api_twin_equals_ui_workflow(pack: Any, path: Path) -> None:
     assert {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()} == converted
     for node_id, node in api.items():
         schema = schema_of(pack, node["class_type"])
-        for name, entry in schema["required"].items():
+        for name in schema["required"]:
             assert name in node["inputs"], f"node {node_id} {node['class_type']} lacks required input {name}"
         for name, value in node["inputs"].items():
             if isinstance(value, list):
@@ -169,7 +176,9 @@ def run_api_workflow(pack: Any, prompt: dict[str, Any], core: CoreNodes) -> dict
     outputs: dict[str, tuple[Any, ...]] = {}
     pending = dict(prompt)
     while pending:
-        ready = [key for key, node in pending.items() if all(v[0] in outputs for v in node["inputs"].values() if isinstance(v, list))]
+        ready = [
+            key for key, node in pending.items() if all(v[0] in outputs for v in node["inputs"].values() if isinstance(v, list))
+        ]
         assert ready, f"cycle or dangling link among {sorted(pending)}"
         for key in ready:
             node = pending.pop(key)
@@ -199,7 +208,9 @@ def test_compare_two_faces_runs(pack: Any, model_folder: Path, example_inputs: P
 def test_best_of_n_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
     prompt = json.loads((WORKFLOW_DIR / "api" / "best_of_n_identity_check.json").read_text())
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
-    best, passing, best_index, best_score, pass_count, scores, chart = outputs[find(prompt, "FaceIdentity_IdentityConsistency")[0]]
+    best, passing, best_index, best_score, pass_count, scores, chart = outputs[
+        find(prompt, "FaceIdentity_IdentityConsistency")[0]
+    ]
     report = json.loads(scores)
     assert [row["passed"] for row in report] == [True, False, True]  # person A, person B, person A
     assert best_index in (0, 2) and pass_count == 2 and passing.shape[0] == 2 and best_score > 0.4

@@ -98,7 +98,12 @@ class FaceDetector:
     def with_settings(self, **changes: object) -> FaceDetector:
         """The same session with some settings changed (e.g. ``score_threshold=0.4``)."""
         return FaceDetector(
-            self.model, self.family, self.name, self.input_mean, self.input_std, replace(self.settings, **changes)  # type: ignore[arg-type]
+            self.model,
+            self.family,
+            self.name,
+            self.input_mean,
+            self.input_std,
+            replace(self.settings, **changes),  # type: ignore[arg-type]
         )
 
     def _fit_sizes(self) -> list[tuple[int, int]]:
@@ -174,7 +179,9 @@ class FaceDetector:
 def _faces(
     boxes: NDArray[np.float32], scores: NDArray[np.float32], landmarks: NDArray[np.float32], image_index: int
 ) -> list[Face]:
-    return [Face(bbox=boxes[i], score=float(scores[i]), landmarks=landmarks[i], image_index=image_index) for i in range(scores.size)]
+    return [
+        Face(bbox=boxes[i], score=float(scores[i]), landmarks=landmarks[i], image_index=image_index) for i in range(scores.size)
+    ]
 
 
 def load_detector(

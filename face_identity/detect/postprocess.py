@@ -9,7 +9,9 @@ from numpy.typing import NDArray
 from ..errors import InvalidImageError
 
 
-def letterbox(image: NDArray[np.uint8], fit_size: tuple[int, int], canvas_size: tuple[int, int]) -> tuple[NDArray[np.uint8], float]:
+def letterbox(
+    image: NDArray[np.uint8], fit_size: tuple[int, int], canvas_size: tuple[int, int]
+) -> tuple[NDArray[np.uint8], float]:
     """Resize keeping the aspect ratio to fit ``fit_size`` and paste at the top-left of a black canvas.
 
     insightface SCRFD's rule: ``new_h = fit_h`` when the image is relatively taller, else

@@ -46,6 +46,7 @@ def decode_scrfd(
     levels = len(strides)
     box_list, score_list, landmark_list = [], [], []
     for level, stride in enumerate(strides):
+
         def take(index: int) -> NDArray[np.float32]:
             array = np.asarray(outputs[index], dtype=np.float32)
             return array[0] if array.ndim == 3 else array
