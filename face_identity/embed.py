@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +22,9 @@ from .errors import InvalidArgumentError, InvalidImageError
 from .onnx_graph import GraphFacts, read_graph_facts
 from .runtime import ModelSession, open_session, require_kind
 from .types import Face, Identity, RGBImage
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -127,16 +130,18 @@ class ArcFaceRecognizer:
     def _choose_batch_size(self, requested: int | None) -> int:
         if self.fixed_batch is not None:
             return self.fixed_batch
+        # The torch backend quantizes each face on its own, so its results do not depend on the batch.
+        batch_dependent = self.facts.batch_dependent and not getattr(self.backend, "batch_independent", False)
         if requested is not None and requested > 0:
-            if self.facts.batch_dependent and requested > 1:
+            if batch_dependent and requested > 1:
                 logger.warning(
                     "%s quantizes activations per batch: a face's embedding will depend on the other faces in "
                     "its batch. Use batch size 1 for reproducible embeddings.", self.name,
                 )
             return int(requested)
-        if self.facts.batch_dependent:
+        if batch_dependent:
             return 1
-        return AUTO_BATCH_GPU if self.model.on_gpu else AUTO_BATCH_CPU
+        return AUTO_BATCH_GPU if getattr(self.backend, "on_gpu", self.model.on_gpu) else AUTO_BATCH_CPU
 
     def __repr__(self) -> str:
         return (
@@ -148,6 +153,55 @@ class ArcFaceRecognizer:
         """``[N, S, S, 3]`` uint8 RGB crops -> ``[N, 3, S, S]`` float32 ``(x - mean) * (1 / std)`` (blobFromImages' arithmetic)."""
         blob = (crops.astype(np.float32) - np.float32(self.facts.input_mean)) * np.float32(1.0 / self.facts.input_std)
         return np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
+
+    def preprocess_tensor(self, crops: torch.Tensor) -> torch.Tensor:
+        """``[N, 3, S, S]`` float RGB crops in 0..255 (any device) -> ``(x - mean) * (1 / std)``, same device and dtype."""
+        return (crops - float(self.facts.input_mean)) * float(1.0 / self.facts.input_std)
+
+    def _run_tensor_chunks(self, crops: torch.Tensor, on_chunk: Callable[[int], None] | None) -> NDArray[np.float32]:
+        import torch
+
+        outputs = []
+        run_tensor = getattr(self.backend, "run_tensor", None)
+        for start in range(0, int(crops.shape[0]), self.batch_size):
+            chunk = crops[start : start + self.batch_size]
+            count = int(chunk.shape[0])
+            if self.fixed_batch is not None and count < self.fixed_batch:
+                chunk = torch.cat([chunk, chunk.new_zeros((self.fixed_batch - count, *chunk.shape[1:]))])
+            blob = self.preprocess_tensor(chunk.float())
+            if run_tensor is not None:
+                raw = run_tensor(blob)[:count].float().cpu().numpy()
+            else:
+                raw = self.backend.run(np.ascontiguousarray(blob.cpu().numpy(), dtype=np.float32))[:count]
+            outputs.append(np.asarray(raw, dtype=np.float32))
+            if on_chunk is not None:
+                on_chunk(count)
+        return np.concatenate(outputs) if outputs else np.zeros((0, self.dimension), np.float32)
+
+    def embed_tensor(
+        self, crops: torch.Tensor, flip: bool = False, on_chunk: Callable[[int], None] | None = None
+    ) -> EmbeddingResult:
+        """Embed aligned crops that are already torch tensors (e.g. from ``align.warp_faces_torch``), chunk by chunk.
+
+        With the torch backend the crops stay on their device until the ``[N, D]`` embeddings come
+        back; with onnxruntime each chunk of ``batch_size`` crops is copied to the host once.
+
+        Args:
+            crops: ``[N, 3, S, S]`` float RGB in 0..255 (not rounded to integers), any device.
+            flip: test-time augmentation: average with the embedding of the mirrored crop.
+            on_chunk: called with the number of faces after each model call (progress).
+
+        Raises:
+            InvalidImageError: wrong shape.
+        """
+        if crops.ndim != 4 or tuple(crops.shape[1:]) != (3, self.input_size, self.input_size):
+            raise InvalidImageError(
+                f"{self.name} takes [N, 3, {self.input_size}, {self.input_size}] crop tensors, got {tuple(crops.shape)}"
+            )
+        raw = self._run_tensor_chunks(crops, on_chunk)
+        if flip and crops.shape[0]:
+            raw = (raw + self._run_tensor_chunks(crops.flip(3), None)) / 2
+        return EmbeddingResult.from_raw(raw)
 
     def _run_chunks(self, crops: NDArray[np.uint8], on_chunk: Callable[[int], None] | None) -> NDArray[np.float32]:
         outputs = []
