@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from ..face_identity.compare import consistency_scores
 from ..face_identity.detect import FaceDetector
 from ..face_identity.draw import score_chart
 from ..face_identity.embed import ArcFaceRecognizer
-from ..face_identity.pipeline import embed_batch
+from ..face_identity.stream import analyze_stream
 from ..face_identity.types import Identity
 from . import sockets
 from .comfy import Progress
-from .convert import image_size, image_to_float_list, to_image
-from .faces import detect_in_image_batch, make_selection, selection_inputs
+from .convert import to_image
+from .faces import batch_size_of, make_selection, selection_inputs
 from .identity import IDENTITY_CATEGORY, threshold_input
 
 
@@ -63,12 +65,15 @@ class IdentityConsistency:
         max_faces: int,
         min_size: int,
     ) -> tuple[Any, Any, int, float, int, str, Any]:
-        frames, faces = detect_in_image_batch(detector, images, make_selection(order, indices, max_faces, min_size))
-        progress = Progress(max(faces.face_count, 1))
-        analysis = embed_batch(recognizer, frames, faces, on_chunk=progress.per_count())
-        result = consistency_scores(reference, analysis.identity, len(frames), threshold)
-        float_frames = image_to_float_list(images)
-        passing = [frame for frame, passed in zip(float_frames, result.passed) if passed]
+        import torch
+
+        count = batch_size_of(images)
+        progress = Progress(count)
+        selection = make_selection(order, indices, max_faces, min_size)
+        analysis = analyze_stream(detector, recognizer, images, selection, on_frames_done=progress.per_count())
+        result = consistency_scores(reference, analysis.identity, count, threshold)
+        batch = images if images.ndim == 4 else images[None]
+        passing = batch[torch.from_numpy(np.nonzero(result.passed)[0]).to(batch.device)]
         report = [
             {
                 "index": i,
@@ -77,15 +82,15 @@ class IdentityConsistency:
                 "has_face": bool(result.has_face[i]),
                 "passed": bool(result.passed[i]),
             }
-            for i in range(len(frames))
+            for i in range(count)
         ]
         chart = score_chart(
             result.scores.tolist(), threshold, result.has_face.tolist(), result.best_image if result.has_face.any() else None
         )
         best = result.best_image
         return (
-            to_image([float_frames[best]]),
-            to_image(passing, image_size(images)),
+            batch[best : best + 1],
+            passing,
             best,
             float(result.scores[best]),
             int(result.passed.sum()),

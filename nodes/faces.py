@@ -12,6 +12,7 @@ from ..face_identity.draw import draw_faces
 from ..face_identity.errors import InvalidArgumentError
 from ..face_identity.pipeline import FaceSelection, detect_faces
 from ..face_identity.select import DEFAULT_ORDER, FACE_ORDERS, parse_index_list
+from ..face_identity.stream import detect_stream
 from ..face_identity.types import FaceBatch
 from . import sockets
 from .comfy import Progress
@@ -48,16 +49,20 @@ def make_selection(order: str = DEFAULT_ORDER, indices: str = "", max_faces: int
 
 
 def detect_in_image_batch(detector: FaceDetector, image: Any, selection: FaceSelection) -> tuple[list[np.ndarray], FaceBatch]:
-    """IMAGE -> (uint8 frames, selected faces per frame), with a progress bar per frame."""
+    """IMAGE -> (uint8 frames, selected faces per frame), with a progress bar per frame (all frames on the host)."""
     frames = image_to_uint8_list(image)
     progress = Progress(len(frames))
     return frames, detect_faces(detector, frames, selection, on_image_done=progress.per_call())
 
 
+def batch_size_of(image: Any) -> int:
+    return int(image.shape[0]) if image.ndim == 4 else 1
+
+
 def check_faces_match(faces: FaceBatch, image: Any, node: str) -> None:
     """Raise when FACES were detected on other images than the IMAGE given to ``node``."""
     height, width = image_size(image)
-    batch = int(image.shape[0]) if image.ndim == 4 else 1
+    batch = batch_size_of(image)
     sizes = faces.image_sizes
     if len(faces) != batch or (sizes and any(size != (height, width) for size in sizes)):
         raise InvalidArgumentError(
@@ -101,7 +106,11 @@ class FaceDetect:
     def detect(
         self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
     ) -> tuple[FaceBatch, int, str]:
-        _, faces = detect_in_image_batch(detector, image, make_selection(order, indices, max_faces, min_size))
+        progress = Progress(batch_size_of(image))
+        # Frames are converted chunk by chunk, so a long video batch never sits on the host twice.
+        faces = detect_stream(
+            detector, image, make_selection(order, indices, max_faces, min_size), on_frames_done=progress.per_count()
+        )
         return faces, faces.face_count, faces_summary(faces)
 
 

@@ -22,11 +22,12 @@ from ..face_identity.embed import ArcFaceRecognizer, identity_from_embeddings
 from ..face_identity.errors import IdentityFileError, InvalidArgumentError, NoFaceFoundError
 from ..face_identity.pipeline import FaceSelection, embed_batch
 from ..face_identity.store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
+from ..face_identity.stream import analyze_stream
 from ..face_identity.types import FaceBatch, Identity
 from . import sockets
 from .comfy import Progress, identity_folders
 from .convert import image_size, image_to_uint8_list, to_image
-from .faces import detect_in_image_batch
+from .faces import batch_size_of
 
 IDENTITY_CATEGORY = f"{sockets.CATEGORY}/identity"
 _THRESHOLD_TOOLTIP = (
@@ -119,7 +120,11 @@ class FaceEmbed:
             identity = _embed_aligned(recognizer, frames, faces, flip)
             return identity, len(identity), f"{len(identity)} aligned crop(s) | space {identity.model_id}"
         if faces is None and detector is not None:
-            frames, faces = detect_in_image_batch(detector, image, FaceSelection())
+            progress = Progress(batch_size_of(image))
+            analysis = analyze_stream(
+                detector, recognizer, image, FaceSelection(), flip=flip, on_frames_done=progress.per_count()
+            )
+            return _embedding_outputs(analysis.faces, analysis.identity)
         if faces is None:
             if (height, width) != (recognizer.input_size, recognizer.input_size):
                 raise InvalidArgumentError(
@@ -131,18 +136,20 @@ class FaceEmbed:
         from .faces import check_faces_match
 
         check_faces_match(faces, image, "Face Embed")
-        empty = [str(i) for i, image_faces in enumerate(faces.faces_per_image) if not image_faces]
-        if faces.face_count == 0:
-            raise NoFaceFoundError(
-                f"Face Embed: no face in any of the {len(frames)} image(s). Lower the detector's score threshold, or use larger, frontal photos."
-            )
-        progress = Progress(faces.face_count)
+        progress = Progress(max(faces.face_count, 1))
         analysis = embed_batch(recognizer, frames, faces, flip=flip, on_chunk=progress.per_count())
-        identity = analysis.identity
-        if identity is None:
-            raise NoFaceFoundError("Face Embed: no face to embed")
-        info = f"{len(identity)} face(s) from {len(frames) - len(empty)} image(s) | space {identity.model_id}"
-        return identity, len(identity), info + (f" | no face in image(s) {', '.join(empty[:64])}" if empty else "")
+        return _embedding_outputs(faces, analysis.identity)
+
+
+def _embedding_outputs(faces: FaceBatch, identity: Identity | None) -> tuple[Identity, int, str]:
+    """Face Embed's outputs, or NoFaceFoundError when no image of the batch had a face."""
+    if identity is None:
+        raise NoFaceFoundError(
+            f"Face Embed: no face in any of the {len(faces)} image(s). Lower the detector's score threshold, or use larger, frontal photos."
+        )
+    empty = [str(i) for i, image_faces in enumerate(faces.faces_per_image) if not image_faces]
+    info = f"{len(identity)} face(s) from {len(faces) - len(empty)} image(s) | space {identity.model_id}"
+    return identity, len(identity), info + (f" | no face in image(s) {', '.join(empty[:64])}" if empty else "")
 
 
 def _row_labels(identity: Identity) -> list[str]:

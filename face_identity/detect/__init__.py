@@ -192,6 +192,7 @@ def load_detector(
     strict: bool = False,
     settings: DetectionSettings | None = None,
     allow_download: bool = True,
+    device_id: int = 0,
 ) -> FaceDetector:
     """Find (or download), open and check a face detector.
 
@@ -200,13 +201,14 @@ def load_detector(
         folders: model folders to search before downloading.
         providers: onnxruntime provider choice (``auto``, ``cuda``, ``cpu``, ...).
         strict: raise when a requested GPU provider is not active.
+        device_id: GPU index for GPU providers.
 
     Raises:
         ModelMismatchError: the file is not a detector with 5 landmarks.
         ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
     """
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model = open_session(resolved.path, providers, strict=strict)
+    model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
     signature = require_kind(model, "detector")
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "detector" else None
     family = signature.family or "scrfd"
