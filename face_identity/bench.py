@@ -647,7 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--in-process", action="store_true", help="run every workload in this process instead of one process per workload"
     )
-    parser.add_argument("--only", default=None, help="comma-separated sections to run (embed, pipeline)")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated sections or datasets to run (embed, pipeline, single, groups)"
+    )
+    parser.add_argument("--models", default=None, help="comma-separated model labels to run (e.g. iresnet50_synthetic)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -671,7 +674,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stages = plan_stages(args, cache, data)
     if args.only:
         wanted = {part.strip() for part in args.only.split(",")}
-        stages = [s for s in stages if s["section"] in wanted]
+        stages = [s for s in stages if s["section"] in wanted or s.get("dataset") in wanted]
+    if args.models:
+        models = {part.strip() for part in args.models.split(",")}
+        stages = [s for s in stages if s["model"] in models]
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for stage in stages:
         groups.setdefault((stage["section"], stage["model"], stage.get("dataset")), []).append(stage)

@@ -23,10 +23,14 @@ class FaceSelection:
     min_size: float = 0.0
 
 
+EVERY_FACE = FaceSelection()
+"""The default selection: every face, largest first."""
+
+
 def detect_faces(
     detector: FaceDetector,
     images: Sequence[RGBImage],
-    selection: FaceSelection = FaceSelection(),
+    selection: FaceSelection = EVERY_FACE,
     on_image_done: Callable[[int], None] | None = None,
 ) -> FaceBatch:
     """Detect and select faces in every image; images with no face keep an empty entry."""
@@ -77,7 +81,7 @@ def analyze(
     detector: FaceDetector,
     recognizer: ArcFaceRecognizer,
     images: Sequence[RGBImage],
-    selection: FaceSelection = FaceSelection(),
+    selection: FaceSelection = EVERY_FACE,
     flip: bool = False,
 ) -> Analysis:
     """Detect, select, align and embed the faces of a batch of images."""

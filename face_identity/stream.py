@@ -35,7 +35,7 @@ from .detect.scrfd import layout_for_outputs
 from .embed import ArcFaceRecognizer, EmbeddingResult
 from .errors import InvalidArgumentError, InvalidImageError, ModelConversionError
 from .images import as_rgb_uint8
-from .pipeline import Analysis, FaceSelection
+from .pipeline import EVERY_FACE, Analysis, FaceSelection
 from .select import select_faces
 from .types import Face, FaceBatch, RGBImage
 
@@ -615,7 +615,7 @@ def analyze_stream(
     detector: FaceDetector | TorchFaceDetector,
     recognizer: ArcFaceRecognizer,
     images: Any,
-    selection: FaceSelection = FaceSelection(),
+    selection: FaceSelection = EVERY_FACE,
     *,
     flip: bool = False,
     device: Any = None,
@@ -661,7 +661,7 @@ def analyze_stream(
 def detect_stream(
     detector: FaceDetector | TorchFaceDetector,
     images: Any,
-    selection: FaceSelection = FaceSelection(),
+    selection: FaceSelection = EVERY_FACE,
     *,
     device: Any = None,
     chunk_frames: int | None = None,
