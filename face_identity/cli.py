@@ -92,13 +92,15 @@ def _runtime(args: argparse.Namespace) -> tuple[Any, int, Any]:
 
 
 def _load_detector(args: argparse.Namespace) -> FaceDetector:
-    providers, _, _ = _runtime(args)
+    providers, device_id, _ = _runtime(args)
     settings = DetectionSettings(det_size=args.det_size, score_threshold=args.det_thresh)
-    return load_detector(args.detector, args.model_dir, providers=providers, strict=args.strict, settings=settings)
+    return load_detector(
+        args.detector, args.model_dir, providers=providers, strict=args.strict, settings=settings, device_id=device_id
+    )
 
 
 def _load_recognizer(args: argparse.Namespace) -> ArcFaceRecognizer:
-    providers, _, torch_device = _runtime(args)
+    providers, device_id, torch_device = _runtime(args)
     return load_recognizer(
         args.recognizer,
         args.model_dir,
@@ -107,6 +109,7 @@ def _load_recognizer(args: argparse.Namespace) -> ArcFaceRecognizer:
         batch_size=args.batch_size,
         backend=args.backend,
         device=torch_device,
+        device_id=device_id,
     )
 
 

@@ -136,7 +136,8 @@ class ArcFaceRecognizer:
             if batch_dependent and requested > 1:
                 logger.warning(
                     "%s quantizes activations per batch: a face's embedding will depend on the other faces in "
-                    "its batch. Use batch size 1 for reproducible embeddings.", self.name,
+                    "its batch. Use batch size 1 for reproducible embeddings.",
+                    self.name,
                 )
             return int(requested)
         if batch_dependent:
@@ -265,12 +266,12 @@ class ArcFaceRecognizer:
                 crops, aligned = self.align(image, faces)
                 crop_list.append(crops)
                 aligned_faces.extend(aligned)
-        crops_all = (
-            np.concatenate(crop_list) if crop_list else np.zeros((0, self.input_size, self.input_size, 3), np.uint8)
-        )
+        crops_all = np.concatenate(crop_list) if crop_list else np.zeros((0, self.input_size, self.input_size, 3), np.uint8)
         return self.embed_crops(crops_all, flip=flip, on_chunk=on_chunk), aligned_faces
 
-    def identity(self, result: EmbeddingResult, faces: Sequence[Face] | None = None, face_indices: Sequence[int] | None = None) -> Identity:
+    def identity(
+        self, result: EmbeddingResult, faces: Sequence[Face] | None = None, face_indices: Sequence[int] | None = None
+    ) -> Identity:
         """An ``Identity`` with one row per embedded face, remembering where each came from."""
         return identity_from_embeddings(result, self.model_id, faces, face_indices)
 
@@ -317,6 +318,7 @@ def load_recognizer(
     device: Any = None,
     dtype: str = "float32",
     allow_download: bool = True,
+    device_id: int = 0,
 ) -> ArcFaceRecognizer:
     """Find (or download), open and check an ArcFace recognizer.
 
@@ -331,13 +333,14 @@ def load_recognizer(
         backend: ``onnxruntime``, ``torch`` or ``auto`` (torch on a GPU device, onnxruntime on CPU).
         device: torch device for the torch backend (default: CUDA if available, else CPU).
         dtype: torch backend precision: ``float32``, ``float16`` or ``bfloat16``.
+        device_id: GPU index for onnxruntime's GPU providers.
 
     Raises:
         ModelMismatchError: the file is not a recognizer ("... is a face detector, not a face recognizer").
         ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
     """
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model = open_session(resolved.path, providers, strict=strict)
+    model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
     require_kind(model, "recognizer")
     facts = read_graph_facts(resolved.path)
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "recognizer" else None

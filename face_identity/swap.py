@@ -609,6 +609,7 @@ def load_swapper(
     device: Any = None,
     dtype: str = "float32",
     embedding_space: str | None = None,
+    device_id: int = 0,
 ) -> InswapperSwapper:
     """Find (or download), open and check an inswapper-style swapper.
 
@@ -624,6 +625,7 @@ def load_swapper(
         device, dtype: torch device (default: CUDA if available) and precision (``float32``,
             ``float16``, ``bfloat16``) of the torch backend.
         embedding_space: identity space the emap expects (default: the catalog's, else ``arcface_w600k_r50``).
+        device_id: GPU index for onnxruntime's GPU providers.
 
     Raises:
         ModelMismatchError: not a swapper, or the last initializer is not a ``[D, D]`` emap for the ``[1, D]`` source.
@@ -633,7 +635,7 @@ def load_swapper(
     if backend not in ("onnxruntime", "torch", "auto"):
         raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model = open_session(resolved.path, providers, strict=strict)
+    model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
     require_kind(model, "swapper")
     target, source = _swap_inputs(model)
     emap = last_initializer(resolved.path)

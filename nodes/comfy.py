@@ -104,6 +104,12 @@ def torch_device() -> Any:
     return torch.device("cpu")
 
 
+def gpu_index() -> int:
+    """Index of ComfyUI's GPU (``cuda:1`` -> 1), so onnxruntime's GPU providers use the same card; 0 otherwise."""
+    index = getattr(torch_device(), "index", None)
+    return int(index) if index is not None else 0
+
+
 def intermediate_device() -> Any:
     """Where ComfyUI keeps IMAGE/MASK tensors between nodes (the CPU unless --gpu-only)."""
     management = _comfy_module("comfy.model_management")

@@ -10,7 +10,7 @@ from ..face_identity.download import spec_for_file
 from ..face_identity.embed import ArcFaceRecognizer, load_recognizer
 from ..face_identity.runtime import PROVIDER_CHOICES, ModelSession
 from . import sockets
-from .comfy import model_folders, torch_device
+from .comfy import gpu_index, model_folders, torch_device
 
 BACKENDS = ("auto", "onnxruntime", "torch")
 PRECISIONS = ("float32", "float16", "bfloat16")
@@ -126,6 +126,7 @@ class LoadArcFaceModel:
             backend=backend,
             device=torch_device(),
             dtype=precision,
+            device_id=gpu_index(),
         )
         info = (
             f"{recognizer.name} | space {recognizer.model_id} | {recognizer.dimension}-d | backend {recognizer.backend.describe()} | "
@@ -194,5 +195,7 @@ class LoadFaceDetector:
         self, model_name: str, det_size: int, score_threshold: float, nms_threshold: float, provider: str, strict: bool
     ) -> tuple[FaceDetector, str]:
         settings = DetectionSettings(det_size=(det_size, det_size), score_threshold=score_threshold, nms_threshold=nms_threshold)
-        detector = load_detector(model_name, model_folders(), providers=provider, strict=strict, settings=settings)
+        detector = load_detector(
+            model_name, model_folders(), providers=provider, strict=strict, settings=settings, device_id=gpu_index()
+        )
         return detector, f"{detector.name} ({detector.family}) | {provider_note(detector.model)}"

@@ -21,7 +21,7 @@ from ..face_identity.swap import (
 )
 from ..face_identity.types import Identity
 from . import sockets
-from .comfy import Progress, model_folders, torch_device
+from .comfy import Progress, gpu_index, model_folders, torch_device
 from .convert import image_to_float_list, image_to_uint8_list, to_image, to_mask
 from .loaders import BACKENDS, PRECISIONS, model_input, provider_input, provider_note, strict_input
 
@@ -68,6 +68,7 @@ class LoadFaceSwapper:
             backend=backend,
             device=torch_device(),
             dtype=precision,
+            device_id=gpu_index(),
         )
         return swapper, f"{swapper.name} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"
 

@@ -240,3 +240,21 @@ def test_download_from_the_endpoint_in_hf_endpoint(fake_hub: FakeHub, tmp_path: 
     second = run_cli("download", "scrfd_2.5g", "--model-dir", folder, home=tmp_path, env=online)
     assert second.returncode == 0 and "already on disk" in second.stdout
     assert len(fake_hub.requests) == count
+
+
+@pytest.mark.parametrize(("device", "providers", "device_id"), [("cuda:1", "cuda", 1), ("cuda", "cuda", 0), ("cpu", "cpu", 0)])
+def test_device_option_reaches_both_onnxruntime_sessions(
+    device: str, providers: str, device_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from face_identity import cli
+
+    calls: dict[str, dict[str, Any]] = {}
+    monkeypatch.setattr(cli, "load_detector", lambda *a, **k: calls.setdefault("detector", k))
+    monkeypatch.setattr(cli, "load_recognizer", lambda *a, **k: calls.setdefault("recognizer", k))
+    args = cli.build_parser().parse_args(["analyze", "photo.jpg", "--device", device])
+    cli._load_detector(args)
+    cli._load_recognizer(args)
+    for role in ("detector", "recognizer"):
+        assert calls[role]["providers"] == providers
+        assert calls[role]["device_id"] == device_id
+    assert calls["recognizer"]["device"] == device

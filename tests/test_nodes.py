@@ -259,3 +259,20 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
     foreign = pack.face_identity.types.Identity(embeddings=np.ones((1, 128), np.float32), model_id="other@1234")
     with pytest.raises(pack.face_identity.errors.IncompatibleIdentitiesError, match="arcface_w600k_r50"):
         swap(group, foreign, swapper, detector, "all", "large-small", "0", 0.4, "1", 1.0, 1.0, False, None, None)
+
+
+@pytest.mark.parametrize(
+    ("device", "expected"), [(torch.device("cuda", 1), 1), (torch.device("cuda"), 0), (torch.device("cpu"), 0)]
+)
+def test_onnxruntime_gpu_index_follows_comfyui_device(
+    pack: Any, monkeypatch: pytest.MonkeyPatch, device: torch.device, expected: int
+) -> None:
+    comfy = sys.modules[f"{pack.__name__}.nodes.comfy"]
+
+    class FakeManagement:
+        @staticmethod
+        def get_torch_device() -> torch.device:
+            return device
+
+    monkeypatch.setattr(comfy, "_comfy_module", lambda name: FakeManagement if name == "comfy.model_management" else None)
+    assert comfy.gpu_index() == expected
