@@ -68,6 +68,20 @@ def to_mask(masks: Sequence[NDArray[np.floating]] | NDArray[np.floating], size: 
     return torch.from_numpy(np.ascontiguousarray(stacked)).to(intermediate_device())
 
 
+def empty_image(count: int, size: tuple[int, int]) -> Any:
+    """An uninitialised IMAGE ``[count, height, width, 3]`` float32 where ComfyUI keeps images, filled chunk by chunk."""
+    import torch
+
+    return torch.empty((count, size[0], size[1], 3), dtype=torch.float32, device=intermediate_device())
+
+
+def empty_mask(count: int, size: tuple[int, int]) -> Any:
+    """A zero MASK ``[count, height, width]`` float32 where ComfyUI keeps masks."""
+    import torch
+
+    return torch.zeros((count, size[0], size[1]), dtype=torch.float32, device=intermediate_device())
+
+
 def image_size(image: Any) -> tuple[int, int]:
     """``(height, width)`` of an IMAGE batch."""
     batch = _as_batch(image)

@@ -9,6 +9,7 @@ from ..face_identity.compare import DEFAULT_MATCH_THRESHOLD
 from ..face_identity.detect import FaceDetector
 from ..face_identity.embed import ArcFaceRecognizer
 from ..face_identity.select import DEFAULT_ORDER, FACE_ORDERS, parse_index_list
+from ..face_identity.stream import frames_per_chunk
 from ..face_identity.swap import (
     PIXEL_BOOST_FACTORS,
     SELECTION_MODES,
@@ -22,7 +23,7 @@ from ..face_identity.swap import (
 from ..face_identity.types import Identity
 from . import sockets
 from .comfy import Progress, gpu_index, model_folders, torch_device
-from .convert import image_to_float_list, image_to_uint8_list, to_image, to_mask
+from .convert import empty_image, empty_mask, image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
 from .loaders import BACKENDS, PRECISIONS, model_input, provider_input, provider_note, strict_input
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
@@ -188,9 +189,19 @@ class FaceSwap:
         settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask))
         positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
-        uint8_frames = image_to_uint8_list(image)
-        progress = Progress(len(uint8_frames))
-        detected = detector.detect_batch(uint8_frames, on_image_done=progress.per_call())
-        targets = select_targets(uint8_frames, detected, selection, recognizer)
-        result = swap_faces(swapper, image_to_float_list(image), source, targets, settings, recognizer, uint8_frames)
-        return to_image(result.images), to_mask(result.masks), result.swapped_total, json.dumps(list(result.swapped_counts))
+        frames = image if image.ndim == 4 else image[None]
+        count, size = int(frames.shape[0]), image_size(frames)
+        swapped, masks, counts = empty_image(count, size), empty_mask(count, size), []
+        progress = Progress(count)
+        # A video batch goes through in chunks, so host copies (uint8, float, result) exist for one chunk only.
+        step = frames_per_chunk(size[0], size[1])
+        for start in range(0, count, step):
+            chunk = frames[start : start + step]
+            uint8_frames = image_to_uint8_list(chunk)
+            detected = detector.detect_batch(uint8_frames, on_image_done=progress.per_call())
+            targets = select_targets(uint8_frames, detected, selection, recognizer)
+            result = swap_faces(swapper, image_to_float_list(chunk), source, targets, settings, recognizer, uint8_frames)
+            swapped[start : start + len(uint8_frames)] = to_image(result.images)
+            masks[start : start + len(uint8_frames)] = to_mask(result.masks)
+            counts.extend(result.swapped_counts)
+        return swapped, masks, sum(counts), json.dumps(counts)

@@ -250,6 +250,14 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
     )
     assert json.loads(counts) == [1, 0, 1] and total == 2
     assert torch.equal(image[1], batch[1]) and float(mask[1].max()) == 0.0
+    swap_module = sys.modules[f"{pack.__name__}.nodes.swap"]
+    with pytest.MonkeyPatch.context() as patch:  # one frame per chunk, as a long 4K video would go
+        patch.setattr(swap_module, "frames_per_chunk", lambda height, width: 1)
+        chunked = swap(
+            batch, obama, swapper, detector, "reference", "large-small", "0", 0.37, "1", 1.0, 1.0, False, obama, recognizer
+        )
+    assert chunked[2:] == (total, counts)
+    assert torch.allclose(chunked[0], image, atol=1e-5) and torch.allclose(chunked[1], mask, atol=1e-5)
     left_half = mask[0, :, : group.shape[2] // 2]
     assert float(left_half.max()) > 0.99 and float(mask[0, :, group.shape[2] // 2 :].max()) == 0.0  # Obama stands on the left
     image, mask, total, counts = swap(
