@@ -29,8 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .align import alignment_matrix, warp_faces_torch
-from .detect import FaceDetector
-from .detect.postprocess import nms
+from .detect import FaceDetector, faces_from_detections
+from .detect.postprocess import letterbox_size, nms
 from .detect.scrfd import layout_for_outputs
 from .embed import ArcFaceRecognizer, EmbeddingResult
 from .errors import InvalidArgumentError, InvalidImageError, ModelConversionError
@@ -157,19 +157,6 @@ def frames_per_chunk(
 
 # --------------------------------------------------------------------------------------------------
 # Detection on the device
-
-
-def letterbox_size(height: int, width: int, fit_size: tuple[int, int]) -> tuple[int, int, float]:
-    """``(new_height, new_width, scale)`` of ``detect.postprocess.letterbox``'s rule (insightface SCRFD's)."""
-    fit_width, fit_height = fit_size
-    ratio = height / width
-    if ratio > fit_height / fit_width:
-        new_height = fit_height
-        new_width = max(int(new_height / ratio), 1)
-    else:
-        new_width = fit_width
-        new_height = max(int(new_width * ratio), 1)
-    return new_height, new_width, float(new_height) / height
 
 
 def letterbox_tensor(
@@ -387,7 +374,7 @@ class TorchFaceDetector:
             still = []
             for position, (boxes, scores, landmarks) in zip(pending, self._run(subset, fit_size, threshold), strict=False):
                 if scores.size:
-                    found[position] = _faces(boxes, scores, landmarks, indices[position])
+                    found[position] = faces_from_detections(boxes, scores, landmarks, indices[position])
                 else:
                     still.append(position)
             pending = still
@@ -397,7 +384,7 @@ class TorchFaceDetector:
             padded = functional.pad(frames[pending], (pad, pad, pad, pad))
             for position, (boxes, scores, landmarks) in zip(pending, self._run(padded, fit_sizes[0], threshold), strict=False):
                 if scores.size:
-                    found[position] = _faces(boxes - pad, scores, landmarks - pad, indices[position])
+                    found[position] = faces_from_detections(boxes - pad, scores, landmarks - pad, indices[position])
         return [faces if faces is not None else [] for faces in found]
 
     def detect(self, image: RGBImage, image_index: int = 0, score_threshold: float | None = None) -> list[Face]:
@@ -416,14 +403,6 @@ class TorchFaceDetector:
         for group, indices in frames.device_groups(0, frames.count, self.graph.device):
             results.extend(self.detect_frames(group, indices, score_threshold))
         return results
-
-
-def _faces(
-    boxes: NDArray[np.float32], scores: NDArray[np.float32], landmarks: NDArray[np.float32], image_index: int
-) -> list[Face]:
-    return [
-        Face(bbox=boxes[i], score=float(scores[i]), landmarks=landmarks[i], image_index=image_index) for i in range(scores.size)
-    ]
 
 
 def load_torch_detector(

@@ -150,7 +150,7 @@ class FaceDetector:
         for fit_size in self._fit_sizes():
             boxes, scores, landmarks = self._run_once(image, fit_size, threshold)
             if scores.size:
-                return _faces(boxes, scores, landmarks, image_index)
+                return faces_from_detections(boxes, scores, landmarks, image_index)
         if self.settings.pad_retry:
             pad = int(round(max(image.shape[:2]) * PAD_RETRY_FRACTION))
             padded = np.zeros((image.shape[0] + 2 * pad, image.shape[1] + 2 * pad, 3), dtype=np.uint8)
@@ -158,7 +158,7 @@ class FaceDetector:
             boxes, scores, landmarks = self._run_once(padded, self._fit_sizes()[0], threshold)
             if scores.size:
                 logger.debug("found %d face(s) in image %d only after padding", scores.size, image_index)
-                return _faces(boxes - pad, scores, landmarks - pad, image_index)
+                return faces_from_detections(boxes - pad, scores, landmarks - pad, image_index)
         return []
 
     def detect_batch(
@@ -176,9 +176,10 @@ class FaceDetector:
         return results
 
 
-def _faces(
+def faces_from_detections(
     boxes: NDArray[np.float32], scores: NDArray[np.float32], landmarks: NDArray[np.float32], image_index: int
 ) -> list[Face]:
+    """``Face`` records of one image from ``[N, 4]`` boxes, ``[N]`` scores and ``[N, 5, 2]`` landmarks in image pixels."""
     return [
         Face(bbox=boxes[i], score=float(scores[i]), landmarks=landmarks[i], image_index=image_index) for i in range(scores.size)
     ]

@@ -9,6 +9,20 @@ from numpy.typing import NDArray
 from ..errors import InvalidImageError
 
 
+def letterbox_size(height: int, width: int, fit_size: tuple[int, int]) -> tuple[int, int, float]:
+    """``(new_height, new_width, scale)`` of an ``height`` x ``width`` image scaled to fit ``fit_size``
+    (width, height) keeping its aspect ratio, insightface SCRFD's rule (sizes truncated, at least 1)."""
+    fit_width, fit_height = fit_size
+    ratio = height / width
+    if ratio > fit_height / fit_width:
+        new_height = fit_height
+        new_width = max(int(new_height / ratio), 1)
+    else:
+        new_width = fit_width
+        new_height = max(int(new_width * ratio), 1)
+    return new_height, new_width, float(new_height) / height
+
+
 def letterbox(
     image: NDArray[np.uint8], fit_size: tuple[int, int], canvas_size: tuple[int, int]
 ) -> tuple[NDArray[np.uint8], float]:
@@ -27,16 +41,8 @@ def letterbox(
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InvalidImageError(f"detector input must be [H, W, 3] uint8, got {image.shape} {image.dtype}")
-    fit_width, fit_height = fit_size
     canvas_width, canvas_height = canvas_size
-    image_ratio = image.shape[0] / image.shape[1]
-    if image_ratio > fit_height / fit_width:
-        new_height = fit_height
-        new_width = max(int(new_height / image_ratio), 1)
-    else:
-        new_width = fit_width
-        new_height = max(int(new_width * image_ratio), 1)
-    scale = float(new_height) / image.shape[0]
+    new_height, new_width, scale = letterbox_size(image.shape[0], image.shape[1], fit_size)
     resized = cv2.resize(image, (new_width, new_height))
     canvas = np.zeros((canvas_height, canvas_width, 3), dtype=np.uint8)
     canvas[:new_height, :new_width] = resized
