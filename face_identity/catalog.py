@@ -68,6 +68,24 @@ def _facefusion(name: str, **fields: object) -> ModelSpec:
 
 def build_catalog() -> dict[str, ModelSpec]:
     """All known models by name. Pure data; no I/O."""
+    scrfd: dict[str, object] = {
+        "role": "detector",
+        "family": "scrfd",
+        "licence": INSIGHTFACE_LICENCE,
+        "input_size": (640, 640),
+        "input_mean": 127.5,
+        "input_std": 128.0,
+    }
+    inswapper: dict[str, object] = {
+        "role": "swapper",
+        "licence": INSIGHTFACE_LICENCE,
+        "input_size": (128, 128),
+        "input_mean": 0.0,
+        "input_std": 255.0,
+        "template": "arcface_128",
+        "embedding_space": W600K_R50_SPACE,
+        "embedding_dim": 512,
+    }
     specs = [
         _facefusion(
             "arcface_w600k_r50",
@@ -84,23 +102,13 @@ def build_catalog() -> dict[str, ModelSpec]:
         ),
         _facefusion(
             "retinaface_10g",
-            role="detector",
-            family="scrfd",
-            licence=INSIGHTFACE_LICENCE,
-            input_size=(640, 640),
-            input_mean=127.5,
-            input_std=128.0,
+            **scrfd,
             description="InsightFace SCRFD-10GF with 5 landmarks (buffalo_l det_10g), what FaceAnalysis uses.",
             aliases=("insightface/models/buffalo_l/det_10g.onnx",),
         ),
         _facefusion(
             "scrfd_2.5g",
-            role="detector",
-            family="scrfd",
-            licence=INSIGHTFACE_LICENCE,
-            input_size=(640, 640),
-            input_mean=127.5,
-            input_std=128.0,
+            **scrfd,
             description="InsightFace SCRFD-2.5GF with 5 landmarks: faster, slightly less accurate.",
             aliases=("insightface/models/buffalo_m/det_2.5g.onnx",),
         ),
@@ -116,27 +124,13 @@ def build_catalog() -> dict[str, ModelSpec]:
         ),
         _facefusion(
             "inswapper_128",
-            role="swapper",
-            licence=INSIGHTFACE_LICENCE,
-            input_size=(128, 128),
-            input_mean=0.0,
-            input_std=255.0,
-            template="arcface_128",
-            embedding_space=W600K_R50_SPACE,
-            embedding_dim=512,
+            **inswapper,
             description="InsightFace inswapper_128 face swapper (fp32).",
             aliases=("insightface/inswapper_128.onnx",),
         ),
         _facefusion(
             "inswapper_128_fp16",
-            role="swapper",
-            licence=INSIGHTFACE_LICENCE,
-            input_size=(128, 128),
-            input_mean=0.0,
-            input_std=255.0,
-            template="arcface_128",
-            embedding_space=W600K_R50_SPACE,
-            embedding_dim=512,
+            **inswapper,
             description="InsightFace inswapper_128 face swapper, fp16 weights (half the download).",
             aliases=("insightface/inswapper_128_fp16.onnx",),
         ),

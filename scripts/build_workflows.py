@@ -192,29 +192,46 @@ def _loaders(wf: Workflow, x: int, y: int) -> tuple[Node, Node]:
     return recognizer, detector
 
 
+def _embed(wf: Workflow, pos: tuple[int, int], recognizer: Node, detector: Node, photo: Node, title: str | None = None) -> Node:
+    """A Face Embed node reading ``photo`` with the detector (no flip)."""
+    return wf.add(
+        "FaceIdentity_FaceEmbed",
+        pos,
+        title=title,
+        recognizer=(recognizer, 0),
+        image=(photo, 0),
+        detector=(detector, 0),
+        flip=False,
+    )
+
+
+def _consistency(
+    wf: Workflow, pos: tuple[int, int], reference: Node, images: Node, recognizer: Node, detector: Node, title: str | None = None
+) -> Node:
+    """An Identity Consistency node scoring ``images`` against ``reference`` at the default threshold, every face."""
+    return wf.add(
+        "FaceIdentity_IdentityConsistency",
+        pos,
+        title=title,
+        reference=(reference, 0),
+        images=(images, 0),
+        recognizer=(recognizer, 0),
+        detector=(detector, 0),
+        threshold=0.4,
+        order="large-small",
+        indices="",
+        max_faces=0,
+        min_size=0,
+    )
+
+
 def compare_two_faces() -> Workflow:
     wf = Workflow("compare_two_faces")
     recognizer, detector = _loaders(wf, 0, 0)
     photo_a = wf.add("LoadImage", (0, 520), title="Photo A", image="face_identity_person_a_1.jpg", upload="image")
     photo_b = wf.add("LoadImage", (0, 880), title="Photo B", image="face_identity_person_a_2.jpg", upload="image")
-    embed_a = wf.add(
-        "FaceIdentity_FaceEmbed",
-        (360, 200),
-        title="Face Embed A",
-        recognizer=(recognizer, 0),
-        image=(photo_a, 0),
-        detector=(detector, 0),
-        flip=False,
-    )
-    embed_b = wf.add(
-        "FaceIdentity_FaceEmbed",
-        (360, 460),
-        title="Face Embed B",
-        recognizer=(recognizer, 0),
-        image=(photo_b, 0),
-        detector=(detector, 0),
-        flip=False,
-    )
+    embed_a = _embed(wf, (360, 200), recognizer, detector, photo_a, "Face Embed A")
+    embed_b = _embed(wf, (360, 460), recognizer, detector, photo_b, "Face Embed B")
     compare = wf.add(
         "FaceIdentity_IdentitySimilarity", (720, 300), identity_a=(embed_a, 0), identity_b=(embed_b, 0), threshold=0.4
     )
@@ -249,28 +266,8 @@ def best_of_n_identity_check() -> Workflow:
     batch = wf.add(
         "ImageBatch", (720, 800), title="Candidates (in practice: VAE Decode)", image1=(batch, 0), image2=(candidates[2], 0)
     )
-    embed = wf.add(
-        "FaceIdentity_FaceEmbed",
-        (360, 120),
-        title="Reference identity",
-        recognizer=(recognizer, 0),
-        image=(reference, 0),
-        detector=(detector, 0),
-        flip=False,
-    )
-    check = wf.add(
-        "FaceIdentity_IdentityConsistency",
-        (1080, 200),
-        reference=(embed, 0),
-        images=(batch, 0),
-        recognizer=(recognizer, 0),
-        detector=(detector, 0),
-        threshold=0.4,
-        order="large-small",
-        indices="",
-        max_faces=0,
-        min_size=0,
-    )
+    embed = _embed(wf, (360, 120), recognizer, detector, reference, "Reference identity")
+    check = _consistency(wf, (1080, 200), embed, batch, recognizer, detector)
     wf.add("PreviewImage", (1440, 0), title="Best image", images=(check, 0))
     wf.add("SaveImage", (1440, 360), title="Images that passed", images=(check, 1), filename_prefix="face_identity_passed")
     wf.add("PreviewImage", (1440, 720), title="Scores chart", images=(check, 6))
@@ -284,16 +281,7 @@ def build_and_save_identity() -> Workflow:
     embeds = []
     for i, name in enumerate(("face_identity_person_a_1.jpg", "face_identity_person_a_2.jpg", "face_identity_person_a_3.jpg")):
         photo = wf.add("LoadImage", (360, 360 * i), title=f"Photo {i + 1}", image=name, upload="image")
-        embeds.append(
-            wf.add(
-                "FaceIdentity_FaceEmbed",
-                (720, 60 + 300 * i),
-                recognizer=(recognizer, 0),
-                image=(photo, 0),
-                detector=(detector, 0),
-                flip=False,
-            )
-        )
+        embeds.append(_embed(wf, (720, 60 + 300 * i), recognizer, detector, photo))
     average = wf.add(
         "FaceIdentity_IdentityAverage",
         (1080, 300),
@@ -337,16 +325,7 @@ def face_swap() -> Workflow:
     embeds = []
     for i, name in enumerate(("face_identity_person_a_1.jpg", "face_identity_person_a_2.jpg")):
         photo = wf.add("LoadImage", (360, 360 * i), title=f"Source photo {i + 1}", image=name, upload="image")
-        embeds.append(
-            wf.add(
-                "FaceIdentity_FaceEmbed",
-                (720, 40 + 260 * i),
-                recognizer=(recognizer, 0),
-                image=(photo, 0),
-                detector=(detector, 0),
-                flip=False,
-            )
-        )
+        embeds.append(_embed(wf, (720, 40 + 260 * i), recognizer, detector, photo))
     source = wf.add(
         "FaceIdentity_IdentityAverage",
         (1080, 120),
@@ -383,20 +362,7 @@ def face_swap() -> Workflow:
     )
     wf.add("SaveImage", (1440, 300), title="Swapped", images=(swap, 0), filename_prefix="face_identity_swap")
     wf.add("PreviewAny", (1440, 680), title="Faces swapped per image", source=(swap, 3))
-    check = wf.add(
-        "FaceIdentity_IdentityConsistency",
-        (1440, 860),
-        title="Does the result look like the source?",
-        reference=(source, 0),
-        images=(swap, 0),
-        recognizer=(recognizer, 0),
-        detector=(detector, 0),
-        threshold=0.4,
-        order="large-small",
-        indices="",
-        max_faces=0,
-        min_size=0,
-    )
+    check = _consistency(wf, (1440, 860), source, swap, recognizer, detector, "Does the result look like the source?")
     wf.add("PreviewImage", (1800, 760), title="Identity check chart", images=(check, 6))
     wf.add("PreviewAny", (1800, 1100), title="Identity scores", source=(check, 5))
     return wf
