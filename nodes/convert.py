@@ -17,15 +17,22 @@ from ..face_identity.images import as_rgb_uint8
 from .comfy import intermediate_device
 
 
+def _check_image_shape(shape: Any, *ranks: int) -> tuple[int, ...]:
+    """``shape`` as ints when it has one of ``ranks`` and 1, 3 or 4 channels last; else ``InvalidImageError``."""
+    sides = tuple(int(side) for side in shape)
+    if len(sides) not in ranks or sides[-1] not in (1, 3, 4):
+        raise InvalidImageError(
+            f"expected a ComfyUI IMAGE [batch, height, width, channels] with 1, 3 or 4 channels, got shape {sides}"
+        )
+    return sides
+
+
 def _as_batch(image: Any) -> NDArray[np.float32]:
     """A ``[B, H, W, C]`` float32 numpy view of an IMAGE tensor (a single ``[H, W, C]`` image becomes B = 1)."""
     array = image.detach().cpu().float().numpy() if hasattr(image, "detach") else np.asarray(image, dtype=np.float32)
     if array.ndim == 3:
         array = array[None]
-    if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
-        raise InvalidImageError(
-            f"expected a ComfyUI IMAGE [batch, height, width, channels] with 1, 3 or 4 channels, got shape {tuple(array.shape)}"
-        )
+    _check_image_shape(array.shape, 4)
     return array
 
 
@@ -83,6 +90,6 @@ def empty_mask(count: int, size: tuple[int, int]) -> Any:
 
 
 def image_size(image: Any) -> tuple[int, int]:
-    """``(height, width)`` of an IMAGE batch."""
-    batch = _as_batch(image)
-    return int(batch.shape[1]), int(batch.shape[2])
+    """``(height, width)`` of an IMAGE ``[B, H, W, C]`` (or one ``[H, W, C]`` image), read from its shape without a copy."""
+    shape = _check_image_shape(image.shape, 3, 4)
+    return shape[-3], shape[-2]

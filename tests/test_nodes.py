@@ -284,3 +284,14 @@ def test_onnxruntime_gpu_index_follows_comfyui_device(
 
     monkeypatch.setattr(comfy, "_comfy_module", lambda name: FakeManagement if name == "comfy.model_management" else None)
     assert comfy.gpu_index() == expected
+
+
+def test_image_shape_checks_name_the_shape(pack: Any) -> None:
+    convert = sys.modules[f"{pack.__name__}.nodes.convert"]
+    assert convert.image_size(torch.zeros((2, 5, 7, 4))) == (5, 7)
+    assert convert.image_size(torch.zeros((5, 7, 1))) == (5, 7)
+    for bad in (torch.zeros((5, 7)), torch.zeros((2, 5, 7, 2))):
+        with pytest.raises(pack.face_identity.errors.InvalidImageError, match=r"got shape \("):
+            convert.image_size(bad)
+        with pytest.raises(pack.face_identity.errors.InvalidImageError, match="1, 3 or 4 channels"):
+            convert.image_to_uint8_list(bad)
