@@ -2038,6 +2038,46 @@ class TorchBackend:
         return " ".join(parts)
 
 
+def usable_dtype(device: Any, dtype: Any, what: str = "the torch backend") -> Any:
+    """``dtype`` as a torch dtype when ``device`` runs it, else float32 (with a warning naming ``what``)."""
+    torch_dtype = resolve_dtype(dtype)
+    if not dtype_supported(device, torch_dtype):
+        logger.warning("%s is not usable on %s; %s runs in float32", torch_dtype, device, what)
+        torch_dtype = resolve_dtype("float32")
+    return torch_dtype
+
+
+def torch_target(name: str, backend: str, device: Any, dtype: Any) -> tuple[Any, Any] | None:
+    """``(torch device, torch dtype)`` for converting the model file ``name``, or ``None`` when ``auto`` keeps onnxruntime.
+
+    ``auto`` keeps onnxruntime without PyTorch, on the CPU (faster there: see the benchmark) and on
+    a device torch cannot use (with a warning); ``torch`` raises in the first and last case and
+    runs on the CPU. A precision the device cannot run becomes float32 with a warning.
+
+    Raises:
+        ModelConversionError: ``backend="torch"`` without PyTorch or on a device torch cannot use.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError as error:
+        if backend == "torch":
+            raise ModelConversionError("the torch backend needs PyTorch; install torch or use the onnxruntime backend") from error
+        return None
+    torch_device = resolve_device(device)
+    if backend == "auto" and torch_device.type == "cpu":
+        logger.debug("backend auto on the CPU: keeping onnxruntime for %s", name)
+        return None
+    problem = device_problem(torch_device)
+    if problem is not None:
+        if backend == "torch":
+            raise ModelConversionError(
+                f"torch cannot use device {torch_device} ({problem}); pick another device or the onnxruntime backend"
+            )
+        logger.warning("torch cannot use device %s (%s); using onnxruntime for %s", torch_device, problem, name)
+        return None
+    return torch_device, usable_dtype(torch_device, dtype)
+
+
 def choose_torch_backend(
     path: str | os.PathLike[str],
     backend: str = "auto",
@@ -2059,28 +2099,10 @@ def choose_torch_backend(
     """
     if backend not in ("auto", "torch"):
         raise InvalidArgumentError(f"choose_torch_backend takes backend auto or torch, got {backend!r}")
-    try:
-        import torch  # noqa: F401
-    except ImportError as error:
-        if backend == "torch":
-            raise ModelConversionError("the torch backend needs PyTorch; install torch or use the onnxruntime backend") from error
+    target = torch_target(Path(path).name, backend, device, dtype)
+    if target is None:
         return None
-    torch_device = resolve_device(device)
-    if backend == "auto" and torch_device.type == "cpu":
-        logger.debug("backend auto on the CPU: keeping onnxruntime for %s", Path(path).name)
-        return None
-    problem = device_problem(torch_device)
-    if problem is not None:
-        if backend == "torch":
-            raise ModelConversionError(
-                f"torch cannot use device {torch_device} ({problem}); pick another device or the onnxruntime backend"
-            )
-        logger.warning("torch cannot use device %s (%s); using onnxruntime for %s", torch_device, problem, Path(path).name)
-        return None
-    torch_dtype = resolve_dtype(dtype)
-    if not dtype_supported(torch_device, torch_dtype):
-        logger.warning("%s is not usable on %s; the torch backend runs in float32", torch_dtype, torch_device)
-        torch_dtype = resolve_dtype("float32")
+    torch_device, torch_dtype = target
     try:
         graph = convert_model(
             path,

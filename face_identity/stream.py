@@ -418,13 +418,10 @@ def load_torch_detector(
     Raises:
         ModelConversionError: not an SCRFD model with landmarks, or an op the converter lacks.
     """
-    from .convert import convert_model, dtype_supported, resolve_device, resolve_dtype
+    from .convert import convert_model, resolve_device, usable_dtype
 
     torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype)
-    if not dtype_supported(torch_device, torch_dtype):
-        logger.warning("%s is not usable on %s; the torch detector runs in float32", torch_dtype, torch_device)
-        torch_dtype = resolve_dtype("float32")
+    torch_dtype = usable_dtype(torch_device, dtype, "the torch detector")
     graph = convert_model(detector.model.path, dtype=torch_dtype, device=torch_device, channels_last=channels_last, cache=cache)
     return TorchFaceDetector(detector, graph)
 

@@ -557,29 +557,21 @@ def _torch_swapper_backend(
 ) -> SwapperBackend | None:
     """The swapper converted to torch by ``face_identity.convert``, if it matches onnxruntime; else ``None``.
 
-    ``auto`` keeps onnxruntime on a CPU device, when the graph has an op the converter lacks, and
+    ``auto`` keeps onnxruntime on a CPU device or one torch cannot use, when the graph has an op the converter lacks, and
     when the converted graph's output on a seeded probe differs from onnxruntime's by more than
     ``TORCH_MATCH_TOLERANCE``; ``torch`` raises in those cases instead (the CPU is allowed).
 
     Raises:
         ModelConversionError: ``backend="torch"`` and the graph cannot be converted exactly.
     """
-    from .convert import convert_model, dtype_supported, resolve_device, resolve_dtype
+    from .convert import convert_model, torch_target
 
     name = Path(path).name
-    try:
-        import torch  # noqa: F401
-    except ImportError as error:
-        if backend == "torch":
-            raise ModelConversionError("the torch backend needs PyTorch; install torch or use onnxruntime") from error
+    target = torch_target(name, backend, device, dtype)
+    if target is None:
         return None
-    torch_device = resolve_device(device)
-    if backend == "auto" and torch_device.type == "cpu":
-        return None
-    precision = str(resolve_dtype(dtype)).removeprefix("torch.")
-    if not dtype_supported(torch_device, precision):
-        logger.warning("%s is not usable on %s; the torch swapper runs in float32", precision, torch_device)
-        precision = "float32"
+    torch_device, torch_dtype = target
+    precision = str(torch_dtype).removeprefix("torch.")
     try:
         graph = convert_model(path, dtype=precision, device=torch_device)
         converted, problem = _checked_torch_backend(graph, reference, torch_device, precision, graph.input_names, size, dimension)
