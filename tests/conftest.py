@@ -240,6 +240,25 @@ def scrfd_detector(real_models: dict[str, Path]) -> FaceDetector:
 
 
 @pytest.fixture(scope="session")
+def real_crops(scrfd_detector: FaceDetector, shared_data: Path) -> np.ndarray:
+    """Aligned 112 RGB uint8 crops ``[4, 112, 112, 3]`` of four different people: Newton, Gauss, then the two
+    faces of ``face_recognition_two_people.jpg`` in detector order."""
+    from face_identity.align import align_faces
+
+    crops = []
+    for relative in (
+        "faces/isaac_newton/newton.png",
+        "faces/carl_friedrich_gauss/gauss.png",
+        "groups/face_recognition_two_people.jpg",
+    ):
+        image = read_image(shared_data / relative)
+        crops.append(align_faces(image, scrfd_detector.detect(image), "arcface_112", 112)[0])
+    stacked = np.concatenate(crops)
+    assert stacked.shape == (4, 112, 112, 3)
+    return stacked
+
+
+@pytest.fixture(scope="session")
 def newton_image(shared_data: Path) -> np.ndarray:
     """Kneller's portrait of Isaac Newton (one face), RGB uint8."""
     return read_image(shared_data / "faces" / "isaac_newton" / "newton.png")

@@ -19,7 +19,6 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from face_identity import convert, synthetic  # noqa: E402
-from face_identity.align import align_faces  # noqa: E402
 from face_identity.convert import (  # noqa: E402
     ConvertedGraph,
     TorchBackend,
@@ -31,7 +30,6 @@ from face_identity.detect.postprocess import image_blob, letterbox, nms  # noqa:
 from face_identity.detect.scrfd import decode_scrfd  # noqa: E402
 from face_identity.embed import AUTO_BATCH_CPU, load_recognizer  # noqa: E402
 from face_identity.errors import InvalidArgumentError, ModelConversionError  # noqa: E402
-from face_identity.images import read_image  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -62,27 +60,6 @@ def _cosines(a: NDArray[Any], b: NDArray[Any]) -> NDArray[np.float64]:
 def _faces_blob(count: int, seed: int = 0) -> NDArray[np.float32]:
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, (count, 3, 112, 112)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def real_crops(shared_data: Path, scrfd_detector: Any) -> NDArray[np.uint8]:
-    """Four aligned 112 RGB crops of real faces (different people)."""
-    crops = []
-    for name in (
-        "isaac_newton/newton.png",
-        "carl_friedrich_gauss/gauss.png",
-        "barack_obama/face_recognition_obama.jpg",
-        "joe_biden/face_recognition_biden.jpg",
-    ):
-        file = shared_data / "faces" / name
-        if not file.is_file():
-            continue
-        image = read_image(file)
-        faces = scrfd_detector.detect(image)
-        crop, _ = align_faces(image, faces[:1], "arcface_112", 112)
-        crops.append(crop[0])
-    assert len(crops) >= 3
-    return np.stack(crops)
 
 
 def _blob_of(crops: NDArray[np.uint8]) -> NDArray[np.float32]:

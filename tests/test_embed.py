@@ -283,23 +283,6 @@ def test_float16_input_model(tmp_path: Path, crops: NDArray[np.uint8]) -> None:
     assert cosine_rows(half_result.raw, full_result.raw).min() > 0.999
 
 
-@pytest.fixture(scope="module")
-def real_crops(scrfd_detector: FaceDetector, shared_data: Path) -> NDArray[np.uint8]:
-    """Aligned 112 crops of the faces in three real photos (4 faces)."""
-    crops = []
-    for relative in (
-        "faces/isaac_newton/newton.png",
-        "faces/carl_friedrich_gauss/gauss.png",
-        "groups/face_recognition_two_people.jpg",
-    ):
-        image = read_image(shared_data / relative)
-        faces = scrfd_detector.detect(image)
-        crops.append(align_faces(image, faces, "arcface_112", 112)[0])
-    stacked = np.concatenate(crops)
-    assert stacked.shape == (4, 112, 112, 3)
-    return stacked
-
-
 def test_real_fp16_mobilefacenet_matches_fp32(real_models: dict[str, Path], real_crops: NDArray[np.uint8]) -> None:
     fp32 = recognizer_at(real_models["foamliu"])
     fp16 = recognizer_at(real_models["foamliu_fp16"])
