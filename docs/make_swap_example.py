@@ -27,9 +27,9 @@ from numpy.typing import NDArray
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from face_identity import synthetic  # noqa: E402
 from face_identity.align import ARCFACE_112_POINTS  # noqa: E402
 from face_identity.catalog import W600K_R50_SPACE  # noqa: E402
+from face_identity.devtools import synthetic  # noqa: E402
 from face_identity.images import as_rgb_uint8, read_image  # noqa: E402
 from face_identity.swap import SwapSettings, TargetSelection, detect_and_swap, load_swapper, swap_faces  # noqa: E402
 from face_identity.types import Face, Identity  # noqa: E402

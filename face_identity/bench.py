@@ -119,7 +119,7 @@ def image_files(data: Path | None, dataset: str) -> list[Path]:
 
 def build_models(cache: Path, quick: bool) -> dict[str, Path]:
     """The synthetic recognizer for this run (IResNet-50, or the tiny one with ``--quick``), built once."""
-    from .synthetic import IRESNET50, TINY_IRESNET, build_iresnet
+    from .devtools.synthetic import IRESNET50, TINY_IRESNET, build_iresnet
 
     name, config = (SYNTHETIC_TINY, TINY_IRESNET) if quick else (SYNTHETIC_R50, IRESNET50)
     path = cache / name

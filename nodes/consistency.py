@@ -15,9 +15,9 @@ from ..face_identity.stream import analyze_stream
 from ..face_identity.types import Identity
 from . import sockets
 from .comfy import Progress
-from .convert import to_image
 from .faces import batch_size_of, make_selection, selection_inputs
 from .identity import IDENTITY_CATEGORY, threshold_input
+from .tensors import to_image
 
 
 class IdentityConsistency:

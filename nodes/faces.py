@@ -16,7 +16,7 @@ from ..face_identity.stream import detect_stream
 from ..face_identity.types import FaceBatch
 from . import sockets
 from .comfy import Progress
-from .convert import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
+from .tensors import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
 
 FACES_CATEGORY = f"{sockets.CATEGORY}/faces"
 

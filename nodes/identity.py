@@ -26,8 +26,8 @@ from ..face_identity.stream import analyze_stream
 from ..face_identity.types import FaceBatch, Identity
 from . import sockets
 from .comfy import Progress, identity_folders
-from .convert import image_size, image_to_uint8_list, to_image
 from .faces import batch_size_of
+from .tensors import image_size, image_to_uint8_list, to_image
 
 IDENTITY_CATEGORY = f"{sockets.CATEGORY}/identity"
 _THRESHOLD_TOOLTIP = (

@@ -23,8 +23,8 @@ from ..face_identity.swap import (
 from ..face_identity.types import Identity
 from . import sockets
 from .comfy import Progress, gpu_index, model_folders, torch_device
-from .convert import empty_image, empty_mask, image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
 from .loaders import BACKENDS, PRECISIONS, model_input, provider_input, provider_note, strict_input
+from .tensors import empty_image, empty_mask, image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
 

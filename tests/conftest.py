@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from face_identity import synthetic
 from face_identity.detect import FaceDetector, load_detector
+from face_identity.devtools import synthetic
 from face_identity.images import read_image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

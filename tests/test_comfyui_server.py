@@ -55,7 +55,7 @@ def _post(url: str, payload: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[tuple[str, Path]]:
-    from face_identity import synthetic
+    from face_identity.devtools import synthetic
 
     base = tmp_path_factory.mktemp("comfy_base")
     for folder in ("custom_nodes", "input", "output", "temp", "user", "models/face_identity"):

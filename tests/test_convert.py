@@ -18,7 +18,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from face_identity import convert, synthetic  # noqa: E402
+from face_identity import convert  # noqa: E402
 from face_identity.convert import (  # noqa: E402
     ConvertedGraph,
     TorchBackend,
@@ -28,6 +28,7 @@ from face_identity.convert import (  # noqa: E402
 )
 from face_identity.detect.postprocess import image_blob, letterbox, nms  # noqa: E402
 from face_identity.detect.scrfd import decode_scrfd  # noqa: E402
+from face_identity.devtools import synthetic  # noqa: E402
 from face_identity.embed import AUTO_BATCH_CPU, load_recognizer  # noqa: E402
 from face_identity.errors import InvalidArgumentError, ModelConversionError  # noqa: E402
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from face_identity import synthetic
 from face_identity.align import align_faces
 from face_identity.detect import FaceDetector
+from face_identity.devtools import synthetic
 from face_identity.embed import AUTO_BATCH_CPU, ArcFaceRecognizer, EmbeddingResult, identity_from_embeddings, load_recognizer
 from face_identity.errors import InvalidArgumentError, InvalidImageError, ModelFileError, ModelMismatchError
 from face_identity.images import read_image

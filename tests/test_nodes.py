@@ -233,7 +233,7 @@ def test_paste_and_preview(nodes: dict[str, Any], loaded: tuple[Any, Any], share
 
 
 def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, model_folder: Path, pack: Any) -> None:
-    from face_identity import synthetic
+    from face_identity.devtools import synthetic
 
     recognizer, detector = loaded
     synthetic.build_inswapper_like(model_folder / "inswapper_128.onnx")
@@ -287,7 +287,7 @@ def test_onnxruntime_gpu_index_follows_comfyui_device(
 
 
 def test_image_shape_checks_name_the_shape(pack: Any) -> None:
-    convert = sys.modules[f"{pack.__name__}.nodes.convert"]
+    convert = sys.modules[f"{pack.__name__}.nodes.tensors"]
     assert convert.image_size(torch.zeros((2, 5, 7, 4))) == (5, 7)
     assert convert.image_size(torch.zeros((5, 7, 1))) == (5, 7)
     for bad in (torch.zeros((5, 7)), torch.zeros((2, 5, 7, 2))):

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from face_identity import synthetic
 from face_identity.detect import load_detector
+from face_identity.devtools import synthetic
 from face_identity.embed import load_recognizer
 from face_identity.errors import FaceIdentityError, ModelFileError, ModelMismatchError, ProviderUnavailableError
 from face_identity.runtime import (

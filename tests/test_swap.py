@@ -16,9 +16,9 @@ import pytest
 from numpy.typing import NDArray
 from onnx import numpy_helper
 
-from face_identity import synthetic
 from face_identity.catalog import W600K_R50_SPACE
 from face_identity.detect import FaceDetector, load_detector
+from face_identity.devtools import synthetic
 from face_identity.embed import ArcFaceRecognizer, load_recognizer
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError, ModelConversionError, ModelMismatchError
 from face_identity.images import read_image

@@ -228,7 +228,7 @@ def test_build_and_save_identity_runs(pack: Any, model_folder: Path, example_inp
 
 
 def test_face_swap_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
-    from face_identity import synthetic
+    from face_identity.devtools import synthetic
 
     synthetic.build_inswapper_like(model_folder / "inswapper_128.onnx")  # stand-in with inswapper's I/O and emap
     prompt = json.loads((WORKFLOW_DIR / "api" / "face_swap.json").read_text())
