@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -54,3 +55,27 @@ def read_image(path: str | os.PathLike[str]) -> RGBImage:
     if decoded is None:
         raise InvalidImageError(f"{file_path} is not an image OpenCV can read")
     return np.ascontiguousarray(decoded[:, :, ::-1])
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+"""File extensions (lower case) that folder listings treat as images."""
+
+
+def find_images(paths: Sequence[str | os.PathLike[str]], *, recursive: bool = False) -> list[Path]:
+    """Expand files and folders into a list of image files.
+
+    Files are kept as given (whatever their extension, so a bad file is reported rather than
+    silently dropped); each folder becomes its files with an ``IMAGE_EXTENSIONS`` extension
+    (case-insensitive), sorted by path, descending into sub-folders when ``recursive``. Order: the
+    order of ``paths``, each folder's images in sorted order. Paths that are neither file nor folder
+    are kept too, so the caller reports them per file.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found.extend(sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
+        else:
+            found.append(path)
+    return found
