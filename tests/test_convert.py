@@ -26,6 +26,7 @@ from face_identity.convert import (  # noqa: E402
     convert_model,
     load_graph_spec,
 )
+from face_identity.convert import cache as convert_cache  # noqa: E402
 from face_identity.detect.postprocess import image_blob, letterbox, nms  # noqa: E402
 from face_identity.detect.scrfd import decode_scrfd  # noqa: E402
 from face_identity.devtools import synthetic  # noqa: E402
@@ -495,7 +496,7 @@ def test_no_writable_cache_folder_just_skips_caching(
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError("read-only file system")
 
-    monkeypatch.setattr(convert, "write_cache_file", refuse)
+    monkeypatch.setattr(convert_cache, "write_cache_file", refuse)
     with caplog.at_level(logging.DEBUG, logger="face_identity.convert"):
         spec = load_graph_spec(model)
     assert spec.op_types >= {"Conv", "PRelu", "Gemm"}

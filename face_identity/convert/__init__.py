@@ -1,0 +1,53 @@
+"""ONNX -> torch: run an ONNX graph with torch ops on any torch device, and the torch recognizer backend.
+
+The converter is a small interpreter, not a code generator: ``GraphSpec`` holds the nodes, their
+attributes and the initializers as plain data; ``ConvertedGraph`` turns each node into a torch
+function once and runs them in topological order. Float initializers become tensors on the device
+(in the chosen precision), integer constants of rank 0 or 1 stay Python ints/tuples, so shape
+arithmetic (``Shape -> Gather -> Concat -> Resize``) runs on the host without device syncs.
+Nodes whose inputs are all constant are evaluated once at build time (the pad plumbing of old
+exporters folds away).
+
+Covered: the ArcFace IResNet graphs (Conv, BatchNormalization, PRelu, Add, Flatten, Gemm), the
+dynamic-int8 MobileFaceNet (DynamicQuantizeLinear, ConvInteger, MatMulInteger, Cast, Mul, Reshape),
+the SCRFD detectors (Relu, Transpose, Reshape, AveragePool, MaxPool, Sigmoid, Resize, and det_500m's
+Shape/Gather/Unsqueeze/Concat/Slice), inswapper-style graphs (Pad, LeakyRelu, ReduceMean, Sub,
+Div, Sqrt, Pow, Slice, Resize linear, Tanh, Constant, Identity) and a few more. Any other op
+raises ``ModelConversionError`` naming it, so callers can fall back to onnxruntime.
+
+Quantized ops are computed exactly as ONNX specifies: DynamicQuantizeLinear rounds half to even
+and saturates to uint8; ConvInteger/MatMulInteger run on integer-valued float32 tensors
+``(x - x_zero_point) * (w - w_zero_point)``, which is exact as long as the sums stay below 2**24.
+
+The parsed graph and its tensors are cached as ``<stem>.<crc32>.torch.safetensors`` next to the
+model (or under ``<face_identity home>/torch_cache`` when that folder is not writable), with the
+graph as JSON in the safetensors metadata, so a cached load does not parse the ONNX file.
+Nothing is ever pickled.
+
+Modules, in pipeline order: ``graph`` (the ONNX graph as plain data), ``cache`` (the safetensors
+disk cache), ``context`` and ``ops_*`` (one torch function per node: elementwise, dense incl. the
+exact int8 ops, shape/layout, spatial), ``registry`` (the covered ops), ``interpreter``
+(``ConvertedGraph``), ``device`` (device/precision policy), ``backends`` (``convert_model`` and the
+torch recognizer backend).
+"""
+
+from __future__ import annotations
+
+from .backends import TorchBackend, choose_torch_backend, convert_model
+from .cache import CACHE_FORMAT, load_graph_spec
+from .device import dtype_supported, resolve_device, resolve_dtype, torch_target, usable_dtype
+from .interpreter import ConvertedGraph
+
+__all__ = [
+    "CACHE_FORMAT",
+    "ConvertedGraph",
+    "TorchBackend",
+    "choose_torch_backend",
+    "convert_model",
+    "dtype_supported",
+    "load_graph_spec",
+    "resolve_device",
+    "resolve_dtype",
+    "torch_target",
+    "usable_dtype",
+]

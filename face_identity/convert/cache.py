@@ -1,0 +1,152 @@
+"""The converter's disk cache: a parsed ``GraphSpec`` stored as ``<stem>.<crc32>.torch.safetensors``.
+
+Next to the model, or under ``<face_identity home>/torch_cache`` when that folder is not writable. The
+tensors are the safetensors entries and the graph is JSON in its metadata, so a cached load parses no
+ONNX. A cache that is unreadable or written for another model or converter version is ignored
+(re-converted); nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from ..download import default_model_dir, file_crc32
+from ..errors import ModelFileError
+from .graph import GraphSpec, contiguous_array, graph_spec_from_proto
+from .registry import check_convertible
+
+logger = logging.getLogger(__name__)
+
+
+CACHE_FORMAT = "face_identity.onnx_graph"
+CACHE_VERSION = "1"
+CACHE_SUFFIX = ".torch.safetensors"
+
+
+def fallback_cache_dir() -> Path:
+    """Where converted graphs go when the model's folder is not writable: ``<default model dir>/../torch_cache``."""
+    return default_model_dir().parent / "torch_cache"
+
+
+def cache_file_name(model_path: Path, crc32: str) -> str:
+    """``<stem>.<crc32>.torch.safetensors``."""
+    return f"{model_path.stem}.{crc32}{CACHE_SUFFIX}"
+
+
+def _cache_candidates(model_path: Path, crc32: str) -> list[Path]:
+    name = cache_file_name(model_path, crc32)
+    return [model_path.parent / name, fallback_cache_dir() / name]
+
+
+def read_cached_graph(cache_path: Path, crc32: str) -> GraphSpec | None:
+    """The graph stored in a cache file, or ``None`` when the file is unreadable or belongs to another model/version."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(cache_path), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            if (
+                metadata.get("format") != CACHE_FORMAT
+                or metadata.get("version") != CACHE_VERSION
+                or metadata.get("source_crc32") != crc32
+            ):
+                logger.debug("ignoring %s: written for another model or converter version", cache_path)
+                return None
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (safe_open is not iterable)
+        return GraphSpec.from_json(metadata["graph"], tensors)
+    except Exception as error:  # a truncated or foreign file must only cost a re-conversion
+        logger.debug("ignoring unreadable cache %s: %s", cache_path, error)
+        return None
+
+
+def write_cache_file(cache_path: Path, spec: GraphSpec, crc32: str, source_name: str) -> None:
+    """Write ``spec`` as safetensors (tensors) + metadata (graph JSON), atomically.
+
+    Raises:
+        OSError: the folder is not writable (or the disk is full).
+    """
+    from safetensors.numpy import save_file
+
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {
+        "format": CACHE_FORMAT,
+        "version": CACHE_VERSION,
+        "source_crc32": crc32,
+        "source_name": source_name,
+        "graph": spec.to_json(),
+    }
+    tensors = {key: contiguous_array(value) for key, value in spec.tensors.items()}
+    handle, temporary = tempfile.mkstemp(prefix=".converting-", suffix=CACHE_SUFFIX, dir=str(cache_path.parent))
+    os.close(handle)
+    try:
+        save_file(tensors, temporary, metadata=metadata)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; the cache is as readable as a model file
+        os.replace(temporary, cache_path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def folder_writable(folder: Path) -> bool:
+    """Whether we may add files to ``folder``: the OS allows it and the folder has a write bit.
+
+    The mode check matters when running as root, where ``os.access`` says yes even for a folder
+    its owner made read-only (e.g. a shared, read-only model folder).
+    """
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    try:
+        return os.access(probe, os.W_OK) and bool(probe.stat().st_mode & 0o222)
+    except OSError:
+        return False
+
+
+def _store_in_cache(spec: GraphSpec, model_path: Path, crc32: str) -> Path | None:
+    for candidate in _cache_candidates(model_path, crc32):
+        if not folder_writable(candidate.parent):
+            logger.debug("not caching the torch conversion in %s: folder not writable", candidate.parent)
+            continue
+        try:
+            write_cache_file(candidate, spec, crc32, model_path.name)
+            logger.debug("cached the torch conversion of %s at %s", model_path.name, candidate)
+            return candidate
+        except Exception as error:  # read-only folder, full disk, ...: try the next place, then give up quietly
+            logger.debug("could not write the torch cache %s: %s", candidate, error)
+    return None
+
+
+def load_graph_spec(path: str | os.PathLike[str], *, cache: bool = True) -> GraphSpec:
+    """The ``GraphSpec`` of an ONNX file, from the safetensors cache when present (no ONNX parsing then).
+
+    Args:
+        path: the ``.onnx`` file.
+        cache: read and write the cache (keyed by the file's CRC32, so an edited model gets a new entry).
+
+    Raises:
+        ModelFileError: missing or unreadable file.
+        ModelConversionError: the graph has an op the converter does not cover (nothing is cached then).
+    """
+    from ..onnx_graph import load_model_proto
+
+    model_path = Path(path)
+    if not model_path.is_file():
+        raise ModelFileError(f"model file {model_path} does not exist")
+    crc32 = file_crc32(model_path)
+    if cache:
+        for candidate in _cache_candidates(model_path, crc32):
+            if candidate.is_file():
+                spec = read_cached_graph(candidate, crc32)
+                if spec is not None:
+                    logger.debug("loaded the torch conversion of %s from %s", model_path.name, candidate)
+                    return spec
+    spec = graph_spec_from_proto(load_model_proto(model_path, load_external_data=True), model_path.name)
+    check_convertible(spec, model_path.name)
+    if cache:
+        _store_in_cache(spec, model_path, crc32)
+    return spec
