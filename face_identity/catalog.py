@@ -14,6 +14,8 @@ Role = Literal["recognizer", "detector", "swapper"]
 DetectorFamily = Literal["scrfd", "yoloface"]
 
 HF_ENDPOINT_DEFAULT = "https://huggingface.co"
+HF_REVISION = "main"
+"""Every catalog model is downloaded from its repository's ``main`` branch."""
 FACEFUSION_REPO = "facefusion/models-3.0.0"
 INSIGHTFACE_LICENCE = (
     "InsightFace model weights: non-commercial research use only "
@@ -35,7 +37,6 @@ class ModelSpec:
     - ``aliases``: relative paths under which users already keep the same file (insightface,
       ReActor); the resolver also tries every shorter suffix of each path.
     - ``hash_filename``: FaceFusion's sidecar with the CRC32 of the whole file, 8 lowercase hex.
-    - ``sha256``: pinned SHA-256 where known (verified in addition to the CRC32).
     """
 
     name: str
@@ -47,9 +48,7 @@ class ModelSpec:
     input_std: float
     description: str
     repo_id: str = FACEFUSION_REPO
-    revision: str = "main"
     hash_filename: str | None = None
-    sha256: str | None = None
     template: str | None = None
     family: DetectorFamily | None = None
     embedding_space: str | None = None
@@ -58,7 +57,7 @@ class ModelSpec:
 
     def url(self, endpoint: str = HF_ENDPOINT_DEFAULT, filename: str | None = None) -> str:
         """The Hugging Face download URL of the model file (or of ``filename`` in the same repo)."""
-        return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{self.revision}/{filename or self.filename}"
+        return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{HF_REVISION}/{filename or self.filename}"
 
 
 def _facefusion(name: str, **fields: object) -> ModelSpec:

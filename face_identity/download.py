@@ -3,13 +3,12 @@
 Resolution order for a catalog name: the caller's folders (file name, then the paths under which
 insightface/ReActor users already keep the same file), the default download folder, then a download
 from Hugging Face with ``huggingface_hub`` (honours ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, ``HF_TOKEN``;
-shows a progress bar). A download is checked against FaceFusion's CRC32 sidecar (and a pinned
-SHA-256 where the catalog has one); a mismatch deletes the new file and raises.
+shows a progress bar). A download is checked against FaceFusion's CRC32 sidecar; a mismatch
+deletes the new file and raises.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import zlib
@@ -17,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .catalog import HF_ENDPOINT_DEFAULT, ModelSpec, build_catalog
+from .catalog import HF_ENDPOINT_DEFAULT, HF_REVISION, ModelSpec, build_catalog
 from .errors import ModelFileError, ModelIntegrityError, ModelNotAvailableError
 
 logger = logging.getLogger(__name__)
@@ -55,15 +54,6 @@ def file_crc32(path: Path) -> str:
         while chunk := stream.read(_CHUNK_BYTES):
             crc = zlib.crc32(chunk, crc)
     return format(crc & 0xFFFFFFFF, "08x")
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of the whole file as 64 lowercase hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _candidate_relpaths(spec: ModelSpec) -> list[str]:
@@ -159,7 +149,7 @@ def download_model(spec: ModelSpec, target_dir: Path, *, endpoint: str | None = 
 
     Raises:
         ModelNotAvailableError: the transfer failed (network, 404, interrupted).
-        ModelIntegrityError: CRC32 or SHA-256 mismatch; the downloaded file was deleted.
+        ModelIntegrityError: CRC32 mismatch; the downloaded file was deleted.
     """
     from huggingface_hub import hf_hub_download
 
@@ -172,7 +162,7 @@ def download_model(spec: ModelSpec, target_dir: Path, *, endpoint: str | None = 
                 hf_hub_download(
                     repo_id=spec.repo_id,
                     filename=filename,
-                    revision=spec.revision,
+                    revision=HF_REVISION,
                     local_dir=target_dir,
                     endpoint=endpoint,
                     token=token,
@@ -197,18 +187,13 @@ def download_model(spec: ModelSpec, target_dir: Path, *, endpoint: str | None = 
             )
     logger.info("downloading %s into %s", spec.url(endpoint), target_dir)
     model_path = fetch(spec.filename)
-    checks = []
     if expected_crc is not None:
-        checks.append(("CRC32", expected_crc, file_crc32))
-    if spec.sha256:
-        checks.append(("SHA-256", spec.sha256.lower(), file_sha256))
-    for kind, expected, compute in checks:
-        actual = compute(model_path)
-        if actual != expected:
+        actual = file_crc32(model_path)
+        if actual != expected_crc:
             model_path.unlink(missing_ok=True)
             raise ModelIntegrityError(
-                f"downloaded {model_path.name} is corrupt: {kind} expected {expected}, got {actual}. "
+                f"downloaded {model_path.name} is corrupt: CRC32 expected {expected_crc}, got {actual}. "
                 f"The bad file was deleted; run again to download it anew."
             )
-    logger.info("verified %s (%s)", model_path, ", ".join(kind for kind, _, _ in checks) or "no hash published")
+    logger.info("verified %s (%s)", model_path, "CRC32" if expected_crc is not None else "no hash published")
     return model_path
