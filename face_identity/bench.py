@@ -283,11 +283,11 @@ def setup_variant(spec: dict[str, Any]) -> Variant:
     """Load one variant's models and inputs (not timed)."""
     import torch
 
-    from .detect import load_detector
+    from .detect import load_detector, load_torch_detector
     from .embed import load_recognizer
     from .images import read_image
     from .pipeline import analyze
-    from .stream import analyze_stream, load_torch_detector
+    from .stream import analyze_stream
 
     device = spec["device"]
     providers = _providers(device)

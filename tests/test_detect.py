@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-import face_identity.detect as detect_module
+import face_identity.detect.onnx_detector as detect_module
 from face_identity.align import alignment_matrix, warp_face
 from face_identity.detect import DetectionSettings, FaceDetector, load_detector
 from face_identity.detect.postprocess import anchor_centres, image_blob, letterbox, nms

@@ -14,14 +14,15 @@ torch = pytest.importorskip("torch")
 
 from face_identity import stream  # noqa: E402
 from face_identity.align import template_points  # noqa: E402
-from face_identity.detect import FaceDetector  # noqa: E402
+from face_identity.detect import FaceDetector, TorchFaceDetector, load_torch_detector  # noqa: E402
 from face_identity.detect.postprocess import image_blob, letterbox  # noqa: E402
 from face_identity.detect.scrfd import decode_scrfd  # noqa: E402
+from face_identity.detect.torch_detector import decode_scrfd_tensors  # noqa: E402
 from face_identity.embed import ArcFaceRecognizer, load_recognizer  # noqa: E402
 from face_identity.errors import InvalidArgumentError  # noqa: E402
 from face_identity.images import read_image  # noqa: E402
 from face_identity.pipeline import FaceSelection, analyze  # noqa: E402
-from face_identity.stream import TorchFaceDetector, analyze_stream, decode_scrfd_tensors, detect_stream, load_torch_detector  # noqa: E402
+from face_identity.stream import analyze_stream, detect_stream  # noqa: E402
 from face_identity.types import Face, RGBImage  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Shared detector steps: top-left letterbox, input blob, greedy NMS, anchor grids."""
+"""Shared detector steps: top-left letterbox, input blob, greedy NMS, anchor grids, ``Face`` records."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InvalidImageError
+from ..types import Face
 
 
 def letterbox_size(height: int, width: int, fit_size: tuple[int, int]) -> tuple[int, int, float]:
@@ -86,8 +87,18 @@ def nms(boxes: NDArray[np.floating], scores: NDArray[np.floating], threshold: fl
 
 def anchor_centres(height: int, width: int, stride: int, anchors_per_cell: int) -> NDArray[np.float32]:
     """``[height * width * anchors_per_cell, 2]`` float32 (x, y) anchor centres, row-major, anchors repeated per cell."""
-    grid = np.stack(np.mgrid[:height, :width][::-1], axis=-1).astype(np.float32)
+    rows, columns = np.mgrid[:height, :width]
+    grid = np.stack([columns, rows], axis=-1).astype(np.float32)
     centres = (grid * stride).reshape(-1, 2)
     if anchors_per_cell > 1:
         centres = np.repeat(centres, anchors_per_cell, axis=0)
     return centres
+
+
+def faces_from_detections(
+    boxes: NDArray[np.float32], scores: NDArray[np.float32], landmarks: NDArray[np.float32], image_index: int
+) -> list[Face]:
+    """``Face`` records of one image from ``[N, 4]`` boxes, ``[N]`` scores and ``[N, 5, 2]`` landmarks in image pixels."""
+    return [
+        Face(bbox=boxes[i], score=float(scores[i]), landmarks=landmarks[i], image_index=image_index) for i in range(scores.size)
+    ]
