@@ -34,12 +34,39 @@ AUTO_BATCH_GPU = 256
 
 
 class EmbeddingBackend(Protocol):
-    """Runs the recognizer graph on a preprocessed batch."""
+    """Runs the recognizer graph on a preprocessed batch, and says what ``ArcFaceRecognizer`` may ask of it."""
 
     name: str
 
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the graph runs on a GPU (the automatic batch size is larger there)."""
+        ...
+
+    @property
+    def batch_independent(self) -> bool:
+        """Whether each face's embedding is independent of its batch mates even for a graph that quantizes per batch.
+
+        ``False`` leaves it to the graph (``GraphFacts.batch_dependent``); the torch backend quantizes
+        each face on its own and says ``True``.
+        """
+        ...
+
+    @property
+    def device(self) -> torch.device | None:
+        """The torch device the graph computes on, or ``None`` for a backend outside torch (onnxruntime)."""
+        ...
+
     def run(self, blob: NDArray[np.float32]) -> NDArray[np.float32]:
         """``[N, 3, S, S]`` float32 normalised input -> ``[N, D]`` float32 raw embeddings."""
+        ...
+
+    def run_tensor(self, blob: torch.Tensor) -> torch.Tensor:
+        """``[N, 3, S, S]`` normalised float tensor on any device -> ``[N, D]`` raw embeddings.
+
+        Torch backends keep the tensors on their device; others copy the batch to the host and
+        return a CPU tensor.
+        """
         ...
 
     def describe(self) -> str: ...
@@ -49,15 +76,27 @@ class OnnxRuntimeBackend:
     """The recognizer in an onnxruntime session (fp16-input models are fed float16)."""
 
     name = "onnxruntime"
+    batch_independent = False
+    device = None
 
     def __init__(self, model: ModelSession) -> None:
         self.model = model
         self.input_name = model.inputs[0].name
         self.input_dtype = np.float16 if model.inputs[0].is_float16 else np.float32
 
+    @property
+    def on_gpu(self) -> bool:
+        return self.model.on_gpu
+
     def run(self, blob: NDArray[np.float32]) -> NDArray[np.float32]:
         output = self.model.run({self.input_name: blob.astype(self.input_dtype, copy=False)})[0]
         return np.asarray(output, dtype=np.float32).reshape(blob.shape[0], -1)
+
+    def run_tensor(self, blob: torch.Tensor) -> torch.Tensor:
+        """``run`` on a tensor: one copy to the host and a float32 CPU tensor back."""
+        import torch
+
+        return torch.from_numpy(self.run(np.ascontiguousarray(blob.detach().cpu().numpy(), dtype=np.float32)))
 
     def describe(self) -> str:
         return f"onnxruntime ({self.model.describe_providers()})"
@@ -131,7 +170,7 @@ class ArcFaceRecognizer:
         if self.fixed_batch is not None:
             return self.fixed_batch
         # The torch backend quantizes each face on its own, so its results do not depend on the batch.
-        batch_dependent = self.facts.batch_dependent and not getattr(self.backend, "batch_independent", False)
+        batch_dependent = self.facts.batch_dependent and not self.backend.batch_independent
         if requested is not None and requested > 0:
             if batch_dependent and requested > 1:
                 logger.warning(
@@ -142,7 +181,7 @@ class ArcFaceRecognizer:
             return int(requested)
         if batch_dependent:
             return 1
-        return AUTO_BATCH_GPU if getattr(self.backend, "on_gpu", self.model.on_gpu) else AUTO_BATCH_CPU
+        return AUTO_BATCH_GPU if self.backend.on_gpu else AUTO_BATCH_CPU
 
     def __repr__(self) -> str:
         return (
@@ -163,17 +202,13 @@ class ArcFaceRecognizer:
         import torch
 
         outputs = []
-        run_tensor = getattr(self.backend, "run_tensor", None)
         for start in range(0, int(crops.shape[0]), self.batch_size):
             chunk = crops[start : start + self.batch_size]
             count = int(chunk.shape[0])
             if self.fixed_batch is not None and count < self.fixed_batch:
                 chunk = torch.cat([chunk, chunk.new_zeros((self.fixed_batch - count, *chunk.shape[1:]))])
             blob = self.preprocess_tensor(chunk.float())
-            if run_tensor is not None:
-                raw = run_tensor(blob)[:count].float().cpu().numpy()
-            else:
-                raw = self.backend.run(np.ascontiguousarray(blob.cpu().numpy(), dtype=np.float32))[:count]
+            raw = self.backend.run_tensor(blob)[:count].float().cpu().numpy()
             outputs.append(np.asarray(raw, dtype=np.float32))
             if on_chunk is not None:
                 on_chunk(count)
@@ -199,7 +234,7 @@ class ArcFaceRecognizer:
             raise InvalidImageError(
                 f"{self.name} takes [N, 3, {self.input_size}, {self.input_size}] crop tensors, got {tuple(crops.shape)}"
             )
-        raw = self._run_tensor_chunks(crops, on_chunk)
+        raw: NDArray[np.floating] = self._run_tensor_chunks(crops, on_chunk)
         if flip and crops.shape[0]:
             raw = (raw + self._run_tensor_chunks(crops.flip(3), None)) / 2
         return EmbeddingResult.from_raw(raw)
@@ -236,7 +271,7 @@ class ArcFaceRecognizer:
                 f"{self.name} takes [N, {self.input_size}, {self.input_size}, 3] uint8 RGB crops, "
                 f"got {crops.shape} {crops.dtype}. Align faces first (align.align_faces)."
             )
-        raw = self._run_chunks(crops, on_chunk)
+        raw: NDArray[np.floating] = self._run_chunks(crops, on_chunk)
         if flip and crops.shape[0]:
             raw = (raw + self._run_chunks(np.ascontiguousarray(crops[:, :, ::-1]), None)) / 2
         return EmbeddingResult.from_raw(raw)
