@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
@@ -174,7 +174,7 @@ def warp_face(image: NDArray[np.generic], matrix: AffineMatrix, crop_size: int) 
     """
     _check_image(image)
     crop = cv2.warpAffine(
-        image,
+        cast("cv2.typing.MatLike", image),
         np.asarray(matrix, dtype=np.float64),
         (int(crop_size), int(crop_size)),
         flags=cv2.INTER_LINEAR,
@@ -206,7 +206,7 @@ def align_faces(
 def crop_validity_mask(image_height: int, image_width: int, matrix: AffineMatrix, crop_size: int) -> NDArray[np.float32]:
     """``[crop_size, crop_size]`` float32 in 0..1: 1 where the crop samples the image, 0 in the black border."""
     inside = np.ones((image_height, image_width), dtype=np.float32)
-    return cv2.warpAffine(
+    mask = cv2.warpAffine(
         inside,
         np.asarray(matrix, dtype=np.float64),
         (crop_size, crop_size),
@@ -214,6 +214,7 @@ def crop_validity_mask(image_height: int, image_width: int, matrix: AffineMatrix
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0,
     )
+    return np.asarray(mask, dtype=np.float32)
 
 
 def paste_mask(

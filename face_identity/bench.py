@@ -206,7 +206,8 @@ class ReferenceLoop:
             offsets = outputs[level + 6].reshape(-1, 10) * stride
             key = (size // stride, size // stride, stride)
             if key not in self._centres:
-                grid = np.stack(np.mgrid[: key[0], : key[1]][::-1], axis=-1).astype(np.float32)
+                rows, columns = np.mgrid[: key[0], : key[1]]
+                grid = np.stack([columns, rows], axis=-1).astype(np.float32)
                 self._centres[key] = np.repeat((grid * stride).reshape(-1, 2), 2, axis=0)
             centres = self._centres[key]
             boxes = np.concatenate([centres - distances[:, :2], centres + distances[:, 2:]], axis=1)

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +113,14 @@ def _load_recognizer(args: argparse.Namespace) -> ArcFaceRecognizer:
     )
 
 
-def _rounded(values: Sequence[float], digits: int = 7) -> list[float]:
+def _rounded(values: Iterable[float], digits: int = 7) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
 def command_analyze(args: argparse.Namespace) -> int:
     detector, recognizer = _load_detector(args), _load_recognizer(args)
     selection = FaceSelection(args.order, tuple(parse_index_list(args.indices) or ()) or None, args.max_faces, args.min_size)
-    report = []
+    report: list[dict[str, Any]] = []
     for path in args.images:
         analysis = analyze(detector, recognizer, [read_image(path)], selection, flip=args.flip)
         faces = analysis.faces.faces_per_image[0]
@@ -146,9 +146,9 @@ def command_analyze(args: argparse.Namespace) -> int:
         )
         for entry in report:
             print(f"{entry['image']}: {len(entry['faces'])} face(s)")
-            for index, face in enumerate(entry["faces"]):
-                x1, y1, x2, y2 = face["bbox"]
-                print(f"  [{index}] box ({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f}) score {face['score']:.3f}")
+            for index, found in enumerate(entry["faces"]):
+                x1, y1, x2, y2 = found["bbox"]
+                print(f"  [{index}] box ({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f}) score {found['score']:.3f}")
     return 0
 
 

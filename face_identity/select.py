@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from .errors import InvalidArgumentError
@@ -14,7 +14,7 @@ DEFAULT_ORDER: FaceOrder = "large-small"
 """Largest face first, as ReActor and FaceFusion default to: index 0 is the main face."""
 
 
-def _sort_key(order: str) -> object:
+def _sort_key(order: str) -> Callable[[Face], tuple[float, float, float, float]]:
     primary = {
         "large-small": lambda f: -f.area,
         "small-large": lambda f: f.area,
@@ -33,7 +33,7 @@ def _sort_key(order: str) -> object:
 
 def order_faces(faces: Sequence[Face], order: str = DEFAULT_ORDER) -> list[Face]:
     """Faces sorted by ``order`` (one of ``FACE_ORDERS``); ties broken by score, then x, then y."""
-    return sorted(faces, key=_sort_key(order))  # type: ignore[arg-type]
+    return sorted(faces, key=_sort_key(order))
 
 
 def parse_index_list(text: str) -> list[int] | None:

@@ -114,7 +114,7 @@ def save_identity(identity: Identity, path: str | os.PathLike[str], if_exists: s
     Raises:
         IdentityFileError: the file exists and ``if_exists`` is ``"error"``.
     """
-    tensors = {
+    tensors: dict[str, NDArray[np.generic]] = {
         "embeddings": identity.embeddings,
         "weights": identity.weights,
         "norms": identity.norms,

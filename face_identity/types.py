@@ -13,7 +13,7 @@ Conventions used throughout the library:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,8 +32,8 @@ Embeddings: TypeAlias = NDArray[np.float32]
 """[K, D] float32."""
 
 
-def _frozen_array(values: object, dtype: type, shape: tuple[int, ...], name: str) -> NDArray[np.generic]:
-    array = np.array(values, dtype=dtype, copy=True)
+def _frozen_array(values: object, dtype: type, shape: tuple[int, ...], name: str) -> NDArray[Any]:
+    array: NDArray[Any] = np.array(values, dtype=dtype, copy=True)
     if array.shape != shape:
         raise InvalidArgumentError(f"{name} must have shape {shape}, got {array.shape}")
     array.setflags(write=False)
@@ -132,14 +132,30 @@ class Identity:
     - ``bboxes`` ``[K, 4]`` and ``landmarks`` ``[K, 5, 2]`` float32 of the source faces (NaN = unknown).
     """
 
+    # A field given as None gets its default in __post_init__, so a constructed Identity always holds
+    # arrays of these dtypes (the constructor's own signature, with None allowed, is declared below).
     embeddings: Embeddings
     model_id: str
-    weights: NDArray[np.float32] | None = None
-    norms: NDArray[np.float32] | None = None
-    image_indices: NDArray[np.int64] | None = None
-    face_indices: NDArray[np.int64] | None = None
-    bboxes: NDArray[np.float32] | None = None
-    landmarks: NDArray[np.float32] | None = None
+    weights: NDArray[np.float32] = None  # type: ignore[assignment]
+    norms: NDArray[np.float32] = None  # type: ignore[assignment]
+    image_indices: NDArray[np.int64] = None  # type: ignore[assignment]
+    face_indices: NDArray[np.int64] = None  # type: ignore[assignment]
+    bboxes: NDArray[np.float32] = None  # type: ignore[assignment]
+    landmarks: NDArray[np.float32] = None  # type: ignore[assignment]
+
+    if TYPE_CHECKING:
+
+        def __init__(
+            self,
+            embeddings: NDArray[Any],
+            model_id: str,
+            weights: NDArray[Any] | None = None,
+            norms: NDArray[Any] | None = None,
+            image_indices: NDArray[Any] | None = None,
+            face_indices: NDArray[Any] | None = None,
+            bboxes: NDArray[Any] | None = None,
+            landmarks: NDArray[Any] | None = None,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         raw = np.asarray(self.embeddings)

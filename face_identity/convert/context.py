@@ -123,6 +123,7 @@ def trunc_div(a: int, b: int) -> int:
 
 
 def host_binary(a: Value, b: Value, operation: Callable[[int, int], int]) -> Value:
+    """``operation`` on two host values (ints or int tuples), broadcasting a tuple of one like numpy."""
     if isinstance(a, int) and isinstance(b, int):
         return operation(a, b)
     left = a if isinstance(a, tuple) else None
@@ -135,9 +136,11 @@ def host_binary(a: Value, b: Value, operation: Callable[[int, int], int]) -> Val
         if len(right) == 1:
             return tuple(operation(x, right[0]) for x in left)
         raise InvalidArgumentError(f"cannot broadcast shapes {len(left)} and {len(right)}")
-    if left is not None:
+    if left is not None and isinstance(b, int):
         return tuple(operation(x, b) for x in left)
-    return tuple(operation(a, y) for y in right)
+    if right is not None and isinstance(a, int):
+        return tuple(operation(a, y) for y in right)
+    raise InvalidArgumentError(f"host arithmetic takes ints and int tuples, got {type(a).__name__} and {type(b).__name__}")
 
 
 def tensor_pair(a: Value, b: Value, run: RunState) -> tuple[Any, Any]:
