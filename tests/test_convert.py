@@ -1,9 +1,8 @@
-"""ONNX -> torch converter: parity with onnxruntime (float, half, exact int8, SCRFD), op coverage, cache, backend choice."""
+"""ONNX -> torch converter: parity with onnxruntime (float, half, exact int8, SCRFD), op coverage, backend choice (cache: test_convert_cache.py)."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,7 @@ from face_identity.convert import (  # noqa: E402
     TorchBackend,
     choose_torch_backend,
     convert_model,
-    load_graph_spec,
 )
-from face_identity.convert import cache as convert_cache  # noqa: E402
 from face_identity.detect.postprocess import image_blob, letterbox, nms  # noqa: E402
 from face_identity.detect.scrfd import decode_scrfd  # noqa: E402
 from face_identity.devtools import synthetic  # noqa: E402
@@ -421,101 +418,6 @@ def test_unsupported_attribute_combination_raises(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Cache
-
-
-def _copy_model(source: Path, folder: Path, name: str = "recognizer.onnx") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    target.write_bytes(source.read_bytes())
-    return target
-
-
-def test_cache_is_written_next_to_the_model_and_reused_without_onnx(
-    tiny_recognizer_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from face_identity.download import file_crc32
-
-    model = _copy_model(tiny_recognizer_path, tmp_path / "models")
-    first = load_graph_spec(model)
-    cached = model.parent / f"recognizer.{file_crc32(model)}.torch.safetensors"
-    assert cached.is_file()
-    from safetensors import safe_open
-
-    with safe_open(str(cached), framework="numpy") as handle:
-        metadata = handle.metadata()
-    assert metadata["format"] == convert.CACHE_FORMAT and '"op":"Conv"' in metadata["graph"]
-
-    def no_onnx(*args: object, **kwargs: object) -> None:
-        raise AssertionError("onnx.load must not run for a cached model")
-
-    monkeypatch.setattr(onnx, "load", no_onnx)
-    second = load_graph_spec(model)
-    assert [n.op_type for n in second.nodes] == [n.op_type for n in first.nodes]
-    assert set(second.tensors) == set(first.tensors)
-    for key in first.tensors:
-        np.testing.assert_array_equal(second.tensors[key], first.tensors[key])
-    blob = _faces_blob(2, seed=4)
-    np.testing.assert_array_equal(
-        _run_torch(ConvertedGraph(second, channels_last=False), blob)[0],
-        _run_torch(ConvertedGraph(first, channels_last=False), blob)[0],
-    )
-
-
-def test_cache_is_keyed_by_the_model_file_hash(tmp_path: Path) -> None:
-    folder = tmp_path / "models"
-    model = synthetic.build_iresnet(folder / "recognizer.onnx", synthetic.TINY_IRESNET, seed=0)
-    first = load_graph_spec(model)
-    synthetic.build_iresnet(model, synthetic.TINY_IRESNET, seed=1)  # same name, other weights
-    second = load_graph_spec(model)
-    assert len(list(folder.glob("recognizer.*.torch.safetensors"))) == 2
-    conv_weight = next(n.inputs[1] for n in first.nodes if n.op_type == "Conv")
-    assert not np.array_equal(first.tensors[conv_weight], second.tensors[conv_weight])
-
-
-def test_read_only_model_folder_falls_back_to_the_home_cache(tiny_recognizer_path: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "readonly"
-    model = _copy_model(tiny_recognizer_path, folder)
-    folder.chmod(0o555)
-    try:
-        load_graph_spec(model)
-        assert not list(folder.glob("*.safetensors"))  # also when running as root: the folder's mode is respected
-        fallback = Path(os.environ["FACE_IDENTITY_HOME"]) / "torch_cache"
-        assert len(list(fallback.glob("recognizer.*.torch.safetensors"))) == 1
-        spec = load_graph_spec(model)  # read back from the fallback
-        assert spec.input_names == ("input.1",)
-    finally:
-        folder.chmod(0o755)
-
-
-def test_no_writable_cache_folder_just_skips_caching(
-    tiny_recognizer_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    model = _copy_model(tiny_recognizer_path, tmp_path / "models")
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise PermissionError("read-only file system")
-
-    monkeypatch.setattr(convert_cache, "write_cache_file", refuse)
-    with caplog.at_level(logging.DEBUG, logger="face_identity.convert"):
-        spec = load_graph_spec(model)
-    assert spec.op_types >= {"Conv", "PRelu", "Gemm"}
-    assert not list(tmp_path.rglob("*.safetensors"))
-    assert "could not write the torch cache" in caplog.text
-
-
-def test_corrupt_cache_is_ignored_and_rewritten(tiny_recognizer_path: Path, tmp_path: Path) -> None:
-    from face_identity.download import file_crc32
-
-    model = _copy_model(tiny_recognizer_path, tmp_path / "models")
-    cached = model.parent / f"recognizer.{file_crc32(model)}.torch.safetensors"
-    cached.write_bytes(b"not a safetensors file")
-    spec = load_graph_spec(model)
-    assert spec.output_names == ("683",)
-    assert cached.stat().st_size > 1000
-
-
-# --------------------------------------------------------------------------------------------------
 # Backend choice
 
 
@@ -569,6 +471,12 @@ def test_torch_backend_batches_the_int8_model(real_models: dict[str, Path], real
     assert "per-face" in recognizer.backend.describe()
     ours, theirs = recognizer.embed_crops(real_crops), reference.embed_crops(real_crops)
     assert (ours.normalised * theirs.normalised).sum(axis=1).min() >= 0.9999
+
+
+def test_every_supported_op_has_a_builder() -> None:
+    from face_identity.convert.registry import SUPPORTED_OPS, op_builders
+
+    assert set(op_builders()) | {"Constant"} == SUPPORTED_OPS
 
 
 def test_precision_names_and_devices() -> None:

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 import face_identity.detect.onnx_detector as detect_module
 from face_identity.align import alignment_matrix, warp_face
-from face_identity.detect import DetectionSettings, FaceDetector, load_detector
+from face_identity.detect import DetectionSettings, FaceDetector, load_detector, pad_retry_margin, retry_fit_sizes
 from face_identity.detect.postprocess import anchor_centres, image_blob, letterbox, nms
 from face_identity.detect.scrfd import decode_scrfd, layout_for_outputs
 from face_identity.detect.yoloface import decode_yoloface
@@ -338,6 +338,20 @@ def test_detection_settings_validation() -> None:
         DetectionSettings(score_threshold=1.5)
     with pytest.raises(InvalidArgumentError):
         DetectionSettings(nms_threshold=-0.1)
+
+
+def test_retry_policy_shared_by_both_detectors() -> None:
+    """One policy: fit sizes shrink by 64 px down to 320, never above a fixed input; the pad is half the longer side."""
+    assert retry_fit_sizes(DetectionSettings(), None) == [(640, 640), (576, 576), (512, 512), (448, 448), (384, 384), (320, 320)]
+    assert retry_fit_sizes(DetectionSettings(det_size=(640, 480)), None) == [(640, 480), (576, 416), (512, 352)]
+    assert retry_fit_sizes(DetectionSettings(det_size=(800, 800)), (640, 640))[0] == (640, 640)
+    assert retry_fit_sizes(DetectionSettings(retry_smaller=False), (320, 320)) == [(320, 320)]
+    assert pad_retry_margin(100, 60) == 50 and pad_retry_margin(201, 10) == 100
+    import face_identity.detect.torch_detector as torch_detector_module
+
+    for module in (detect_module, torch_detector_module):
+        assert "_fit_sizes" not in vars(module) and "PAD_RETRY_FRACTION" not in vars(module)
+    assert not hasattr(FaceDetector, "_fit_sizes")
 
 
 def test_detect_rejects_non_rgb_uint8() -> None:

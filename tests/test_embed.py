@@ -113,6 +113,17 @@ def test_raw_norms_and_normalised_are_consistent(tiny: ArcFaceRecognizer, crops:
     assert off_diagonal.max() < 0.999
 
 
+def test_onnxruntime_backend_declares_its_capabilities(tiny: ArcFaceRecognizer, crops: NDArray[np.uint8]) -> None:
+    """The protocol's capabilities, read without getattr: no torch device, CPU here, batch rule left to the graph."""
+    torch = pytest.importorskip("torch")
+    backend = tiny.backend
+    assert backend.device is None and backend.on_gpu is False and backend.batch_independent is False
+    blob = tiny.preprocess(crops[:3])
+    from_tensor = backend.run_tensor(torch.from_numpy(blob))
+    assert isinstance(from_tensor, torch.Tensor) and from_tensor.device.type == "cpu"
+    np.testing.assert_array_equal(from_tensor.numpy(), backend.run(blob))
+
+
 def test_embedding_result_of_zero_rows() -> None:
     result = EmbeddingResult.from_raw(np.array([[0.0, 0.0], [3.0, 4.0]]))
     assert result.norms.tolist() == [0.0, 5.0]

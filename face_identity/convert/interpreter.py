@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Step:
+    """One node's torch function, its value names, and the values it uses last (dropped after it runs)."""
+
     function: OpFunction
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
