@@ -2,16 +2,25 @@
 
 Next to the model, or under ``<face_identity home>/torch_cache`` when that folder is not writable. The
 tensors are the safetensors entries and the graph is JSON in its metadata, so a cached load parses no
-ONNX. A cache that is unreadable or written for another model or converter version is ignored
-(re-converted); nothing is ever pickled.
+ONNX. The metadata also carries a SHA-256 digest of the graph and of every tensor (name, dtype,
+shape, bytes): a cache whose content does not match it (flipped bytes, another model's tensors, a
+missing or reshaped tensor, a truncated file) is deleted with a warning and the model converted
+again, so a damaged cache is never loaded and never left to fail later loads. A cache written for
+another model or converter version is ignored (and overwritten); nothing is ever pickled.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from numpy.typing import NDArray
 
 from ..download import default_model_dir, file_crc32
 from ..errors import ModelFileError
@@ -22,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 CACHE_FORMAT = "face_identity.onnx_graph"
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
+"""2: the metadata carries ``digest`` (``cache_digest``); version-1 caches are converted again."""
 CACHE_SUFFIX = ".torch.safetensors"
 
 
@@ -41,8 +51,33 @@ def _cache_candidates(model_path: Path, crc32: str) -> list[Path]:
     return [model_path.parent / name, fallback_cache_dir() / name]
 
 
+def cache_digest(graph_json: str, tensors: Mapping[str, NDArray[Any]]) -> str:
+    """SHA-256 (64 hex digits) of a cache's content: the graph JSON, then each tensor's name, dtype, shape and bytes in name order."""
+    digest = hashlib.sha256()
+    digest.update(graph_json.encode("utf-8"))
+    for name in sorted(tensors):
+        array = contiguous_array(tensors[name])
+        header = json.dumps([name, array.dtype.str, list(array.shape)], separators=(",", ":")).encode("utf-8")
+        digest.update(len(header).to_bytes(8, "little") + header)
+        digest.update(array.data)  # C-contiguous: hashed in place, no copy
+    return digest.hexdigest()
+
+
+def _discard(cache_path: Path, problem: str) -> None:
+    """Warn about a damaged cache file and delete it (when the folder allows), so no later load trips over it."""
+    logger.warning("the torch conversion cache %s %s; it is deleted and the model converted again", cache_path, problem)
+    try:
+        cache_path.unlink(missing_ok=True)
+    except OSError as error:
+        logger.debug("could not delete %s: %s", cache_path, error)
+
+
 def read_cached_graph(cache_path: Path, crc32: str) -> GraphSpec | None:
-    """The graph stored in a cache file, or ``None`` when the file is unreadable or belongs to another model/version."""
+    """The graph stored in a cache file, or ``None`` when the file is not a usable cache of this model (re-convert then).
+
+    A file written for another model or converter version is left alone (the next write replaces
+    it); a damaged one (unreadable, or content not matching its digest) is deleted with a warning.
+    """
     from safetensors import safe_open
 
     try:
@@ -56,9 +91,13 @@ def read_cached_graph(cache_path: Path, crc32: str) -> GraphSpec | None:
                 logger.debug("ignoring %s: written for another model or converter version", cache_path)
                 return None
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (safe_open is not iterable)
-        return GraphSpec.from_json(metadata["graph"], tensors)
+        graph_json = metadata["graph"]
+        if cache_digest(graph_json, tensors) != metadata.get("digest"):
+            _discard(cache_path, "does not match the digest written with it (damaged or altered)")
+            return None
+        return GraphSpec.from_json(graph_json, tensors)
     except Exception as error:  # a truncated or foreign file must only cost a re-conversion
-        logger.debug("ignoring unreadable cache %s: %s", cache_path, error)
+        _discard(cache_path, f"is unreadable ({type(error).__name__}: {str(error)[:200]})")
         return None
 
 
@@ -71,14 +110,16 @@ def write_cache_file(cache_path: Path, spec: GraphSpec, crc32: str, source_name:
     from safetensors.numpy import save_file
 
     cache_path.parent.mkdir(parents=True, exist_ok=True)
+    graph_json = spec.to_json()
+    tensors = {key: contiguous_array(value) for key, value in spec.tensors.items()}
     metadata = {
         "format": CACHE_FORMAT,
         "version": CACHE_VERSION,
         "source_crc32": crc32,
         "source_name": source_name,
-        "graph": spec.to_json(),
+        "graph": graph_json,
+        "digest": cache_digest(graph_json, tensors),
     }
-    tensors = {key: contiguous_array(value) for key, value in spec.tensors.items()}
     handle, temporary = tempfile.mkstemp(prefix=".converting-", suffix=CACHE_SUFFIX, dir=str(cache_path.parent))
     os.close(handle)
     try:
