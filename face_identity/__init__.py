@@ -10,12 +10,11 @@ Stages, one module each: ``catalog``/``download`` (models), ``runtime`` (onnxrun
 """
 
 from .align import TEMPLATE_NAMES, align_faces, alignment_matrix, estimate_similarity, paste_back, template_points, warp_face
+from .calibrate import CalibrationReport, calibrate_scores
 from .catalog import ModelSpec, build_catalog, get_spec
 from .compare import (
     DEFAULT_MATCH_THRESHOLD,
-    CalibrationReport,
     average_identities,
-    calibrate_scores,
     cosine_matrix,
     match_threshold,
     similarity,
@@ -40,9 +39,9 @@ from .errors import (
     ProviderUnavailableError,
 )
 from .images import as_rgb_uint8, read_image
-from .pipeline import Analysis, FaceSelection, analyze, detect_faces, embed_batch
+from .pipeline import Analysis, analyze, detect_faces, embed_batch
 from .runtime import ModelSession, open_session
-from .select import FACE_ORDERS, order_faces, parse_index_list, select_faces
+from .select import FACE_ORDERS, FaceSelection, order_faces, parse_index_list, select_faces
 from .store import export_reactor_face, load_identity, safe_identity_filename, save_identity
 from .swap import InswapperSwapper, SwapResult, SwapSettings, TargetSelection, detect_and_swap, load_swapper, swap_faces
 from .types import Face, FaceBatch, Identity, concatenate_identities
