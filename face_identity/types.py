@@ -30,6 +30,8 @@ AffineMatrix: TypeAlias = NDArray[np.float64]
 """[2, 3] float64 mapping source-image pixels to crop pixels."""
 Embeddings: TypeAlias = NDArray[np.float32]
 """[K, D] float32."""
+FloatImage: TypeAlias = NDArray[np.float32]
+"""[H, W, 3] float32 RGB, nominally 0..1 (ComfyUI's IMAGE convention; what blending and swapping work in)."""
 
 
 def _frozen_array(values: object, dtype: type, shape: tuple[int, ...], name: str) -> NDArray[np.generic]:

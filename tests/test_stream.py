@@ -20,7 +20,8 @@ from face_identity.detect.scrfd import decode_scrfd  # noqa: E402
 from face_identity.embed import ArcFaceRecognizer, load_recognizer  # noqa: E402
 from face_identity.errors import InvalidArgumentError  # noqa: E402
 from face_identity.images import read_image  # noqa: E402
-from face_identity.pipeline import FaceSelection, analyze  # noqa: E402
+from face_identity.pipeline import analyze  # noqa: E402
+from face_identity.select import FaceSelection  # noqa: E402
 from face_identity.stream import TorchFaceDetector, analyze_stream, decode_scrfd_tensors, detect_stream, load_torch_detector  # noqa: E402
 from face_identity.types import Face, RGBImage  # noqa: E402
 
