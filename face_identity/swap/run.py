@@ -17,7 +17,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..align import alignment_matrix, paste_back, warp_face
-from ..catalog import W600K_R50_SPACE
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..images import as_float_image, as_rgb_uint8
 from ..types import Face, FloatImage, Identity, RGBImage
@@ -61,9 +60,10 @@ class Swapper(Protocol):
 class SwapSettings:
     """How to swap each target face.
 
-    - ``pixel_boost``: 1, 2 or 4. The face is cropped at ``pixel_boost * 128`` px, split into
-      ``pixel_boost**2`` model-size images by strided sampling, each swapped, and interleaved back
-      (FaceFusion's pixel boost): the pasted face has ``pixel_boost`` times the detail.
+    - ``pixel_boost``: 1, 2 or 4. The face is cropped at ``pixel_boost`` times the model size (128 px
+      for inswapper), split into ``pixel_boost**2`` model-size images by strided sampling, each
+      swapped, and interleaved back (FaceFusion's pixel boost): the pasted face has ``pixel_boost``
+      times the detail.
     - ``strength``: 0..1. 1 swaps in the source identity (insightface). Below 1 the target's own
       identity is blended in: ``latent = normalise(s * normalise(source @ emap) + (1 - s) *
       normalise(target @ emap))``; 0 asks the model to re-draw the target as itself. Needs a
@@ -100,7 +100,7 @@ class SwapResult:
     - ``masks``: ``[H, W]`` float32 0..1 per image: the union (maximum) of the paste masks.
     - ``swapped_counts``: faces swapped per image.
     - ``targets``: the swapped faces per image, with the matrix of their swap crop
-      (``align_matrix``, ``crop_size = pixel_boost * 128``, ``template = arcface_128``).
+      (``align_matrix``, ``crop_size = pixel_boost * swapper.input_size``, ``template = swapper.template``).
     """
 
     images: tuple[FloatImage, ...]
@@ -166,7 +166,7 @@ def _target_latents(
         raise IncompatibleIdentitiesError(
             f"swap strength < 1 embeds the target faces for {swapper.name}'s projection, which needs "
             f"{swapper.embedding_space} ({swapper.dimension}-d) embeddings; the recognizer given is "
-            f"{recognizer.model_id} ({recognizer.dimension}-d). Load the {W600K_R50_SPACE} recognizer."
+            f"{recognizer.model_id} ({recognizer.dimension}-d). Load the {swapper.embedding_space} recognizer."
         )
     pictures = uint8_images if uint8_images is not None else [as_rgb_uint8(image) for image in images]
     embeddings = unit_embeddings_per_image(recognizer, pictures, faces_per_image)
@@ -225,17 +225,17 @@ def swap_faces(
     Args:
         swapper: from ``load_swapper``.
         images: ``[H, W, 3]`` RGB float32 0..1 (uint8 accepted, divided by 255).
-        source: the identity to paste in; must come from ``arcface_w600k_r50`` (512-d). Its centroid is used.
+        source: the identity to paste in, of the swapper's space (``arcface_w600k_r50``, 512-d, for inswapper). Its centroid is used.
         faces_per_image: the target faces of each image (``select_targets``); an empty list leaves the image as is.
         settings: pixel boost, strength, mask blur, face-area mask.
-        recognizer: a w600k_r50 ``ArcFaceRecognizer``; needed only when ``settings.strength < 1``.
+        recognizer: an ``ArcFaceRecognizer`` of the swapper's space (w600k_r50); needed only when ``settings.strength < 1``.
         uint8_images: uint8 copies of ``images`` the caller already has (saves a conversion at strength < 1).
 
     Returns:
         ``SwapResult``; images with no target are exact float32 copies of the input.
 
     Raises:
-        IncompatibleIdentitiesError: the source is not a w600k_r50 identity (or the recognizer is not w600k_r50).
+        IncompatibleIdentitiesError: the source (or the recognizer) is not of the swapper's space (w600k_r50).
         InvalidArgumentError: strength < 1 without a recognizer; lengths differ.
     """
     if len(images) != len(faces_per_image):
@@ -277,10 +277,10 @@ def detect_and_swap(
         swapper: from ``load_swapper``.
         detector: a ``FaceDetector`` (its own settings apply).
         images: ``[H, W, 3]`` RGB float32 0..1 (uint8 accepted).
-        source: ``arcface_w600k_r50`` identity to paste in.
+        source: the identity to paste in, of the swapper's space (``arcface_w600k_r50``).
         settings: see ``SwapSettings``.
         selection: see ``TargetSelection``.
-        recognizer: w600k_r50 ``ArcFaceRecognizer`` for strength < 1 (and reference mode when
+        recognizer: ``ArcFaceRecognizer`` of the swapper's space (w600k_r50) for strength < 1 (and reference mode when
             ``reference_recognizer`` is not given).
         reference_recognizer: recognizer of the reference identity's model, for reference mode.
 
