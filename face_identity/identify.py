@@ -18,7 +18,6 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from .detect import FaceDetector
 from .embed import ArcFaceRecognizer
 from .errors import InvalidArgumentError
 from .images import as_rgb_uint8, image_batch_frames, image_batch_shape
@@ -113,7 +112,7 @@ def identify(
     recognizer: ArcFaceRecognizer,
     images: Any,
     faces: FaceBatch | None = None,
-    detector: FaceDetector | Any = None,
+    detector: Any = None,
     *,
     selection: FaceSelection = EVERY_FACE,
     flip: bool = False,
