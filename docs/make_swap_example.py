@@ -79,7 +79,8 @@ def main() -> None:
         if arguments.swapper:
             from face_identity.detect import load_detector
             from face_identity.embed import load_recognizer
-            from face_identity.pipeline import FaceSelection, analyze
+            from face_identity.pipeline import analyze
+            from face_identity.select import FaceSelection
 
             if not (arguments.recognizer and arguments.detector and arguments.source_image and arguments.target_image):
                 raise SystemExit("a real swap needs --recognizer, --detector, --source-image and --target-image")

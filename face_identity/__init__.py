@@ -1,29 +1,72 @@
 """face_identity: faces -> identities, without the insightface package.
 
 Pure library (numpy, opencv-python-headless, onnxruntime, onnx, huggingface_hub, safetensors;
-torch only for the optional torch backend). It never imports ComfyUI. Importing it does no work.
+torch only for the optional torch backends and the streamed stages). It never imports ComfyUI.
+Importing it does no work. Everything below is the public API (``__all__``); the ComfyUI nodes use
+nothing else. By stage, one module each:
 
-Stages, one module each: ``catalog``/``download`` (models), ``runtime`` (onnxruntime sessions),
-``detect`` (SCRFD/YOLOFace), ``select`` (face order), ``align`` (templates, warp, paste-back),
-``embed`` (ArcFace), ``compare`` (similarity, averaging, thresholds), ``calibrate``, ``store``
-(identity files), ``swap`` (inswapper), ``convert`` (ONNX -> torch), ``pipeline``.
+- Values (``types``, ``errors``): ``Face``, ``FaceBatch``, ``Identity``, ``concatenate_identities``;
+  ``FaceIdentityError`` and its subclasses ``IdentityFileError``, ``IncompatibleIdentitiesError``,
+  ``InvalidArgumentError``, ``InvalidImageError``, ``InvalidLandmarksError``, ``ModelFileError``,
+  ``ModelIntegrityError``, ``ModelMismatchError``, ``ModelNotAvailableError``, ``NoFaceFoundError``,
+  ``ProviderUnavailableError``.
+- Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
+  ``image_batch_frames``.
+- Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
+  ``names_for_role``, ``ResolvedModel``, ``resolve_model``, ``spec_for_file``, ``default_model_dir``.
+- Runtime (``runtime``): ``ModelSession``, ``open_session``, ``PROVIDER_CHOICES``,
+  ``BACKEND_CHOICES``, ``TORCH_PRECISIONS``.
+- Detect (``detect``): ``FaceDetector``, ``DetectionSettings``, ``load_detector``.
+- Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
+  ``order_faces``, ``select_faces``, ``parse_index_list``.
+- Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
+  ``alignment_matrix``, ``warp_face``, ``align_faces``, ``crop_validity_mask``, ``paste_back``.
+- Embed (``embed``): ``ArcFaceRecognizer``, ``EmbeddingResult``, ``load_recognizer``.
+- Whole chain (``pipeline``, ``stream``, ``identify``): ``detect_faces``, ``embed_batch``,
+  ``analyze``, ``Analysis``; chunked over long batches on a torch device: ``analyze_stream``,
+  ``detect_stream``, ``frames_per_chunk``; images in, identity out whatever comes with them:
+  ``identify``, ``Identification``, ``EMBED_SOURCES``.
+- Compare (``compare``): ``similarity``, ``similarity_matrix``, ``cosine_matrix``, ``verdict``,
+  ``match_threshold``, ``DEFAULT_MATCH_THRESHOLD``, ``average_identities``, ``drop_outlier_rows``,
+  ``consistency_scores``, ``ConsistencyScores``.
+- Calibrate (``calibrate``): ``calibrate_scores``, ``CalibrationReport``, ``calibrate_folder``.
+- Store (``store``): ``save_identity``, ``load_identity``, ``export_reactor_face``,
+  ``safe_identity_filename``, ``IF_EXISTS_CHOICES``.
+- Swap (``swap``): ``load_swapper``, ``InswapperSwapper``, ``SwapSettings``, ``TargetSelection``,
+  ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
+  chunked over long batches: ``swap_stream``, ``SwappedBatch``.
+- Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``.
+
+``convert`` (ONNX -> torch) is reached through the loaders' ``backend="torch"``.
 """
 
-from .align import TEMPLATE_NAMES, align_faces, alignment_matrix, estimate_similarity, paste_back, template_points, warp_face
-from .catalog import ModelSpec, build_catalog, get_spec
+from .align import (
+    TEMPLATE_NAMES,
+    align_faces,
+    alignment_matrix,
+    crop_validity_mask,
+    estimate_similarity,
+    paste_back,
+    template_points,
+    warp_face,
+)
+from .calibrate import CalibrationReport, calibrate_folder, calibrate_scores
+from .catalog import ModelSpec, Role, build_catalog, get_spec, names_for_role
 from .compare import (
     DEFAULT_MATCH_THRESHOLD,
-    CalibrationReport,
+    ConsistencyScores,
     average_identities,
-    calibrate_scores,
+    consistency_scores,
     cosine_matrix,
+    drop_outlier_rows,
     match_threshold,
     similarity,
     similarity_matrix,
     verdict,
 )
 from .detect import DetectionSettings, FaceDetector, load_detector
-from .download import ResolvedModel, resolve_model
+from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
+from .draw import draw_faces, score_chart, similarity_chart
 from .embed import ArcFaceRecognizer, EmbeddingResult, load_recognizer
 from .errors import (
     FaceIdentityError,
@@ -39,23 +82,47 @@ from .errors import (
     NoFaceFoundError,
     ProviderUnavailableError,
 )
-from .images import as_rgb_uint8, read_image
-from .pipeline import Analysis, FaceSelection, analyze, detect_faces, embed_batch
-from .runtime import ModelSession, open_session
-from .select import FACE_ORDERS, order_faces, parse_index_list, select_faces
-from .store import export_reactor_face, load_identity, safe_identity_filename, save_identity
-from .swap import InswapperSwapper, SwapResult, SwapSettings, TargetSelection, detect_and_swap, load_swapper, swap_faces
+from .identify import EMBED_SOURCES, Identification, identify
+from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
+from .pipeline import Analysis, analyze, detect_faces, embed_batch
+from .runtime import BACKEND_CHOICES, PROVIDER_CHOICES, TORCH_PRECISIONS, ModelSession, open_session
+from .select import DEFAULT_ORDER, EVERY_FACE, FACE_ORDERS, FaceSelection, order_faces, parse_index_list, select_faces
+from .store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
+from .stream import analyze_stream, detect_stream, frames_per_chunk
+from .swap import (
+    PIXEL_BOOST_FACTORS,
+    SELECTION_MODES,
+    InswapperSwapper,
+    SwappedBatch,
+    SwapResult,
+    SwapSettings,
+    TargetSelection,
+    detect_and_swap,
+    load_swapper,
+    swap_faces,
+    swap_stream,
+)
 from .types import Face, FaceBatch, Identity, concatenate_identities
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "FACE_ORDERS",
-    "TEMPLATE_NAMES",
+    "BACKEND_CHOICES",
     "DEFAULT_MATCH_THRESHOLD",
+    "DEFAULT_ORDER",
+    "EMBED_SOURCES",
+    "EVERY_FACE",
+    "FACE_ORDERS",
+    "IF_EXISTS_CHOICES",
+    "PIXEL_BOOST_FACTORS",
+    "PROVIDER_CHOICES",
+    "SELECTION_MODES",
+    "TEMPLATE_NAMES",
+    "TORCH_PRECISIONS",
     "Analysis",
     "ArcFaceRecognizer",
     "CalibrationReport",
+    "ConsistencyScores",
     "DetectionSettings",
     "EmbeddingResult",
     "Face",
@@ -63,16 +130,11 @@ __all__ = [
     "FaceDetector",
     "FaceIdentityError",
     "FaceSelection",
-    "InswapperSwapper",
-    "SwapResult",
-    "SwapSettings",
-    "TargetSelection",
-    "detect_and_swap",
-    "load_swapper",
-    "swap_faces",
+    "Identification",
     "Identity",
     "IdentityFileError",
     "IncompatibleIdentitiesError",
+    "InswapperSwapper",
     "InvalidArgumentError",
     "InvalidImageError",
     "InvalidLandmarksError",
@@ -85,24 +147,45 @@ __all__ = [
     "NoFaceFoundError",
     "ProviderUnavailableError",
     "ResolvedModel",
+    "Role",
+    "SwapResult",
+    "SwapSettings",
+    "SwappedBatch",
+    "TargetSelection",
     "align_faces",
     "alignment_matrix",
     "analyze",
+    "analyze_stream",
+    "as_float_image",
     "as_rgb_uint8",
     "average_identities",
     "build_catalog",
+    "calibrate_folder",
     "calibrate_scores",
     "concatenate_identities",
+    "consistency_scores",
     "cosine_matrix",
+    "crop_validity_mask",
+    "default_model_dir",
+    "detect_and_swap",
     "detect_faces",
+    "detect_stream",
+    "draw_faces",
+    "drop_outlier_rows",
     "embed_batch",
     "estimate_similarity",
     "export_reactor_face",
+    "frames_per_chunk",
     "get_spec",
+    "identify",
+    "image_batch_frames",
+    "image_batch_shape",
     "load_detector",
     "load_identity",
     "load_recognizer",
+    "load_swapper",
     "match_threshold",
+    "names_for_role",
     "open_session",
     "order_faces",
     "parse_index_list",
@@ -111,9 +194,14 @@ __all__ = [
     "resolve_model",
     "safe_identity_filename",
     "save_identity",
+    "score_chart",
     "select_faces",
     "similarity",
+    "similarity_chart",
     "similarity_matrix",
+    "spec_for_file",
+    "swap_faces",
+    "swap_stream",
     "template_points",
     "verdict",
     "warp_face",

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .calibrate import calibrate_folder
 from .catalog import HF_ENDPOINT_DEFAULT, build_catalog, names_for_role
 from .compare import match_threshold, similarity, verdict
 from .detect import DetectionSettings, FaceDetector, load_detector
@@ -18,9 +19,9 @@ from .download import default_model_dir, find_local_copy, resolve_model
 from .embed import ArcFaceRecognizer, load_recognizer
 from .errors import FaceIdentityError, InvalidArgumentError, NoFaceFoundError
 from .images import read_image
-from .pipeline import FaceSelection, analyze
+from .pipeline import analyze
 from .runtime import PROVIDER_CHOICES
-from .select import FACE_ORDERS, parse_index_list
+from .select import FACE_ORDERS, FaceSelection, parse_index_list
 from .store import load_identity
 from .types import Identity
 
@@ -178,8 +179,6 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_calibrate(args: argparse.Namespace) -> int:
-    from .calibrate import calibrate_folder
-
     detector, recognizer = _load_detector(args), _load_recognizer(args)
     result = calibrate_folder(args.folder, detector, recognizer, args.pairs, flip=args.flip)
     report = result.report

@@ -1,17 +1,18 @@
-"""Reading image files and bringing arrays into the library's ``[H, W, 3]`` uint8 RGB convention."""
+"""Reading image files and bringing arrays into the library's conventions: ``[H, W, 3]`` uint8 RGB, or float32 RGB 0..1."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InvalidImageError
-from .types import RGBImage
+from .types import FloatImage, RGBImage
 
 
 def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
@@ -39,6 +40,71 @@ def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
             raise InvalidImageError("image contains NaN or infinity")
         return np.ascontiguousarray(np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8))
     raise InvalidImageError(f"unsupported image dtype {image.dtype}; use uint8 or float in 0..1")
+
+
+def as_float_image(image: NDArray[np.generic]) -> FloatImage:
+    """A float32 ``[H, W, 3]`` RGB copy of an image: floats kept as they are (0..1), uint8 divided by 255.
+
+    Raises:
+        InvalidImageError: not ``[H, W, 3]``, unsupported dtype, or non-finite values.
+    """
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise InvalidImageError(f"expected an [H, W, 3] RGB image, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / np.float32(255.0)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InvalidImageError(f"unsupported image dtype {array.dtype}; use float32 in 0..1 or uint8")
+    converted = np.array(array, dtype=np.float32, copy=True)
+    if not np.all(np.isfinite(converted)):
+        raise InvalidImageError("image contains NaN or infinity")
+    return converted
+
+
+def image_batch_shape(images: Any) -> tuple[int, int, int, int]:
+    """``(B, H, W, C)`` of an image batch, read from its shape without touching the pixels.
+
+    A batch is ComfyUI's IMAGE layout, ``[B, H, W, C]`` with C in 1, 3, 4 (a single ``[H, W, C]``
+    image counts as B = 1), as a numpy array or a torch tensor on any device.
+
+    Raises:
+        InvalidImageError: another rank or channel count (the message gives the shape).
+    """
+    sides = tuple(int(side) for side in images.shape)
+    if len(sides) == 3:
+        sides = (1, *sides)
+    if len(sides) != 4 or sides[3] not in (1, 3, 4):
+        raise InvalidImageError(
+            f"expected an image batch [batch, height, width, channels] with 1, 3 or 4 channels, got shape {tuple(images.shape)}"
+        )
+    return sides[0], sides[1], sides[2], sides[3]
+
+
+def image_batch_frames(images: Any, start: int = 0, stop: int | None = None) -> NDArray[np.generic]:
+    """Frames ``start..stop`` of an image batch (``image_batch_shape``) as a host numpy ``[n, H, W, C]`` array.
+
+    uint8 stays uint8; any float becomes float32 (torch float16/bfloat16 are widened). Torch tensors
+    are copied to the host (only the frames asked for); numpy arrays are sliced without a copy.
+    """
+    image_batch_shape(images)
+    batch = images if len(images.shape) == 4 else images[None]
+    chunk = batch[start:stop]
+    if hasattr(chunk, "detach"):  # a torch tensor, read without importing torch
+        host = chunk.detach().cpu()
+        return host.numpy() if str(host.dtype) == "torch.uint8" else host.float().numpy()
+    array = np.asarray(chunk)
+    return array if array.dtype == np.uint8 else array.astype(np.float32, copy=False)
+
+
+def as_float_rgb(frame: NDArray[np.generic]) -> FloatImage:
+    """One ``[H, W, C]`` frame (C in 1, 3, 4) as a float32 ``[H, W, 3]`` RGB copy: grey repeated, alpha dropped,
+    uint8 divided by 255, floats kept as they are (``as_float_image``)."""
+    channels = frame.shape[2] if frame.ndim == 3 else 0
+    if channels == 1:
+        frame = np.repeat(frame, 3, axis=2)
+    elif channels == 4:
+        frame = frame[:, :, :3]
+    return as_float_image(frame)
 
 
 def read_image(path: str | os.PathLike[str]) -> RGBImage:

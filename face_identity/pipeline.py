@@ -9,22 +9,8 @@ import numpy as np
 
 from .detect import FaceDetector
 from .embed import ArcFaceRecognizer
-from .select import DEFAULT_ORDER, select_faces
+from .select import EVERY_FACE, FaceSelection
 from .types import FaceBatch, Identity, RGBImage
-
-
-@dataclass(frozen=True)
-class FaceSelection:
-    """Which detected faces to keep per image (see ``select.select_faces``)."""
-
-    order: str = DEFAULT_ORDER
-    indices: tuple[int, ...] | None = None
-    max_faces: int = 0
-    min_size: float = 0.0
-
-
-EVERY_FACE = FaceSelection()
-"""The default selection: every face, largest first."""
 
 
 def detect_faces(
@@ -35,9 +21,7 @@ def detect_faces(
 ) -> FaceBatch:
     """Detect and select faces in every image; images with no face keep an empty entry."""
     detected = detector.detect_batch(images, on_image_done=on_image_done)
-    chosen = [
-        select_faces(faces, selection.order, selection.indices, selection.max_faces, selection.min_size) for faces in detected
-    ]
+    chosen = [selection.apply(faces) for faces in detected]
     return FaceBatch(tuple(tuple(faces) for faces in chosen), tuple(image.shape[:2] for image in images))
 
 

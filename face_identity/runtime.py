@@ -13,14 +13,21 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .errors import InvalidArgumentError, ModelFileError, ModelMismatchError, ProviderUnavailableError
 
 logger = logging.getLogger(__name__)
 
 ProviderChoice = Literal["auto", "cuda", "tensorrt", "rocm", "migraphx", "directml", "coreml", "openvino", "cpu"]
-PROVIDER_CHOICES: tuple[str, ...] = ("auto", "cuda", "tensorrt", "rocm", "migraphx", "directml", "coreml", "openvino", "cpu")
+PROVIDER_CHOICES: tuple[str, ...] = get_args(ProviderChoice)
+"""``open_session``'s provider choices: the values of ``ProviderChoice``."""
+BackendChoice = Literal["auto", "onnxruntime", "torch"]
+BACKEND_CHOICES: tuple[str, ...] = get_args(BackendChoice)
+"""What runs a model (``load_recognizer``/``load_swapper``'s ``backend``): onnxruntime, a torch conversion, or auto."""
+TorchPrecision = Literal["float32", "float16", "bfloat16"]
+TORCH_PRECISIONS: tuple[str, ...] = get_args(TorchPrecision)
+"""Precisions a torch backend runs in."""
 CPU_PROVIDER = "CPUExecutionProvider"
 _PROVIDER_NAMES: dict[str, tuple[str, ...]] = {
     "cuda": ("CUDAExecutionProvider",),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 from .errors import InvalidArgumentError
 from .types import Face
 
 FaceOrder = Literal["large-small", "small-large", "score", "left-right", "right-left", "top-bottom", "bottom-top"]
-FACE_ORDERS: tuple[str, ...] = ("large-small", "small-large", "score", "left-right", "right-left", "top-bottom", "bottom-top")
+FACE_ORDERS: tuple[str, ...] = get_args(FaceOrder)
+"""The face orders, for choice lists: the values of ``FaceOrder``."""
 DEFAULT_ORDER: FaceOrder = "large-small"
 """Largest face first, as ReActor and FaceFusion default to: index 0 is the main face."""
 
@@ -79,3 +81,21 @@ def select_faces(
     if max_faces > 0:
         ordered = ordered[:max_faces]
     return ordered
+
+
+@dataclass(frozen=True)
+class FaceSelection:
+    """Which detected faces to keep per image: the arguments of ``select_faces`` in one value."""
+
+    order: str = DEFAULT_ORDER
+    indices: tuple[int, ...] | None = None
+    max_faces: int = 0
+    min_size: float = 0.0
+
+    def apply(self, faces: Sequence[Face]) -> list[Face]:
+        """``select_faces(faces, ...)`` with this selection's settings."""
+        return select_faces(faces, self.order, self.indices, self.max_faces, self.min_size)
+
+
+EVERY_FACE = FaceSelection()
+"""The default selection: every face, largest first."""

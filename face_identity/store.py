@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,8 +57,10 @@ def safe_identity_filename(name: str) -> str:
     return stem + IDENTITY_SUFFIX
 
 
-IF_EXISTS_CHOICES: tuple[str, ...] = ("new name", "error", "overwrite")
+IfExists = Literal["new name", "error", "overwrite"]
 """What to do when the target file exists: pick ``name_2``, ``name_3``, ... (never loses a file), refuse, or replace."""
+IF_EXISTS_CHOICES: tuple[str, ...] = get_args(IfExists)
+"""The values of ``IfExists``, for choice lists."""
 
 
 def _numbered(path: Path, number: int) -> Path:

@@ -32,8 +32,8 @@ from .detect import FaceDetector, TorchFaceDetector
 from .embed import ArcFaceRecognizer, EmbeddingResult
 from .errors import InvalidArgumentError, InvalidImageError
 from .images import as_rgb_uint8
-from .pipeline import EVERY_FACE, Analysis, FaceSelection
-from .select import select_faces
+from .pipeline import Analysis
+from .select import EVERY_FACE, FaceSelection, select_faces
 from .types import Face, FaceBatch, RGBImage
 
 if TYPE_CHECKING:

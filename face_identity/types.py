@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import InvalidArgumentError
+from .errors import IncompatibleIdentitiesError, InvalidArgumentError
 
 RGBImage: TypeAlias = NDArray[np.uint8]
 """[H, W, 3] uint8, RGB."""
@@ -30,6 +30,8 @@ AffineMatrix: TypeAlias = NDArray[np.float64]
 """[2, 3] float64 mapping source-image pixels to crop pixels."""
 Embeddings: TypeAlias = NDArray[np.float32]
 """[K, D] float32."""
+FloatImage: TypeAlias = NDArray[np.float32]
+"""[H, W, 3] float32 RGB, nominally 0..1 (ComfyUI's IMAGE convention; what blending and swapping work in)."""
 
 
 def _frozen_array(values: object, dtype: type, shape: tuple[int, ...], name: str) -> NDArray[Any]:
@@ -234,14 +236,26 @@ class Identity:
         return self.embeddings * norms[:, None]
 
 
+def require_same_space(first: Identity, second: Identity) -> None:
+    """Raise unless both identities come from the same embedding model and dimension.
+
+    Raises:
+        IncompatibleIdentitiesError: names both models and says what to do.
+    """
+    if first.model_id != second.model_id or first.dimension != second.dimension:
+        raise IncompatibleIdentitiesError(
+            f"cannot compare an identity from {first.model_id} ({first.dimension}-d) with one from "
+            f"{second.model_id} ({second.dimension}-d): embeddings of different models live in different "
+            "spaces. Embed both with the same recognizer."
+        )
+
+
 def concatenate_identities(identities: list[Identity]) -> Identity:
     """All rows of several identities of one model, in order.
 
     Raises:
         IncompatibleIdentitiesError: the identities come from different models or dimensions.
     """
-    from .compare import require_same_space
-
     if not identities:
         raise InvalidArgumentError("no identities to concatenate")
     for other in identities[1:]:

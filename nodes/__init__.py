@@ -5,8 +5,8 @@ from __future__ import annotations
 from .consistency import IdentityConsistency
 from .faces import FaceAlign, FaceDetect, FacePaste, PreviewFaces
 from .identity import FaceEmbed, IdentityAverage, IdentitySimilarity, LoadIdentity, SaveIdentity
-from .loaders import LoadArcFaceModel, LoadFaceDetector
-from .swap import FaceSwap, LoadFaceSwapper
+from .loaders import LoadArcFaceModel, LoadFaceDetector, LoadFaceSwapper
+from .swap import FaceSwap
 
 NODE_ID_PREFIX = "FaceIdentity_"
 

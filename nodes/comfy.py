@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..face_identity.download import default_model_dir
+from ..face_identity import default_model_dir
 
 MODEL_FOLDER = "face_identity"
 """Our folder under ComfyUI's models/: downloads, local models, and identities/ for saved identities."""
@@ -69,11 +69,6 @@ def model_folders() -> list[Path]:
     folders += [Path(p) for p in folder_paths.get_folder_paths(INSIGHTFACE_FOLDER)]
     folders.append(Path(folder_paths.models_dir))
     return list(dict.fromkeys(folders))
-
-
-def download_folder() -> Path:
-    """Where catalog models are downloaded: the first ``face_identity`` folder."""
-    return model_folders()[0]
 
 
 def identity_folders() -> list[tuple[str, Path]]:
@@ -139,6 +134,12 @@ class Progress:
         if self._bar is not None:
             self._bar.update(count)
 
+    def set(self, done: int) -> None:
+        """Move the bar to ``done`` (of the total it was made with)."""
+        throw_if_interrupted()
+        if self._bar is not None:
+            self._bar.update_absolute(int(done))
+
     def per_call(self) -> Callable[[int], None]:
         """A hook for ``on_image_done(index)``: one step per call."""
         return lambda _index: self.step(1)
@@ -146,3 +147,15 @@ class Progress:
     def per_count(self) -> Callable[[int], None]:
         """A hook for ``on_chunk(count)``: steps by the count it is given."""
         return lambda count: self.step(int(count))
+
+
+def progress_hook() -> Callable[[int, int], None]:
+    """A hook for ``on_progress(done, total)``: a progress bar made at the first call, when the total is known."""
+    bars: list[Progress] = []
+
+    def report(done: int, total: int) -> None:
+        if not bars:
+            bars.append(Progress(total))
+        bars[0].set(done)
+
+    return report

@@ -7,12 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..face_identity.compare import consistency_scores
-from ..face_identity.detect import FaceDetector
-from ..face_identity.draw import score_chart
-from ..face_identity.embed import ArcFaceRecognizer
-from ..face_identity.stream import analyze_stream
-from ..face_identity.types import Identity
+from ..face_identity import ArcFaceRecognizer, FaceDetector, Identity, analyze_stream, consistency_scores, score_chart
 from . import sockets
 from .comfy import Progress
 from .faces import batch_size_of, make_selection, selection_inputs

@@ -6,14 +6,22 @@ from typing import Any
 
 import numpy as np
 
-from ..face_identity.align import TEMPLATE_NAMES, align_faces, crop_validity_mask, paste_back
-from ..face_identity.detect import FaceDetector
-from ..face_identity.draw import draw_faces
-from ..face_identity.errors import InvalidArgumentError
-from ..face_identity.pipeline import FaceSelection, detect_faces
-from ..face_identity.select import DEFAULT_ORDER, FACE_ORDERS, parse_index_list
-from ..face_identity.stream import detect_stream
-from ..face_identity.types import FaceBatch
+from ..face_identity import (
+    DEFAULT_ORDER,
+    FACE_ORDERS,
+    TEMPLATE_NAMES,
+    FaceBatch,
+    FaceDetector,
+    FaceSelection,
+    InvalidArgumentError,
+    align_faces,
+    crop_validity_mask,
+    detect_faces,
+    detect_stream,
+    draw_faces,
+    parse_index_list,
+    paste_back,
+)
 from . import sockets
 from .comfy import Progress
 from .tensors import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask

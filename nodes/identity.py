@@ -6,28 +6,30 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..face_identity.compare import (
+from ..face_identity import (
     DEFAULT_MATCH_THRESHOLD,
+    IF_EXISTS_CHOICES,
+    ArcFaceRecognizer,
+    FaceBatch,
+    FaceDetector,
+    Identity,
+    IdentityFileError,
+    NoFaceFoundError,
     average_identities,
     drop_outlier_rows,
+    export_reactor_face,
+    identify,
+    load_identity,
+    safe_identity_filename,
+    save_identity,
     similarity,
+    similarity_chart,
     similarity_matrix,
     verdict,
 )
-from ..face_identity.detect import FaceDetector
-from ..face_identity.draw import similarity_chart
-from ..face_identity.embed import ArcFaceRecognizer, identity_from_embeddings
-from ..face_identity.errors import IdentityFileError, InvalidArgumentError, NoFaceFoundError
-from ..face_identity.pipeline import FaceSelection, embed_batch
-from ..face_identity.store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
-from ..face_identity.stream import analyze_stream
-from ..face_identity.types import FaceBatch, Identity
 from . import sockets
-from .comfy import Progress, identity_folders
-from .faces import batch_size_of
-from .tensors import image_size, image_to_uint8_list, to_image
+from .comfy import identity_folders, progress_hook
+from .tensors import to_image
 
 IDENTITY_CATEGORY = f"{sockets.CATEGORY}/identity"
 _THRESHOLD_TOOLTIP = (
@@ -38,34 +40,6 @@ _THRESHOLD_TOOLTIP = (
 
 def threshold_input() -> tuple[str, dict[str, Any]]:
     return ("FLOAT", {"default": DEFAULT_MATCH_THRESHOLD, "min": -1.0, "max": 1.0, "step": 0.01, "tooltip": _THRESHOLD_TOOLTIP})
-
-
-def _is_aligned_batch(faces: FaceBatch, frames: list[np.ndarray], recognizer: ArcFaceRecognizer) -> bool:
-    """True when ``frames`` are the crops Face Align cut for ``faces`` (one per face, at the recognizer's size)."""
-    face_list = faces.all_faces()
-    return (
-        len(face_list) == len(frames)
-        and all(face.align_matrix is not None for face in face_list)
-        and all(frame.shape[:2] == (recognizer.input_size, recognizer.input_size) for frame in frames)
-    )
-
-
-def _embed_aligned(recognizer: ArcFaceRecognizer, frames: list[np.ndarray], faces: FaceBatch | None, flip: bool) -> Identity:
-    face_list = faces.all_faces() if faces is not None else None
-    if face_list is not None:
-        wrong = {(f.template, f.crop_size) for f in face_list} - {(recognizer.template, recognizer.input_size)}
-        if wrong:
-            raise InvalidArgumentError(
-                f"Face Embed: these crops were aligned with {sorted(wrong)}, but {recognizer.name} needs "
-                f"{recognizer.template} at {recognizer.input_size} px. Set Face Align to that, or connect the source "
-                "IMAGE with FACES from Face Detect."
-            )
-    progress = Progress(len(frames))
-    result = recognizer.embed_crops(np.stack(frames), flip=flip, on_chunk=progress.per_count())
-    if face_list is None:
-        return identity_from_embeddings(result, recognizer.model_id, None, list(range(len(frames))))
-    face_indices = [i for image_faces in faces.faces_per_image for i in range(len(image_faces))]  # type: ignore[union-attr]
-    return identity_from_embeddings(result, recognizer.model_id, face_list, face_indices)
 
 
 class FaceEmbed:
@@ -114,31 +88,13 @@ class FaceEmbed:
         faces: FaceBatch | None = None,
         detector: FaceDetector | None = None,
     ) -> tuple[Identity, int, str]:
-        frames = image_to_uint8_list(image)
-        height, width = image_size(image)
-        if faces is not None and _is_aligned_batch(faces, frames, recognizer) and faces.image_sizes[:1] != ((height, width),):
-            identity = _embed_aligned(recognizer, frames, faces, flip)
+        outcome = identify(recognizer, image, faces, detector, flip=flip, on_progress=progress_hook(), context="Face Embed")
+        if outcome.source == "aligned crops":
+            identity = outcome.identity
+            assert identity is not None  # every aligned crop is one face
             return identity, len(identity), f"{len(identity)} aligned crop(s) | space {identity.model_id}"
-        if faces is None and detector is not None:
-            progress = Progress(batch_size_of(image))
-            analysis = analyze_stream(
-                detector, recognizer, image, FaceSelection(), flip=flip, on_frames_done=progress.per_count()
-            )
-            return _embedding_outputs(analysis.faces, analysis.identity)
-        if faces is None:
-            if (height, width) != (recognizer.input_size, recognizer.input_size):
-                raise InvalidArgumentError(
-                    f"Face Embed got {width}x{height} images without FACES or a detector. Connect FACES from Face Detect "
-                    f"(or a detector), or give crops aligned at {recognizer.input_size} px by Face Align."
-                )
-            identity = _embed_aligned(recognizer, frames, None, flip)
-            return identity, len(identity), f"{len(identity)} aligned crop(s) | space {identity.model_id}"
-        from .faces import check_faces_match
-
-        check_faces_match(faces, image, "Face Embed")
-        progress = Progress(max(faces.face_count, 1))
-        analysis = embed_batch(recognizer, frames, faces, flip=flip, on_chunk=progress.per_count())
-        return _embedding_outputs(faces, analysis.identity)
+        assert outcome.faces is not None  # detected or given faces come back
+        return _embedding_outputs(outcome.faces, outcome.identity)
 
 
 def _embedding_outputs(faces: FaceBatch, identity: Identity | None) -> tuple[Identity, int, str]:

@@ -1,19 +1,29 @@
-"""Loader nodes: ArcFace recognizer, face detector (the swapper loader lives with the swap node)."""
+"""Loader nodes: ArcFace recognizer, face detector, face swapper."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..face_identity.catalog import Role, names_for_role
-from ..face_identity.detect import DetectionSettings, FaceDetector, load_detector
-from ..face_identity.download import spec_for_file
-from ..face_identity.embed import ArcFaceRecognizer, load_recognizer
-from ..face_identity.runtime import PROVIDER_CHOICES, ModelSession
+from ..face_identity import (
+    BACKEND_CHOICES,
+    PROVIDER_CHOICES,
+    TORCH_PRECISIONS,
+    ArcFaceRecognizer,
+    DetectionSettings,
+    FaceDetector,
+    InswapperSwapper,
+    ModelSession,
+    Role,
+    load_detector,
+    load_recognizer,
+    load_swapper,
+    names_for_role,
+    spec_for_file,
+)
 from . import sockets
 from .comfy import gpu_index, model_folders, torch_device
 
-BACKENDS = ("auto", "onnxruntime", "torch")
-PRECISIONS = ("float32", "float16", "bfloat16")
+LOADERS_CATEGORY = f"{sockets.CATEGORY}/loaders"
 
 
 def local_model_files(role: Role) -> list[str]:
@@ -70,7 +80,7 @@ class LoadArcFaceModel:
         "Loads an ArcFace recognizer (InsightFace w600k_r50 by default). Catalog models are downloaded from Hugging Face on "
         "first use and verified; an existing models/insightface/models/buffalo_l/w600k_r50.onnx is reused."
     )
-    CATEGORY = f"{sockets.CATEGORY}/loaders"
+    CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
     RETURN_TYPES = (sockets.RECOGNIZER, "STRING")
     RETURN_NAMES = ("recognizer", "info")
@@ -87,7 +97,7 @@ class LoadArcFaceModel:
                     "recognizer", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."
                 ),
                 "backend": (
-                    list(BACKENDS),
+                    list(BACKEND_CHOICES),
                     {
                         "default": "auto",
                         "tooltip": "auto: torch on a GPU device, onnxruntime on the CPU. torch runs on ComfyUI's device.",
@@ -95,7 +105,7 @@ class LoadArcFaceModel:
                 ),
                 "provider": provider_input(),
                 "precision": (
-                    list(PRECISIONS),
+                    list(TORCH_PRECISIONS),
                     {
                         "default": "float32",
                         "tooltip": "Torch backend precision (float16/bfloat16 only where the device supports them).",
@@ -140,7 +150,7 @@ class LoadFaceDetector:
         "Loads a face detector with 5 landmarks: SCRFD / RetinaFace-10g (insightface det_10g) or YOLOFace-8n. Faces are searched "
         "again at smaller sizes and on a padded copy when none is found (close-ups, tight crops)."
     )
-    CATEGORY = f"{sockets.CATEGORY}/loaders"
+    CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
     RETURN_TYPES = (sockets.DETECTOR, "STRING")
     RETURN_NAMES = ("detector", "info")
@@ -199,3 +209,48 @@ class LoadFaceDetector:
             model_name, model_folders(), providers=provider, strict=strict, settings=settings, device_id=gpu_index()
         )
         return detector, f"{detector.name} ({detector.family}) | {provider_note(detector.model)}"
+
+
+class LoadFaceSwapper:
+    DESCRIPTION = (
+        "Loads inswapper_128 (fp32 or fp16) for Face Swap; an existing models/insightface/inswapper_128.onnx is reused. "
+        "Licence: InsightFace non-commercial research only."
+    )
+    CATEGORY = LOADERS_CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (sockets.SWAPPER, "STRING")
+    RETURN_NAMES = ("swapper", "info")
+    OUTPUT_TOOLTIPS = ("The swapper, for Face Swap.", "Model, backend and the providers running it.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "model_name": model_input(
+                    "swapper", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."
+                ),
+                "backend": (
+                    list(BACKEND_CHOICES),
+                    {
+                        "default": "auto",
+                        "tooltip": "auto: torch on a GPU device when its conversion matches onnxruntime, else onnxruntime.",
+                    },
+                ),
+                "provider": provider_input(),
+                "precision": (list(TORCH_PRECISIONS), {"default": "float32", "tooltip": "Torch backend precision."}),
+                "strict": strict_input(),
+            }
+        }
+
+    def load(self, model_name: str, backend: str, provider: str, precision: str, strict: bool) -> tuple[InswapperSwapper, str]:
+        swapper = load_swapper(
+            model_name,
+            model_folders(),
+            providers=provider,
+            strict=strict,
+            backend=backend,
+            device=torch_device(),
+            dtype=precision,
+            device_id=gpu_index(),
+        )
+        return swapper, f"{swapper.name} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"

@@ -1,77 +1,31 @@
-"""Face swap nodes: load an inswapper model, swap a source IDENTITY onto the chosen faces of an IMAGE batch."""
+"""Face Swap node: swap a source IDENTITY onto the chosen faces of an IMAGE batch (the loader is in loaders.py)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from ..face_identity.compare import DEFAULT_MATCH_THRESHOLD
-from ..face_identity.detect import FaceDetector
-from ..face_identity.embed import ArcFaceRecognizer
-from ..face_identity.select import DEFAULT_ORDER, FACE_ORDERS, parse_index_list
-from ..face_identity.stream import frames_per_chunk
-from ..face_identity.swap import (
+from ..face_identity import (
+    DEFAULT_MATCH_THRESHOLD,
+    DEFAULT_ORDER,
+    FACE_ORDERS,
     PIXEL_BOOST_FACTORS,
     SELECTION_MODES,
+    ArcFaceRecognizer,
+    FaceDetector,
+    Identity,
     InswapperSwapper,
     SwapSettings,
     TargetSelection,
-    load_swapper,
-    select_targets,
-    swap_faces,
+    image_batch_shape,
+    parse_index_list,
+    swap_stream,
 )
-from ..face_identity.types import Identity
 from . import sockets
-from .comfy import Progress, gpu_index, model_folders, torch_device
-from .loaders import BACKENDS, PRECISIONS, model_input, provider_input, provider_note, strict_input
-from .tensors import empty_image, empty_mask, image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
+from .comfy import Progress, throw_if_interrupted
+from .tensors import batch_to_tensor
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
-
-
-class LoadFaceSwapper:
-    DESCRIPTION = (
-        "Loads inswapper_128 (fp32 or fp16) for Face Swap; an existing models/insightface/inswapper_128.onnx is reused. "
-        "Licence: InsightFace non-commercial research only."
-    )
-    CATEGORY = f"{sockets.CATEGORY}/loaders"
-    FUNCTION = "load"
-    RETURN_TYPES = (sockets.SWAPPER, "STRING")
-    RETURN_NAMES = ("swapper", "info")
-    OUTPUT_TOOLTIPS = ("The swapper, for Face Swap.", "Model, backend and the providers running it.")
-
-    @classmethod
-    def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {
-            "required": {
-                "model_name": model_input(
-                    "swapper", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."
-                ),
-                "backend": (
-                    list(BACKENDS),
-                    {
-                        "default": "auto",
-                        "tooltip": "auto: torch on a GPU device when its conversion matches onnxruntime, else onnxruntime.",
-                    },
-                ),
-                "provider": provider_input(),
-                "precision": (list(PRECISIONS), {"default": "float32", "tooltip": "Torch backend precision."}),
-                "strict": strict_input(),
-            }
-        }
-
-    def load(self, model_name: str, backend: str, provider: str, precision: str, strict: bool) -> tuple[InswapperSwapper, str]:
-        swapper = load_swapper(
-            model_name,
-            model_folders(),
-            providers=provider,
-            strict=strict,
-            backend=backend,
-            device=torch_device(),
-            dtype=precision,
-            device_id=gpu_index(),
-        )
-        return swapper, f"{swapper.name} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"
 
 
 class FaceSwap:
@@ -185,23 +139,21 @@ class FaceSwap:
         reference: Identity | None = None,
         recognizer: ArcFaceRecognizer | None = None,
     ) -> tuple[Any, Any, int, str]:
-        swapper.require_compatible(source)
         settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask))
         positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
-        frames = image if image.ndim == 4 else image[None]
-        count, size = int(frames.shape[0]), image_size(frames)
-        swapped, masks, counts = empty_image(count, size), empty_mask(count, size), []
-        progress = Progress(count)
-        # A video batch goes through in chunks, so host copies (uint8, float, result) exist for one chunk only.
-        step = frames_per_chunk(size[0], size[1])
-        for start in range(0, count, step):
-            chunk = frames[start : start + step]
-            uint8_frames = image_to_uint8_list(chunk)
-            detected = detector.detect_batch(uint8_frames, on_image_done=progress.per_call())
-            targets = select_targets(uint8_frames, detected, selection, recognizer)
-            result = swap_faces(swapper, image_to_float_list(chunk), source, targets, settings, recognizer, uint8_frames)
-            swapped[start : start + len(uint8_frames)] = to_image(result.images)
-            masks[start : start + len(uint8_frames)] = to_mask(result.masks)
-            counts.extend(result.swapped_counts)
-        return swapped, masks, sum(counts), json.dumps(counts)
+        progress = Progress(image_batch_shape(image)[0])
+        # The library streams the batch in memory-bounded chunks (a long video never sits on the host twice).
+        result = swap_stream(
+            swapper,
+            detector,
+            image,
+            source,
+            settings,
+            selection,
+            recognizer,
+            on_frames_done=progress.per_count(),
+            check_cancel=throw_if_interrupted,
+        )
+        images, masks = batch_to_tensor(result.images), batch_to_tensor(result.masks)
+        return images, masks, result.swapped_total, json.dumps(list(result.swapped_counts))

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..face_identity.errors import InvalidImageError
-from ..face_identity.images import as_rgb_uint8
+from ..face_identity import InvalidImageError, as_rgb_uint8
 from .comfy import intermediate_device
 
 
@@ -75,18 +74,11 @@ def to_mask(masks: Sequence[NDArray[np.floating]] | NDArray[np.floating], size: 
     return torch.from_numpy(np.ascontiguousarray(stacked)).to(intermediate_device())
 
 
-def empty_image(count: int, size: tuple[int, int]) -> Any:
-    """An uninitialised IMAGE ``[count, height, width, 3]`` float32 where ComfyUI keeps images, filled chunk by chunk."""
+def batch_to_tensor(batch: NDArray[np.float32]) -> Any:
+    """A float32 ``[B, H, W, 3]`` image or ``[B, H, W]`` mask batch -> IMAGE/MASK, sharing its memory on the CPU (no copy)."""
     import torch
 
-    return torch.empty((count, size[0], size[1], 3), dtype=torch.float32, device=intermediate_device())
-
-
-def empty_mask(count: int, size: tuple[int, int]) -> Any:
-    """A zero MASK ``[count, height, width]`` float32 where ComfyUI keeps masks."""
-    import torch
-
-    return torch.zeros((count, size[0], size[1]), dtype=torch.float32, device=intermediate_device())
+    return torch.from_numpy(batch).to(intermediate_device())
 
 
 def image_size(image: Any) -> tuple[int, int]:

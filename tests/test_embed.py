@@ -18,7 +18,8 @@ from face_identity.embed import AUTO_BATCH_CPU, ArcFaceRecognizer, EmbeddingResu
 from face_identity.errors import InvalidArgumentError, InvalidImageError, ModelFileError, ModelMismatchError
 from face_identity.images import read_image
 from face_identity.onnx_graph import facts_from_proto, last_initializer, load_model_proto, read_graph_facts
-from face_identity.pipeline import Analysis, FaceSelection, analyze, detect_faces, embed_batch
+from face_identity.pipeline import Analysis, analyze, detect_faces, embed_batch
+from face_identity.select import FaceSelection
 from face_identity.types import FaceBatch
 
 

@@ -250,9 +250,9 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
     )
     assert json.loads(counts) == [1, 0, 1] and total == 2
     assert torch.equal(image[1], batch[1]) and float(mask[1].max()) == 0.0
-    swap_module = sys.modules[f"{pack.__name__}.nodes.swap"]
+    swap_stream_module = sys.modules[f"{pack.__name__}.face_identity.swap.stream"]
     with pytest.MonkeyPatch.context() as patch:  # one frame per chunk, as a long 4K video would go
-        patch.setattr(swap_module, "frames_per_chunk", lambda height, width: 1)
+        patch.setattr(swap_stream_module, "frames_per_chunk", lambda height, width, memory_budget_mb: 1)
         chunked = swap(
             batch, obama, swapper, detector, "reference", "large-small", "0", 0.37, "1", 1.0, 1.0, False, obama, recognizer
         )

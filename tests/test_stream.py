@@ -18,7 +18,8 @@ from face_identity.detect import FaceDetector, load_torch_detector  # noqa: E402
 from face_identity.embed import ArcFaceRecognizer, load_recognizer  # noqa: E402
 from face_identity.errors import InvalidArgumentError  # noqa: E402
 from face_identity.images import read_image  # noqa: E402
-from face_identity.pipeline import FaceSelection, analyze  # noqa: E402
+from face_identity.pipeline import analyze  # noqa: E402
+from face_identity.select import FaceSelection  # noqa: E402
 from face_identity.stream import analyze_stream, detect_stream  # noqa: E402
 from face_identity.types import Face, RGBImage  # noqa: E402
 

@@ -1,0 +1,169 @@
+"""Images in, identity out: one entry that decides how an image batch is embedded, and embeds it.
+
+An image batch (ComfyUI's IMAGE layout, ``images.image_batch_shape``) reaches the recognizer in one
+of three ways, chosen by ``embed_source`` from what comes with it:
+
+- ``"faces"``: source images with the faces detected on them (``FaceBatch``, one entry per image);
+- ``"detector"``: source images and a detector: every face is found, selected and embedded,
+  streamed chunk by chunk (``stream.analyze_stream``);
+- ``"aligned crops"``: crops already aligned for the recognizer (one per face, at its template
+  and size), with or without the faces that remember how they were cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from .embed import ArcFaceRecognizer
+from .errors import InvalidArgumentError
+from .images import as_rgb_uint8, image_batch_frames, image_batch_shape
+from .pipeline import embed_batch
+from .select import EVERY_FACE, FaceSelection
+from .stream import analyze_stream
+from .types import FaceBatch, Identity
+
+EmbedSource = Literal["faces", "detector", "aligned crops"]
+EMBED_SOURCES: tuple[str, ...] = get_args(EmbedSource)
+"""How ``identify`` embeds a batch: the values of ``EmbedSource``."""
+
+
+@dataclass(frozen=True)
+class Identification:
+    """What ``identify`` made of an image batch.
+
+    - ``source``: how the batch was embedded (``EmbedSource``).
+    - ``faces``: the faces per source image, aligned (``None`` for aligned crops given without faces).
+    - ``identity``: one row per face, image by image; ``None`` when no image had a face.
+    """
+
+    source: EmbedSource
+    faces: FaceBatch | None
+    identity: Identity | None
+
+
+def _crops_for(faces: FaceBatch, count: int, size: tuple[int, int], recognizer: ArcFaceRecognizer) -> bool:
+    """True when a batch of ``count`` images of ``size`` are the crops alignment cut for ``faces`` for this recognizer."""
+    face_list = faces.all_faces()
+    return (
+        len(face_list) == count
+        and all(face.align_matrix is not None for face in face_list)
+        and size == (recognizer.input_size, recognizer.input_size)
+        and faces.image_sizes[:1] != (size,)
+    )
+
+
+def embed_source(
+    recognizer: ArcFaceRecognizer,
+    batch_shape: tuple[int, ...],
+    faces: FaceBatch | None = None,
+    detector: Any = None,
+    context: str = "embed",
+) -> EmbedSource:
+    """How a batch of ``batch_shape`` ``(B, H, W, ...)`` images is to be embedded (see the module docstring).
+
+    Faces win over a detector. Faces whose crops these are (one aligned face per image, the images at
+    the recognizer's size, and the faces found on images of another size) mean aligned crops.
+
+    Raises:
+        InvalidArgumentError: neither faces nor a detector, and the images are not at the
+            recognizer's crop size (``context`` starts the message).
+    """
+    count, height, width = (int(side) for side in batch_shape[:3])
+    if faces is not None:
+        return "aligned crops" if _crops_for(faces, count, (height, width), recognizer) else "faces"
+    if detector is not None:
+        return "detector"
+    if (height, width) != (recognizer.input_size, recognizer.input_size):
+        raise InvalidArgumentError(
+            f"{context} got {width}x{height} images without FACES or a detector. Connect FACES from Face Detect "
+            f"(or a detector), or give crops aligned at {recognizer.input_size} px by Face Align."
+        )
+    return "aligned crops"
+
+
+def _require_faces_match(faces: FaceBatch, batch_shape: tuple[int, ...], context: str) -> None:
+    """Raise when ``faces`` were detected on other images than a batch of ``batch_shape``."""
+    count, height, width = (int(side) for side in batch_shape[:3])
+    sizes = faces.image_sizes
+    if len(faces) != count or (sizes and any(size != (height, width) for size in sizes)):
+        raise InvalidArgumentError(
+            f"{context}: FACES describe {len(faces)} image(s) of size {sizes[:1]}, but the IMAGE input holds {count} of "
+            f"{height}x{width}. Connect the same images that went into Face Detect."
+        )
+
+
+class _Progress:
+    """Turns per-step counts into ``on_progress(done, total)`` calls."""
+
+    def __init__(self, total: int, on_progress: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self.on_progress = max(int(total), 1), 0, on_progress
+
+    def __call__(self, count: int) -> None:
+        self.done += int(count)
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
+
+
+def identify(
+    recognizer: ArcFaceRecognizer,
+    images: Any,
+    faces: FaceBatch | None = None,
+    detector: Any = None,
+    *,
+    selection: FaceSelection = EVERY_FACE,
+    flip: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+    context: str = "embed",
+) -> Identification:
+    """Embed the faces of an image batch, whichever way it comes (``embed_source``).
+
+    Args:
+        recognizer: the ArcFace recognizer.
+        images: ``[B, H, W, C]`` (or one ``[H, W, C]``), C in 1, 3, 4, float 0..1 or uint8, numpy or torch.
+        faces: faces detected on these images (or, for aligned crops, the faces they were cut for).
+        detector: finds the faces when ``faces`` is not given (``FaceDetector`` or ``TorchFaceDetector``).
+        selection: which detected faces to keep (detector only).
+        flip: average each embedding with that of the mirrored crop.
+        on_progress: called with ``(done, total)`` as the work advances (frames, faces or crops).
+        context: names the caller in error messages (e.g. a node's name).
+
+    Returns:
+        ``Identification``; its ``identity`` is ``None`` when no image had a face.
+
+    Raises:
+        InvalidArgumentError: no way to find the faces (``embed_source``); faces of other images;
+            aligned crops cut with another template or size than the recognizer's.
+        InvalidImageError: not an image batch.
+    """
+    shape = image_batch_shape(images)
+    source = embed_source(recognizer, shape, faces, detector, context)
+    if source == "detector":
+        progress = _Progress(shape[0], on_progress)
+        analysis = analyze_stream(detector, recognizer, images, selection, flip=flip, on_frames_done=progress)
+        return Identification(source, analysis.faces, analysis.identity)
+    frames = [as_rgb_uint8(frame) for frame in image_batch_frames(images)]
+    if source == "faces":
+        assert faces is not None  # embed_source says so
+        _require_faces_match(faces, shape, context)
+        progress = _Progress(faces.face_count, on_progress)
+        analysis = embed_batch(recognizer, frames, faces, flip=flip, on_chunk=progress)
+        return Identification(source, analysis.faces, analysis.identity)
+    face_list = faces.all_faces() if faces is not None else None
+    if face_list is not None:
+        wrong = {(face.template, face.crop_size) for face in face_list} - {(recognizer.template, recognizer.input_size)}
+        if wrong:
+            raise InvalidArgumentError(
+                f"{context}: these crops were aligned with {sorted(wrong)}, but {recognizer.name} needs "
+                f"{recognizer.template} at {recognizer.input_size} px. Set Face Align to that, or connect the source "
+                "IMAGE with FACES from Face Detect."
+            )
+    progress = _Progress(len(frames), on_progress)
+    result = recognizer.embed_crops(np.stack(frames), flip=flip, on_chunk=progress)
+    if faces is None or face_list is None:
+        return Identification(source, None, recognizer.identity(result, None, list(range(len(frames)))))
+    face_indices = [index for image_faces in faces.faces_per_image for index in range(len(image_faces))]
+    return Identification(source, faces, recognizer.identity(result, face_list, face_indices))

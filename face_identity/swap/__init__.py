@@ -1,0 +1,58 @@
+"""Face swap: paste a source identity onto chosen faces of images, one module per concern.
+
+- ``inswapper``: the inswapper family (inswapper_128, fp16): its facts, the emap projection of a
+  w600k_r50 identity, ``InswapperSwapper`` and ``load_swapper``. A new family (its template, crop
+  size, normalisation, I/O and source identity) is one more module like it.
+- ``backends``: what runs a swapper graph (onnxruntime, or the torch conversion checked against it).
+- ``targets``: which faces to swap (all, by index, or by likeness to a reference identity).
+- ``crops``: pixel boost split/merge and the face-area mask.
+- ``run``: ``swap_faces`` and ``detect_and_swap`` for any swapper with the ``run.Swapper`` surface.
+- ``stream``: ``swap_stream``, the same for a long batch (a video), chunk by chunk into preallocated outputs.
+
+Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
+mask come back bit-identical. Additions to insightface's recipe: FaceFusion-style pixel boost, a
+face-area mask, a swap strength that blends the target's own identity in, and target selection by
+reference identity.
+"""
+
+from __future__ import annotations
+
+from .backends import TORCH_MATCH_TOLERANCE, OnnxSwapperBackend, SwapperBackend, TorchSwapperBackend
+from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
+from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, load_swapper, project_embeddings
+from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, blend_latents, detect_and_swap, swap_faces
+from .stream import SwappedBatch, swap_stream
+from .targets import EVERY_TARGET, SELECTION_MODES, SelectionMode, TargetSelection, reference_similarities, select_targets
+
+__all__ = [
+    "CROPS_PER_STEP",
+    "DEFAULT_SWAP",
+    "EVERY_TARGET",
+    "INSWAPPER_INPUT_SIZE",
+    "INSWAPPER_TEMPLATE",
+    "PIXEL_BOOST_FACTORS",
+    "SELECTION_MODES",
+    "TORCH_MATCH_TOLERANCE",
+    "InswapperSwapper",
+    "OnnxSwapperBackend",
+    "SelectionMode",
+    "SwapResult",
+    "SwapSettings",
+    "SwappedBatch",
+    "Swapper",
+    "SwapperBackend",
+    "TargetSelection",
+    "TorchSwapperBackend",
+    "blend_latents",
+    "detect_and_swap",
+    "face_area_mask",
+    "landmarks_in_crop",
+    "load_swapper",
+    "merge_pixel_boost",
+    "project_embeddings",
+    "reference_similarities",
+    "select_targets",
+    "split_pixel_boost",
+    "swap_faces",
+    "swap_stream",
+]

@@ -1,0 +1,295 @@
+"""Swapping a batch: latents per target face, crops, the swapper, paste-back; and detect-then-swap.
+
+Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention). Work stays in float32 so
+pixels outside the paste mask come back bit-identical; only detection and recognition see uint8 copies.
+
+Family-agnostic: any swapper with the ``Swapper`` surface runs here (``inswapper.InswapperSwapper`` today).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..align import alignment_matrix, paste_back, warp_face
+from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
+from ..images import as_float_image, as_rgb_uint8
+from ..types import Face, FloatImage, Identity, RGBImage
+from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
+from .targets import EVERY_TARGET, TargetSelection, select_targets, unit_embeddings_per_image
+
+logger = logging.getLogger(__name__)
+
+CROPS_PER_STEP = 64
+"""Faces prepared at once: bounds crop memory (a 4x-boost crop is 16 model inputs, 3 MB) on long batches."""
+
+
+class Swapper(Protocol):
+    """What a swapper family provides to ``swap_faces``.
+
+    - ``name``; ``template`` and ``input_size``: the alignment template and crop side of the model input;
+    - ``embedding_space`` and ``dimension``: the identity space its source identities come from;
+    - ``require_compatible(identity)``: raise ``IncompatibleIdentitiesError`` for an identity of another space;
+    - ``project(identity)`` -> ``[D]`` and ``project_rows([K, D] unit embeddings)`` -> ``[K, D]``: unit latents;
+    - ``swap_crops([N, S, S, 3] RGB 0..1 crops, [N, D] latents)`` -> ``[N, S, S, 3]`` float32 RGB 0..1.
+    """
+
+    name: str
+    template: str
+    input_size: int
+    embedding_space: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    def require_compatible(self, identity: Identity, role: str = "source") -> None: ...
+
+    def project(self, identity: Identity) -> NDArray[np.float32]: ...
+
+    def project_rows(self, normed: NDArray[np.floating]) -> NDArray[np.float32]: ...
+
+    def swap_crops(self, crops: NDArray[np.floating], latents: NDArray[np.floating]) -> NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class SwapSettings:
+    """How to swap each target face.
+
+    - ``pixel_boost``: 1, 2 or 4. The face is cropped at ``pixel_boost`` times the model size (128 px
+      for inswapper), split into ``pixel_boost**2`` model-size images by strided sampling, each
+      swapped, and interleaved back (FaceFusion's pixel boost): the pasted face has ``pixel_boost``
+      times the detail.
+    - ``strength``: 0..1. 1 swaps in the source identity (insightface). Below 1 the target's own
+      identity is blended in: ``latent = normalise(s * normalise(source @ emap) + (1 - s) *
+      normalise(target @ emap))``; 0 asks the model to re-draw the target as itself. Needs a
+      w600k_r50 recognizer to embed the target faces.
+    - ``mask_blur``: multiplies insightface's Gaussian feather kernel (1 = insightface, 0 = nearly hard).
+    - ``face_area_mask``: also limit the paste to an ellipse over brows, eyes, nose, mouth and chin,
+      placed from the 5 landmarks (keeps hair, ears and background of the target).
+    """
+
+    pixel_boost: int = 1
+    strength: float = 1.0
+    mask_blur: float = 1.0
+    face_area_mask: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pixel_boost not in PIXEL_BOOST_FACTORS:
+            raise InvalidArgumentError(f"pixel boost must be one of {PIXEL_BOOST_FACTORS}, got {self.pixel_boost}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise InvalidArgumentError(f"swap strength must lie in 0..1, got {self.strength}")
+        if not 0.0 <= self.mask_blur <= 8.0:
+            raise InvalidArgumentError(f"mask blur must lie in 0..8, got {self.mask_blur}")
+
+
+DEFAULT_SWAP = SwapSettings()
+"""The default swap settings: insightface's (no pixel boost, full strength, its feather, square mask)."""
+
+
+@dataclass(frozen=True)
+class SwapResult:
+    """Swapped images of a batch.
+
+    - ``images``: ``[H, W, 3]`` float32 RGB per input image; an image with no swapped face is an
+      exact float32 copy of its input.
+    - ``masks``: ``[H, W]`` float32 0..1 per image: the union (maximum) of the paste masks.
+    - ``swapped_counts``: faces swapped per image.
+    - ``targets``: the swapped faces per image, with the matrix of their swap crop
+      (``align_matrix``, ``crop_size = pixel_boost * swapper.input_size``, ``template = swapper.template``).
+    """
+
+    images: tuple[FloatImage, ...]
+    masks: tuple[NDArray[np.float32], ...]
+    swapped_counts: tuple[int, ...]
+    targets: tuple[tuple[Face, ...], ...]
+
+    @property
+    def skipped(self) -> tuple[bool, ...]:
+        """True for every image in which no face was swapped (returned unchanged)."""
+        return tuple(count == 0 for count in self.swapped_counts)
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped)
+
+    @property
+    def swapped_total(self) -> int:
+        return sum(self.swapped_counts)
+
+
+def blend_latents(
+    source_latent: NDArray[np.floating], target_latents: NDArray[np.floating], strength: float
+) -> NDArray[np.float32]:
+    """Swap strength: ``normalise(s * source_latent + (1 - s) * target_latent)`` per target row.
+
+    Args:
+        source_latent: ``[D]`` unit latent of the source identity (``Swapper.project``).
+        target_latents: ``[K, D]`` unit latents of the target faces' own identities.
+        strength: ``s`` in 0..1; 1 returns the source latent for every row.
+
+    Returns:
+        ``[K, D]`` float32 unit rows.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise InvalidArgumentError(f"swap strength must lie in 0..1, got {strength}")
+    source = np.asarray(source_latent, dtype=np.float64).reshape(1, -1)
+    targets = np.atleast_2d(np.asarray(target_latents, dtype=np.float64))
+    mixed = strength * source + (1.0 - strength) * targets
+    norms = np.linalg.norm(mixed, axis=1, keepdims=True)
+    return (mixed / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _target_latents(
+    swapper: Swapper,
+    source_latent: NDArray[np.float32],
+    uint8_images: Sequence[RGBImage] | None,
+    images: Sequence[FloatImage],
+    faces_per_image: Sequence[Sequence[Face]],
+    strength: float,
+    recognizer: Any,
+) -> list[NDArray[np.float32]]:
+    """Per image ``[F_i, D]`` latents: the source latent, blended with each target's own at strength < 1."""
+    counts = [len(faces) for faces in faces_per_image]
+    if strength >= 1.0 or sum(counts) == 0:
+        return [np.repeat(source_latent[None, :], count, axis=0) for count in counts]
+    if recognizer is None:
+        raise InvalidArgumentError(
+            f"swap strength {strength} < 1 blends in the target's own identity, which needs a "
+            f"{swapper.embedding_space} recognizer to embed the target faces; pass recognizer=..."
+        )
+    if recognizer.model_id != swapper.embedding_space or recognizer.dimension != swapper.dimension:
+        raise IncompatibleIdentitiesError(
+            f"swap strength < 1 embeds the target faces for {swapper.name}'s projection, which needs "
+            f"{swapper.embedding_space} ({swapper.dimension}-d) embeddings; the recognizer given is "
+            f"{recognizer.model_id} ({recognizer.dimension}-d). Load the {swapper.embedding_space} recognizer."
+        )
+    pictures = uint8_images if uint8_images is not None else [as_rgb_uint8(image) for image in images]
+    embeddings = unit_embeddings_per_image(recognizer, pictures, faces_per_image)
+    return [blend_latents(source_latent, swapper.project_rows(rows), strength) if rows.shape[0] else rows for rows in embeddings]
+
+
+def _swap_round(
+    swapper: Swapper,
+    frames: list[FloatImage],
+    masks: list[NDArray[np.float32]],
+    jobs: Sequence[tuple[int, Face, NDArray[np.float32]]],
+    settings: SwapSettings,
+) -> list[Face]:
+    """Swap one face in each of several images (one job per image), updating ``frames`` and ``masks`` in place."""
+    factor = settings.pixel_boost
+    crop_size = swapper.input_size * factor
+    tiles, latents, matrices = [], [], []
+    for image_index, face, latent in jobs:
+        matrix = alignment_matrix(face.landmarks, swapper.template, crop_size)
+        crop = warp_face(frames[image_index], matrix, crop_size)
+        tiles.append(split_pixel_boost(crop, factor))
+        latents.append(np.repeat(latent[None, :], factor * factor, axis=0))
+        matrices.append(matrix)
+    swapped_tiles = swapper.swap_crops(np.concatenate(tiles), np.concatenate(latents))
+    swapped_faces = []
+    for job_number, (image_index, face, _) in enumerate(jobs):
+        rows = swapped_tiles[job_number * factor * factor : (job_number + 1) * factor * factor]
+        swapped_crop = merge_pixel_boost(rows, factor)
+        crop_mask = (
+            face_area_mask(landmarks_in_crop(face.landmarks, matrices[job_number]), crop_size)
+            if settings.face_area_mask
+            else None
+        )
+        frames[image_index], face_mask = paste_back(
+            frames[image_index], swapped_crop, matrices[job_number], crop_mask, settings.mask_blur
+        )
+        np.maximum(masks[image_index], face_mask, out=masks[image_index])
+        swapped_faces.append(face.with_alignment(matrices[job_number], crop_size, swapper.template))
+    return swapped_faces
+
+
+def swap_faces(
+    swapper: Swapper,
+    images: Sequence[NDArray[np.generic]],
+    source: Identity,
+    faces_per_image: Sequence[Sequence[Face]],
+    settings: SwapSettings = DEFAULT_SWAP,
+    recognizer: Any = None,
+    uint8_images: Sequence[RGBImage] | None = None,
+) -> SwapResult:
+    """Swap the source identity onto the given faces of every image.
+
+    Faces of one image are swapped one after the other on the updated image (as insightface does);
+    the k-th faces of all images go through the model together.
+
+    Args:
+        swapper: from ``load_swapper``.
+        images: ``[H, W, 3]`` RGB float32 0..1 (uint8 accepted, divided by 255).
+        source: the identity to paste in, of the swapper's space (``arcface_w600k_r50``, 512-d, for inswapper). Its centroid is used.
+        faces_per_image: the target faces of each image (``select_targets``); an empty list leaves the image as is.
+        settings: pixel boost, strength, mask blur, face-area mask.
+        recognizer: an ``ArcFaceRecognizer`` of the swapper's space (w600k_r50); needed only when ``settings.strength < 1``.
+        uint8_images: uint8 copies of ``images`` the caller already has (saves a conversion at strength < 1).
+
+    Returns:
+        ``SwapResult``; images with no target are exact float32 copies of the input.
+
+    Raises:
+        IncompatibleIdentitiesError: the source (or the recognizer) is not of the swapper's space (w600k_r50).
+        InvalidArgumentError: strength < 1 without a recognizer; lengths differ.
+    """
+    if len(images) != len(faces_per_image):
+        raise InvalidArgumentError(f"{len(images)} images but faces for {len(faces_per_image)}")
+    source_latent = swapper.project(source)
+    frames = [as_float_image(image) for image in images]
+    latents = _target_latents(swapper, source_latent, uint8_images, frames, faces_per_image, settings.strength, recognizer)
+    masks = [np.zeros(frame.shape[:2], dtype=np.float32) for frame in frames]
+    swapped: list[list[Face]] = [[] for _ in frames]
+    rounds = max((len(faces) for faces in faces_per_image), default=0)
+    for face_number in range(rounds):
+        jobs = [
+            (image_index, faces[face_number], latents[image_index][face_number])
+            for image_index, faces in enumerate(faces_per_image)
+            if len(faces) > face_number
+        ]
+        for start in range(0, len(jobs), CROPS_PER_STEP):
+            step = jobs[start : start + CROPS_PER_STEP]
+            for (image_index, _, _), face in zip(step, _swap_round(swapper, frames, masks, step, settings), strict=True):
+                swapped[image_index].append(face)
+    counts = tuple(len(faces) for faces in swapped)
+    logger.debug("swapped %d face(s) in %d image(s); %d image(s) unchanged", sum(counts), len(frames), counts.count(0))
+    return SwapResult(tuple(frames), tuple(masks), counts, tuple(tuple(faces) for faces in swapped))
+
+
+def detect_and_swap(
+    swapper: Swapper,
+    detector: Any,
+    images: Sequence[NDArray[np.generic]],
+    source: Identity,
+    settings: SwapSettings = DEFAULT_SWAP,
+    selection: TargetSelection = EVERY_TARGET,
+    recognizer: Any = None,
+    reference_recognizer: Any = None,
+) -> SwapResult:
+    """Detect faces in every image, pick the targets, swap the source identity onto them.
+
+    Args:
+        swapper: from ``load_swapper``.
+        detector: a ``FaceDetector`` (its own settings apply).
+        images: ``[H, W, 3]`` RGB float32 0..1 (uint8 accepted).
+        source: the identity to paste in, of the swapper's space (``arcface_w600k_r50``).
+        settings: see ``SwapSettings``.
+        selection: see ``TargetSelection``.
+        recognizer: ``ArcFaceRecognizer`` of the swapper's space (w600k_r50) for strength < 1 (and reference mode when
+            ``reference_recognizer`` is not given).
+        reference_recognizer: recognizer of the reference identity's model, for reference mode.
+
+    Returns:
+        ``SwapResult``; images without a (matching) face come back unchanged and count as skipped.
+    """
+    swapper.require_compatible(source)
+    frames = [as_float_image(image) for image in images]
+    uint8_images = [as_rgb_uint8(frame) for frame in frames]
+    detected = detector.detect_batch(uint8_images)
+    targets = select_targets(uint8_images, detected, selection, reference_recognizer or recognizer)
+    return swap_faces(swapper, frames, source, targets, settings, recognizer, uint8_images)
