@@ -39,7 +39,7 @@ from .errors import (
 )
 from .images import as_rgb_uint8
 from .onnx_graph import last_initializer
-from .runtime import ModelSession, TensorInfo, open_session, require_kind
+from .runtime import ModelSession, TensorInfo, declared_embedding_space, open_session, require_kind
 from .select import DEFAULT_ORDER, FACE_ORDERS, order_faces, select_faces
 from .types import AffineMatrix, Face, Identity, RGBImage
 
@@ -616,7 +616,8 @@ def load_swapper(
             device when the conversion is exact, and keeps onnxruntime otherwise.
         device, dtype: torch device (default: CUDA if available) and precision (``float32``,
             ``float16``, ``bfloat16``) of the torch backend.
-        embedding_space: identity space the emap expects (default: the catalog's, else ``arcface_w600k_r50``).
+        embedding_space: identity space the emap expects (default: the one the file declares in its ONNX
+            metadata, ``runtime.EMBEDDING_SPACE_METADATA_KEY``; else the catalog's, else ``arcface_w600k_r50``).
         device_id: GPU index for onnxruntime's GPU providers.
 
     Raises:
@@ -653,7 +654,9 @@ def load_swapper(
         spec.name if spec else resolved.path.stem,
         input_size,
         spec.template if spec and spec.template else INSWAPPER_TEMPLATE,
-        embedding_space or (spec.embedding_space if spec and spec.embedding_space else W600K_R50_SPACE),
+        embedding_space
+        or declared_embedding_space(model)
+        or (spec.embedding_space if spec and spec.embedding_space else W600K_R50_SPACE),
     )
 
 
