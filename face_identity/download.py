@@ -118,8 +118,11 @@ def resolve_model(
 
     Raises:
         ModelFileError: not a catalog name and no such file.
-        ModelNotAvailableError: a catalog model that is not on disk and cannot be downloaded.
-        ModelIntegrityError: the download does not match its published hash (the file was deleted).
+        ModelNotAvailableError: a catalog model that is not on disk and cannot be downloaded (the
+            message names the file, its URL, the folders searched and the ways out).
+        ModelIntegrityError: the download does not match its published hash (the file was deleted),
+            or a catalog model on disk no longer matches the ``.hash`` sidecar beside it (kept; the
+            message says to delete it).
     """
     search = [Path(folder) for folder in folders]
     text = os.fspath(name_or_path)
