@@ -133,18 +133,26 @@ def _report_failure(path: Path | str, message: str) -> None:
     print(f"error: {text}", file=sys.stderr)
 
 
-def _expand_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[dict[str, str]]]:
-    """Files as given, folders as their images (sorted); an empty folder is a failure of its own."""
-    paths: list[Path] = []
-    failures: list[dict[str, str]] = []
+def _expand_inputs(inputs: Sequence[Path]) -> list[Path | dict[str, Any]]:
+    """Files as given, folders as their images (sorted), in input order; a missing file or an image-less
+    folder becomes its error entry at once (reported on stderr), so it needs no model."""
+    items: list[Path | dict[str, Any]] = []
     for given in inputs:
         found = find_images([given])
         if given.is_dir() and not found:
             message = f"{given} is a folder with no images (looked for {', '.join(IMAGE_EXTENSIONS)})"
             _report_failure(given, message)
-            failures.append({"image": str(given), "error": message})
-        paths.extend(found)
-    return paths, failures
+            items.append({"image": str(given), "error": message, "faces": []})
+        for path in found:
+            if path.is_file():
+                items.append(path)
+                continue
+            try:
+                read_image(path)  # raises: names the missing path
+            except FaceIdentityError as error:
+                _report_failure(path, str(error))
+                items.append({"image": str(path), "error": str(error), "faces": []})
+    return items
 
 
 def _face_entries(analysis: Any) -> list[dict[str, Any]]:
@@ -165,28 +173,35 @@ def _face_entries(analysis: Any) -> list[dict[str, Any]]:
     return entries
 
 
+def _analyze_file(
+    path: Path, detector: FaceDetector, recognizer: ArcFaceRecognizer, selection: FaceSelection, flip: bool
+) -> dict[str, Any]:
+    """One image's report entry; a file that cannot be processed gets an ``error`` entry (and a line on stderr)."""
+    try:
+        analysis = analyze(detector, recognizer, [read_image(path)], selection, flip=flip)
+    except FaceIdentityError as error:  # this file only; the batch goes on
+        _report_failure(path, str(error))
+        return {"image": str(path), "error": str(error), "faces": []}
+    return {"image": str(path), "faces": _face_entries(analysis)}
+
+
 def command_analyze(args: argparse.Namespace) -> int:
-    paths, failures = _expand_inputs(args.images)
-    report: list[dict[str, Any]] = list(failures)
-    if not paths:
-        print(f"error: no image files to analyze among {', '.join(map(str, args.images))}", file=sys.stderr)
-        return EXIT_FAILED
-    selection = FaceSelection(args.order, tuple(parse_index_list(args.indices) or ()) or None, args.max_faces, args.min_size)
-    detector, recognizer = _load_detector(args), _load_recognizer(args)
-    for path in paths:
-        try:
-            analysis = analyze(detector, recognizer, [read_image(path)], selection, flip=args.flip)
-        except FaceIdentityError as error:  # this file only; the batch goes on
-            _report_failure(path, str(error))
-            failures.append({"image": str(path), "error": str(error)})
-            report.append({"image": str(path), "error": str(error), "faces": []})
-            continue
-        report.append({"image": str(path), "faces": _face_entries(analysis)})
+    items = _expand_inputs(args.images)
+    detector: FaceDetector | None = None
+    recognizer: ArcFaceRecognizer | None = None
+    report = [item for item in items if not isinstance(item, Path)]
+    if len(report) < len(items):  # models only when some file is there to read
+        selection = FaceSelection(args.order, tuple(parse_index_list(args.indices) or ()) or None, args.max_faces, args.min_size)
+        detector, recognizer = _load_detector(args), _load_recognizer(args)
+        report = [
+            item if not isinstance(item, Path) else _analyze_file(item, detector, recognizer, selection, args.flip)
+            for item in items
+        ]
     readable = [entry for entry in report if "error" not in entry]
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
-    elif readable:
+    elif readable and detector is not None and recognizer is not None:
         print(
             f"detector {detector.name}, recognizer {recognizer.name} ({recognizer.model_id}, {recognizer.dimension}-d), "
             f"{recognizer.backend.describe()}"
@@ -196,8 +211,10 @@ def command_analyze(args: argparse.Namespace) -> int:
             for index, face in enumerate(entry["faces"]):
                 x1, y1, x2, y2 = face["bbox"]
                 print(f"  [{index}] box ({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f}) score {face['score']:.3f}")
-    if failures:
-        print(f"error: {len(failures)} of {len(report)} input(s) failed; the others were processed", file=sys.stderr)
+    failed = len(report) - len(readable)
+    if failed:
+        others = "the others were processed" if readable else "nothing was analyzed"
+        print(f"error: {failed} of {len(report)} input(s) failed; {others}", file=sys.stderr)
         return EXIT_FAILED
     return 0
 

@@ -407,3 +407,12 @@ def test_warnings_are_printed_once(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("hub warning") == 1 and result.stderr.count("our warning") == 1
+
+
+def test_analyze_of_only_missing_files_fails_on_the_files_not_on_the_models(tmp_path: Path) -> None:
+    # offline, with no model anywhere: the missing image is the error, not the (unneeded) recognizer
+    missing = tmp_path / "no_such_photo.jpg"
+    result = run_cli("analyze", missing, tmp_path, "--json", home=tmp_path / "empty_home")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"image file {missing} does not exist" in result.stderr and "model file" not in result.stderr
+    assert [entry["image"] for entry in json.loads(result.stdout)] == [str(missing), str(tmp_path)]
