@@ -193,7 +193,8 @@ def endpoint_unreachable(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> str
     proxy = proxies.get(scheme) or proxies.get("all")
     if proxy and not urllib.request.proxy_bypass(host):
         proxied = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        host, port = proxied.hostname or host, proxied.port or 1080
+        default_port = 1080 if proxied.scheme.startswith("socks") else (443 if proxied.scheme == "https" else 80)
+        host, port = proxied.hostname or host, proxied.port or default_port
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return None

@@ -336,3 +336,18 @@ def test_download_folder_that_is_a_file_is_a_clear_error(fake_hub: FakeHub, payl
     with pytest.raises(ModelFileError, match="is a file, not a folder"):
         download.download_model(get_spec(MODEL), not_a_folder, endpoint=fake_hub.url)
     assert fake_hub.requests == []
+
+
+def test_reachability_probe_goes_through_the_configured_proxy(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, fake_hub.url)  # a listening loopback port stands in for the proxy
+    assert download.endpoint_unreachable("https://hub.invalid") is None  # the proxy answers; the host is its job
+    closed = FakeHub()
+    dead_proxy = closed.url
+    closed.close()
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, dead_proxy)
+    problem = download.endpoint_unreachable("https://hub.invalid")
+    assert problem is not None and dead_proxy.removeprefix("http://") in problem
