@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from .compare import DEFAULT_MATCH_THRESHOLD, match_threshold
 from .detect import FaceDetector
 from .embed import ArcFaceRecognizer
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidImageError
 from .images import read_image
 from .select import select_faces
 
@@ -158,6 +158,8 @@ class FolderCalibration:
     report: CalibrationReport
     images_without_face: tuple[Path, ...]
     pairs_skipped: int
+    unreadable_images: tuple[tuple[Path, str], ...] = ()
+    """``(path, reason)`` of images that could not be read (empty, damaged, not an image); left out like face-less ones."""
 
 
 def labelled_images(folder: Path) -> list[tuple[Path, str]]:
@@ -176,12 +178,28 @@ def labelled_images(folder: Path) -> list[tuple[Path, str]]:
 
 
 def embed_main_faces(
-    paths: Sequence[Path], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
+    paths: Sequence[Path],
+    detector: FaceDetector,
+    recognizer: ArcFaceRecognizer,
+    flip: bool = False,
+    unreadable: list[tuple[Path, str]] | None = None,
 ) -> tuple[dict[Path, NDArray[np.float32]], list[Path]]:
-    """Unit embedding of the largest face of each image (images are read one at a time), and the face-less images."""
+    """Unit embedding of the largest face of each image (images are read one at a time), and the face-less images.
+
+    Args:
+        unreadable: when a list, an image that cannot be read is appended to it as ``(path, reason)``
+            and left out, so one bad file does not stop the batch; when ``None`` it raises.
+    """
     crops, kept, missing = [], [], []
     for path in paths:
-        image = read_image(path)
+        try:
+            image = read_image(path)
+        except InvalidImageError as error:
+            if unreadable is None:
+                raise
+            logger.warning("%s; it is left out of the calibration", error)
+            unreadable.append((path, str(error)))
+            continue
         faces = select_faces(detector.detect(image), "large-small", max_faces=1)
         if not faces:
             logger.warning("no face in %s; it is left out of the calibration", path)
@@ -231,21 +249,23 @@ def calibrate_folder(
     """Score same/different pairs and report ROC figures and the best threshold.
 
     Without ``pairs_file`` every pair of images in the identity subfolders is scored (the subfolder
-    name is the label). With it, only the listed pairs are. Images with no face are left out.
+    name is the label). With it, only the listed pairs are. Images with no face, and images that
+    cannot be read (reported in ``unreadable_images``), are left out.
     """
     root = Path(folder)
+    unreadable: list[tuple[Path, str]] = []
     if pairs_file is None:
         labelled = labelled_images(root)
-        embeddings, missing = embed_main_faces([p for p, _ in labelled], detector, recognizer, flip)
+        embeddings, missing = embed_main_faces([p for p, _ in labelled], detector, recognizer, flip, unreadable=unreadable)
         usable = [(path, label) for path, label in labelled if path in embeddings]
         pairs = [(a, b, la == lb) for (a, la), (b, lb) in itertools.combinations(usable, 2)]
         skipped = len(labelled) * (len(labelled) - 1) // 2 - len(pairs)
     else:
         listed = _read_pairs(Path(pairs_file), root)
         unique = sorted({p for a, b, _ in listed for p in (a, b)})
-        embeddings, missing = embed_main_faces(unique, detector, recognizer, flip)
+        embeddings, missing = embed_main_faces(unique, detector, recognizer, flip, unreadable=unreadable)
         pairs = [pair for pair in listed if pair[0] in embeddings and pair[1] in embeddings]
         skipped = len(listed) - len(pairs)
     scores = [float(np.dot(embeddings[a], embeddings[b])) for a, b, _ in pairs]
     report = calibrate_scores(scores, [same for _, _, same in pairs], match_threshold(recognizer.model_id))
-    return FolderCalibration(report, tuple(missing), skipped)
+    return FolderCalibration(report, tuple(missing), skipped, tuple(unreadable))

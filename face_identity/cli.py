@@ -1,4 +1,10 @@
-"""Command line: ``python -m face_identity {analyze,compare,calibrate,models,download} ...``."""
+"""Command line: ``face-identity [-v] {analyze,compare,calibrate,models,download} ...`` (or ``python -m face_identity``).
+
+Batches never stop for one bad file: ``analyze`` and ``calibrate`` report each unreadable image on
+stderr (``error: <file>: ...``), process the rest, print the results of the readable ones and exit
+with status 2 at the end when any file failed. Folders given to ``analyze`` expand to their images
+(``images.IMAGE_EXTENSIONS``, sorted). Models are loaded only when a command needs them.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .calibrate import calibrate_folder
+from .calibrate import calibrate_folder, labelled_images
 from .catalog import HF_ENDPOINT_DEFAULT, build_catalog, names_for_role
 from .compare import match_threshold, similarity, verdict
 from .detect import DetectionSettings, FaceDetector, load_detector
 from .download import default_model_dir, find_local_copy, resolve_model
 from .embed import ArcFaceRecognizer, load_recognizer
-from .errors import FaceIdentityError, InvalidArgumentError, NoFaceFoundError
-from .images import read_image
+from .errors import FaceIdentityError, NoFaceFoundError
+from .images import IMAGE_EXTENSIONS, find_images, read_image
 from .pipeline import analyze
 from .runtime import PROVIDER_CHOICES
 from .select import FACE_ORDERS, FaceSelection, parse_index_list
@@ -27,6 +33,9 @@ from .types import Identity
 
 DEFAULT_DETECTOR = "retinaface_10g"
 DEFAULT_RECOGNIZER = "arcface_w600k_r50"
+EXIT_FAILED = 2
+"""Exit status when the command failed, or when any file of a batch could not be processed."""
+MODULE_PROG = "python -m face_identity"
 
 
 def _det_size(text: str) -> tuple[int, int]:
@@ -75,7 +84,9 @@ def _add_model_options(parser: argparse.ArgumentParser, recognizer: bool = True)
     group.add_argument("--strict", action="store_true", help="fail instead of falling back to the CPU")
     group.add_argument("--det-size", type=_det_size, default=None, help="detector input, e.g. 640 or 640x480")
     group.add_argument("--det-thresh", type=float, default=0.5, help="detector score threshold (default 0.5)")
-    group.add_argument("--model-dir", action="append", default=[], help="folder to search for models (repeatable)")
+    group.add_argument(
+        "--model-dir", action="append", default=[], help="folder to search for models before downloading (repeatable)"
+    )
 
 
 def _runtime(args: argparse.Namespace) -> tuple[Any, int, Any]:
@@ -118,43 +129,103 @@ def _rounded(values: Iterable[float], digits: int = 7) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
+def _report_failure(path: Path | str, message: str) -> None:
+    text = message if str(path) in message else f"{path}: {message}"
+    print(f"error: {text}", file=sys.stderr)
+
+
+def _expand_inputs(inputs: Sequence[Path]) -> list[Path | dict[str, Any]]:
+    """Files as given, folders as their images (sorted), in input order; a missing file or an image-less
+    folder becomes its error entry at once (reported on stderr), so it needs no model."""
+    items: list[Path | dict[str, Any]] = []
+    for given in inputs:
+        found = find_images([given])
+        if given.is_dir() and not found:
+            message = f"{given} is a folder with no images (looked for {', '.join(IMAGE_EXTENSIONS)})"
+            _report_failure(given, message)
+            items.append({"image": str(given), "error": message, "faces": []})
+        for path in found:
+            if path.is_file():
+                items.append(path)
+                continue
+            try:
+                read_image(path)  # raises: names the missing path
+            except FaceIdentityError as error:
+                _report_failure(path, str(error))
+                items.append({"image": str(path), "error": str(error), "faces": []})
+    return items
+
+
+def _face_entries(analysis: Any) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    identity = analysis.identity
+    if identity is None:  # no face: rows exist only with an identity
+        return entries
+    for face, row in zip(analysis.faces.faces_per_image[0], analysis.rows_of_image(0)):
+        embedding = identity.embeddings[row]
+        entries.append(
+            {
+                "bbox": _rounded(face.bbox, 2),
+                "score": round(face.score, 5),
+                "kps": [_rounded(point, 2) for point in face.landmarks],
+                "embedding": _rounded(embedding),
+            }
+        )
+    return entries
+
+
+def _analyze_file(
+    path: Path, detector: FaceDetector, recognizer: ArcFaceRecognizer, selection: FaceSelection, flip: bool
+) -> dict[str, Any]:
+    """One image's report entry; a file that cannot be processed gets an ``error`` entry (and a line on stderr)."""
+    try:
+        analysis = analyze(detector, recognizer, [read_image(path)], selection, flip=flip)
+    except FaceIdentityError as error:  # this file only; the batch goes on
+        _report_failure(path, str(error))
+        return {"image": str(path), "error": str(error), "faces": []}
+    return {"image": str(path), "faces": _face_entries(analysis)}
+
+
 def command_analyze(args: argparse.Namespace) -> int:
-    detector, recognizer = _load_detector(args), _load_recognizer(args)
-    selection = FaceSelection(args.order, tuple(parse_index_list(args.indices) or ()) or None, args.max_faces, args.min_size)
-    report: list[dict[str, Any]] = []
-    for path in args.images:
-        analysis = analyze(detector, recognizer, [read_image(path)], selection, flip=args.flip)
-        faces = analysis.faces.faces_per_image[0]
-        entries = []
-        for face, row in zip(faces, analysis.rows_of_image(0)):
-            embedding = analysis.identity.embeddings[row]  # type: ignore[union-attr]  # rows exist only with an identity
-            entries.append(
-                {
-                    "bbox": _rounded(face.bbox, 2),
-                    "score": round(face.score, 5),
-                    "kps": [_rounded(point, 2) for point in face.landmarks],
-                    "embedding": _rounded(embedding),
-                }
-            )
-        report.append({"image": str(path), "faces": entries})
+    items = _expand_inputs(args.images)
+    detector: FaceDetector | None = None
+    recognizer: ArcFaceRecognizer | None = None
+    report = [item for item in items if not isinstance(item, Path)]
+    if len(report) < len(items):  # models only when some file is there to read
+        selection = FaceSelection(args.order, tuple(parse_index_list(args.indices) or ()) or None, args.max_faces, args.min_size)
+        detector, recognizer = _load_detector(args), _load_recognizer(args)
+        report = [
+            item if not isinstance(item, Path) else _analyze_file(item, detector, recognizer, selection, args.flip)
+            for item in items
+        ]
+    readable = [entry for entry in report if "error" not in entry]
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
-    else:
+    elif readable and detector is not None and recognizer is not None:
         print(
             f"detector {detector.name}, recognizer {recognizer.name} ({recognizer.model_id}, {recognizer.dimension}-d), "
             f"{recognizer.backend.describe()}"
         )
-        for entry in report:
+        for entry in readable:
             print(f"{entry['image']}: {len(entry['faces'])} face(s)")
-            for index, found in enumerate(entry["faces"]):
-                x1, y1, x2, y2 = found["bbox"]
-                print(f"  [{index}] box ({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f}) score {found['score']:.3f}")
+            for index, face in enumerate(entry["faces"]):
+                x1, y1, x2, y2 = face["bbox"]
+                print(f"  [{index}] box ({x1:.0f},{y1:.0f})-({x2:.0f},{y2:.0f}) score {face['score']:.3f}")
+    failed = len(report) - len(readable)
+    if failed:
+        others = "the others were processed" if readable else "nothing was analyzed"
+        print(f"error: {failed} of {len(report)} input(s) failed; {others}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 
-def _identity_of(path: Path, detector: FaceDetector | None, recognizer: ArcFaceRecognizer) -> Identity:
-    if path.suffix.lower() == ".safetensors" or detector is None:
+def _is_identity_file(path: Path) -> bool:
+    return path.suffix.lower() == ".safetensors"
+
+
+def _identity_of(path: Path, detector: FaceDetector | None, recognizer: ArcFaceRecognizer | None) -> Identity:
+    if _is_identity_file(path) or detector is None or recognizer is None:
         return load_identity(path)
     analysis = analyze(detector, recognizer, [read_image(path)], FaceSelection(max_faces=1))
     if analysis.identity is None:
@@ -163,11 +234,15 @@ def _identity_of(path: Path, detector: FaceDetector | None, recognizer: ArcFaceR
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    recognizer = _load_recognizer(args)
-    needs_detector = any(Path(p).suffix.lower() != ".safetensors" for p in (args.first, args.second))
-    detector = _load_detector(args) if needs_detector else None
-    first = _identity_of(Path(args.first), detector, recognizer)
-    second = _identity_of(Path(args.second), detector, recognizer)
+    paths = [Path(args.first), Path(args.second)]
+    detector: FaceDetector | None = None
+    recognizer: ArcFaceRecognizer | None = None
+    if not all(_is_identity_file(path) for path in paths):  # identity files need no model at all
+        for path in paths:
+            if not _is_identity_file(path):
+                read_image(path)  # a missing or damaged image fails before any model is loaded
+        detector, recognizer = _load_detector(args), _load_recognizer(args)
+    first, second = (_identity_of(path, detector, recognizer) for path in paths)
     threshold = args.threshold if args.threshold is not None else match_threshold(first.model_id)
     score = similarity(first, second)
     outcome = verdict(score, threshold)
@@ -179,13 +254,18 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_calibrate(args: argparse.Namespace) -> int:
+    if args.pairs is None:
+        labelled_images(args.folder)  # a missing or image-less folder fails before any model is loaded
     detector, recognizer = _load_detector(args), _load_recognizer(args)
     result = calibrate_folder(args.folder, detector, recognizer, args.pairs, flip=args.flip)
     report = result.report
+    for path, reason in result.unreadable_images:
+        _report_failure(path, reason)
     if args.json:
         payload = {key: getattr(report, key) for key in report.__dataclass_fields__}
         payload["tpr_at_fpr"] = {str(k): v for k, v in report.tpr_at_fpr.items()}
         payload["images_without_face"] = [str(p) for p in result.images_without_face]
+        payload["unreadable_images"] = [{"image": str(p), "error": reason} for p, reason in result.unreadable_images]
         payload["model_id"] = recognizer.model_id
         print(json.dumps(payload))
     else:
@@ -193,6 +273,10 @@ def command_calibrate(args: argparse.Namespace) -> int:
         print(report.summary())
         for path in result.images_without_face:
             print(f"no face: {path}")
+    if result.unreadable_images:
+        count = len(result.unreadable_images)
+        print(f"error: {count} image(s) could not be read and were left out; the rest were calibrated", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 
@@ -208,21 +292,56 @@ def command_models(args: argparse.Namespace) -> int:
 
 def command_download(args: argparse.Namespace) -> int:
     target = Path(args.model_dir[0]) if args.model_dir else default_model_dir()
+    if target.exists() and not target.is_dir():
+        print(f"error: --model-dir {target} is a file, not a folder; give the folder to download into", file=sys.stderr)
+        return EXIT_FAILED
     for name in args.names:
         resolved = resolve_model(name, [target], download_dir=target)
         print(f"{name}: {resolved.path}{' (downloaded and verified)' if resolved.downloaded else ' (already on disk)'}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m face_identity", description="Face detection, alignment and ArcFace identities."
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (providers, downloads)")
-    commands = parser.add_subparsers(dest="command", required=True)
+def prog_name(argv0: str | None = None) -> str:
+    """What ``--help`` calls the program: the console script's name, or ``python -m face_identity``."""
+    name = os.path.basename(argv0 if argv0 is not None else (sys.argv[0] if sys.argv else ""))
+    if name.lower().endswith(".exe"):
+        name = name[:-4]
+    if not name or name in ("-c", "-m") or name.endswith((".py", ".pyc")) or name.startswith("python"):
+        return MODULE_PROG
+    return name
 
-    analyze_parser = commands.add_parser("analyze", help="detect and embed the faces of images")
-    analyze_parser.add_argument("images", nargs="+", type=Path)
+
+def _verbose_option(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="log what happens (providers, downloads); accepted before or after the command",
+    )
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog or prog_name(),
+        description="Face detection, alignment and ArcFace identities. Exit status 2: an error, or a file of a batch failed.",
+    )
+    _verbose_option(parser, False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _verbose_option(sub, argparse.SUPPRESS)  # after the command too, without resetting a -v given before it
+        return sub
+
+    analyze_parser = command("analyze", "detect and embed the faces of images")
+    analyze_parser.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help=f"image files or folders (a folder: its {', '.join(IMAGE_EXTENSIONS)} files, sorted; not sub-folders)",
+    )
     analyze_parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
     analyze_parser.add_argument("--order", choices=FACE_ORDERS, default="large-small", help="face order (default large-small)")
     analyze_parser.add_argument("--indices", default="", help="keep only these face indices, e.g. 0,2")
@@ -231,43 +350,76 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(analyze_parser)
     analyze_parser.set_defaults(handler=command_analyze)
 
-    compare_parser = commands.add_parser("compare", help="similarity of two faces (images or identity files)")
-    compare_parser.add_argument("first")
-    compare_parser.add_argument("second")
+    compare_parser = command("compare", "similarity of two faces (images or identity files)")
+    face_help = "an image (its largest face) or an identity file (.safetensors; needs no model)"
+    compare_parser.add_argument("first", metavar="FIRST", help=face_help)
+    compare_parser.add_argument("second", metavar="SECOND", help=face_help)
     compare_parser.add_argument("--threshold", type=float, default=None, help="match threshold (default: the model's)")
-    compare_parser.add_argument("--json", action="store_true")
+    compare_parser.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(compare_parser)
     compare_parser.set_defaults(handler=command_compare)
 
-    calibrate_parser = commands.add_parser("calibrate", help="ROC and best threshold on a folder of identity subfolders")
-    calibrate_parser.add_argument("folder", type=Path)
+    calibrate_parser = command("calibrate", "ROC and best threshold on a folder of identity subfolders")
+    calibrate_parser.add_argument(
+        "folder", type=Path, metavar="FOLDER", help="a folder with one subfolder of photos per person (subfolder name = label)"
+    )
     calibrate_parser.add_argument("--pairs", type=Path, default=None, help="score only these pairs (file_a, file_b, 0|1 per row)")
-    calibrate_parser.add_argument("--json", action="store_true")
+    calibrate_parser.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(calibrate_parser)
     calibrate_parser.set_defaults(handler=command_calibrate)
 
-    models_parser = commands.add_parser("models", help="list the catalog and where each model is on disk")
-    models_parser.add_argument("--model-dir", action="append", default=[])
+    models_parser = command("models", "list the catalog and where each model is on disk")
+    models_parser.add_argument("--model-dir", action="append", default=[], help="folder to search for models (repeatable)")
     models_parser.set_defaults(handler=command_models)
 
-    download_parser = commands.add_parser("download", help="download and verify catalog models (for offline use later)")
-    download_parser.add_argument("names", nargs="+", choices=sorted(build_catalog()))
-    download_parser.add_argument("--model-dir", action="append", default=[], help="download into this folder")
+    download_parser = command("download", "download and verify catalog models (for offline use later)")
+    download_parser.add_argument(
+        "names",
+        nargs="+",
+        choices=sorted(build_catalog()),
+        metavar="NAME",
+        help=f"catalog models: {', '.join(sorted(build_catalog()))}",
+    )
+    download_parser.add_argument(
+        "--model-dir", action="append", default=[], help="download into this folder (default: $FACE_IDENTITY_HOME/models)"
+    )
     download_parser.set_defaults(handler=command_download)
     return parser
+
+
+_CLI_HANDLER_FLAG = "_face_identity_cli"
+
+
+def setup_logging(verbose: bool) -> None:
+    """One stderr handler on the root logger (added once per process), INFO with ``-v``, else WARNING.
+
+    ``huggingface_hub`` prints through its own handler; it stops propagating to the root logger so
+    each of its warnings appears once.
+    """
+    root = logging.getLogger()
+    if not any(getattr(handler, _CLI_HANDLER_FLAG, False) for handler in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        setattr(handler, _CLI_HANDLER_FLAG, True)
+        root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("huggingface_hub").propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(bool(getattr(args, "verbose", False)))
     try:
         return int(args.handler(args))
-    except (FaceIdentityError, InvalidArgumentError) as error:
+    except FaceIdentityError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
+    except OSError as error:  # a file or folder the command could not read or write
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "prog_name", "setup_logging"]

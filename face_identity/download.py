@@ -3,21 +3,28 @@
 Resolution order for a catalog name: the caller's folders (file name, then the paths under which
 insightface/ReActor users already keep the same file), the default download folder, then a download
 from Hugging Face with ``huggingface_hub`` (honours ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, ``HF_TOKEN``;
-shows a progress bar). A download is checked against FaceFusion's CRC32 sidecar; a mismatch
-deletes the new file and raises.
+shows a progress bar). A download is checked against FaceFusion's CRC32 sidecar; a mismatch deletes
+the new file and raises. A catalog model found on disk beside its ``.hash`` is checked against it on
+every load (``integrity.check_sidecar``, cached by size and times). Offline, one TCP probe fails the
+download at once with one message.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import zlib
-from collections.abc import Sequence
+import socket
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .catalog import HF_ENDPOINT_DEFAULT, HF_REVISION, ModelSpec, build_catalog
 from .errors import ModelFileError, ModelIntegrityError, ModelNotAvailableError
+from .integrity import cached_crc32, check_sidecar, face_identity_home, read_sidecar
+from .integrity import file_crc32 as file_crc32  # re-exported: callers hash model files through download
 
 logger = logging.getLogger(__name__)
 
@@ -27,33 +34,27 @@ _TRUE_WORDS = {"1", "on", "yes", "true"}
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """Where a model file is, and its catalog entry when it is a known model."""
+    """Where a model file is, and its catalog entry when it is a known model.
+
+    ``verified``: the file's CRC32 matched the catalog's published ``.hash`` (just downloaded, or
+    checked against the sidecar beside it on this load).
+    """
 
     path: Path
     spec: ModelSpec | None
     downloaded: bool = False
+    verified: bool = False
 
 
 def default_model_dir() -> Path:
     """Folder for downloads when the caller passes none: ``$FACE_IDENTITY_HOME/models`` or ``~/.cache/face_identity/models``."""
-    home = os.environ.get("FACE_IDENTITY_HOME")
-    base = Path(home) if home else Path.home() / ".cache" / "face_identity"
-    return base / "models"
+    return face_identity_home() / "models"
 
 
 def is_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set, read at call time."""
     value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
     return value.strip().lower() in _TRUE_WORDS
-
-
-def file_crc32(path: Path) -> str:
-    """CRC32 of the whole file as 8 lowercase hex digits (FaceFusion's ``.hash`` scheme)."""
-    crc = 0
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK_BYTES):
-            crc = zlib.crc32(chunk, crc)
-    return format(crc & 0xFFFFFFFF, "08x")
 
 
 def _candidate_relpaths(spec: ModelSpec) -> list[str]:
@@ -107,8 +108,11 @@ def resolve_model(
 
     Raises:
         ModelFileError: not a catalog name and no such file.
-        ModelNotAvailableError: a catalog model that is not on disk and cannot be downloaded.
-        ModelIntegrityError: the download does not match its published hash (the file was deleted).
+        ModelNotAvailableError: a catalog model that is not on disk and cannot be downloaded (the
+            message names the file, its URL, the folders searched and the ways out).
+        ModelIntegrityError: the download does not match its published hash (the file was deleted),
+            or a catalog model on disk no longer matches the ``.hash`` sidecar beside it (kept; the
+            message says to delete it).
     """
     search = [Path(folder) for folder in folders]
     text = os.fspath(name_or_path)
@@ -116,45 +120,155 @@ def resolve_model(
     spec = catalog.get(text)
     if spec is None:
         explicit = Path(text).expanduser()
-        if explicit.is_file():
-            return ResolvedModel(explicit, spec_for_file(explicit))
-        for folder in search:
-            if (folder / text).is_file():
-                return ResolvedModel(folder / text, spec_for_file(folder / text))
+        candidates = [explicit, *(folder / text for folder in search)]
+        for candidate in candidates:
+            if candidate.is_file():
+                return _checked(candidate, spec_for_file(candidate))
+        if explicit.is_dir():
+            raise ModelFileError(f"model {text!r} is a folder, not a model file. Give the path of an .onnx file in it.")
         raise ModelFileError(
             f"model {text!r} is neither a file nor a catalog name. Give the path of an .onnx file, "
             f"or one of: {', '.join(sorted(catalog))}" + (f" (searched {', '.join(str(f) for f in search)})" if search else "")
         )
     target_dir = Path(download_dir) if download_dir is not None else (search[0] if search else default_model_dir())
-    local = find_local_copy(spec, [*search, target_dir, default_model_dir()])
+    searched = list(dict.fromkeys([*search, target_dir, default_model_dir()]))
+    local = find_local_copy(spec, searched)
     if local is not None:
-        return ResolvedModel(local, spec)
+        return _checked(local, spec)
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or HF_ENDPOINT_DEFAULT
     if not allow_download or is_offline():
         reason = "offline mode (HF_HUB_OFFLINE) is on" if is_offline() else "downloads are disabled"
-        raise ModelNotAvailableError(
-            f"model file {spec.filename} is not on disk and {reason}. Download {spec.url(endpoint)} "
-            f"and put it in {target_dir} (or any model folder searched: "
-            f"{', '.join(str(f) for f in search) or target_dir})."
-        )
-    return ResolvedModel(download_model(spec, target_dir, endpoint=endpoint, token=token), spec, downloaded=True)
+        raise not_available(spec, endpoint, reason, target_dir, searched)
+    path = download_model(spec, target_dir, endpoint=endpoint, token=token, searched=searched)
+    return ResolvedModel(path, spec, downloaded=True, verified=spec.hash_filename is not None)
 
 
-def download_model(spec: ModelSpec, target_dir: Path, *, endpoint: str | None = None, token: str | None = None) -> Path:
+def _checked(path: Path, spec: ModelSpec | None) -> ResolvedModel:
+    """A found file, checked against its ``.hash`` sidecar when it is a catalog model that has one."""
+    check = check_sidecar(path, spec) if spec is not None else None
+    return ResolvedModel(path, spec, verified=check is not None)
+
+
+def not_available(
+    spec: ModelSpec, endpoint: str, reason: str, target_dir: Path, searched: Sequence[Path] = ()
+) -> ModelNotAvailableError:
+    """The one error for a catalog model that is not on disk and cannot be downloaded now.
+
+    It names the model file, its URL, the folders searched and the ways out: put the file in a
+    searched folder, pass a local ``.onnx`` path, ``HF_HUB_OFFLINE`` / ``FACE_IDENTITY_HOME``.
+    """
+    folders = ", ".join(dict.fromkeys(str(folder) for folder in [*searched, target_dir]))
+    return ModelNotAvailableError(
+        f"model file {spec.filename} is not on disk and {reason.rstrip('. ')}. Download {spec.url(endpoint)} and put it "
+        f"in {target_dir} (folders searched: {folders}), or in a folder you pass (CLI: --model-dir DIR; ComfyUI: "
+        f"models/face_identity), or give the path of a local .onnx file instead of the name {spec.name}. "
+        "Set HF_HUB_OFFLINE=1 to never try downloads; FACE_IDENTITY_HOME moves the default model folder."
+    )
+
+
+PROBE_TIMEOUT_S = 5.0
+"""How long the reachability probe waits for a TCP connection to the endpoint (or its proxy)."""
+
+
+def endpoint_unreachable(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why ``endpoint`` cannot be reached right now (one TCP connect, through the configured proxy), or ``None``.
+
+    Without this check ``huggingface_hub`` retries a dead connection five times with back-off
+    (~24 s of warnings) before giving up.
+    """
+    parsed = urllib.parse.urlsplit(endpoint)
+    host, scheme = parsed.hostname or "", parsed.scheme or "https"
+    port = parsed.port or (443 if scheme == "https" else 80)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxied = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        default_port = 1080 if proxied.scheme.startswith("socks") else (443 if proxied.scheme == "https" else 80)
+        host, port = proxied.hostname or host, proxied.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as error:
+        return f"{host}:{port} cannot be reached ({error.strerror or error})"
+
+
+def _idle_lock_files(target_dir: Path, filenames: Sequence[str]) -> Iterator[Path]:
+    folder = target_dir / ".cache" / "huggingface" / "download"
+    for filename in filenames:
+        lock = folder / f"{filename}.lock"
+        if lock.is_file():
+            yield lock
+
+
+def remove_idle_locks(target_dir: Path, filenames: Sequence[str]) -> None:
+    """Delete ``huggingface_hub``'s ``<file>.lock`` files for ``filenames`` that no process holds.
+
+    A lock held by another download is left alone; taking the lock first means no running
+    download loses it (and ``huggingface_hub`` writes to a process-unique temporary file anyway).
+    """
+    from filelock import FileLock, Timeout
+
+    for path in _idle_lock_files(target_dir, filenames):
+        lock = FileLock(str(path), timeout=0)
+        try:
+            with lock:
+                path.unlink(missing_ok=True)
+        except (Timeout, OSError):  # held by another download, or a system that cannot delete an open file
+            continue
+        if path.exists():
+            path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locks_cleaned(target_dir: Path, filenames: Sequence[str]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        try:
+            remove_idle_locks(target_dir, filenames)
+        except Exception as error:  # cleaning up must never hide the download's own outcome
+            logger.debug("could not remove lock files in %s: %s", target_dir, error)
+
+
+def download_model(
+    spec: ModelSpec,
+    target_dir: Path,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    searched: Sequence[Path] = (),
+) -> Path:
     """Download ``spec`` into ``target_dir`` and verify it; returns the verified file.
 
-    The hash sidecar is fetched first, then the model. ``huggingface_hub`` writes into a
-    ``.incomplete`` file under ``target_dir/.cache`` and moves it into place only when complete,
-    so an interrupted transfer never leaves a file where it would be used.
+    The endpoint is probed first (one TCP connect), so an offline machine fails at once with one
+    message. The hash sidecar is fetched first, then the model. ``huggingface_hub`` writes into a
+    temporary file under ``target_dir/.cache`` and moves it into place only when complete, so an
+    interrupted transfer never leaves a file where it would be used; its ``.lock`` files are
+    removed afterwards, whatever the outcome.
 
     Raises:
-        ModelNotAvailableError: the transfer failed (network, 404, interrupted).
+        ModelFileError: ``target_dir`` is a file, or cannot be created.
+        ModelNotAvailableError: the endpoint is unreachable or the transfer failed (network, 404, interrupted).
         ModelIntegrityError: CRC32 mismatch; the downloaded file was deleted.
     """
-    from huggingface_hub import hf_hub_download
-
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or HF_ENDPOINT_DEFAULT
-    target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir = Path(target_dir)
+    if target_dir.exists() and not target_dir.is_dir():
+        raise ModelFileError(f"download folder {target_dir} is a file, not a folder. Give a folder (e.g. --model-dir DIR).")
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ModelFileError(f"cannot create the download folder {target_dir} ({error}). Give a writable folder.") from error
+    problem = endpoint_unreachable(endpoint)
+    if problem is not None:
+        raise not_available(spec, endpoint, f"the download server is unreachable: {problem}", target_dir, searched)
+    filenames = [name for name in (spec.hash_filename, spec.filename) if name]
+    with _locks_cleaned(target_dir, filenames):
+        return _download_verified(spec, target_dir, endpoint, token, searched)
+
+
+def _download_verified(spec: ModelSpec, target_dir: Path, endpoint: str, token: str | None, searched: Sequence[Path]) -> Path:
+    from huggingface_hub import hf_hub_download
 
     def fetch(filename: str) -> Path:
         try:
@@ -169,26 +283,26 @@ def download_model(spec: ModelSpec, target_dir: Path, *, endpoint: str | None = 
                 )
             )
         except Exception as error:  # huggingface_hub raises many unrelated types (httpx, OSError, HfHubHTTPError)
-            raise ModelNotAvailableError(
-                f"could not download {spec.url(endpoint, filename)} into {target_dir}: {error}. "
-                f"Check the network (or HF_ENDPOINT / HF_TOKEN), or download the file by hand and put it in "
-                f"{target_dir}."
+            detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:300].rstrip(". ")
+            raise not_available(
+                spec, endpoint, f"the download of {spec.url(endpoint, filename)} failed ({detail})", target_dir, searched
             ) from error
 
     expected_crc = None
     if spec.hash_filename:
         hash_path = fetch(spec.hash_filename)
-        expected_crc = hash_path.read_text(encoding="ascii", errors="replace").strip().lower()
-        if len(expected_crc) != 8 or any(c not in "0123456789abcdef" for c in expected_crc):
+        try:
+            expected_crc = read_sidecar(hash_path)
+        except ModelIntegrityError as error:
             hash_path.unlink(missing_ok=True)
             raise ModelIntegrityError(
-                f"the hash file {spec.url(endpoint, spec.hash_filename)} does not hold an 8-digit CRC32 "
-                f"(got {expected_crc[:40]!r}); it was deleted. Try again later or download the model by hand."
-            )
+                f"the hash file {spec.url(endpoint, spec.hash_filename)} does not hold an 8-digit CRC32; it was "
+                f"deleted. Try again later, or download {spec.url(endpoint)} by hand into {target_dir}."
+            ) from error
     logger.info("downloading %s into %s", spec.url(endpoint), target_dir)
     model_path = fetch(spec.filename)
     if expected_crc is not None:
-        actual = file_crc32(model_path)
+        actual = cached_crc32(model_path)
         if actual != expected_crc:
             model_path.unlink(missing_ok=True)
             raise ModelIntegrityError(

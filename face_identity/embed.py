@@ -11,14 +11,17 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .align import align_faces
-from .download import file_crc32, resolve_model
+from .catalog import ModelSpec
+from .download import resolve_model
 from .errors import InvalidArgumentError, InvalidImageError
+from .integrity import cached_crc32, graph_mismatch
 from .onnx_graph import GraphFacts, read_graph_facts
 from .runtime import ModelSession, open_session, require_kind
 from .types import Face, Identity, RGBImage
@@ -334,11 +337,46 @@ def identity_from_embeddings(
     )
 
 
-def embedding_space_for(path: os.PathLike[str] | str, spec_space: str | None) -> str:
-    """The model id of a recognizer file: its catalog space, else ``<file stem>@<crc32>`` (content-keyed)."""
-    if spec_space:
-        return spec_space
-    return f"{os.path.splitext(os.path.basename(os.fspath(path)))[0]}@{file_crc32(os.fspath(path))}"  # type: ignore[arg-type]
+def embedding_space_for(
+    path: os.PathLike[str] | str,
+    spec: ModelSpec | None = None,
+    *,
+    verified: bool = False,
+    model: ModelSession | None = None,
+) -> str:
+    """The model id (embedding space) of a recognizer file.
+
+    The catalog's space (``arcface_w600k_r50``) is granted only when the file is that model: its
+    CRC32 matched the published ``.hash`` (``verified``), or, with no sidecar, its signature and
+    size are the catalog model's (``integrity.KNOWN_GRAPHS``; needs ``model``). Anything else,
+    including a smaller model copied under a catalog name, is ``<file stem>@<crc32>`` (content-keyed),
+    with a warning when a catalog name was refused, so its identities never compare with the real
+    model's.
+    """
+    file_path = Path(os.fspath(path))
+    if spec is None or not spec.embedding_space:
+        return f"{file_path.stem}@{cached_crc32(file_path)}"
+    if verified:
+        return spec.embedding_space
+    shapes_in = [info.shape for info in model.inputs] if model is not None else []
+    shapes_out = [info.shape for info in model.outputs] if model is not None else []
+    reason = graph_mismatch(file_path, spec, shapes_in, shapes_out)
+    if reason is None:
+        return spec.embedding_space
+    content_id = f"{file_path.stem}@{cached_crc32(file_path)}"
+    logger.warning(
+        "%s has the name of %s but is not that model (no %s beside it, and its graph differs: %s). Its identities "
+        "are tagged %s and will not compare with %s identities; use the real model (face-identity download %s) "
+        "for those.",
+        file_path,
+        spec.name,
+        spec.hash_filename or ".hash file",
+        reason,
+        content_id,
+        spec.embedding_space,
+        spec.name,
+    )
+    return content_id
 
 
 def load_recognizer(
@@ -379,7 +417,7 @@ def load_recognizer(
     require_kind(model, "recognizer")
     facts = read_graph_facts(resolved.path)
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "recognizer" else None
-    space = model_id or embedding_space_for(resolved.path, spec.embedding_space if spec else None)
+    space = model_id or embedding_space_for(resolved.path, spec, verified=resolved.verified, model=model)
     chosen: EmbeddingBackend = OnnxRuntimeBackend(model)
     if backend not in ("onnxruntime", "torch", "auto"):
         raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")

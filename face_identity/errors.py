@@ -16,7 +16,11 @@ class ModelNotAvailableError(ModelFileError):
 
 
 class ModelIntegrityError(ModelFileError):
-    """A downloaded model file does not match its published hash; the bad file was deleted."""
+    """A model file does not match its published hash.
+
+    After a download the bad file was deleted; a file found on disk that no longer matches the
+    ``.hash`` sidecar beside it is left in place and the message says to delete it.
+    """
 
 
 class ModelMismatchError(FaceIdentityError):

@@ -111,15 +111,29 @@ def read_image(path: str | os.PathLike[str]) -> RGBImage:
     """Read an image file (any format OpenCV reads) as ``[H, W, 3]`` uint8 RGB.
 
     Raises:
-        InvalidImageError: missing or unreadable file (the message names it).
+        InvalidImageError: the path is missing, a folder, an empty (0-byte) file, unreadable, or not
+            an image OpenCV can decode; the message names the file.
     """
     file_path = Path(path)
+    if file_path.is_dir():
+        raise InvalidImageError(
+            f"{file_path} is a folder, not an image file; give the image files in it "
+            "(the CLI takes a folder and reads its images itself)"
+        )
     if not file_path.is_file():
         raise InvalidImageError(f"image file {file_path} does not exist")
-    data = np.fromfile(file_path, dtype=np.uint8)  # imdecode also handles non-ASCII paths on Windows
-    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        data = np.fromfile(file_path, dtype=np.uint8)  # imdecode also handles non-ASCII paths on Windows
+    except OSError as error:
+        raise InvalidImageError(f"cannot read image file {file_path}: {error.strerror or error}") from error
+    if data.size == 0:
+        raise InvalidImageError(f"image file {file_path} is empty (0 bytes); it was not written completely")
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as error:  # some decoders raise instead of returning None on damaged data
+        raise InvalidImageError(f"{file_path} is damaged or not an image OpenCV can read") from error
     if decoded is None:
-        raise InvalidImageError(f"{file_path} is not an image OpenCV can read")
+        raise InvalidImageError(f"{file_path} is damaged or not an image OpenCV can read")
     return np.ascontiguousarray(decoded[:, :, ::-1])
 
 

@@ -48,8 +48,24 @@ def load_model_proto(path: str | os.PathLike[str], load_external_data: bool = Fa
 
     try:
         return onnx.load(os.fspath(path), load_external_data=load_external_data)
-    except Exception as error:  # onnx raises DecodeError, OSError, ValueError...
-        raise ModelFileError(f"{path} is not a readable ONNX file ({error}); delete it and get it again") from error
+    except Exception as error:  # onnx raises DecodeError, OSError, ValueError, ValidationError (external data)...
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:300].rstrip(". ")
+        if load_external_data and _readable_without_external_data(path):
+            raise ModelFileError(
+                f"{path}: onnx cannot read its external data ({detail}). Keep the .onnx file and its data file "
+                "together in one folder, or get the model again."
+            ) from error
+        raise ModelFileError(f"{path} is not a readable ONNX file ({detail}); delete it and get it again") from error
+
+
+def _readable_without_external_data(path: str | os.PathLike[str]) -> bool:
+    import onnx
+
+    try:
+        onnx.load(os.fspath(path), load_external_data=False)
+    except Exception:  # the graph itself is unreadable, not (only) its external data
+        return False
+    return True
 
 
 def facts_from_proto(model: Any) -> GraphFacts:
@@ -74,4 +90,21 @@ def last_initializer(path: str | os.PathLike[str]) -> NDArray[np.float32]:
     if not model.graph.initializer:
         raise ModelFileError(f"{path} has no initializers; it is not an inswapper-style model")
     tensor = model.graph.initializer[-1]
-    return np.asarray(numpy_helper.to_array(tensor, base_dir=str(Path(path).parent)), dtype=np.float32)
+    try:
+        return np.asarray(numpy_helper.to_array(tensor, base_dir=str(Path(path).parent)), dtype=np.float32)
+    except Exception as error:  # onnx raises ValidationError, FileNotFoundError, ValueError... for external data
+        raise ModelFileError(tensor_read_problem(path, tensor, error)) from error
+
+
+def tensor_read_problem(path: str | os.PathLike[str], tensor: Any, error: BaseException) -> str:
+    """The message for a tensor of ``path`` that onnx cannot read (most often its external data file)."""
+    from onnx import TensorProto
+
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:300].rstrip(". ")
+    if tensor.data_location == TensorProto.EXTERNAL:
+        location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "?")
+        return (
+            f"{path}: its tensor {tensor.name!r} lives in the external data file {location!r}, which cannot be read "
+            f"({detail}). Keep the .onnx file and its data file together in one folder, or get the model again."
+        )
+    return f"{path}: its tensor {tensor.name!r} cannot be read ({detail}); delete the file and get it again."

@@ -79,6 +79,28 @@ class ModelSession:
     def run(self, feeds: dict[str, Any], output_names: Sequence[str] | None = None) -> list[Any]:
         return list(self.session.run(list(output_names) if output_names else None, feeds))
 
+    def custom_metadata(self) -> dict[str, str]:
+        """The model file's ONNX ``metadata_props`` (key -> value); empty when it has none."""
+        try:
+            return dict(self.session.get_modelmeta().custom_metadata_map)
+        except Exception:  # a session stand-in without model metadata
+            return {}
+
+
+EMBEDDING_SPACE_METADATA_KEY = "face_identity.embedding_space"
+"""ONNX ``metadata_props`` key with which a swapper file states the identity space its projection takes.
+
+Honoured for swappers only (what they accept), never for recognizers (what they produce), so a
+file cannot claim a real recognizer's space. The test stand-ins use it to pair a stand-in swapper
+with the stand-in recognizer whose ``<stem>@<crc32>`` identities it is fed.
+"""
+
+
+def declared_embedding_space(model: ModelSession) -> str | None:
+    """The identity space a swapper file declares in its metadata (``EMBEDDING_SPACE_METADATA_KEY``), if any."""
+    value = model.custom_metadata().get(EMBEDDING_SPACE_METADATA_KEY, "").strip()
+    return value or None
+
 
 def requested_provider_list(choice: str, available: Sequence[str]) -> list[str]:
     """The provider list to hand to onnxruntime for a user choice, CPU always last.

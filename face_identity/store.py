@@ -167,6 +167,7 @@ def load_identity(path: str | os.PathLike[str]) -> Identity:
         missing = {"embeddings", "weights", "norms"} - set(tensors)
         if missing or "model_id" not in metadata:
             raise IdentityFileError(f"{file_path} lacks {', '.join(sorted(missing)) or 'model_id metadata'}")
+        _check_declared_sizes(file_path, metadata, tensors["embeddings"])
         try:
             return Identity(
                 embeddings=tensors["embeddings"],
@@ -187,14 +188,63 @@ def load_identity(path: str | os.PathLike[str]) -> Identity:
     )
 
 
+def _check_declared_sizes(path: Path, metadata: dict[str, str], embeddings: NDArray[np.generic]) -> None:
+    """The ``dimension`` and ``rows`` metadata must describe the ``embeddings`` tensor.
+
+    Raises:
+        IdentityFileError: a field is not a number, or disagrees with the tensor's ``[K, D]`` shape.
+    """
+    shape = tuple(int(n) for n in np.shape(embeddings))
+    if len(shape) != 2:
+        raise IdentityFileError(f"{path}: embeddings must be a [K, D] matrix, got shape {list(shape)}")
+    for field, actual in (("dimension", shape[1]), ("rows", shape[0])):
+        declared = metadata.get(field)
+        if declared is None:
+            continue
+        if not declared.strip().isdigit() or int(declared) != actual:
+            raise IdentityFileError(
+                f"{path}: its metadata says {field} = {declared!r} but the embeddings tensor has {actual} "
+                f"({'columns' if field == 'dimension' else 'rows'}); the file is damaged or was edited by hand. "
+                "Make it again from the photos."
+            )
+
+
+REACTOR_SHAPES: dict[str, tuple[int, ...]] = {"embedding": (512,), "bbox": (4,), "kps": (5, 2)}
+"""How many values ReActor face-model tensors we read hold (any layout with that many values)."""
+
+
 def import_reactor_face(tensors: dict[str, NDArray[np.generic]], source: Path | None = None) -> Identity:
-    """A ReActor face model (insightface ``Face`` fields) as a one-row w600k_r50 identity."""
-    embedding = np.asarray(tensors["embedding"], dtype=np.float32).reshape(-1)
-    if embedding.size != 512:
-        raise IdentityFileError(f"{source or 'ReActor face'}: embedding has {embedding.size} values, expected 512")
-    bbox = np.asarray(tensors["bbox"], dtype=np.float32).reshape(1, 4) if "bbox" in tensors else None
-    kps = np.asarray(tensors["kps"], dtype=np.float32).reshape(1, 5, 2) if "kps" in tensors else None
-    return Identity(embeddings=embedding[None, :], model_id=W600K_R50_SPACE, bboxes=bbox, landmarks=kps)
+    """A ReActor face model (insightface ``Face`` fields) as a one-row w600k_r50 identity.
+
+    Raises:
+        IdentityFileError: naming the file, when ``embedding``, ``bbox`` or ``kps`` has the wrong
+            number of values, a non-numeric dtype, or non-finite / all-zero embedding values.
+    """
+    name = source or "ReActor face"
+    if "embedding" not in tensors:
+        raise IdentityFileError(f"{name}: no embedding tensor; this is not a ReActor face model")
+    arrays: dict[str, NDArray[np.float32]] = {}
+    for key, shape in REACTOR_SHAPES.items():
+        if key not in tensors:
+            continue
+        raw = np.asarray(tensors[key])
+        if not (np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)):
+            raise IdentityFileError(f"{name}: {key} has dtype {raw.dtype}; a ReActor face model stores numbers")
+        if raw.size != int(np.prod(shape)):
+            raise IdentityFileError(
+                f"{name}: {key} has {raw.size} values (shape {list(raw.shape)}), expected {int(np.prod(shape))}; "
+                "this is not a ReActor face model of the w600k_r50 recognizer (or it is damaged)"
+            )
+        arrays[key] = raw.astype(np.float32).reshape(shape)
+    embedding = arrays["embedding"]
+    if not np.all(np.isfinite(embedding)) or not np.any(embedding):
+        raise IdentityFileError(f"{name}: the embedding holds NaN, infinity or only zeros; the file is damaged")
+    bbox = arrays["bbox"][None] if "bbox" in arrays else None
+    kps = arrays["kps"][None] if "kps" in arrays else None
+    try:
+        return Identity(embeddings=embedding[None, :], model_id=W600K_R50_SPACE, bboxes=bbox, landmarks=kps)
+    except Exception as error:
+        raise IdentityFileError(f"{name} holds an invalid ReActor face: {error}") from error
 
 
 def export_reactor_face(identity: Identity, path: str | os.PathLike[str], if_exists: str = "error") -> Path:

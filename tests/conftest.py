@@ -292,12 +292,29 @@ def pack() -> object:
     return load_pack_module()
 
 
+def stand_in_space(model: Path) -> str:
+    """The embedding space a stand-in recognizer honestly gets: ``<file stem>@<crc32>``, never the catalog's."""
+    from face_identity.integrity import file_crc32
+
+    return f"{model.stem}@{file_crc32(model)}"
+
+
+def build_paired_swapper(folder: Path) -> Path:
+    """A stand-in ``inswapper_128.onnx`` in ``folder`` that declares (ONNX metadata) the identity space of the
+    stand-in recognizer ``arcface_w600k_r50.onnx`` beside it, so the pair works without either claiming w600k_r50."""
+    return synthetic.build_inswapper_like(
+        folder / "inswapper_128.onnx", embedding_space=stand_in_space(folder / "arcface_w600k_r50.onnx")
+    )
+
+
 @pytest.fixture
 def model_folder(tmp_path: Path, real_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A models/face_identity stand-in: the small real models under the catalog file names.
 
     ``arcface_w600k_r50.onnx`` is the int8 WebFace600K MobileFaceNet and ``retinaface_10g.onnx`` is
-    SCRFD-2.5G: same I/O and preprocessing as the real catalog models, so workflows run unchanged.
+    SCRFD-2.5G: same I/O and preprocessing as the real catalog models, so workflows run unchanged. With
+    no ``.hash`` sidecar and another graph than w600k_r50's, the recognizer's identities are honestly
+    tagged ``arcface_w600k_r50@<crc32>`` (``stand_in_space``), not ``arcface_w600k_r50``.
     """
     import shutil
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -258,3 +259,160 @@ def test_device_option_reaches_both_onnxruntime_sessions(
         assert calls[role]["providers"] == providers
         assert calls[role]["device_id"] == device_id
     assert calls["recognizer"]["device"] == device
+
+
+# --- batches survive bad files; models only when needed; messages ---------------------------------
+
+
+@pytest.fixture
+def mixed_inputs(shared_data: Path, tmp_path: Path) -> dict[str, Path]:
+    """A good photo, a 0-byte file, a text file named .png, a folder of two photos (and a .txt), an empty folder."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(shared_data / "faces" / "isaac_newton" / "newton.png", folder / "b_newton.png")
+    shutil.copy(shared_data / "faces" / "carl_friedrich_gauss" / "gauss.png", folder / "a_gauss.PNG")
+    (folder / "notes.txt").write_text("not an image")
+    (tmp_path / "empty_folder").mkdir()
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello")
+    return {
+        "good": shared_data / "faces" / "barack_obama" / "face_recognition_obama.jpg",
+        "zero": tmp_path / "zero.jpg",
+        "text": tmp_path / "text.png",
+        "folder": folder,
+        "empty_folder": tmp_path / "empty_folder",
+    }
+
+
+def test_analyze_batch_reports_bad_files_processes_the_rest_and_exits_2(
+    mixed_inputs: dict[str, Path], model_options: list[str], home: Path
+) -> None:
+    order = ["zero", "good", "text", "folder", "empty_folder"]
+    result = run_cli("analyze", *(mixed_inputs[key] for key in order), *model_options, "--json", home=home)
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    by_name = {Path(entry["image"]).name: entry for entry in report}
+    assert set(by_name) == {"empty_folder", "zero.jpg", "face_recognition_obama.jpg", "text.png", "a_gauss.PNG", "b_newton.png"}
+    for readable in ("face_recognition_obama.jpg", "a_gauss.PNG", "b_newton.png"):
+        assert "error" not in by_name[readable] and len(by_name[readable]["faces"]) >= 1
+    assert [Path(e["image"]).name for e in report if "error" not in e] == [
+        "face_recognition_obama.jpg",
+        "a_gauss.PNG",
+        "b_newton.png",
+    ]
+    assert "empty (0 bytes)" in by_name["zero.jpg"]["error"] and "damaged" in by_name["text.png"]["error"]
+    assert "no images" in by_name["empty_folder"]["error"]
+    for bad in ("zero", "text", "empty_folder"):
+        assert f"error: {mixed_inputs[bad]}" in result.stderr or str(mixed_inputs[bad]) in result.stderr
+    assert "3 of 6 input(s) failed" in result.stderr
+
+
+def test_analyze_text_output_keeps_the_readable_images(
+    mixed_inputs: dict[str, Path], model_options: list[str], home: Path
+) -> None:
+    result = run_cli("analyze", mixed_inputs["text"], mixed_inputs["good"], *model_options, home=home)
+    assert result.returncode == 2
+    assert "face_recognition_obama.jpg: 1 face(s)" in result.stdout and "text.png" not in result.stdout
+    assert result.stderr.startswith(f"error: {mixed_inputs['text']} is damaged") and "Traceback" not in result.stderr
+
+
+def test_calibrate_leaves_out_an_unreadable_image_and_exits_2(
+    calibration_folder: Path, model_options: list[str], home: Path
+) -> None:
+    broken = calibration_folder / "joe_biden" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff truncated jpeg")
+    result = run_cli("calibrate", calibration_folder, *model_options, "--json", home=home)
+
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert [entry["image"] for entry in report["unreadable_images"]] == [str(broken)]
+    assert str(broken) in result.stderr
+    usable = sum(CALIBRATION_IDENTITIES.values()) - len(report["images_without_face"])
+    assert report["pair_count"] == usable * (usable - 1) // 2  # the broken file is in no pair
+
+
+def test_compare_two_identity_files_needs_no_model_even_offline(tmp_path: Path) -> None:
+    from face_identity.store import save_identity
+    from face_identity.types import Identity
+
+    rows = np.random.default_rng(3).normal(size=(2, 512)).astype(np.float32)
+    first = save_identity(Identity(rows[:1], "some_model@0123abcd"), tmp_path / "first.safetensors")
+    second = save_identity(Identity(rows[1:], "some_model@0123abcd"), tmp_path / "second.safetensors")
+    empty_home = tmp_path / "no_models_anywhere"
+    for env in ({"HF_HUB_OFFLINE": "1"}, {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}):
+        result = run_cli("compare", first, second, "--json", home=empty_home, env=env)
+        assert result.returncode == 0, result.stderr
+        expected = float(rows[0] @ rows[1] / np.linalg.norm(rows[0]) / np.linalg.norm(rows[1]))
+        assert json.loads(result.stdout)["similarity"] == pytest.approx(expected, abs=1e-5)
+    assert not (empty_home / "face_identity" / "models").exists()  # nothing was looked up or downloaded
+
+
+def test_download_into_a_file_is_an_error_without_traceback(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "models.txt"
+    not_a_folder.write_text("x")
+    result = run_cli("download", "scrfd_2.5g", "--model-dir", not_a_folder, home=tmp_path, env={"HF_HUB_OFFLINE": "0"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error:") and f"{not_a_folder} is a file, not a folder" in result.stderr
+
+
+def test_help_names_the_program_as_it_was_run_and_describes_positionals() -> None:
+    from face_identity import cli
+
+    assert cli.prog_name("/venv/bin/face-identity") == "face-identity"
+    assert cli.prog_name("C:\\venv\\Scripts\\face-identity.exe".replace("\\", "/")) == "face-identity"
+    assert cli.prog_name("/repo/face_identity/__main__.py") == "python -m face_identity"
+    assert cli.build_parser(prog="face-identity").format_usage().startswith("usage: face-identity ")
+    result = subprocess.run(
+        [sys.executable, "-m", "face_identity", "analyze", "--help"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m face_identity analyze")
+    assert "image files or folders" in result.stdout
+    subcommands = cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, sub in subcommands.items():
+        positionals = [action for action in sub._actions if not action.option_strings]
+        assert all(action.help for action in positionals), name
+
+
+@pytest.mark.parametrize(("argv", "verbose"), [(["-v", "models"], True), (["models", "-v"], True), (["models"], False)])
+def test_verbose_is_accepted_before_or_after_the_command(argv: list[str], verbose: bool) -> None:
+    from face_identity import cli
+
+    assert cli.build_parser().parse_args(argv).verbose is verbose
+
+
+def test_warnings_are_printed_once(tmp_path: Path) -> None:
+    script = (
+        "import logging\n"
+        "from face_identity.cli import setup_logging\n"
+        "from huggingface_hub.utils import logging as hf_logging\n"
+        "setup_logging(False)\n"
+        "setup_logging(True)\n"
+        "hf_logging.get_logger('huggingface_hub.file_download').warning('hub warning')\n"
+        "logging.getLogger('face_identity.download').warning('our warning')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("hub warning") == 1 and result.stderr.count("our warning") == 1
+
+
+def test_analyze_of_only_missing_files_fails_on_the_files_not_on_the_models(tmp_path: Path) -> None:
+    # offline, with no model anywhere: the missing image is the error, not the (unneeded) recognizer
+    missing = tmp_path / "no_such_photo.jpg"
+    result = run_cli("analyze", missing, tmp_path, "--json", home=tmp_path / "empty_home")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"image file {missing} does not exist" in result.stderr and "model file" not in result.stderr
+    assert [entry["image"] for entry in json.loads(result.stdout)] == [str(missing), str(tmp_path)]

@@ -186,8 +186,23 @@ def test_downloads_disabled_sends_nothing(fake_hub: FakeHub, payload: bytes, tmp
 
 
 def test_missing_on_the_hub_is_not_available(fake_hub: FakeHub, tmp_path: Path) -> None:
-    with pytest.raises(ModelNotAvailableError, match=HASH_FILE):
+    with pytest.raises(ModelNotAvailableError) as caught:
         resolve_model(MODEL, [tmp_path / "models"], endpoint=fake_hub.url)
+    message = str(caught.value)
+    assert message.startswith(f"model file {MODEL_FILE} is not on disk")  # the model, not its .hash, comes first
+    assert f"Download {fake_hub.url}/{FakeHub.repo_id}/resolve/main/{MODEL_FILE} and put it in" in message
+    assert HASH_FILE in message and "404" in message  # the reason: the hash file is not published
+    assert ".." not in message and "--model-dir" in message
+
+
+def test_offline_message_lists_every_way_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotAvailableError) as caught:
+        resolve_model(MODEL, [tmp_path / "a", tmp_path / "b"])
+    message = str(caught.value)
+    assert "offline mode (HF_HUB_OFFLINE) is on. Download https://huggingface.co/" in message
+    assert str(tmp_path / "a") in message and str(tmp_path / "b") in message and str(tmp_path / "home" / "models") in message
+    assert ".onnx file" in message and "FACE_IDENTITY_HOME" in message and ".." not in message
 
 
 @pytest.mark.parametrize(

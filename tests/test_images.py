@@ -134,11 +134,17 @@ def test_missing_and_unreadable_files_raise(tmp_path: Path) -> None:
     with pytest.raises(InvalidImageError, match="nowhere.png"):
         read_image(missing)
     with pytest.raises(InvalidImageError, match="does not exist"):
-        read_image(tmp_path)  # a folder is not an image file
+        read_image(missing)
+    with pytest.raises(InvalidImageError, match="is a folder, not an image file"):
+        read_image(tmp_path)
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"this is not an image at all")
-    with pytest.raises(InvalidImageError, match="garbage.jpg"):
+    with pytest.raises(InvalidImageError, match="garbage.jpg.*damaged"):
         read_image(garbage)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidImageError, match=r"empty.png is empty \(0 bytes\)"):
+        read_image(empty)
 
 
 def test_real_photo_reads_as_rgb(shared_data: Path) -> None:

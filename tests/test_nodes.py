@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, build_paired_swapper
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 
@@ -201,7 +201,13 @@ def test_average_consistency_and_files(
     for bad in ("../escape", "a/b", ".."):
         with pytest.raises(pack.face_identity.errors.IdentityFileError):
             nodes["SaveIdentity"].save(average, bad, "face_identity", "new name")
-    reactor = Path(nodes["SaveIdentity"].save(average, "obama", "reactor", "error")["result"][0])
+    with pytest.raises(pack.face_identity.errors.IdentityFileError, match="w600k_r50"):
+        nodes["SaveIdentity"].save(average, "obama", "reactor", "error")  # the stand-in's identities are not w600k_r50's
+    # ReActor files hold w600k_r50 embeddings: the same rows, declared a (synthetic) w600k_r50 identity, go through
+    declared = pack.face_identity.types.Identity(
+        embeddings=average.embeddings, model_id=pack.face_identity.catalog.W600K_R50_SPACE, norms=average.norms
+    )
+    reactor = Path(nodes["SaveIdentity"].save(declared, "obama", "reactor", "error")["result"][0])
     assert reactor.parent == model_folder.parent / "reactor" / "faces"
     choices = pack.NODE_CLASS_MAPPINGS["FaceIdentity_LoadIdentity"].INPUT_TYPES()["required"]["identity_file"][0]
     assert "identities/Obama average.safetensors" in choices and "reactor/obama.safetensors" in choices
@@ -233,10 +239,8 @@ def test_paste_and_preview(nodes: dict[str, Any], loaded: tuple[Any, Any], share
 
 
 def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, model_folder: Path, pack: Any) -> None:
-    from face_identity.devtools import synthetic
-
     recognizer, detector = loaded
-    synthetic.build_inswapper_like(model_folder / "inswapper_128.onnx")
+    build_paired_swapper(model_folder)  # declares the stand-in recognizer's space, which the swapper then takes
     swapper, info = nodes["LoadFaceSwapper"].load("inswapper_128", "auto", "cpu", "float32", False)
     assert "onnxruntime" in info and "providers: CPU" in info
     obama = nodes["FaceEmbed"].embed(

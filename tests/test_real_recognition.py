@@ -59,8 +59,8 @@ def run(shared_data: Path, real_models: dict[str, Path], scrfd_detector: FaceDet
     captured: dict[str, Any] = {}
     original = calibrate_module.embed_main_faces
 
-    def capturing_embed_main_faces(paths: Any, detector: Any, recognizer_: Any, flip: bool = False) -> Any:
-        embeddings, missing = original(paths, detector, recognizer_, flip)
+    def capturing_embed_main_faces(paths: Any, detector: Any, recognizer_: Any, flip: bool = False, **options: Any) -> Any:
+        embeddings, missing = original(paths, detector, recognizer_, flip, **options)
         captured.update(paths=list(paths), embeddings=embeddings, missing=missing)
         return embeddings, missing
 

@@ -340,3 +340,43 @@ def test_library_source_has_no_pickle_calls() -> None:
         for match in pattern.finditer(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("kps", np.zeros(7, np.float32), "kps has 7 values"),
+        ("bbox", np.zeros((2, 4), np.float32), "bbox has 8 values"),
+        ("embedding", np.full(512, np.nan, np.float32), "NaN"),
+        ("embedding", np.zeros(512, np.float32), "only zeros"),
+    ],
+)
+def test_malformed_reactor_face_model_names_the_file(tmp_path: Path, key: str, value: np.ndarray, expected: str) -> None:
+    from safetensors.numpy import save_file
+
+    face = {
+        "bbox": np.zeros(4, np.float32),
+        "kps": np.zeros((5, 2), np.float32),
+        "embedding": raw_rows(1, seed=3)[0],
+        key: value,
+    }
+    path = tmp_path / "broken face.safetensors"
+    save_file(face, str(path))
+    with pytest.raises(IdentityFileError) as caught:
+        load_identity(path)
+    assert str(path) in str(caught.value) and expected in str(caught.value)
+
+
+@pytest.mark.parametrize(("field", "value"), [("dimension", "128"), ("rows", "7"), ("dimension", "many")])
+def test_identity_metadata_must_describe_its_tensor(full_identity: Identity, tmp_path: Path, field: str, value: str) -> None:
+    from safetensors.numpy import save_file
+
+    path = save_identity(full_identity, tmp_path / "good.safetensors")
+    assert load_identity(path).dimension == 512  # the written metadata agrees with the tensor
+    tensors = {"embeddings": full_identity.embeddings, "weights": full_identity.weights, "norms": full_identity.norms}
+    metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model_id": W600K_R50_SPACE, field: value}
+    edited = tmp_path / "edited.safetensors"
+    save_file(tensors, str(edited), metadata=metadata)
+    with pytest.raises(IdentityFileError, match=re.escape(f"{field} = {value!r}")) as caught:
+        load_identity(edited)
+    assert str(edited) in str(caught.value)

@@ -8,6 +8,7 @@ real int8 MobileFaceNet, whose space is its own.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,10 @@ class RecordingBackend:
 
 def recording(swapper: InswapperSwapper) -> tuple[InswapperSwapper, RecordingBackend]:
     backend = RecordingBackend(swapper.backend)
-    return InswapperSwapper(backend, swapper.model, swapper.emap, swapper.name), backend
+    copy = InswapperSwapper(
+        backend, swapper.model, swapper.emap, swapper.name, swapper.input_size, swapper.template, swapper.embedding_space
+    )
+    return copy, backend
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +217,12 @@ def test_strength_below_one_blends_target_identity_end_to_end(
     two_people_faces: list[Face],
     small_recognizer: ArcFaceRecognizer,
 ) -> None:
-    # A tiny synthetic IResNet declared to be w600k_r50 stands in for the real 166 MB recognizer.
-    stand_in = load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False, model_id=W600K_R50_SPACE)
+    # A tiny synthetic IResNet stands in for the real 166 MB recognizer. It keeps its own tiny_iresnet@<crc32> space
+    # and the swapper is told explicitly to take that space, so no stand-in claims w600k_r50's.
+    stand_in = load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False)
+    assert stand_in.model_id.startswith("tiny_iresnet@")
+    swapper = load_swapper(swapper_path, providers="cpu", allow_download=False, embedding_space=stand_in.model_id)
+    source = Identity(source.embeddings, stand_in.model_id)
     watched, backend = recording(swapper)
     faces = [two_people_faces[:1]]
     half = swap_faces(watched, [two_people], source, faces, SwapSettings(strength=0.5), recognizer=stand_in)
@@ -227,7 +235,7 @@ def test_strength_below_one_blends_target_identity_end_to_end(
     assert np.abs(half.images[0] - full.images[0]).max() > 0.01
     with pytest.raises(InvalidArgumentError, match="recognizer"):
         swap_faces(swapper, [two_people], source, faces, SwapSettings(strength=0.5))
-    with pytest.raises(IncompatibleIdentitiesError, match="arcface_w600k_r50"):
+    with pytest.raises(IncompatibleIdentitiesError, match=re.escape(stand_in.model_id)):
         swap_faces(swapper, [two_people], source, faces, SwapSettings(strength=0.5), recognizer=small_recognizer)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, build_paired_swapper, stand_in_space
 
 WORKFLOW_DIR = REPO_ROOT / "workflows"
 CORE_SCHEMAS: dict[str, Any] = json.loads((REPO_ROOT / "tests" / "data" / "comfy_core_nodes.json").read_text())
@@ -222,15 +222,13 @@ def test_build_and_save_identity_runs(pack: Any, model_folder: Path, example_inp
     saved = Path(outputs[find(prompt, "FaceIdentity_SaveIdentity")[0]][0])
     assert saved == model_folder / "identities" / "example_person.safetensors" and saved.is_file()
     identity = pack.face_identity.store.load_identity(saved)
-    assert len(identity) == 1 and identity.model_id == "arcface_w600k_r50"
+    assert len(identity) == 1 and identity.model_id == stand_in_space(model_folder / "arcface_w600k_r50.onnx")
     similarity = outputs[find(prompt, "FaceIdentity_IdentitySimilarity")[0]][0]
     assert similarity > 0.5
 
 
 def test_face_swap_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
-    from face_identity.devtools import synthetic
-
-    synthetic.build_inswapper_like(model_folder / "inswapper_128.onnx")  # stand-in with inswapper's I/O and emap
+    build_paired_swapper(model_folder)  # stand-in with inswapper's I/O and emap, paired with the stand-in recognizer
     prompt = json.loads((WORKFLOW_DIR / "api" / "face_swap.json").read_text())
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
     swapped, mask, total, counts = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]

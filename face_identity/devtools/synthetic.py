@@ -207,10 +207,19 @@ def build_yoloface_like(path: str | os.PathLike[str], detections: NDArray[np.flo
     return _save(_model(builder, inputs, outputs), path)
 
 
-def build_inswapper_like(path: str | os.PathLike[str], seed: int = 0, float16_inputs: bool = False, dimension: int = 512) -> Path:
+def build_inswapper_like(
+    path: str | os.PathLike[str],
+    seed: int = 0,
+    float16_inputs: bool = False,
+    dimension: int = 512,
+    embedding_space: str | None = None,
+) -> Path:
     """Write a swapper with inswapper_128's I/O names and shapes and an ``emap`` as last initializer.
 
     Output: ``sigmoid(conv(target) + A @ source)`` per pixel, so it depends on both inputs and lies in 0..1.
+    ``embedding_space``: the identity space the file declares it takes (ONNX metadata
+    ``face_identity.embedding_space``), e.g. the ``<stem>@<crc32>`` space of the stand-in recognizer
+    it is paired with in a test; without it the loader assumes the catalog's w600k_r50 space.
     """
     from onnx import TensorProto, helper
 
@@ -241,7 +250,10 @@ def build_inswapper_like(path: str | os.PathLike[str], seed: int = 0, float16_in
         helper.make_tensor_value_info("source", element, [1, dimension]),
     ]
     outputs = [helper.make_tensor_value_info("output", element, [1, 3, 128, 128])]
-    return _save(_model(builder, inputs, outputs), path)
+    model = _model(builder, inputs, outputs)
+    if embedding_space:
+        helper.set_model_props(model, {"face_identity.embedding_space": embedding_space})
+    return _save(model, path)
 
 
 def build_fixed_batch_recognizer(path: str | os.PathLike[str], float16_input: bool = False, seed: int = 1) -> Path:

@@ -24,7 +24,7 @@ from ..catalog import W600K_R50_SPACE
 from ..download import resolve_model
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError, ModelMismatchError
 from ..onnx_graph import last_initializer
-from ..runtime import BACKEND_CHOICES, ModelSession, TensorInfo, open_session, require_kind
+from ..runtime import BACKEND_CHOICES, ModelSession, TensorInfo, declared_embedding_space, open_session, require_kind
 from ..types import Identity
 from .backends import OnnxSwapperBackend, SwapperBackend, torch_swapper_backend
 
@@ -179,7 +179,8 @@ def load_swapper(
             device when the conversion is exact, and keeps onnxruntime otherwise.
         device, dtype: torch device (default: CUDA if available) and precision (``float32``,
             ``float16``, ``bfloat16``) of the torch backend.
-        embedding_space: identity space the emap expects (default: the catalog's, else ``arcface_w600k_r50``).
+        embedding_space: identity space the emap expects (default: the one the file declares in its ONNX
+            metadata, ``runtime.EMBEDDING_SPACE_METADATA_KEY``; else the catalog's, else ``arcface_w600k_r50``).
         device_id: GPU index for onnxruntime's GPU providers.
 
     Raises:
@@ -216,5 +217,7 @@ def load_swapper(
         spec.name if spec else resolved.path.stem,
         input_size,
         spec.template if spec and spec.template else INSWAPPER_TEMPLATE,
-        embedding_space or (spec.embedding_space if spec and spec.embedding_space else W600K_R50_SPACE),
+        embedding_space
+        or declared_embedding_space(model)
+        or (spec.embedding_space if spec and spec.embedding_space else W600K_R50_SPACE),
     )
