@@ -39,7 +39,9 @@ from .errors import (
     NoFaceFoundError,
     ProviderUnavailableError,
 )
+from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible, norm_crop
 from .images import as_rgb_uint8, read_image
+from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub
 from .pipeline import Analysis, FaceSelection, analyze, detect_faces, embed_batch
 from .runtime import ModelSession, open_session
 from .select import FACE_ORDERS, order_faces, parse_index_list, select_faces
@@ -58,7 +60,9 @@ __all__ = [
     "CalibrationReport",
     "DetectionSettings",
     "EmbeddingResult",
+    "CompatFace",
     "Face",
+    "FaceAnalysisCompat",
     "FaceBatch",
     "FaceDetector",
     "FaceIdentityError",
@@ -96,18 +100,24 @@ __all__ = [
     "cosine_matrix",
     "detect_faces",
     "embed_batch",
+    "ensure_face_align",
     "estimate_similarity",
     "export_reactor_face",
+    "face_align_provider",
+    "faceid_embeds",
     "get_spec",
+    "insightface_compatible",
     "load_detector",
     "load_identity",
     "load_recognizer",
     "match_threshold",
     "open_session",
+    "norm_crop",
     "order_faces",
     "parse_index_list",
     "paste_back",
     "read_image",
+    "remove_face_align_stub",
     "resolve_model",
     "safe_identity_filename",
     "save_identity",
