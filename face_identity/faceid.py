@@ -127,11 +127,12 @@ def identity_vectors(identity: Identity) -> tuple[NDArray[np.float32], float]:
     exports do); 0.0 when no row's raw norm is known.
     """
     direction = identity.centroid()
-    known = identity.norms > 0
+    all_norms = np.asarray(identity.norms, dtype=np.float64)
+    known = all_norms > 0
     if not np.any(known):
         return direction, 0.0
-    weights = identity.weights[known].astype(np.float64)
-    norms = identity.norms[known].astype(np.float64)
+    weights = np.asarray(identity.weights, dtype=np.float64)[known]
+    norms = all_norms[known]
     length = float((weights * norms).sum() / weights.sum()) if weights.sum() > 0 else float(norms.mean())
     return direction, length
 
@@ -347,7 +348,7 @@ def faceid_embeds(
         lengths = np.array([length])
     elif rows == "all":
         vectors = identity.embeddings
-        lengths = identity.norms.astype(np.float64)
+        lengths = np.asarray(identity.norms, dtype=np.float64)
     else:
         raise InvalidArgumentError(f"rows must be 'average' or 'all', got {rows!r}")
     if not normalised:
