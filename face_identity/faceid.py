@@ -368,15 +368,17 @@ def insightface_compatible(
     detector: FaceDetector,
     recognizer: ArcFaceRecognizer,
     identity: Identity | None = None,
-) -> FaceAnalysisCompat:
+) -> tuple[FaceAnalysisCompat, str]:
     """What the "Face Analysis (insightface-compatible)" node hands IPAdapter_plus.
 
     Checks the spaces (w600k_r50 only), then makes sure ``from insightface.utils import face_align`` works:
     when the insightface package is not installed, a stand-in providing only ``face_align.norm_crop`` and
     ``estimate_norm`` is registered (see ``insightface_compat.ensure_face_align``).
+
+    Returns:
+        ``(analyser, who provides face_align)``: ``"insightface"`` (the package) or ``"face-identity"`` (the stand-in).
     """
     from .insightface_compat import ensure_face_align
 
     analyser = FaceAnalysisCompat(detector, recognizer, identity)
-    ensure_face_align()
-    return analyser
+    return analyser, ensure_face_align()

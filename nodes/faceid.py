@@ -7,7 +7,6 @@ from typing import Any
 from ..face_identity.detect import FaceDetector
 from ..face_identity.embed import ArcFaceRecognizer
 from ..face_identity.faceid import FaceAnalysisCompat, insightface_compatible
-from ..face_identity.insightface_compat import face_align_provider
 from ..face_identity.types import Identity
 from . import sockets
 
@@ -17,7 +16,6 @@ GENERATION_CATEGORY = f"{sockets.CATEGORY}/generation"
 _FACE_ALIGN_NOTE = {
     "insightface": "face_align: the insightface package's",
     "face-identity": "face_align: face-identity's stand-in (insightface is not installed)",
-    "none": "face_align: none",
 }
 
 
@@ -63,5 +61,5 @@ class InsightFaceAnalysis:
     def build(
         self, detector: FaceDetector, recognizer: ArcFaceRecognizer, identity: Identity | None = None
     ) -> tuple[FaceAnalysisCompat, str]:
-        analyser = insightface_compatible(detector, recognizer, identity)
-        return analyser, f"{analyser.describe()} | {_FACE_ALIGN_NOTE[face_align_provider()]}"
+        analyser, face_align = insightface_compatible(detector, recognizer, identity)
+        return analyser, f"{analyser.describe()} | {_FACE_ALIGN_NOTE[face_align]}"

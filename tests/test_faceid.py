@@ -31,7 +31,7 @@ from face_identity.catalog import W600K_R50_SPACE
 from face_identity.detect import FaceDetector
 from face_identity.embed import ArcFaceRecognizer
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError
-from face_identity.faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, norm_crop
+from face_identity.faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible, norm_crop
 from face_identity.images import read_image
 from face_identity.insightface_compat import (
     STUB_ORIGIN,
@@ -419,6 +419,19 @@ def test_a_bare_insightface_folder_does_not_count(insightface_absent: None, tmp_
     assert ensure_face_align() == "face-identity"
 
 
+def test_insightface_compatible_checks_then_provides_face_align(
+    insightface_absent: None, detector: FaceDetector, recognizer: ArcFaceRecognizer, tmp_path: Path
+) -> None:
+    with pytest.raises(IncompatibleIdentitiesError):
+        insightface_compatible(detector, recognizer)
+    assert not stub_installed()  # refused before anything is registered
+    analyser, provider = insightface_compatible(detector, _as_space(recognizer, W600K_R50_SPACE))
+    assert isinstance(analyser, FaceAnalysisCompat) and provider == "face-identity" and stub_installed()
+    prepend_path(fake_insightface(tmp_path))
+    assert insightface_compatible(detector, _as_space(recognizer, W600K_R50_SPACE))[1] == "insightface"
+    assert not stub_installed()
+
+
 def test_importing_the_pack_registers_nothing() -> None:
     script = (
         "import importlib.util, sys\n"
@@ -585,3 +598,24 @@ def test_the_stand_in_cropped_image_matches_cv2_exactly(detector: FaceDetector, 
     np.testing.assert_array_equal(
         norm_crop(image, face.landmarks, 224), cv2.warpAffine(image, matrix, (224, 224), borderValue=0.0)
     )
+
+
+def test_faceid_workflow_feeds_a_saved_identity_to_ipadapter_faceid(pack: Any) -> None:
+    from test_workflows import ui_to_api
+
+    workflow = json.loads((REPO_ROOT / "workflows" / "ipadapter_faceid_identity.json").read_text())
+    assert not (REPO_ROOT / "workflows" / "api" / "ipadapter_faceid_identity.json").exists()  # needs IPAdapter_plus's models
+    prompt = ui_to_api(pack, workflow)
+    by_type = {node["class_type"]: (key, node) for key, node in prompt.items()}
+    analysis_id, analysis = by_type["FaceIdentity_InsightFaceAnalysis"]
+    _, faceid = by_type["IPAdapterFaceID"]
+    assert faceid["inputs"]["insightface"] == [analysis_id, 0]
+    assert prompt[analysis["inputs"]["identity"][0]]["class_type"] == "FaceIdentity_LoadIdentity"
+    assert prompt[faceid["inputs"]["ipadapter"][0]]["class_type"] == "IPAdapterModelLoader"
+    assert "faceid" in prompt[faceid["inputs"]["ipadapter"][0]]["inputs"]["ipadapter_file"]
+    schema = IPADAPTER_SCHEMAS["IPAdapterFaceID"]["input"]
+    assert set(schema["required"]) <= set(faceid["inputs"])
+    # These load insightface's own FaceAnalysis, which is what the workflow avoids.
+    assert not {"IPAdapterUnifiedLoaderFaceID", "IPAdapterInsightFaceLoader"} & set(by_type)
+    sampler_model = prompt[by_type["KSampler"][1]["inputs"]["model"][0]]["class_type"]
+    assert sampler_model == "IPAdapterFaceID"
