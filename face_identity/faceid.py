@@ -245,7 +245,8 @@ class FaceAnalysisCompat:
             det_metric: ``"default"`` or ``"max"`` (insightface's ``max_num`` rule).
 
         Returns:
-            One ``CompatFace`` per face, highest detector score first; ``[]`` when none is found.
+            One ``CompatFace`` per face, highest detector score first (with ``max_num``: in the order of
+            insightface's choice); ``[]`` when none is found.
             In fixed-identity mode each face's ``normed_embedding`` is the identity's unit centroid and
             ``embedding`` is that direction times the identity's mean raw norm (or, when the identity
             records no raw norm, times the norm of the face's own raw embedding).

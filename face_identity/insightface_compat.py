@@ -89,7 +89,6 @@ def _attribute_guard(module_name: str) -> Callable[[str], object]:
 def _stub_module(name: str, package: bool) -> ModuleType:
     module = ModuleType(name, f"face-identity stand-in: {STUB_ORIGIN}.")
     module.__spec__ = importlib.machinery.ModuleSpec(name, None, origin=STUB_ORIGIN, is_package=package)
-    module.__file__ = None
     if package:
         module.__path__ = []  # a package with no search path: its submodules exist only in sys.modules
     setattr(module, STUB_FLAG, True)
