@@ -20,7 +20,8 @@ nothing else. By stage, one module each:
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
-  ``alignment_matrix``, ``warp_face``, ``align_faces``, ``crop_validity_mask``, ``paste_back``.
+  ``alignment_matrix``, ``warp_face``, ``align_faces``, ``crop_validity_mask``, ``paste_back``,
+  ``norm_crop`` (insightface's ``face_align.norm_crop``).
 - Embed (``embed``): ``ArcFaceRecognizer``, ``EmbeddingResult``, ``load_recognizer``.
 - Whole chain (``pipeline``, ``stream``, ``identify``): ``detect_faces``, ``embed_batch``,
   ``analyze``, ``Analysis``; chunked over long batches on a torch device: ``analyze_stream``,
@@ -36,6 +37,10 @@ nothing else. By stage, one module each:
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
   chunked over long batches: ``swap_stream``, ``SwappedBatch``.
 - Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``.
+- Generation (``faceid``, ``insightface_compat``): an insightface-compatible analyser for IPAdapter
+  FaceID, ``FaceAnalysisCompat``, ``CompatFace``, ``insightface_compatible``;
+  ``faceid_embeds`` for diffusers; the ``face_align`` stand-in: ``ensure_face_align``,
+  ``face_align_provider``, ``remove_face_align_stub``.
 
 ``convert`` (ONNX -> torch) is reached through the loaders' ``backend="torch"``.
 """
@@ -46,6 +51,7 @@ from .align import (
     alignment_matrix,
     crop_validity_mask,
     estimate_similarity,
+    norm_crop,
     paste_back,
     template_points,
     warp_face,
@@ -82,8 +88,10 @@ from .errors import (
     NoFaceFoundError,
     ProviderUnavailableError,
 )
+from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
 from .identify import EMBED_SOURCES, Identification, identify
 from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
+from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub
 from .pipeline import Analysis, analyze, detect_faces, embed_batch
 from .runtime import BACKEND_CHOICES, PROVIDER_CHOICES, TORCH_PRECISIONS, ModelSession, open_session
 from .select import DEFAULT_ORDER, EVERY_FACE, FACE_ORDERS, FaceSelection, order_faces, parse_index_list, select_faces
@@ -125,7 +133,9 @@ __all__ = [
     "ConsistencyScores",
     "DetectionSettings",
     "EmbeddingResult",
+    "CompatFace",
     "Face",
+    "FaceAnalysisCompat",
     "FaceBatch",
     "FaceDetector",
     "FaceIdentityError",
@@ -173,6 +183,7 @@ __all__ = [
     "draw_faces",
     "drop_outlier_rows",
     "embed_batch",
+    "ensure_face_align",
     "estimate_similarity",
     "export_reactor_face",
     "frames_per_chunk",
@@ -180,6 +191,9 @@ __all__ = [
     "identify",
     "image_batch_frames",
     "image_batch_shape",
+    "face_align_provider",
+    "faceid_embeds",
+    "insightface_compatible",
     "load_detector",
     "load_identity",
     "load_recognizer",
@@ -187,10 +201,12 @@ __all__ = [
     "match_threshold",
     "names_for_role",
     "open_session",
+    "norm_crop",
     "order_faces",
     "parse_index_list",
     "paste_back",
     "read_image",
+    "remove_face_align_stub",
     "resolve_model",
     "safe_identity_filename",
     "save_identity",

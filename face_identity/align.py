@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
@@ -304,6 +304,40 @@ def paste_back(
     result[y1:y2, x1:x2] = np.where(weight > 0, blended, region)
     full_mask[y1:y2, x1:x2] = mask
     return result, full_mask
+
+
+def norm_crop(img: NDArray[Any], landmark: NDArray[np.floating], image_size: int = 112, mode: str = "arcface") -> NDArray[Any]:
+    """insightface ``face_align.norm_crop``: the ArcFace-aligned square crop of a face.
+
+    insightface's size rule: a multiple of 112 uses the 112 template scaled by ``image_size / 112``
+    (224, 336 for FaceID Plus on SD1.5 and Kolors); otherwise a multiple of 128 uses the 128 template
+    (template + 8 px in x) scaled by ``image_size / 128`` (256 for SDXL).
+
+    Args:
+        img: ``[H, W, C]`` image, any channel order (kept), uint8 or float32.
+        landmark: ``[5, 2]`` landmarks in ``img`` pixels (``face.kps``).
+        image_size: crop side.
+        mode: ignored, as insightface ignores it (only the ArcFace template exists).
+
+    Returns:
+        ``[image_size, image_size, C]`` crop of ``img``'s dtype (bilinear, black outside the image).
+
+    Raises:
+        InvalidArgumentError: ``image_size`` is neither a multiple of 112 nor of 128.
+        InvalidLandmarksError: landmarks not ``[5, 2]`` or degenerate.
+    """
+    return warp_face(np.asarray(img), estimate_norm(landmark, image_size, mode), int(image_size))
+
+
+def estimate_norm(landmark: NDArray[np.floating], image_size: int = 112, mode: str = "arcface") -> NDArray[np.float64]:
+    """insightface ``face_align.estimate_norm``: ``[2, 3]`` float64 image-to-crop matrix for ``norm_crop``."""
+    size = int(image_size)
+    if size <= 0 or (size % 112 and size % 128):
+        raise InvalidArgumentError(
+            f"norm_crop image_size must be a multiple of 112 or 128 (insightface's rule), got {image_size}"
+        )
+    template = "arcface_112" if size % 112 == 0 else "arcface_128"
+    return alignment_matrix(np.asarray(landmark, dtype=np.float32), template, size)
 
 
 def warp_faces_torch(

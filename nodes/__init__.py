@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .consistency import IdentityConsistency
+from .faceid import InsightFaceAnalysis
 from .faces import FaceAlign, FaceDetect, FacePaste, PreviewFaces
 from .identity import FaceEmbed, IdentityAverage, IdentitySimilarity, LoadIdentity, SaveIdentity
 from .loaders import LoadArcFaceModel, LoadFaceDetector, LoadFaceSwapper
@@ -25,6 +26,7 @@ ALL_NODES: list[tuple[type, str]] = [
     (FacePaste, "Face Paste"),
     (PreviewFaces, "Preview Faces"),
     (FaceSwap, "Face Swap"),
+    (InsightFaceAnalysis, "Face Analysis (insightface-compatible)"),
 ]
 """(node class, display name); the node id is NODE_ID_PREFIX + the class name."""
 

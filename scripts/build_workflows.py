@@ -28,6 +28,34 @@ CORE_NODES: dict[str, dict[str, Any]] = {
 }
 
 
+TRANSCRIBED_SCHEMAS = ("comfy_generation_nodes.json", "ipadapter_plus_nodes.json")
+"""/object_info-style schemas of the other nodes the FaceID example uses (ComfyUI's generation nodes and
+ComfyUI_IPAdapter_plus's), transcribed under tests/data/, where the workflow tests read them too."""
+AUTO_WIDGETS = ("upload", "control_after_generate")
+"""Widget values the frontend keeps that are not node inputs (LoadImage's upload button, a seed's control)."""
+
+
+def transcribed_schemas() -> dict[str, Any]:
+    nodes: dict[str, Any] = {}
+    for name in TRANSCRIBED_SCHEMAS:
+        nodes.update(json.loads((REPO / "tests" / "data" / name).read_text())["nodes"])
+    return nodes
+
+
+def _schema_from_object_info(info: dict[str, Any]) -> dict[str, Any]:
+    inputs, widgets = [], []
+    for section in ("required", "optional"):
+        for name, entry in info["input"].get(section, {}).items():
+            kind = entry[0]
+            if isinstance(kind, list) or kind in WIDGET_TYPES:
+                widgets.append(name)
+                if len(entry) > 1 and entry[1].get("control_after_generate"):
+                    widgets.append("control_after_generate")
+            else:
+                inputs.append((name, kind))
+    return {"inputs": inputs, "widgets": widgets, "outputs": list(zip(info["output_name"], info["output"]))}
+
+
 def load_pack() -> Any:
     """The pack imported as a package (as ComfyUI does), so its relative imports work."""
     name = "face_identity_pack"
@@ -44,6 +72,9 @@ def node_schema(node_type: str) -> dict[str, Any]:
     """Inputs (linkable sockets), widget names in frontend order, outputs, for a core node or one of ours."""
     if node_type in CORE_NODES:
         return CORE_NODES[node_type]
+    transcribed = transcribed_schemas()
+    if node_type in transcribed:
+        return _schema_from_object_info(transcribed[node_type])
     node_class = load_pack().NODE_CLASS_MAPPINGS[node_type]
     spec = node_class.INPUT_TYPES()
     inputs, widgets = [], []
@@ -95,7 +126,7 @@ class Workflow:
     def api(self) -> dict[str, Any]:
         prompt = {}
         for node in self.nodes:
-            inputs: dict[str, Any] = {k: v for k, v in node.values.items() if k != "upload"}
+            inputs: dict[str, Any] = {k: v for k, v in node.values.items() if k not in AUTO_WIDGETS}
             inputs.update({k: [str(src), slot] for k, (src, slot) in node.links.items()})
             entry: dict[str, Any] = {"class_type": node.type, "inputs": inputs}
             if node.title:
@@ -165,6 +196,9 @@ class Workflow:
 def _optional(node_type: str, name: str) -> bool:
     if node_type in CORE_NODES:
         return False
+    transcribed = transcribed_schemas()
+    if node_type in transcribed:
+        return name in transcribed[node_type]["input"].get("optional", {})
     return name in load_pack().NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES().get("optional", {})
 
 
@@ -368,7 +402,91 @@ def face_swap() -> Workflow:
     return wf
 
 
-WORKFLOWS = [compare_two_faces, best_of_n_identity_check, build_and_save_identity, face_swap]
+def ipadapter_faceid_identity() -> Workflow:
+    """SD1.5 + IP-Adapter FaceID Plus v2 (ComfyUI_IPAdapter_plus) conditioned on a saved identity, no insightface package.
+
+    Needs ComfyUI_IPAdapter_plus and its FaceID files: ip-adapter-faceid-plusv2_sd15.bin (models/ipadapter),
+    its LoRA (models/loras), CLIP-ViT-H-14-laion2B-s32B-b79K (models/clip_vision), an SD1.5 checkpoint.
+    """
+    wf = Workflow("ipadapter_faceid_identity")
+    recognizer, detector = _loaders(wf, 0, 0)
+    identity = wf.add(
+        "FaceIdentity_LoadIdentity",
+        (0, 520),
+        title="Saved identity",
+        identity_file="identities/example_person.safetensors",
+    )
+    analysis = wf.add(
+        "FaceIdentity_InsightFaceAnalysis",
+        (360, 260),
+        detector=(detector, 0),
+        recognizer=(recognizer, 0),
+        identity=(identity, 0),
+    )
+    photo = wf.add(
+        "LoadImage", (360, 520), title="Face photo (FaceID Plus crop)", image="face_identity_person_a_1.jpg", upload="image"
+    )
+    checkpoint = wf.add("CheckpointLoaderSimple", (0, 760), ckpt_name="v1-5-pruned-emaonly.safetensors")
+    lora = wf.add(
+        "LoraLoaderModelOnly",
+        (360, 900),
+        title="FaceID Plus v2 LoRA",
+        model=(checkpoint, 0),
+        lora_name="ip-adapter-faceid-plusv2_sd15_lora.safetensors",
+        strength_model=0.6,
+    )
+    ipadapter = wf.add("IPAdapterModelLoader", (360, 1080), ipadapter_file="ip-adapter-faceid-plusv2_sd15.bin")
+    clip_vision = wf.add("CLIPVisionLoader", (360, 1200), clip_name="CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors")
+    faceid = wf.add(
+        "IPAdapterFaceID",
+        (720, 400),
+        model=(lora, 0),
+        ipadapter=(ipadapter, 0),
+        image=(photo, 0),
+        clip_vision=(clip_vision, 0),
+        insightface=(analysis, 0),
+        weight=0.85,
+        weight_faceidv2=1.0,
+        weight_type="linear",
+        combine_embeds="concat",
+        start_at=0.0,
+        end_at=1.0,
+        embeds_scaling="V only",
+    )
+    positive = wf.add(
+        "CLIPTextEncode",
+        (720, 800),
+        title="Positive",
+        text="portrait photo of a person in a garden, natural light",
+        clip=(checkpoint, 1),
+    )
+    negative = wf.add(
+        "CLIPTextEncode", (720, 1040), title="Negative", text="blurry, lowres, deformed, watermark", clip=(checkpoint, 1)
+    )
+    latent = wf.add("EmptyLatentImage", (720, 1260), width=512, height=768, batch_size=1)
+    sampler = wf.add(
+        "KSampler",
+        (1080, 400),
+        model=(faceid, 0),
+        seed=0,
+        control_after_generate="fixed",
+        steps=30,
+        cfg=6.0,
+        sampler_name="dpmpp_2m",
+        scheduler="karras",
+        positive=(positive, 0),
+        negative=(negative, 0),
+        latent_image=(latent, 0),
+        denoise=1.0,
+    )
+    decoded = wf.add("VAEDecode", (1440, 400), samples=(sampler, 0), vae=(checkpoint, 2))
+    wf.add("SaveImage", (1800, 400), title="Generated", images=(decoded, 0), filename_prefix="face_identity_faceid")
+    wf.add("PreviewImage", (1080, 0), title="Face crop IPAdapter used", images=(faceid, 1))
+    wf.add("PreviewAny", (720, 0), title="Analyser", source=(analysis, 1))
+    return wf
+
+
+WORKFLOWS = [compare_two_faces, best_of_n_identity_check, build_and_save_identity, face_swap, ipadapter_faceid_identity]
 
 
 def display_name(node_type: str) -> str:
@@ -379,6 +497,15 @@ def display_name(node_type: str) -> str:
         "PreviewImage": "Preview Image",
         "SaveImage": "Save Image",
         "PreviewAny": "Preview Any",
+        "CheckpointLoaderSimple": "Load Checkpoint",
+        "LoraLoaderModelOnly": "LoRA (model only)",
+        "CLIPVisionLoader": "Load CLIP Vision",
+        "CLIPTextEncode": "CLIP Text Encode",
+        "EmptyLatentImage": "Empty Latent Image",
+        "KSampler": "KSampler",
+        "VAEDecode": "VAE Decode",
+        "IPAdapterModelLoader": "IPAdapter Model Loader",
+        "IPAdapterFaceID": "IPAdapter FaceID",
     }
     return names.get(node_type) or core.get(node_type, node_type)
 
@@ -421,17 +548,31 @@ def thumbnail(wf: Workflow, width: int = 960, height: int = 540) -> Any:
     return canvas
 
 
+def other_pack_nodes(wf: Workflow) -> set[str]:
+    """Node types of ``wf`` from other custom node packs (ComfyUI_IPAdapter_plus)."""
+    others = json.loads((REPO / "tests" / "data" / "ipadapter_plus_nodes.json").read_text())["nodes"]
+    return {node.type for node in wf.nodes if node.type in others}
+
+
+def needs_other_packs(wf: Workflow) -> bool:
+    return bool(other_pack_nodes(wf))
+
+
 def main() -> int:
     out_ui, out_api = REPO / "workflows", REPO / "workflows" / "api"
     out_api.mkdir(parents=True, exist_ok=True)
     for builder in WORKFLOWS:
         wf = builder()
         (out_ui / f"{wf.name}.json").write_text(json.dumps(wf.ui(), indent=1) + "\n")
-        (out_api / f"{wf.name}.json").write_text(json.dumps(wf.api(), indent=1) + "\n")
+        if needs_other_packs(wf):  # no API twin: it cannot run (nor be tested) without that pack and its models
+            print(f"wrote workflows/{wf.name}.json (needs {', '.join(sorted(other_pack_nodes(wf)))}; no API twin)")
+        else:
+            (out_api / f"{wf.name}.json").write_text(json.dumps(wf.api(), indent=1) + "\n")
         import cv2
 
         cv2.imwrite(str(out_ui / f"{wf.name}.jpg"), thumbnail(wf)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
-        print(f"wrote workflows/{wf.name}.json and workflows/api/{wf.name}.json")
+        if not needs_other_packs(wf):
+            print(f"wrote workflows/{wf.name}.json and workflows/api/{wf.name}.json")
     return 0
 
 

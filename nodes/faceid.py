@@ -1,0 +1,62 @@
+"""Identities into generation: an INSIGHTFACE object for ComfyUI_IPAdapter_plus's FaceID nodes, without the insightface package."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..face_identity import ArcFaceRecognizer, FaceAnalysisCompat, FaceDetector, Identity, insightface_compatible
+from . import sockets
+
+INSIGHTFACE = "INSIGHTFACE"
+"""ComfyUI_IPAdapter_plus's socket type for an insightface FaceAnalysis (its FaceID nodes' ``insightface`` input)."""
+GENERATION_CATEGORY = f"{sockets.CATEGORY}/generation"
+_FACE_ALIGN_NOTE = {
+    "insightface": "face_align: the insightface package's",
+    "face-identity": "face_align: face-identity's stand-in (insightface is not installed)",
+}
+
+
+class InsightFaceAnalysis:
+    DESCRIPTION = (
+        "An insightface-compatible face analyser for ComfyUI_IPAdapter_plus's FaceID nodes (IPAdapter FaceID, FaceID Plus "
+        "v2, Portrait; connect it to their 'insightface' input): our detector and w600k_r50 recognizer, no insightface "
+        "package needed. With an IDENTITY (saved, averaged or from Face Embed) every face found carries that identity's "
+        "embedding: generation conditioned on a multi-photo identity. Not for InstantID, PuLID or Kolors FaceID "
+        "(antelopev2's glintr100 space). When insightface is not installed, running this node registers a stand-in "
+        "insightface.utils.face_align (norm_crop only) for FaceID Plus; see docs/faceid.md."
+    )
+    CATEGORY = GENERATION_CATEGORY
+    FUNCTION = "build"
+    RETURN_TYPES = (INSIGHTFACE, "STRING")
+    RETURN_NAMES = ("insightface", "info")
+    OUTPUT_TOOLTIPS = (
+        "For IPAdapter_plus's FaceID nodes (the 'insightface' input), in place of IPAdapter InsightFace Loader.",
+        "Detector, recognizer, mode, and who provides insightface.utils.face_align.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "detector": (sockets.DETECTOR, {"tooltip": "From Load Face Detector (retinaface_10g = buffalo_l's det_10g)."}),
+                "recognizer": (
+                    sockets.RECOGNIZER,
+                    {"tooltip": "From Load ArcFace Model: arcface_w600k_r50, the space IP-Adapter FaceID was trained on."},
+                ),
+            },
+            "optional": {
+                "identity": (
+                    sockets.IDENTITY,
+                    {
+                        "tooltip": "Fixed-identity mode: faces found in IPAdapter's image carry this identity's embedding "
+                        "(w600k_r50 only); the image still gives the face crop FaceID Plus reads."
+                    },
+                ),
+            },
+        }
+
+    def build(
+        self, detector: FaceDetector, recognizer: ArcFaceRecognizer, identity: Identity | None = None
+    ) -> tuple[FaceAnalysisCompat, str]:
+        analyser, face_align = insightface_compatible(detector, recognizer, identity)
+        return analyser, f"{analyser.describe()} | {_FACE_ALIGN_NOTE[face_align]}"
