@@ -102,3 +102,44 @@ def test_without_insightface_the_reference_rows_are_left_out_and_said_so(
     assert not [r for r in results if str(r["variant"]).startswith("reference")]  # never our code in its place
     assert all("x_reference" not in r and "min_cos_reference" not in r for r in results)
     assert report["reference"] == "insightface is not importable (test)"
+
+
+def test_gpu_check_summary_reads_pytest_junit_and_prints_every_section(tmp_path: Path) -> None:
+    from face_identity.bench.gpu import markdown, summarise_tests
+
+    junit = tmp_path / "tests.xml"
+    junit.write_text(
+        '<testsuites><testsuite tests="3" failures="1" errors="0" skipped="1">'
+        '<testcase name="a"/><testcase name="b"><failure message="x"/></testcase>'
+        '<testcase name="c"><skipped message="needs a CUDA device"/></testcase></testsuite></testsuites>'
+    )
+    tests = summarise_tests(junit)
+    assert tests is not None
+    assert (tests["passed"], tests["failures"], tests["skipped"]) == (1, 1, 1)
+    assert tests["failed"] == ["b"] and tests["skip_reasons"] == ["needs a CUDA device"]
+    assert summarise_tests(tmp_path / "missing.xml") is None
+    machine = {"gpu": None, "cpu": "x", "usable_cores": 2, "python": "3", "torch": "t", "onnxruntime": "o"}
+    report = {
+        "note": "No CUDA device visible to torch.",
+        "machine": machine | {"onnxruntime_providers": ["CPUExecutionProvider"], "insightface": None},
+        "model": "tiny",
+        "tests": tests,
+        "embedding": [
+            {"variant": "insightface loop", "skipped": "insightface is not importable"},
+            {"variant": "ours embed_crops", "dtype": "float32", "batch": 8, "faces": 32, "faces_per_s": 12.5},
+        ],
+        "pipeline": "skipped: test data (../shared/data) not found",
+        "swap": [{"frames": 4, "chunk": 16, "faces_swapped": 24, "frames_per_s": 1.0, "run_peak_mb": 9.0, "gpu_peak_mb": None}],
+        "seconds": 3.0,
+    }
+    text = markdown(report)
+    assert "1 passed, 1 failed, 1 skipped" in text and "- failed: b" in text
+    assert "insightface not installed" in text and "| insightface loop | – | – | insightface is not importable" in text
+    assert "| ours embed_crops | float32 | 8 | 32 | 12.5 | – | – | – |" in text
+    assert "skipped: test data (../shared/data) not found" in text
+    assert "| 4 | 16 | 24 | 1.0 | 9 | – |" in text
+
+
+def test_gpu_check_script_needs_its_output_folder() -> None:
+    completed = subprocess.run(["bash", "scripts/gpu_check.sh"], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
+    assert completed.returncode == 2 and "usage: scripts/gpu_check.sh OUT_DIR" in completed.stderr

@@ -41,7 +41,8 @@ def providers_for(device: str) -> list[str]:
     return [p for p in wanted if p in available] or ["CPUExecutionProvider"]
 
 
-def _load_torch_detector(detector: Any, device: str, dtype: str) -> Any:
+def load_torch_detector(detector: Any, device: str, dtype: str) -> Any:
+    """The torch version of an onnxruntime ``FaceDetector`` on ``device``."""
     try:  # the torch detector's home is moving from stream to detect; take it from wherever it lives
         from ..detect import load_torch_detector  # type: ignore[attr-defined]
     except ImportError:
@@ -143,7 +144,7 @@ def _pipeline_variant(spec: dict[str, Any]) -> Variant:
         )
     stream_detector: Any = detector
     if variant == "ours_torch" and not device.startswith("cpu"):
-        stream_detector = _load_torch_detector(detector, device, dtype)
+        stream_detector = load_torch_detector(detector, device, dtype)
         note += f", detector {stream_detector.describe()}"
     return Variant(
         lambda lo, hi: analyze_stream(stream_detector, recognizer, images[lo:hi], device=device),
