@@ -10,7 +10,7 @@
 # Without CUDA it still runs: the GPU tests skip with the reason and the benchmark checks its
 # plumbing on the CPU with a tiny model (no GPU figure is produced).
 # Environment: PYTHON (default python3), GPU_CHECK_QUICK=1 (tiny model, seconds), GPU_CHECK_BUDGET_S
-# (benchmark wall-clock budget, default 360), GPU_CHECK_TEST_TIMEOUT_S (default 90).
+# (benchmark wall-clock budget, default 330), GPU_CHECK_TEST_TIMEOUT_S (default 120): at most 8 minutes in all.
 set -uo pipefail
 
 if [ $# -ne 1 ]; then
@@ -21,8 +21,8 @@ mkdir -p "$1" || exit 2
 out="$(cd "$1" && pwd)"
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
-budget="${GPU_CHECK_BUDGET_S:-360}"
-test_timeout="${GPU_CHECK_TEST_TIMEOUT_S:-90}"
+budget="${GPU_CHECK_BUDGET_S:-330}"
+test_timeout="${GPU_CHECK_TEST_TIMEOUT_S:-120}"
 quick=()
 [ "${GPU_CHECK_QUICK:-0}" = "1" ] && quick=(--quick)
 
@@ -53,7 +53,7 @@ timeout "$test_timeout" "$python" -m pytest -m gpu -q -p no:cacheprovider -rs --
 tests_status=${PIPESTATUS[0]}
 [ "$tests_status" = "5" ] && tests_status=0   # pytest: no test selected is not a failure here
 echo "== GPU benchmark (python -m face_identity.bench.gpu) =="
-timeout $((budget + 120)) "$python" -m face_identity.bench.gpu "$out" --budget-s "$budget" --cache "$out/cache" \
+timeout $((budget + 60)) "$python" -m face_identity.bench.gpu "$out" --budget-s "$budget" --cache "$out/cache" \
   --tests-junit "$out/gpu_tests.xml" "${quick[@]}" 2>&1 | tee "$out/gpu_bench.log"
 bench_status=${PIPESTATUS[0]}
 rm -rf "$out/cache" "$out/home"           # synthetic models (174 MB) and converted graphs: not part of the result

@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("out", type=Path, help="folder for gpu_check.json and gpu_check.md")
     parser.add_argument("--device", default="auto", help="cuda, cuda:N, cpu or auto (cuda when torch sees one)")
     parser.add_argument("--quick", action="store_true", help="tiny synthetic IResNet, few faces (implied without CUDA)")
-    parser.add_argument("--budget-s", type=float, default=360.0, help="wall-clock budget; later rows are skipped (default 360)")
+    parser.add_argument("--budget-s", type=float, default=330.0, help="wall-clock budget; later rows are skipped (default 330)")
     parser.add_argument(
         "--data", default=None, help="test data folder (default $FACE_IDENTITY_TEST_DATA or <repo>/../shared/data)"
     )
