@@ -256,30 +256,3 @@ def test_failing_preload_is_logged_and_the_provider_check_still_reports(
     calls.clear()
     open_session(tiny_recognizer_path, "cpu")
     assert calls == []  # a CPU session never touches the GPU libraries
-
-
-# --------------------------------------------------------------------------------------------------
-# Benchmark smoke test
-
-
-def test_bench_quick_runs(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
-    from face_identity import bench
-
-    report = tmp_path / "bench.json"
-    code = bench.main(
-        ["--quick", "--images", "2", "--cache", str(tmp_path / "cache"), "--json", str(report), "--data", str(shared_data)]
-    )
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert "machine: cpu=" in printed and "onnxruntime=" in printed and "torch=" in printed
-    results = json.loads(report.read_text())["results"]
-    seen = {(r["section"], r.get("dataset"), r["variant"]) for r in results}
-    for section, dataset in (("embed", None), ("pipeline", "single"), ("pipeline", "groups")):
-        for variant in ("reference", "ours_ort", "ours_torch"):
-            assert (section, dataset, variant) in seen
-    for result in results:
-        assert result["faces"] > 0 and result["faces_per_s"] > 0
-        assert result["min_cos_reference"] >= 0.999  # every variant embeds the same faces as the reference loop
-        assert result["x_reference"] > 0
