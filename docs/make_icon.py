@@ -78,7 +78,7 @@ def main() -> int:
     path = REPO_ROOT / "docs" / "icon.png"
     if not cv2.imwrite(str(path), icon()):
         raise OSError(f"could not write {path}")
-    print(f"wrote {path}")
+    print(f"wrote {path}")  # noqa: T201
     return 0
 
 
