@@ -48,7 +48,9 @@ def quick_start() -> tuple[list[list[str]], list[list[str]]]:
 
 
 def ci_commands() -> list[str]:
-    return [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
 
 
 # --- size and structure --------------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def test_test_script_installs_only_the_cpu_torch_and_runs_pytest() -> None:
     torch_installs = [line for line in lines if re.search(r"pip_install.*\btorch\b", line)]
     assert torch_installs and all(CPU_TORCH_INDEX in line for line in torch_installs)
     assert any('import torch"' in line for line in lines), "torch is installed only when it is not importable"
-    assert any(re.search(r'pip_install.*-r requirements\.txt -r tests/requirements\.txt', line) for line in lines)
+    assert any(re.search(r"pip_install.*-r requirements\.txt -r tests/requirements\.txt", line) for line in lines)
     assert re.search(r'exec "\$python" -m pytest "\$@"', script)
 
 
