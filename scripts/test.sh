@@ -17,7 +17,11 @@ pip_install=("$python" -m pip install --quiet --disable-pip-version-check)
 
 if ! "$python" -c "import torch" >/dev/null 2>&1; then
   echo "[test.sh] torch not found: installing the CPU build (torch==2.13.0 from https://download.pytorch.org/whl/cpu)"
-  "${pip_install[@]}" torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+  "${pip_install[@]}" torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu || {
+    echo "[test.sh] could not install torch from https://download.pytorch.org/whl/cpu. Install any torch build" >&2
+    echo "[test.sh] yourself (pip install torch --index-url https://download.pytorch.org/whl/cpu), then run this again." >&2
+    exit 1
+  }
 fi
 "$python" install.py
 "${pip_install[@]}" -r requirements.txt -r tests/requirements.txt
