@@ -1,7 +1,10 @@
-"""Missing real test data: CI fails (both `.ci/run` and the tests that need the data), elsewhere those tests skip."""
+"""Missing real test data: CI fails (both `.ci/run` and the tests that need the data), elsewhere those tests skip.
+And the suite runs from a clone whose folder is not a valid module name (pytest then imports the pack's
+``__init__.py`` as a plain module)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 from pathlib import Path
@@ -68,3 +71,12 @@ def test_ci_run_accepts_the_data_on_ci(data_folder: Path) -> None:
     result = run_data_check(data_folder, "true")
     assert result.returncode == 0, result.stderr
     assert f"real test data: {data_folder}" in result.stdout
+
+
+def test_pack_init_imports_as_a_plain_module() -> None:
+    """pytest imports ``<clone>/__init__.py`` without a package when the clone folder is e.g. comfyui-face-identity."""
+    spec = importlib.util.spec_from_file_location("__init__", REPO_ROOT / "__init__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.NODE_CLASS_MAPPINGS == {} and module.NODE_DISPLAY_NAME_MAPPINGS == {}

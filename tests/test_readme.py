@@ -127,6 +127,24 @@ def test_readme_says_how_to_get_the_cpu_torch() -> None:
     assert f"pip install torch --index-url {CPU_TORCH_INDEX}" in README
 
 
+def test_python_library_example_runs(
+    shared_data: Path, real_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's library example as written, with the small real models standing in for the catalog names."""
+    (code,) = code_blocks(section(README, "Python library"), "python")
+    code = code.replace('"retinaface_10g"', repr(str(real_models["scrfd"]))).replace(
+        '"arcface_w600k_r50"', repr(str(real_models["mbf_int8"]))
+    )
+    faces = shared_data / "faces"
+    for name, source in (("a1.jpg", "barack_obama"), ("a2.jpg", "barack_obama"), ("b.jpg", "joe_biden")):
+        photos = sorted((faces / source).iterdir())
+        (tmp_path / name).write_bytes(photos[name == "a2.jpg"].read_bytes())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "person.safetensors").is_file()
+
+
 # --- nodes, workflows, CLI -----------------------------------------------------------------------------------------
 
 
