@@ -5,6 +5,16 @@ that need them, so the pack (and its tests) import without ComfyUI. Relative imp
 loads the pack under a path-derived module name, and a top-level ``nodes`` is ComfyUI's own.
 """
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from typing import Any
+
+NODE_CLASS_MAPPINGS: dict[str, Any]
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str]
+
+if __package__:
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+else:
+    # Imported as a plain module, not as the pack: pytest does this (for xunit setup functions) when the
+    # repository folder is not a valid package name, e.g. a clone named comfyui-face-identity.
+    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +23,25 @@ def shared_data_dir() -> Path:
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
 
 
+def on_ci(environ: Mapping[str, str]) -> bool:
+    """True when ``CI`` is set to true/1/yes (as CI services do)."""
+    return environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_shared_data(folder: Path, environ: Mapping[str, str]) -> Path:
+    """``folder`` when it holds the real test data; otherwise fail the test under ``CI=true``, skip it elsewhere."""
+    if (folder / "MANIFEST.tsv").is_file():
+        return folder
+    reason = f"real test data not found at {folder}; set FACE_IDENTITY_TEST_DATA to the shared/data folder"
+    if on_ci(environ):
+        pytest.fail(f"{reason} (CI=true: the tests that need it must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real photos and small real models (see ../shared/data/README.md); skips when absent."""
-    folder = shared_data_dir()
-    if not (folder / "MANIFEST.tsv").is_file():
-        pytest.skip(f"real test data not found at {folder}; set FACE_IDENTITY_TEST_DATA to the shared/data folder")
-    return folder
+    """The real photos and small real models (see ../shared/data/README.md); skips when absent, fails under CI=true."""
+    return require_shared_data(shared_data_dir(), os.environ)
 
 
 @pytest.fixture(scope="session")
