@@ -318,6 +318,12 @@ def aligned_crops(
     return crops, aligned
 
 
+def _faces_per_image(batch: FaceBatch | Sequence[Sequence[Face]]) -> tuple[tuple[Face, ...], ...]:
+    """The faces of each image of a ``FaceBatch`` (duck-typed: the node pack loads the library under its own name) or of nested lists."""
+    nested = getattr(batch, "faces_per_image", batch)
+    return tuple(tuple(faces) for faces in nested)
+
+
 def face_masks(
     images: Sequence[NDArray[np.floating]],
     batch: FaceBatch | Sequence[Sequence[Face]],
@@ -337,7 +343,7 @@ def face_masks(
     Returns:
         ``[H, W]`` float32 0..1 per image.
     """
-    faces_per_image = batch.faces_per_image if isinstance(batch, FaceBatch) else tuple(tuple(f) for f in batch)
+    faces_per_image = _faces_per_image(batch)
     if len(images) != len(faces_per_image):
         raise InvalidArgumentError(
             f"{len(images)} images but faces for {len(faces_per_image)}; pass the images the faces came from"

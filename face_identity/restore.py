@@ -26,7 +26,7 @@ from .compare import cosine_matrix
 from .embed import ArcFaceRecognizer
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError
 from .face_models import FaceModel
-from .masks import DEFAULT_BLUR, MaskSpec, aligned_crops, crop_masks, paste_crop
+from .masks import DEFAULT_BLUR, MaskSpec, _faces_per_image, aligned_crops, crop_masks, paste_crop
 from .types import Face, FaceBatch, Identity
 
 DEFAULT_RESTORER = "gfpgan_1.4"
@@ -206,7 +206,7 @@ def restore_faces(
         ``RestoreResult``: the new images, the applied masks, the drift report, faces restored per image.
     """
     chosen = settings or RestoreSettings()
-    faces_per_image = faces.faces_per_image if isinstance(faces, FaceBatch) else tuple(tuple(f) for f in faces)
+    faces_per_image = _faces_per_image(faces)
     if len(images) != len(faces_per_image):
         raise InvalidArgumentError(
             f"{len(images)} images but faces for {len(faces_per_image)}; pass the images the faces came from"

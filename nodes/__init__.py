@@ -6,6 +6,8 @@ from .consistency import IdentityConsistency
 from .faces import FaceAlign, FaceDetect, FacePaste, PreviewFaces
 from .identity import FaceEmbed, IdentityAverage, IdentitySimilarity, LoadIdentity, SaveIdentity
 from .loaders import LoadArcFaceModel, LoadFaceDetector
+from .masks import FaceMask, LoadFaceLandmarker, LoadFaceOccluder, LoadFaceParser
+from .restore import FaceRestore, LoadFaceRestorer
 from .swap import FaceSwap, LoadFaceSwapper
 
 NODE_ID_PREFIX = "FaceIdentity_"
@@ -25,6 +27,12 @@ ALL_NODES: list[tuple[type, str]] = [
     (FacePaste, "Face Paste"),
     (PreviewFaces, "Preview Faces"),
     (FaceSwap, "Face Swap"),
+    (LoadFaceLandmarker, "Load Face Landmarker"),
+    (LoadFaceOccluder, "Load Face Occluder"),
+    (LoadFaceParser, "Load Face Parser"),
+    (LoadFaceRestorer, "Load Face Restorer"),
+    (FaceMask, "Face Mask"),
+    (FaceRestore, "Face Restore"),
 ]
 """(node class, display name); the node id is NODE_ID_PREFIX + the class name."""
 
