@@ -39,8 +39,13 @@ from .errors import (
     NoFaceFoundError,
     ProviderUnavailableError,
 )
+from .face_models import FaceModel, load_face_model
 from .images import as_rgb_uint8, read_image
+from .landmarks68 import add_landmarks_68, landmarks_68
+from .masks import MaskSpec, crop_masks, face_masks
+from .model_facts import ModelFacts, build_model_facts
 from .pipeline import Analysis, FaceSelection, analyze, detect_faces, embed_batch
+from .restore import DriftReport, RestoreResult, RestoreSettings, restore_faces
 from .runtime import ModelSession, open_session
 from .select import FACE_ORDERS, order_faces, parse_index_list, select_faces
 from .store import export_reactor_face, load_identity, safe_identity_filename, save_identity
@@ -117,4 +122,18 @@ __all__ = [
     "template_points",
     "verdict",
     "warp_face",
+    # masks, 68-point landmarks and restoration (issue 12)
+    "DriftReport",
+    "FaceModel",
+    "MaskSpec",
+    "ModelFacts",
+    "RestoreResult",
+    "RestoreSettings",
+    "add_landmarks_68",
+    "build_model_facts",
+    "crop_masks",
+    "face_masks",
+    "landmarks_68",
+    "load_face_model",
+    "restore_faces",
 ]
