@@ -161,7 +161,8 @@ def occlusion_masks(crops: NDArray[np.floating], occluders: Sequence[FaceModel])
         return combined
     for occluder in occluders:
         output = occluder.run(occluder.preprocess(crops))[0].reshape(count, occluder.facts.size, occluder.facts.size)
-        combined = np.minimum(combined, _resize_stack(np.clip(output, 0.0, 1.0).astype(np.float32), size))
+        visible = np.clip(np.nan_to_num(output, nan=1.0), 0.0, 1.0).astype(np.float32)  # NaN: not an occlusion
+        combined = np.minimum(combined, _resize_stack(visible, size))
     return np.stack([smooth_threshold(mask) for mask in combined])
 
 
@@ -320,7 +321,7 @@ def aligned_crops(
 
 def _faces_per_image(batch: FaceBatch | Sequence[Sequence[Face]]) -> tuple[tuple[Face, ...], ...]:
     """The faces of each image of a ``FaceBatch`` (duck-typed: the node pack loads the library under its own name) or of nested lists."""
-    nested = getattr(batch, "faces_per_image", batch)
+    nested: Sequence[Sequence[Face]] = getattr(batch, "faces_per_image", batch)
     return tuple(tuple(faces) for faces in nested)
 
 

@@ -131,7 +131,7 @@ def restore_crops(restorer: FaceModel, crops: NDArray[np.floating], fidelity: fl
     extra = {"weight": np.array([fidelity], np.float64)} if restorer.has_input("weight") else None
     output = restorer.run(restorer.preprocess(crops), extra)[0]
     low, high = restorer.facts.output_range
-    output = (np.clip(output, low, high) - low) / (high - low)
+    output = (np.clip(np.nan_to_num(output, nan=0.5 * (low + high)), low, high) - low) / (high - low)  # NaN -> mid grey
     if restorer.facts.layout == "NCHW":
         output = output.transpose(0, 2, 3, 1)
     if restorer.facts.colour == "BGR":

@@ -100,7 +100,10 @@ class LoadFaceOccluder:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        return loader_inputs("occluder", "xseg_1 is FaceFusion's default.", [ALL_OCCLUDERS])
+        inputs = loader_inputs("occluder", "xseg_1 is FaceFusion's default.", [ALL_OCCLUDERS])
+        if "xseg_1" in inputs["required"]["model_name"][0]:
+            inputs["required"]["model_name"][1]["default"] = "xseg_1"
+        return inputs
 
     def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[tuple[FaceModel, ...], str]:
         names = ["xseg_1", "xseg_2", "xseg_3"] if model_name == ALL_OCCLUDERS else [model_name]
