@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
@@ -321,7 +322,7 @@ def aligned_crops(
 
 def _faces_per_image(batch: FaceBatch | Sequence[Sequence[Face]]) -> tuple[tuple[Face, ...], ...]:
     """The faces of each image of a ``FaceBatch`` (duck-typed: the node pack loads the library under its own name) or of nested lists."""
-    nested: Sequence[Sequence[Face]] = getattr(batch, "faces_per_image", batch)
+    nested = cast("Sequence[Sequence[Face]]", getattr(batch, "faces_per_image", batch))
     return tuple(tuple(faces) for faces in nested)
 
 
