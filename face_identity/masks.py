@@ -19,6 +19,7 @@ into the region the crop covers (zero outside), and the faces of one image are c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -28,9 +29,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .align import alignment_matrix
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidLandmarksError
 from .face_models import FaceModel
 from .types import AffineMatrix, Face, FaceBatch
+
+logger = logging.getLogger(__name__)
 
 MASK_TYPES: tuple[str, ...] = ("box", "occlusion", "region", "area")
 DEFAULT_MASK_TYPES: tuple[str, ...] = ("box",)
@@ -321,9 +324,19 @@ def aligned_crops(
 
 
 def _faces_per_image(batch: FaceBatch | Sequence[Sequence[Face]]) -> tuple[tuple[Face, ...], ...]:
-    """The faces of each image of a ``FaceBatch`` (duck-typed: the node pack loads the library under its own name) or of nested lists."""
+    """The faces of each image of a ``FaceBatch`` (duck-typed: the node pack loads the library under its own name) or of
+    nested lists, leaving out faces whose 5 points cannot be aligned (NaN, all equal): one bad face never stops a batch."""
     nested = cast("Sequence[Sequence[Face]]", getattr(batch, "faces_per_image", batch))
-    return tuple(tuple(faces) for faces in nested)
+    return tuple(tuple(face for face in faces if _alignable(face)) for faces in nested)
+
+
+def _alignable(face: Face) -> bool:
+    try:
+        alignment_matrix(face.landmarks, MASK_TEMPLATE, MASK_CROP_SIZE)
+    except InvalidLandmarksError:
+        logger.warning("a face with landmarks that cannot be aligned was left out: %s", face.landmarks.tolist())
+        return False
+    return True
 
 
 def face_masks(

@@ -191,3 +191,14 @@ def test_torch_backend_matches_onnxruntime(restorers: dict[str, Path]) -> None:
     assert converted.backend.name == "torch"
     crops = np.random.default_rng(1).random((2, 512, 512, 3), dtype=np.float32)
     np.testing.assert_allclose(restore_crops(converted, crops), restore_crops(reference, crops), atol=1e-6)
+
+
+def test_a_face_that_cannot_be_aligned_is_left_out_not_fatal(restorers: dict[str, Path], tiny_recognizer_path: Path) -> None:
+    recognizer = load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False)
+    black = _load(restorers["black"], facts=facts_for("gfpgan_1.4"))
+    image = _gradient_image()
+    bad = Face(bbox=[0, 0, 10, 10], score=0.9, landmarks=np.full((5, 2), 5.0))
+    result = restore_faces(black, [image, image], [[bad, _face()], [bad]], recognizer=recognizer)
+    assert result.restored_counts == (1, 0) and len(result.drift.faces) == 1
+    np.testing.assert_array_equal(result.images[1], image)
+    assert np.all(np.isfinite(result.images[0])) and result.masks[0].max() > 0.7
