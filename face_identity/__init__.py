@@ -36,6 +36,14 @@ nothing else. By stage, one module each:
 - Swap (``swap``): ``load_swapper``, ``InswapperSwapper``, ``SwapSettings``, ``TargetSelection``,
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
   chunked over long batches: ``swap_stream``, ``SwappedBatch``.
+- Model facts (``model_facts``, ``face_models``): one declarative table of the landmark, mask and
+  restore models, ``ModelFacts``, ``ModelKind``, ``build_model_facts``; one loader and runner for every
+  kind, ``load_face_model``, ``FaceModel``.
+- 68-point landmarks (``landmarks68``): ``landmarks_68``, ``add_landmarks_68``.
+- Masks (``masks``): ``MaskSpec``, ``crop_masks``, ``face_masks``, ``MASK_REGIONS``, ``MASK_AREAS``,
+  ``DEFAULT_MASK_BLUR``.
+- Restore (``restore``): ``restore_faces``, ``RestoreSettings``, ``RestoreResult``, ``DriftReport``,
+  ``DEFAULT_RESTORE_BLEND``, ``DEFAULT_RESTORE_FIDELITY``.
 - Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``.
 - Generation (``faceid``, ``insightface_compat``): an insightface-compatible analyser for IPAdapter
   FaceID, ``FaceAnalysisCompat``, ``CompatFace``, ``insightface_compatible``;
@@ -88,11 +96,21 @@ from .errors import (
     NoFaceFoundError,
     ProviderUnavailableError,
 )
+from .face_models import FaceModel, load_face_model
 from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
 from .identify import EMBED_SOURCES, Identification, identify
 from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
 from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub
+from .landmarks68 import add_landmarks_68, landmarks_68
+from .masks import AREAS as MASK_AREAS
+from .masks import DEFAULT_BLUR as DEFAULT_MASK_BLUR
+from .masks import REGIONS as MASK_REGIONS
+from .masks import MaskSpec, crop_masks, face_masks
+from .model_facts import ModelFacts, ModelKind, build_model_facts
 from .pipeline import Analysis, analyze, detect_faces, embed_batch
+from .restore import DEFAULT_BLEND as DEFAULT_RESTORE_BLEND
+from .restore import DEFAULT_FIDELITY as DEFAULT_RESTORE_FIDELITY
+from .restore import DriftReport, RestoreResult, RestoreSettings, restore_faces
 from .runtime import BACKEND_CHOICES, PROVIDER_CHOICES, TORCH_PRECISIONS, ModelSession, open_session
 from .select import DEFAULT_ORDER, EVERY_FACE, FACE_ORDERS, FaceSelection, order_faces, parse_index_list, select_faces
 from .store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
@@ -221,4 +239,23 @@ __all__ = [
     "template_points",
     "verdict",
     "warp_face",
+    "DEFAULT_MASK_BLUR",
+    "DEFAULT_RESTORE_BLEND",
+    "DEFAULT_RESTORE_FIDELITY",
+    "MASK_AREAS",
+    "MASK_REGIONS",
+    "ModelKind",
+    "DriftReport",
+    "FaceModel",
+    "MaskSpec",
+    "ModelFacts",
+    "RestoreResult",
+    "RestoreSettings",
+    "add_landmarks_68",
+    "build_model_facts",
+    "crop_masks",
+    "face_masks",
+    "landmarks_68",
+    "load_face_model",
+    "restore_faces",
 ]

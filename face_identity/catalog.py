@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import InvalidArgumentError
+from .model_facts import ModelFacts, build_model_facts
 
-Role = Literal["recognizer", "detector", "swapper"]
+Role = Literal["recognizer", "detector", "swapper", "landmarker", "occluder", "parser", "restorer"]
 DetectorFamily = Literal["scrfd", "yoloface"]
 
 HF_ENDPOINT_DEFAULT = "https://huggingface.co"
@@ -134,7 +135,24 @@ def build_catalog() -> dict[str, ModelSpec]:
             aliases=("insightface/inswapper_128_fp16.onnx",),
         ),
     ]
+    specs.extend(_spec_from_facts(facts) for facts in build_model_facts().values() if facts.release)
     return {spec.name: spec for spec in specs}
+
+
+def _spec_from_facts(facts: ModelFacts) -> ModelSpec:
+    """A downloadable entry for a ``model_facts`` row (landmarkers, occluders, parsers, restorers)."""
+    role: Role = "landmarker" if facts.kind.startswith("landmarker") else facts.kind  # type: ignore[assignment]
+    return _facefusion(
+        facts.name,
+        role=role,
+        licence=facts.licence,
+        input_size=(facts.size, facts.size),
+        input_mean=facts.mean[0] * 255.0,
+        input_std=facts.std[0] * 255.0,
+        template=facts.template,
+        description=facts.description,
+        repo_id=facts.release,
+    )
 
 
 def get_spec(name: str) -> ModelSpec:

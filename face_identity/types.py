@@ -26,6 +26,8 @@ BoundingBox: TypeAlias = NDArray[np.float32]
 """[4] float32: x1, y1, x2, y2 in pixels."""
 Landmarks5: TypeAlias = NDArray[np.float32]
 """[5, 2] float32: image-left eye, image-right eye, nose, image-left mouth, image-right mouth."""
+Landmarks68: TypeAlias = NDArray[np.float32]
+"""[68, 2] float32 image pixels in iBUG-68 order: jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67."""
 AffineMatrix: TypeAlias = NDArray[np.float64]
 """[2, 3] float64 mapping source-image pixels to crop pixels."""
 Embeddings: TypeAlias = NDArray[np.float32]
@@ -48,6 +50,7 @@ class Face:
 
     ``align_matrix``/``crop_size``/``template`` are set by alignment (``align.align_faces``)
     and say how the aligned crop was cut: ``crop = warpAffine(image, align_matrix, crop_size)``.
+    ``landmarks_68`` is set by the optional 68-point stage (``landmarks68.add_landmarks_68``).
     """
 
     bbox: BoundingBox
@@ -57,6 +60,7 @@ class Face:
     align_matrix: AffineMatrix | None = None
     crop_size: int | None = None
     template: str | None = None
+    landmarks_68: Landmarks68 | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bbox", _frozen_array(self.bbox, np.float32, (4,), "bbox"))
@@ -65,6 +69,8 @@ class Face:
         object.__setattr__(self, "image_index", int(self.image_index))
         if self.align_matrix is not None:
             object.__setattr__(self, "align_matrix", _frozen_array(self.align_matrix, np.float64, (2, 3), "align_matrix"))
+        if self.landmarks_68 is not None:
+            object.__setattr__(self, "landmarks_68", _frozen_array(self.landmarks_68, np.float32, (68, 2), "landmarks_68"))
 
     @property
     def width(self) -> float:

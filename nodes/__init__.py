@@ -6,7 +6,17 @@ from .consistency import IdentityConsistency
 from .faceid import InsightFaceAnalysis
 from .faces import FaceAlign, FaceDetect, FacePaste, PreviewFaces
 from .identity import FaceEmbed, IdentityAverage, IdentitySimilarity, LoadIdentity, SaveIdentity
-from .loaders import LoadArcFaceModel, LoadFaceDetector, LoadFaceSwapper
+from .loaders import (
+    LoadArcFaceModel,
+    LoadFaceDetector,
+    LoadFaceLandmarker,
+    LoadFaceOccluder,
+    LoadFaceParser,
+    LoadFaceRestorer,
+    LoadFaceSwapper,
+)
+from .masks import FaceMask
+from .restore import FaceRestore
 from .swap import FaceSwap
 
 NODE_ID_PREFIX = "FaceIdentity_"
@@ -15,6 +25,10 @@ ALL_NODES: list[tuple[type, str]] = [
     (LoadArcFaceModel, "Load ArcFace Model"),
     (LoadFaceDetector, "Load Face Detector"),
     (LoadFaceSwapper, "Load Face Swapper"),
+    (LoadFaceLandmarker, "Load Face Landmarker"),
+    (LoadFaceOccluder, "Load Face Occluder"),
+    (LoadFaceParser, "Load Face Parser"),
+    (LoadFaceRestorer, "Load Face Restorer"),
     (FaceDetect, "Face Detect"),
     (FaceAlign, "Face Align"),
     (FaceEmbed, "Face Embed"),
@@ -26,6 +40,8 @@ ALL_NODES: list[tuple[type, str]] = [
     (FacePaste, "Face Paste"),
     (PreviewFaces, "Preview Faces"),
     (FaceSwap, "Face Swap"),
+    (FaceMask, "Face Mask"),
+    (FaceRestore, "Face Restore"),
     (InsightFaceAnalysis, "Face Analysis (insightface-compatible)"),
 ]
 """(node class, display name); the node id is NODE_ID_PREFIX + the class name."""

@@ -1,4 +1,4 @@
-"""Loader nodes: ArcFace recognizer, face detector, face swapper."""
+"""Loader nodes: ArcFace recognizer, face detector, face swapper, and the landmark, mask and restore models."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from ..face_identity import (
     ArcFaceRecognizer,
     DetectionSettings,
     FaceDetector,
+    FaceModel,
     InswapperSwapper,
+    ModelKind,
     ModelSession,
     Role,
     load_detector,
+    load_face_model,
     load_recognizer,
     load_swapper,
     names_for_role,
@@ -22,8 +25,10 @@ from ..face_identity import (
 )
 from . import sockets
 from .comfy import gpu_index, model_folders, torch_device
+from .sockets import LANDMARKER, OCCLUDER, PARSER, RESTORER
 
 LOADERS_CATEGORY = f"{sockets.CATEGORY}/loaders"
+ALL_OCCLUDERS = "many (xseg_1 + xseg_2 + xseg_3)"
 
 
 def local_model_files(role: Role) -> list[str]:
@@ -254,3 +259,125 @@ class LoadFaceSwapper:
             device_id=gpu_index(),
         )
         return swapper, f"{swapper.name} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"
+
+
+def load_kind(name: str, kinds: ModelKind | tuple[ModelKind, ...], backend: str, provider: str, precision: str) -> FaceModel:
+    """One model of ``model_facts`` from the model folders (or downloaded), as the loaders below configure it."""
+    return load_face_model(
+        name,
+        kinds,
+        model_folders(),
+        providers=provider,
+        backend=backend,
+        device=torch_device(),
+        dtype=precision,
+        device_id=gpu_index(),
+    )
+
+
+def loader_inputs(role: str, tooltip: str, extra: list[str] | None = None) -> dict[str, Any]:
+    choices = (extra or []) + model_choices(role)  # type: ignore[arg-type]
+    return {
+        "required": {
+            "model_name": (choices, {"default": choices[0], "tooltip": tooltip}),
+            "backend": (
+                list(BACKEND_CHOICES),
+                {"default": "onnxruntime", "tooltip": "torch runs the graph converted by the pack when it matches onnxruntime."},
+            ),
+            "provider": provider_input(),
+            "precision": (list(TORCH_PRECISIONS), {"default": "float32", "tooltip": "Torch backend precision."}),
+        }
+    }
+
+
+def describe(model: FaceModel) -> str:
+    note = provider_note(model.model) if model.model is not None else ""
+    return f"{model.name} ({model.facts.kind}, {model.facts.licence}) | backend {model.backend.describe()} | {note}"
+
+
+class LoadFaceLandmarker:
+    DESCRIPTION = (
+        "Loads a 68-point landmarker for the area masks: fan_68_5 (5 detector points -> 68, tiny), 2dfan4 (68 points from "
+        "the face), or landmarks_68_pfld.onnx placed in models/face_identity (PFLD, MIT)."
+    )
+    CATEGORY = LOADERS_CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (LANDMARKER, "STRING")
+    RETURN_NAMES = ("landmarker", "info")
+    OUTPUT_TOOLTIPS = ("The landmarker, for Face Mask (area masks).", "Model, licence, backend and providers.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return loader_inputs("landmarker", "fan_68_5 / 2dfan4 (downloaded on demand) or a local landmarker file.")
+
+    def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[FaceModel, str]:
+        model = load_kind(model_name, ("landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld"), backend, provider, precision)
+        return model, describe(model)
+
+
+class LoadFaceOccluder:
+    DESCRIPTION = (
+        "Loads an XSeg occluder (DeepFaceLab, GPL-3.0) for occlusion masks: hands, hair, glasses and objects in front of "
+        "the face are left out. 'many' loads all three; their masks are combined by minimum."
+    )
+    CATEGORY = LOADERS_CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (OCCLUDER, "STRING")
+    RETURN_NAMES = ("occluder", "info")
+    OUTPUT_TOOLTIPS = ("The occluder(s), for Face Mask and Face Restore.", "Models, licence, backend and providers.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        inputs = loader_inputs("occluder", "xseg_1 is FaceFusion's default.", [ALL_OCCLUDERS])
+        if "xseg_1" in inputs["required"]["model_name"][0]:
+            inputs["required"]["model_name"][1]["default"] = "xseg_1"
+        return inputs
+
+    def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[tuple[FaceModel, ...], str]:
+        names = ["xseg_1", "xseg_2", "xseg_3"] if model_name == ALL_OCCLUDERS else [model_name]
+        models = tuple(load_kind(name, "occluder", backend, provider, precision) for name in names)
+        return models, "\n".join(describe(model) for model in models)
+
+
+class LoadFaceParser:
+    DESCRIPTION = (
+        "Loads a BiSeNet face parser (yakhyo, MIT; 19 classes) for region masks: skin, brows, eyes, glasses, nose, mouth, lips."
+    )
+    CATEGORY = LOADERS_CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (PARSER, "STRING")
+    RETURN_NAMES = ("parser", "info")
+    OUTPUT_TOOLTIPS = ("The parser, for Face Mask (region masks).", "Model, licence, backend and providers.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        inputs = loader_inputs("parser", "bisenet_resnet_34 is FaceFusion's default; _18 is smaller.")
+        choices = inputs["required"]["model_name"][0]
+        if "bisenet_resnet_34" in choices:
+            inputs["required"]["model_name"][1]["default"] = "bisenet_resnet_34"
+        return inputs
+
+    def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[FaceModel, str]:
+        model = load_kind(model_name, "parser", backend, provider, precision)
+        return model, describe(model)
+
+
+class LoadFaceRestorer:
+    DESCRIPTION = (
+        "Loads a face restorer: gfpgan_1.4 (default), 1.2, 1.3 (Apache-2.0), codeformer (S-Lab, non-commercial), "
+        "gpen_bfr_256/512/1024/2048 (non-commercial), restoreformer_plus_plus (Apache-2.0). Downloaded on first use "
+        "from FaceFusion's Hugging Face releases and checked against their .hash files."
+    )
+    CATEGORY = LOADERS_CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (RESTORER, "STRING")
+    RETURN_NAMES = ("restorer", "info")
+    OUTPUT_TOOLTIPS = ("The restorer, for Face Restore.", "Model, licence, backend and providers.")
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return loader_inputs("restorer", "Catalog name (downloaded on demand) or a restorer file named like its catalog entry.")
+
+    def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[FaceModel, str]:
+        model = load_kind(model_name, "restorer", backend, provider, precision)
+        return model, describe(model)

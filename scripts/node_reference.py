@@ -74,13 +74,25 @@ def first_sentence(text: str) -> str:
     return re.split(r"(?<=[.!?])\s+(?=[A-Z])", text.strip(), maxsplit=1)[0]
 
 
+SUMMARY_CHARS = 80
+"""Longest summary in README's table; docs/nodes.md has every description whole."""
+
+
+def summary(text: str) -> str:
+    """The first sentence without its parentheses, at most ``SUMMARY_CHARS`` (cut at a word, marked with an ellipsis)."""
+    sentence = re.sub(r"\s*\([^()]*\)", "", first_sentence(text)).rstrip(".")
+    if len(sentence) > SUMMARY_CHARS:
+        sentence = sentence[: SUMMARY_CHARS + 1].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+    return sentence
+
+
 def node_table() -> str:
     """README's table: one row per node, linked to its section of docs/nodes.md."""
     pack = load_pack()
     lines = ["| node | does |", "|---|---|"]
     for node_id, cls in pack.NODE_CLASS_MAPPINGS.items():
         name = pack.NODE_DISPLAY_NAME_MAPPINGS[node_id]
-        lines.append(f"| [{name}](docs/nodes.md#{anchor(heading(name, node_id))}) | {first_sentence(cls.DESCRIPTION)} |")
+        lines.append(f"| [{name}](docs/nodes.md#{anchor(heading(name, node_id))}) | {summary(cls.DESCRIPTION)} |")
     return "\n".join(lines)
 
 

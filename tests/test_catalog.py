@@ -8,6 +8,7 @@ import pytest
 
 from face_identity.catalog import FACEFUSION_REPO, W600K_R50_SPACE, build_catalog, get_spec, names_for_role
 from face_identity.errors import InvalidArgumentError
+from face_identity.model_facts import build_model_facts
 
 # (name, role, input size, template, mean, std) as published by insightface / FaceFusion
 EXPECTED = [
@@ -60,7 +61,8 @@ def test_entry_fields(name: str, role: str, size: tuple[int, int], template: str
 
 
 def test_exactly_the_expected_entries() -> None:
-    assert set(build_catalog()) == {row[0] for row in EXPECTED}
+    downloadable_facts = {name for name, facts in build_model_facts().items() if facts.release}
+    assert set(build_catalog()) == {row[0] for row in EXPECTED} | downloadable_facts
 
 
 def test_licences_say_what_restricts_use() -> None:
@@ -83,7 +85,8 @@ def test_buffalo_l_alias_of_the_recognizer() -> None:
 
 
 def test_names_for_role_keep_catalog_order_and_cover_every_entry() -> None:
-    by_role = {role: names_for_role(role) for role in ("recognizer", "detector", "swapper")}
+    roles = ("recognizer", "detector", "swapper", "landmarker", "occluder", "parser", "restorer")
+    by_role = {role: names_for_role(role) for role in roles}
     assert by_role["recognizer"] == ["arcface_w600k_r50"]
     assert set(by_role["detector"]) == {"scrfd_2.5g", "retinaface_10g", "yoloface_8n"}
     assert by_role["swapper"] == ["inswapper_128", "inswapper_128_fp16"]

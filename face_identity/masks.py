@@ -1,0 +1,379 @@
+"""Face masks in the aligned crop (box, occlusion, region, area), combined by minimum, and pasted to image space.
+
+FaceFusion's recipe (``face_masker.py``), followed here; every mask is ``[S, S]`` float32 0..1 in crop pixels:
+
+- box: ones, the border zeroed by ``max(blur_amount // 2, 1)`` px or the padding (% of the crop side,
+  per side: top, right, bottom, left), whichever is larger, then a Gaussian blur of sigma
+  ``blur_amount / 4`` where ``blur_amount = int(S * 0.5 * blur)``.
+- occlusion: XSeg on the crop (256, NHWC BGR 0..1), output clipped and resized back; several
+  occluders are combined by minimum. region: BiSeNet on the crop (512, NCHW RGB, ImageNet
+  mean/std), ``argmax`` over its 19 classes, 1 where the class is selected. area: the convex hull
+  of 68-point index sets, filled.
+- occlusion, region and area are then smoothed: ``(GaussianBlur(sigma 5).clip(0.5, 1) - 0.5) * 2``
+  (a feathered edge just inside the hard edge).
+- combination: ``minimum`` over the selected masks (each removes area, none adds).
+
+Image space (``face_masks``): each face's crop mask is warped back with the inverse alignment matrix
+into the region the crop covers (zero outside), and the faces of one image are combined by maximum.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import cast
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .align import alignment_matrix
+from .errors import InvalidArgumentError, InvalidLandmarksError
+from .face_models import FaceModel
+from .landmarks68 import landmarks_68
+from .types import AffineMatrix, Face, FaceBatch
+
+logger = logging.getLogger(__name__)
+
+MASK_TYPES: tuple[str, ...] = ("box", "occlusion", "region", "area")
+DEFAULT_MASK_TYPES: tuple[str, ...] = ("box",)
+"""FaceFusion's default: the box mask only."""
+DEFAULT_BLUR = 0.3
+"""FaceFusion's ``face_mask_blur``: the box feather is 0.3 x half the crop side."""
+DEFAULT_PADDING: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+"""Box padding in % of the crop side: top, right, bottom, left."""
+SMOOTH_SIGMA = 5.0
+"""Gaussian sigma (crop pixels) of the occlusion/region/area post-processing."""
+REGIONS: dict[str, tuple[int, ...]] = {
+    "skin": (1,),
+    "brows": (2, 3),
+    "eyes": (4, 5),
+    "glasses": (6,),
+    "nose": (10,),
+    "mouth": (11,),
+    "lips": (12, 13),
+}
+"""BiSeNet (CelebAMask-HQ, 19 classes) ids of each selectable region; hair (17) and the background are never selectable."""
+AREAS: dict[str, tuple[int, ...]] = {
+    "upper-face": (0, 1, 2, 31, 32, 33, 34, 35, 14, 15, 16, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17),
+    "lower-face": (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 35, 34, 33, 32, 31),
+    "mouth": tuple(range(48, 68)),
+}
+"""68-point index sets (iBUG order) of each area; the selected sets are joined into one convex hull, as FaceFusion does."""
+PARSER_CLASSES = 19
+MASK_TEMPLATE = "ffhq_512"
+MASK_CROP_SIZE = 512
+"""Crop the Face Mask stage computes its masks in (the restorers' crop; BiSeNet's input size)."""
+FACES_PER_STEP = 32
+"""Faces whose crops are held at once (bounds memory on long videos)."""
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Which masks to compute and how.
+
+    - ``types``: a subset of ``MASK_TYPES`` (at least one).
+    - ``blur``: box feather, 0..1 (0 = hard edge with a 1 px zero border). ``padding``: box padding, % per side (top, right, bottom, left), 0..100.
+    - ``regions``: names of ``REGIONS`` for the region mask. ``areas``: names of ``AREAS`` for the area mask.
+    - ``occluders``: XSeg models for ``occlusion`` (several = minimum). ``parser``: BiSeNet for ``region``.
+    - ``landmarker``: 68-point model used for ``area`` when a face has no ``landmarks_68`` yet.
+    """
+
+    types: tuple[str, ...] = DEFAULT_MASK_TYPES
+    blur: float = DEFAULT_BLUR
+    padding: tuple[float, float, float, float] = DEFAULT_PADDING
+    regions: tuple[str, ...] = tuple(REGIONS)
+    areas: tuple[str, ...] = tuple(AREAS)
+    occluders: tuple[FaceModel, ...] = field(default=())
+    parser: FaceModel | None = None
+    landmarker: FaceModel | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "types", tuple(dict.fromkeys(self.types)))
+        object.__setattr__(self, "padding", tuple(float(p) for p in self.padding))
+        unknown = [name for name in self.types if name not in MASK_TYPES]
+        if unknown or not self.types:
+            raise InvalidArgumentError(f"mask types must be some of {', '.join(MASK_TYPES)}; got {list(self.types)}")
+        if not 0.0 <= self.blur <= 1.0:
+            raise InvalidArgumentError(f"mask blur must be in 0..1, got {self.blur}")
+        if len(self.padding) != 4 or not all(0.0 <= p <= 100.0 for p in self.padding):
+            raise InvalidArgumentError(
+                f"mask padding must be 4 values in 0..100 % (top, right, bottom, left), got {self.padding}"
+            )
+        bad_regions = [name for name in self.regions if name not in REGIONS]
+        if bad_regions or ("region" in self.types and not self.regions):
+            raise InvalidArgumentError(f"regions must be some of {', '.join(REGIONS)}; got {list(self.regions)}")
+        bad_areas = [name for name in self.areas if name not in AREAS]
+        if bad_areas or ("area" in self.types and not self.areas):
+            raise InvalidArgumentError(f"areas must be some of {', '.join(AREAS)}; got {list(self.areas)}")
+        if "occlusion" in self.types and not self.occluders:
+            raise InvalidArgumentError(
+                "the occlusion mask needs an occluder model (xseg_1, xseg_2, xseg_3): load one and pass it"
+            )
+        if "occlusion" in self.types and any(m.facts.kind != "occluder" for m in self.occluders):
+            raise InvalidArgumentError("occluders must be XSeg occluder models")
+        if "region" in self.types and (self.parser is None or self.parser.facts.kind != "parser"):
+            raise InvalidArgumentError(
+                "the region mask needs a face parser model (bisenet_resnet_18 or _34): load one and pass it"
+            )
+
+    def describe(self) -> str:
+        parts = [f"types {'+'.join(self.types)}", f"blur {self.blur:g}"]
+        if any(self.padding):
+            parts.append("padding " + " ".join(f"{p:g}" for p in self.padding))
+        if "occlusion" in self.types:
+            parts.append("occluders " + "+".join(m.name for m in self.occluders))
+        if "region" in self.types and self.parser is not None:
+            parts.append(f"parser {self.parser.name} ({', '.join(self.regions)})")
+        if "area" in self.types:
+            parts.append(f"areas {', '.join(self.areas)}")
+        return "; ".join(parts)
+
+
+def box_mask(size: int, blur: float = DEFAULT_BLUR, padding: Sequence[float] = DEFAULT_PADDING) -> NDArray[np.float32]:
+    """``[size, size]`` float32 0..1: FaceFusion's box mask (zeroed border, Gaussian feather)."""
+    blur_amount = int(size * 0.5 * blur)
+    blur_area = max(blur_amount // 2, 1)
+    top, right, bottom, left = (float(p) for p in padding)
+    mask = np.ones((size, size), dtype=np.float32)
+    mask[: max(blur_area, int(size * top / 100)), :] = 0
+    mask[-max(blur_area, int(size * bottom / 100)) :, :] = 0
+    mask[:, : max(blur_area, int(size * left / 100))] = 0
+    mask[:, -max(blur_area, int(size * right / 100)) :] = 0
+    if blur_amount > 0:
+        mask = np.asarray(cv2.GaussianBlur(mask, (0, 0), blur_amount * 0.25), np.float32)
+    return mask.astype(np.float32)
+
+
+def smooth_threshold(mask: NDArray[np.floating]) -> NDArray[np.float32]:
+    """``(GaussianBlur(mask.clip(0, 1), sigma 5).clip(0.5, 1) - 0.5) * 2``: a hard mask with a feather inside its edge."""
+    blurred = cv2.GaussianBlur(np.clip(np.asarray(mask, np.float32), 0.0, 1.0), (0, 0), SMOOTH_SIGMA)
+    return ((np.clip(blurred, 0.5, 1.0) - 0.5) * 2.0).astype(np.float32)
+
+
+def _resize_stack(masks: NDArray[np.float32], size: int) -> NDArray[np.float32]:
+    if masks.shape[1:] == (size, size):
+        return masks
+    return np.stack([cv2.resize(mask, (size, size)) for mask in masks]).astype(np.float32)
+
+
+def occlusion_masks(crops: NDArray[np.floating], occluders: Sequence[FaceModel]) -> NDArray[np.float32]:
+    """``[N, S, S]`` occlusion masks of ``[N, S, S, 3]`` RGB 0..1 crops: 1 = face visible (minimum over the occluders)."""
+    count, size = crops.shape[0], crops.shape[1]
+    combined = np.ones((count, size, size), np.float32)
+    if count == 0:
+        return combined
+    for occluder in occluders:
+        output = occluder.run(occluder.preprocess(crops))[0].reshape(count, occluder.facts.size, occluder.facts.size)
+        visible = np.clip(np.nan_to_num(output, nan=1.0), 0.0, 1.0).astype(np.float32)  # NaN: not an occlusion
+        combined = np.minimum(combined, _resize_stack(visible, size))
+    return np.stack([smooth_threshold(mask) for mask in combined])
+
+
+def region_masks(crops: NDArray[np.floating], parser: FaceModel, regions: Sequence[str]) -> NDArray[np.float32]:
+    """``[N, S, S]`` masks of the selected face-parser regions of ``[N, S, S, 3]`` RGB 0..1 crops."""
+    count, size = crops.shape[0], crops.shape[1]
+    if count == 0:
+        return np.zeros((0, size, size), np.float32)
+    logits = parser.run(parser.preprocess(crops))[0]
+    if logits.ndim != 4 or logits.shape[1] != PARSER_CLASSES:
+        raise InvalidArgumentError(f"{parser.name} gave {list(logits.shape)}, not [N, {PARSER_CLASSES}, H, W] class scores")
+    ids = [class_id for name in regions for class_id in REGIONS[name]]
+    chosen = np.isin(logits.argmax(axis=1), ids).astype(np.float32)
+    return np.stack([smooth_threshold(mask) for mask in _resize_stack(chosen, size)])
+
+
+def area_mask(size: int, points_68: NDArray[np.floating], areas: Sequence[str]) -> NDArray[np.float32]:
+    """``[size, size]`` mask of the convex hull of the selected areas' 68-point sets (points in crop pixels), smoothed."""
+    indices = [index for name in areas for index in AREAS[name]]
+    points = np.asarray(points_68, np.float64).reshape(68, 2)[indices]
+    hull = cv2.convexHull(points.astype(np.int32))
+    mask = np.zeros((size, size), np.float32)
+    cv2.fillConvexPoly(mask, hull, 1.0)
+    return smooth_threshold(mask)
+
+
+def transform_points(points: NDArray[np.floating], matrix: AffineMatrix) -> NDArray[np.float64]:
+    """``[K, 2]`` points through a ``[2, 3]`` affine matrix."""
+    m = np.asarray(matrix, np.float64)
+    return np.asarray(points, np.float64).reshape(-1, 2) @ m[:, :2].T + m[:, 2]
+
+
+def crop_masks(crops: NDArray[np.floating], faces: Sequence[Face], spec: MaskSpec) -> NDArray[np.float32]:
+    """``[N, S, S]`` float32 0..1: the combined (minimum) mask of each crop.
+
+    Args:
+        crops: ``[N, S, S, 3]`` float32 RGB 0..1 aligned crops.
+        faces: the N faces, each with ``align_matrix`` (how its crop was cut) and, for ``area``, ``landmarks_68``.
+        spec: which masks.
+
+    Raises:
+        InvalidArgumentError: ``area`` for a face without 68 points.
+    """
+    count, size = crops.shape[0], crops.shape[1]
+    combined = np.ones((count, size, size), np.float32)
+    if count == 0:
+        return combined
+    if "box" in spec.types:
+        combined = np.minimum(combined, box_mask(size, spec.blur, spec.padding)[None])
+    if "occlusion" in spec.types:
+        combined = np.minimum(combined, occlusion_masks(crops, spec.occluders))
+    if "region" in spec.types and spec.parser is not None:
+        combined = np.minimum(combined, region_masks(crops, spec.parser, spec.regions))
+    if "area" in spec.types:
+        for index, face in enumerate(faces):
+            if face.landmarks_68 is None or face.align_matrix is None:
+                raise InvalidArgumentError("the area mask needs 68-point landmarks: pass a landmarker in the mask spec")
+            points = transform_points(face.landmarks_68, face.align_matrix)
+            combined[index] = np.minimum(combined[index], area_mask(size, points, spec.areas))
+    return np.clip(combined, 0.0, 1.0)
+
+
+def warp_crop(image: NDArray[np.floating], matrix: AffineMatrix, size: int) -> NDArray[np.float32]:
+    """``[size, size, 3]`` float32 crop, bilinear, edge pixels repeated outside the image (FaceFusion's crop)."""
+    warped = cv2.warpAffine(
+        np.asarray(image, np.float32),
+        np.asarray(matrix, np.float64),
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return np.asarray(warped, np.float32).reshape(size, size, -1)
+
+
+def paste_region(height: int, width: int, matrix: AffineMatrix, size: int) -> tuple[tuple[int, int, int, int], AffineMatrix]:
+    """``((x1, y1, x2, y2), crop->region matrix)``: the image rectangle a crop covers (clipped) and the warp into it."""
+    inverse = np.asarray(cv2.invertAffineTransform(np.asarray(matrix, np.float64)), np.float64)
+    corners = transform_points(np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64), inverse)
+    x1, y1 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [width, height])
+    x2, y2 = np.clip(np.ceil(corners.max(axis=0)).astype(int), 0, [width, height])
+    local = inverse.copy()
+    local[:, 2] -= (x1, y1)
+    return (int(x1), int(y1), int(x2), int(y2)), local
+
+
+def paste_crop_mask(
+    mask: NDArray[np.floating], matrix: AffineMatrix, height: int, width: int
+) -> tuple[NDArray[np.float32], tuple[int, int, int, int]]:
+    """A crop-space mask warped back into the image rectangle its crop covers: ``(mask [y2-y1, x2-x1] 0..1, (x1, y1, x2, y2))``."""
+    (x1, y1, x2, y2), local = paste_region(height, width, matrix, mask.shape[0])
+    if x2 <= x1 or y2 <= y1:
+        return np.zeros((0, 0), np.float32), (x1, y1, x2, y2)
+    warped = cv2.warpAffine(np.asarray(mask, np.float32), local, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return np.clip(warped, 0.0, 1.0).astype(np.float32), (x1, y1, x2, y2)
+
+
+def paste_crop(
+    image: NDArray[np.floating], crop: NDArray[np.floating], mask: NDArray[np.floating], matrix: AffineMatrix, amount: float = 1.0
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """FaceFusion's ``paste_back`` then blend: ``image * (1 - a m) + crop' * a m`` with ``crop'``/``m`` warped back.
+
+    Args:
+        image: ``[H, W, 3]`` float32 (not modified). crop: ``[S, S, 3]`` float32 cut with ``matrix``.
+        mask: ``[S, S]`` 0..1 crop-space mask. amount: blend ``a`` in 0..1 (FaceFusion's ``blend / 100``).
+
+    Returns:
+        ``(new image [H, W, 3] float32, the applied weight a*m [H, W] float32)``. Pixels where it is 0 are unchanged.
+    """
+    height, width = image.shape[:2]
+    result = np.array(image, dtype=np.float32, copy=True)
+    weight_full = np.zeros((height, width), np.float32)
+    warped_mask, (x1, y1, x2, y2) = paste_crop_mask(mask, matrix, height, width)
+    if warped_mask.size == 0:
+        return result, weight_full
+    _, local = paste_region(height, width, matrix, crop.shape[0])
+    warped = cv2.warpAffine(
+        np.asarray(crop, np.float32), local, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    warped = warped.reshape(y2 - y1, x2 - x1, -1)
+    weight = warped_mask * float(amount)
+    region = result[y1:y2, x1:x2]
+    blended = region * (1.0 - weight[:, :, None]) + warped * weight[:, :, None]
+    result[y1:y2, x1:x2] = np.where(weight[:, :, None] > 0, blended, region)
+    weight_full[y1:y2, x1:x2] = weight
+    return result, weight_full
+
+
+def _with_landmarks(face: Face, spec: MaskSpec, image: NDArray[np.generic]) -> Face:
+    if "area" not in spec.types or face.landmarks_68 is not None:
+        return face
+    if spec.landmarker is None:
+        raise InvalidArgumentError(
+            "the area mask needs 68-point landmarks: connect a landmarker (fan_68_5, 2dfan4 or landmarks_68_pfld) or drop the area type"
+        )
+    points, _ = landmarks_68(spec.landmarker, image, [face])
+    return replace(face, landmarks_68=points[0])
+
+
+def aligned_crops(
+    image: NDArray[np.floating], faces: Sequence[Face], template: str, size: int, spec: MaskSpec | None = None
+) -> tuple[NDArray[np.float32], list[Face]]:
+    """``[F, size, size, 3]`` float32 crops (edge-replicated) and the faces with ``align_matrix`` set (and 68 points when ``spec`` needs them)."""
+    crops = np.zeros((len(faces), size, size, 3), np.float32)
+    aligned = []
+    for index, face in enumerate(faces):
+        matrix = alignment_matrix(face.landmarks, template, size)
+        crops[index] = warp_crop(image, matrix, size)
+        face = face.with_alignment(matrix, size, template)
+        aligned.append(_with_landmarks(face, spec, image) if spec is not None else face)
+    return crops, aligned
+
+
+def _faces_per_image(batch: FaceBatch | Sequence[Sequence[Face]]) -> tuple[tuple[Face, ...], ...]:
+    """The faces of each image of a ``FaceBatch`` (duck-typed: the node pack loads the library under its own name) or of
+    nested lists, leaving out faces whose 5 points cannot be aligned (NaN, all equal): one bad face never stops a batch."""
+    nested = cast("Sequence[Sequence[Face]]", getattr(batch, "faces_per_image", batch))
+    return tuple(tuple(face for face in faces if _alignable(face)) for faces in nested)
+
+
+def _alignable(face: Face) -> bool:
+    try:
+        alignment_matrix(face.landmarks, MASK_TEMPLATE, MASK_CROP_SIZE)
+    except InvalidLandmarksError:
+        logger.warning("a face with landmarks that cannot be aligned was left out: %s", face.landmarks.tolist())
+        return False
+    return True
+
+
+def face_masks(
+    images: Sequence[NDArray[np.floating]],
+    batch: FaceBatch | Sequence[Sequence[Face]],
+    spec: MaskSpec,
+    template: str = MASK_TEMPLATE,
+    crop_size: int = MASK_CROP_SIZE,
+    faces_per_step: int = FACES_PER_STEP,
+) -> list[NDArray[np.float32]]:
+    """One image-space mask per image: each face's combined crop mask warped back, maximum over the faces.
+
+    Args:
+        images: ``[H, W, 3]`` float32 RGB 0..1 images.
+        batch: the faces of each image (an image without faces gets an all-zero mask).
+        spec: which masks. template/crop_size: the crop the masks are computed in (default ffhq_512 at 512).
+        faces_per_step: faces whose crops are held at once.
+
+    Returns:
+        ``[H, W]`` float32 0..1 per image.
+    """
+    faces_per_image = _faces_per_image(batch)
+    if len(images) != len(faces_per_image):
+        raise InvalidArgumentError(
+            f"{len(images)} images but faces for {len(faces_per_image)}; pass the images the faces came from"
+        )
+    outputs = [np.zeros(np.asarray(image).shape[:2], np.float32) for image in images]
+    flat = [(index, face) for index, faces in enumerate(faces_per_image) for face in faces]
+    for start in range(0, len(flat), max(int(faces_per_step), 1)):
+        step = flat[start : start + max(int(faces_per_step), 1)]
+        crop_list, aligned = [], []
+        for image_index, face in step:
+            crops, faces = aligned_crops(np.asarray(images[image_index], np.float32), [face], template, crop_size, spec)
+            crop_list.append(crops)
+            aligned.extend(faces)
+        masks = crop_masks(np.concatenate(crop_list), aligned, spec)
+        for (image_index, _), face, mask in zip(step, aligned, masks):
+            height, width = outputs[image_index].shape
+            warped, (x1, y1, x2, y2) = paste_crop_mask(mask, face.align_matrix, height, width)  # type: ignore[arg-type]
+            if warped.size:
+                region = outputs[image_index][y1:y2, x1:x2]
+                np.maximum(region, warped, out=region)
+    return outputs

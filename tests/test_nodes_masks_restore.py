@@ -1,0 +1,96 @@
+"""Face Mask, Face Restore and their loaders as ComfyUI nodes, on a real photo with synthetic stand-in models."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from face_identity.devtools import synthetic_masks
+
+NEW_NODES = ("LoadFaceLandmarker", "LoadFaceOccluder", "LoadFaceParser", "LoadFaceRestorer", "FaceMask", "FaceRestore")
+
+
+@pytest.fixture
+def nodes(pack: Any) -> dict[str, Any]:
+    return {key.removeprefix("FaceIdentity_"): cls() for key, cls in pack.NODE_CLASS_MAPPINGS.items()}
+
+
+@pytest.fixture
+def stand_ins(model_folder: Path, shared_data: Path) -> Path:
+    """The model folder with synthetic XSeg/BiSeNet/GFPGAN stand-ins under catalog names, and the real PFLD."""
+    synthetic_masks.build_xseg_like(model_folder / "xseg_1.onnx")
+    synthetic_masks.build_bisenet_like(model_folder / "bisenet_resnet_34.onnx")
+    synthetic_masks.build_restorer_like(model_folder / "gfpgan_1.4.onnx")
+    shutil.copy(shared_data / "models" / "landmarks_68_pfld.onnx", model_folder / "landmarks_68_pfld.onnx")
+    return model_folder
+
+
+@pytest.mark.parametrize("name", NEW_NODES)
+def test_every_input_and_output_has_a_tooltip(pack: Any, name: str) -> None:
+    cls = pack.NODE_CLASS_MAPPINGS["FaceIdentity_" + name]
+    assert cls.DESCRIPTION and cls.CATEGORY.startswith("face_identity")
+    for section in cls.INPUT_TYPES().values():
+        for key, entry in section.items():
+            assert len(entry) == 2 and entry[1].get("tooltip"), f"{name}.{key} has no tooltip"
+    assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES)
+
+
+def _photo(shared_data: Path) -> torch.Tensor:
+    from face_identity.images import read_image
+
+    image = read_image(shared_data / "faces" / "barack_obama" / "face_recognition_obama.jpg")
+    return torch.from_numpy(image.astype(np.float32) / 255.0)[None]
+
+
+def test_face_mask_and_restore_nodes_end_to_end(pack: Any, nodes: dict[str, Any], stand_ins: Path, shared_data: Path) -> None:
+    recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "cpu", "float32", 0, False)
+    detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)
+    image = torch.cat([_photo(shared_data), torch.zeros_like(_photo(shared_data))])  # the second frame has no face
+    pipeline = pack.face_identity.pipeline
+    frames = [np.rint(frame.numpy() * 255).astype(np.uint8) for frame in image]
+    faces = pipeline.detect_faces(detector, frames, pipeline.FaceSelection())
+    assert faces.face_count >= 1 and len(faces.faces_per_image[1]) == 0
+
+    occluder, info = nodes["LoadFaceOccluder"].load("xseg_1", "onnxruntime", "cpu", "float32")
+    assert "GPL" in info and len(occluder) == 1
+    parser, _ = nodes["LoadFaceParser"].load("bisenet_resnet_34", "onnxruntime", "cpu", "float32")
+    landmarker, info = nodes["LoadFaceLandmarker"].load("landmarks_68_pfld.onnx", "onnxruntime", "cpu", "float32")
+    assert "landmarker_pfld" in info
+    restorer, info = nodes["LoadFaceRestorer"].load("gfpgan_1.4", "onnxruntime", "cpu", "float32")
+    assert "Apache" in info
+
+    mask, preview, spec, text = nodes["FaceMask"].mask(
+        image, faces, True, True, False, True, 0.3, 0, 0, 0, 0, "skin, mouth", "mouth", occluder, parser, landmarker
+    )
+    assert mask.shape == (2, image.shape[1], image.shape[2]) and preview.shape == image.shape
+    assert 0 < float(mask[0].max()) <= 1 and float(mask[1].max()) == 0
+    assert "areas mouth" in text and spec.types == ("box", "occlusion", "area")
+
+    restored, used, drift, to_source, report = nodes["FaceRestore"].restore(
+        image, faces, restorer, 0.8, 0.5, 0.3, None, recognizer, None
+    )
+    assert restored.shape == image.shape and used.shape == mask.shape
+    assert len(drift) == faces.face_count and all(value > 0.99 for value in drift)  # identity stand-in restorer
+    assert to_source == [] and "image 0 face 0" in report
+    assert torch.equal(restored[1], image[1])
+    with_spec = nodes["FaceRestore"].restore(image, faces, restorer, 0.8, 0.5, 0.3, spec, None, None)
+    assert "not measured" in with_spec[4] and with_spec[2] == []
+
+
+def test_face_mask_needs_the_model_of_each_type(pack: Any, nodes: dict[str, Any], stand_ins: Path, shared_data: Path) -> None:
+    InvalidArgumentError = pack.face_identity.errors.InvalidArgumentError  # noqa: N806
+    FaceBatch = pack.face_identity.types.FaceBatch  # noqa: N806
+
+    image = _photo(shared_data)
+    empty = FaceBatch(((),), ((image.shape[1], image.shape[2]),))
+    with pytest.raises(InvalidArgumentError, match="occluder"):
+        nodes["FaceMask"].mask(image, empty, True, True, False, False, 0.3, 0, 0, 0, 0, "skin", "mouth")
+    with pytest.raises(InvalidArgumentError, match="mask types"):
+        nodes["FaceMask"].mask(image, empty, False, False, False, False, 0.3, 0, 0, 0, 0, "skin", "mouth")
+    mask = nodes["FaceMask"].mask(image, empty, True, False, False, False, 0.3, 0, 0, 0, 0, "skin", "mouth")[0]
+    assert float(mask.max()) == 0
