@@ -1,4 +1,4 @@
-"""Command line: ``python -m face_identity {analyze,compare,calibrate,models,download} ...``."""
+"""Command line: ``python -m face_identity {analyze,compare,calibrate,models,download,score} ...``."""
 
 from __future__ import annotations
 
@@ -255,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     download_parser.add_argument("names", nargs="+", choices=sorted(build_catalog()))
     download_parser.add_argument("--model-dir", action="append", default=[], help="download into this folder")
     download_parser.set_defaults(handler=command_download)
+
+    from .score.cli import add_score_parser  # dataset scoring lives in its own package (docs/scoring.md)
+
+    add_score_parser(commands, _add_model_options, _load_detector, _load_recognizer)
     return parser
 
 
