@@ -12,7 +12,7 @@ from pathlib import Path
 from ..compare import match_threshold
 from ..errors import InvalidArgumentError
 from .engine_embedded import run_embedded
-from .engine_ray import ActorPlan, ModelFactory, run_ray
+from .engine_ray import ActorPlan, ModelFactory, import_ray, run_ray
 from .inputs import DEFAULT_PATH_COLUMN, expand_dataset
 from .output import ResultStore
 from .progress import Progress
@@ -96,6 +96,8 @@ def score_dataset(
         raise InvalidArgumentError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
     if bool(references) == (gallery is not None):
         raise InvalidArgumentError("give either --reference (one or more) or --gallery DIR")
+    if engine == "ray":
+        import_ray()  # before any work: without Ray, say how to install it
     note = on_message or (lambda _text: None)
     paths = [str(p) for p in expand_dataset(dataset, path_column)]
     if not paths:
