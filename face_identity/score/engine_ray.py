@@ -4,8 +4,9 @@ Pipeline: ``from_items`` (the image paths, one block per batch) -> ``map_batches
 pool (each actor loads one detector and one recognizer once, then scores batch after batch with
 ``rows.BatchScorer``, decoding on its own thread pool) -> the rows stream back to the driver,
 which writes them (``output.ResultStore``) and draws the progress bar. Images are read by the
-actors, so on a cluster every node must see the dataset at the same paths (a shared file system),
-and ``face_identity`` must be installed on every node.
+actors, so on a cluster every node must see the dataset at the same paths (a shared file system);
+the ``face_identity`` package travels with the job (``worker_environment``), its dependencies
+(onnxruntime, OpenCV, numpy) must be installed on every node.
 
 Ray is optional: ``pip install "face-identity[ray]"``.
 """
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..detect import FaceDetector
@@ -108,6 +111,21 @@ def cluster_plan(ray: Any, requested: int | None) -> ActorPlan:
     return plan_actors(float(resources.get("CPU", 1.0)), float(resources.get("GPU", 0.0)), node_cpus, requested)
 
 
+def worker_environment(remote: bool) -> dict[str, Any]:
+    """Ray ``runtime_env`` that lets the actors import this very ``face_identity``.
+
+    On a cluster named by ``--address`` the package folder travels with the job (``py_modules``;
+    its dependencies, onnxruntime and OpenCV, must be installed on the nodes). Locally the actors
+    get the folder that holds the package on their ``PYTHONPATH`` (so a checkout that is not
+    pip-installed works too).
+    """
+    package = Path(__file__).resolve().parent.parent
+    if remote:
+        return {"py_modules": [str(package)]}
+    paths = [str(package.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
+
+
 def run_ray(
     paths: Sequence[str],
     models: ModelFactory,
@@ -131,6 +149,7 @@ def run_ray(
     if batch_images < 1:
         raise InvalidArgumentError(f"batch size must be at least 1 image, got {batch_images}")
     started = False
+    remote = address is not None and not ray.is_initialized()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
         started = True
@@ -150,6 +169,7 @@ def run_ray(
             compute=ray.data.ActorPoolStrategy(size=plan.actors),
             num_cpus=plan.num_cpus,
             num_gpus=plan.num_gpus or None,
+            runtime_env=worker_environment(remote),
             fn_constructor_kwargs={
                 "models": models,
                 "references": references,

@@ -140,14 +140,19 @@ class BatchScorer:
 
     def score_decoded(self, paths: Sequence[str], decoded: Sequence[Decoded]) -> list[Row]:
         """Rows of already decoded images (``decode_all``'s output), in order."""
+        if len(paths) != len(decoded):
+            raise InvalidArgumentError(f"{len(paths)} paths but {len(decoded)} decoded images")
         rows: list[Row | None] = [None] * len(paths)
-        good = []
-        for index, (path, item) in enumerate(zip(paths, decoded, strict=True)):
+        good_indices: list[int] = []
+        good_images: list[RGBImage] = []
+        for index, (path, item) in enumerate(zip(paths, decoded)):
             if isinstance(item, str):
                 rows[index] = empty_row(str(path), item)
             else:
-                good.append(index)
-        for index, row in zip(good, self._score_images([str(paths[i]) for i in good], [decoded[i] for i in good])):  # type: ignore[misc]
+                good_indices.append(index)
+                good_images.append(item)
+        scored = self._score_images([str(paths[i]) for i in good_indices], good_images)
+        for index, row in zip(good_indices, scored):
             rows[index] = row
         return [row for row in rows if row is not None]
 

@@ -126,6 +126,7 @@ def score_dataset(
         f"{len(refs.names)} identit{'y' if len(refs.names) == 1 else 'ies'}; threshold {chosen:.3f}; engine {engine}"
     )
     bar = Progress(len(todo), enabled=progress)
+    scorer: BatchScorer | None = None
     try:
         if engine == "embedded":
             scorer = BatchScorer(detector, recognizer, refs, chosen, decode_workers, flip)
@@ -152,6 +153,8 @@ def score_dataset(
             bar.update(len(rows))
     finally:
         bar.close()
+        if scorer is not None:
+            scorer.close()
     rate = bar.rate()
     rows = store.finish(paths, partial(apply_threshold, threshold=chosen, gallery=refs.gallery))
     summary = summarize(rows, chosen, refs.gallery)
