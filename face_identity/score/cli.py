@@ -16,8 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..detect import FaceDetector
-from ..embed import ArcFaceRecognizer
+from .. import ArcFaceRecognizer, FaceDetector
 from .inputs import DEFAULT_PATH_COLUMN
 from .output import parquet_available
 from .rows import DEFAULT_DECODE_WORKERS

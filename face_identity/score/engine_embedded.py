@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..errors import InvalidArgumentError
+from .. import InvalidArgumentError
 from .rows import BatchScorer, Decoded, Row
 
 

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..detect import FaceDetector
-from ..embed import ArcFaceRecognizer
-from ..errors import InvalidArgumentError
+from .. import ArcFaceRecognizer, FaceDetector, InvalidArgumentError
 from .output import rows_to_table
 from .references import References
 from .rows import DEFAULT_DECODE_WORKERS, BatchScorer, Row

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InvalidArgumentError
+from .. import InvalidArgumentError
 from ..images import find_images
 
 LIST_SUFFIXES = (".txt", ".lst")

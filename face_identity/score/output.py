@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError
+from .. import InvalidArgumentError
 from .rows import COLUMNS, Row
 
 INT_COLUMNS = ("faces", "best_face")

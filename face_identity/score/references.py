@@ -11,14 +11,20 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ..compare import average_identities
-from ..detect import FaceDetector
-from ..embed import ArcFaceRecognizer
-from ..errors import IncompatibleIdentitiesError, InvalidArgumentError, NoFaceFoundError
-from ..images import IMAGE_EXTENSIONS, find_images, read_image
-from ..pipeline import FaceSelection, analyze
-from ..store import load_identity
-from ..types import Identity
+from .. import (
+    ArcFaceRecognizer,
+    FaceDetector,
+    FaceSelection,
+    Identity,
+    IncompatibleIdentitiesError,
+    InvalidArgumentError,
+    NoFaceFoundError,
+    analyze,
+    average_identities,
+    load_identity,
+    read_image,
+)
+from ..images import IMAGE_EXTENSIONS, find_images
 
 IDENTITY_SUFFIXES = (".safetensors",)
 """Reference files with these suffixes are identity files (ours or ReActor face models), not images."""

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from .. import InvalidArgumentError
 from .rows import Row
 
 logger = logging.getLogger(__name__)

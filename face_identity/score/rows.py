@@ -24,12 +24,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from ..compare import cosine_matrix
-from ..detect import FaceDetector
-from ..embed import ArcFaceRecognizer
-from ..errors import InvalidArgumentError
-from ..images import read_image
-from ..pipeline import Analysis, FaceSelection, analyze
+from .. import Analysis, ArcFaceRecognizer, FaceDetector, FaceSelection, InvalidArgumentError, analyze, cosine_matrix, read_image
 from ..types import RGBImage
 from .references import UNKNOWN, References
 

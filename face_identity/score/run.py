@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..compare import match_threshold
-from ..errors import InvalidArgumentError
+from .. import InvalidArgumentError, match_threshold
 from .engine_embedded import run_embedded
 from .engine_ray import ActorPlan, ModelFactory, import_ray, run_ray
 from .inputs import DEFAULT_PATH_COLUMN, expand_dataset
