@@ -184,6 +184,7 @@ class ResultStore:
     def append(self, rows: Iterable[Row]) -> None:
         """Record finished rows in the journal (flushed, so a killed run keeps them)."""
         if self._journal_handle is None:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
             self.settings_file.write_text(json.dumps(self.settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
             self._journal_handle = self.journal.open("a", encoding="utf-8")
         for row in rows:
@@ -211,6 +212,7 @@ class ResultStore:
         rows = [merged[path] for path in earlier + current]
         if finalize is not None:
             rows = [finalize(row) for row in rows]
+        self.out.parent.mkdir(parents=True, exist_ok=True)
         if not self.settings_file.exists():
             self.settings_file.write_text(json.dumps(self.settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         write_rows(rows, self.out)
