@@ -17,7 +17,7 @@ class Progress:
 
     def __init__(self, total: int, enabled: bool = True, interval: float = 5.0, description: str = "scoring") -> None:
         self.total = total
-        self.enabled = enabled
+        self.enabled = enabled and total > 0
         self.interval = interval
         self.done = 0
         self.started = time.perf_counter()
