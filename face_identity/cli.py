@@ -1,4 +1,4 @@
-"""Command line: ``face-identity [-v] {analyze,compare,calibrate,models,download} ...`` (or ``python -m face_identity``).
+"""Command line: ``face-identity [-v] {analyze,compare,calibrate,models,download,score} ...`` (or ``python -m face_identity``).
 
 Batches never stop for one bad file: ``analyze`` and ``calibrate`` report each unreadable image on
 stderr (``error: <file>: ...``), process the rest, print the results of the readable ones and exit
@@ -27,6 +27,7 @@ from .errors import FaceIdentityError, NoFaceFoundError
 from .images import IMAGE_EXTENSIONS, find_images, read_image
 from .pipeline import analyze
 from .runtime import PROVIDER_CHOICES
+from .score.cli import add_score_parser
 from .select import FACE_ORDERS, FaceSelection, parse_index_list
 from .store import load_identity
 from .types import Identity
@@ -384,6 +385,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--model-dir", action="append", default=[], help="download into this folder (default: $FACE_IDENTITY_HOME/models)"
     )
     download_parser.set_defaults(handler=command_download)
+
+    add_score_parser(commands, _add_model_options, _load_detector, _load_recognizer)
     return parser
 
 

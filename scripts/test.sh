@@ -36,6 +36,9 @@ if "$python" -m pip list 2>/dev/null | grep -qiE "^opencv-python "; then
   echo "[test.sh] opencv-python is installed beside opencv-python-headless; uninstall it (pip uninstall opencv-python)" >&2
   exit 1
 fi
+# Ray Data, the optional engine of `face-identity score` (tests/test_score.py runs it on a local Ray
+# instance); it brings pyarrow, which the Parquet output needs.
+"${pip_install[@]}" "ray[data]==2.60.0"
 # ---- end of test-only extras ------------------------------------------------------------------------
 
 # ---- checks that run before the tests ---------------------------------------------------------------

@@ -19,8 +19,6 @@ README = README_PATH.read_text(encoding="utf-8")
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
 README_MAX_BYTES = 15_360
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
-NOT_YET_MERGED = {"docs/scoring.md"}
-"""Docs written on parallel branches; a link to one is accepted while it is missing. Empty this set once they are merged."""
 
 
 def section(markdown: str, title: str) -> str:
@@ -217,8 +215,7 @@ def test_relative_links_resolve(path: Path) -> None:
         target, _, fragment = link.partition("#")
         resolved = (path.parent / target).resolve() if target else path
         if not resolved.exists():
-            if resolved.relative_to(REPO_ROOT).as_posix() not in NOT_YET_MERGED:
-                broken.append(link)
+            broken.append(link)
             continue
         if fragment and resolved.suffix == ".md" and fragment not in anchors(resolved.read_text(encoding="utf-8")):
             broken.append(link)

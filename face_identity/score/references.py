@@ -1,0 +1,154 @@
+"""Who a scoring run looks for: one reference identity, or a gallery of named identities (1:N)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import (
+    ArcFaceRecognizer,
+    FaceDetector,
+    FaceSelection,
+    Identity,
+    IncompatibleIdentitiesError,
+    InvalidArgumentError,
+    NoFaceFoundError,
+    analyze,
+    average_identities,
+    load_identity,
+    read_image,
+)
+from ..images import IMAGE_EXTENSIONS, find_images
+
+IDENTITY_SUFFIXES = (".safetensors",)
+"""Reference files with these suffixes are identity files (ours or ReActor face models), not images."""
+SINGLE_REFERENCE_NAME = "reference"
+"""The name of the one identity of a run without a gallery."""
+UNKNOWN = "unknown"
+"""The ``identity`` of a gallery-mode row whose best match is below the threshold."""
+
+
+@dataclass(frozen=True, eq=False)
+class References:
+    """The identities a run compares every face with.
+
+    - ``names``: one per identity (``("reference",)`` without a gallery).
+    - ``centroids``: ``[N, D]`` float32 unit rows, one per name (each identity's averaged faces).
+    - ``model_id``: the embedding space they live in (must equal the recognizer's).
+    - ``gallery``: True in 1:N mode (rows then name their identity, or ``unknown``).
+    - ``sources``: ``[N]`` how many faces or identity rows each centroid averages.
+    """
+
+    names: tuple[str, ...]
+    centroids: NDArray[np.float32]
+    model_id: str
+    gallery: bool
+    sources: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        centroids = np.array(self.centroids, dtype=np.float32, copy=True)
+        if centroids.ndim != 2 or centroids.shape[0] != len(self.names) or not self.names:
+            raise InvalidArgumentError(f"{len(self.names)} reference names but centroids of shape {centroids.shape}")
+        if len(set(self.names)) != len(self.names):
+            raise InvalidArgumentError(f"reference names repeat: {', '.join(self.names)}")
+        centroids.setflags(write=False)
+        object.__setattr__(self, "centroids", centroids)
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the names and centroid bytes: equal fingerprints mean the same references."""
+        digest = hashlib.sha256()
+        digest.update("\n".join(self.names).encode("utf-8"))
+        digest.update(self.model_id.encode("utf-8"))
+        digest.update(np.ascontiguousarray(self.centroids).tobytes())
+        return digest.hexdigest()
+
+
+def _require_space(identity: Identity, recognizer: ArcFaceRecognizer, source: Path) -> None:
+    if identity.model_id != recognizer.model_id or identity.dimension != recognizer.dimension:
+        raise IncompatibleIdentitiesError(
+            f"reference {source} holds {identity.model_id} ({identity.dimension}-d) embeddings but the recognizer "
+            f"{recognizer.name} makes {recognizer.model_id} ({recognizer.dimension}-d) ones; scores across models mean "
+            "nothing. Use reference images, or the recognizer the identity file was made with."
+        )
+
+
+def identity_of_file(path: Path, detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False) -> Identity:
+    """An identity file as is, or the largest face of a reference image (``NoFaceFoundError`` when it has none)."""
+    if path.suffix.lower() in IDENTITY_SUFFIXES:
+        identity = load_identity(path)
+    else:
+        analysis = analyze(detector, recognizer, [read_image(path)], FaceSelection(max_faces=1), flip=flip)
+        if analysis.identity is None:
+            raise NoFaceFoundError(
+                f"no face found in the reference image {path}; try --det-thresh 0.3, or a larger, frontal photo"
+            )
+        identity = analysis.identity
+    _require_space(identity, recognizer, path)
+    return identity
+
+
+def average_of(
+    paths: Sequence[Path], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
+) -> tuple[NDArray[np.float32], int]:
+    """``([D] unit centroid, number of rows averaged)`` of identity files and reference images together."""
+    if not paths:
+        raise InvalidArgumentError("no reference given; pass --reference FILE (an image or identity file) or --gallery DIR")
+    identities = [identity_of_file(path, detector, recognizer, flip) for path in paths]
+    averaged = average_identities(identities)
+    return averaged.embeddings[0], sum(len(identity) for identity in identities)
+
+
+def load_references(
+    paths: Sequence[str | os.PathLike[str]], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
+) -> References:
+    """One identity from reference images and/or identity files, all averaged (each face or row counts once)."""
+    centroid, count = average_of([Path(p) for p in paths], detector, recognizer, flip)
+    return References((SINGLE_REFERENCE_NAME,), centroid[None, :], recognizer.model_id, False, (count,))
+
+
+def gallery_members(folder: Path) -> dict[str, list[Path]]:
+    """Identity name -> its files: each sub-folder is one identity (its images and identity files,
+    sub-folders included); each image or identity file directly in ``folder`` is one identity named
+    by its stem. Sorted by name.
+
+    Raises:
+        InvalidArgumentError: not a folder, no members, or two members with one name.
+    """
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"gallery {folder} is not a folder; give a folder with one sub-folder per identity")
+    members: dict[str, list[Path]] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir():
+            files = find_images([entry], recursive=True) + sorted(entry.rglob("*.safetensors"))
+            if files:
+                members[entry.name] = files
+                if entry.name == UNKNOWN:
+                    raise InvalidArgumentError(
+                        f"gallery {folder}: {UNKNOWN!r} names rows below the threshold; rename that member"
+                    )
+        elif entry.suffix.lower() in IMAGE_EXTENSIONS + IDENTITY_SUFFIXES:
+            if entry.stem in members:
+                raise InvalidArgumentError(f"gallery {folder}: two members are named {entry.stem!r}; rename one")
+            members[entry.stem] = [entry]
+    if not members:
+        raise InvalidArgumentError(f"gallery {folder} holds no images or identity files")
+    return members
+
+
+def load_gallery(
+    folder: str | os.PathLike[str], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
+) -> References:
+    """Several named identities for 1:N scoring (see ``gallery_members``); each member's files averaged."""
+    members = gallery_members(Path(folder))
+    rows, counts = [], []
+    for files in members.values():
+        centroid, count = average_of(files, detector, recognizer, flip)
+        rows.append(centroid)
+        counts.append(count)
+    return References(tuple(members), np.stack(rows), recognizer.model_id, True, tuple(counts))
