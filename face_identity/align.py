@@ -282,6 +282,7 @@ def paste_back(
     crop_mask: NDArray[np.floating] | None = None,
     blur_scale: float = 1.0,
     soft_mask: NDArray[np.floating] | None = None,
+    border: str = "constant",
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Blend an (edited) aligned crop back into its source image with insightface's feathered mask.
 
@@ -293,6 +294,8 @@ def paste_back(
         blur_scale: multiplies the Gaussian blur kernel (1 = insightface).
         soft_mask: optional ``[S, S]`` 0..1 mask in crop space (a swapper's learned mask), warped back
             bilinearly and multiplied into the feathered mask as is (no threshold, no erosion).
+        border: how the crop is sampled past its edge when warped back: ``constant`` (black, insightface)
+            or ``replicate`` (its edge pixels, FaceFusion).
 
     Returns:
         ``(blended [H, W, C] float32, mask [H, W] float32 0..1)``. Pixels where the mask is 0
@@ -311,9 +314,12 @@ def paste_back(
     if soft_mask is not None:
         learned = np.clip(np.asarray(soft_mask, dtype=np.float32), 0.0, 1.0)
         mask = mask * cv2.warpAffine(learned, local_inverse, (x2 - x1, y2 - y1), borderValue=0.0)
-    warped_crop = cv2.warpAffine(np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderValue=0.0).reshape(
-        y2 - y1, x2 - x1, image.shape[2]
-    )
+    # insightface samples outside the crop as black, which the feather's faint tail (~0.01) blends in at the crop
+    # edge (up to ~1.5 grey levels); FaceFusion's paste_back replicates the crop's edge instead.
+    border_mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    warped_crop = cv2.warpAffine(
+        np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderMode=border_mode, borderValue=0.0
+    ).reshape(y2 - y1, x2 - x1, image.shape[2])
     region = result[y1:y2, x1:x2]
     weight = mask[:, :, None]
     blended = weight * warped_crop + (1.0 - weight) * region

@@ -283,12 +283,15 @@ def build_embedding_swapper_like(
     mask: bool = False,
     seed: int = 0,
     embedding_space: str | None = None,
+    plain_output: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Path:
     """Write a swapper with FaceFusion's embedding-driven swappers' I/O: ``source`` ``[1, 512]`` and
     ``target`` ``[1, 3, S, S]`` float32 in, ``output`` ``[1, 3, S, S]`` float32 out (and ``mask``
     ``[1, 1, S, S]`` when ``mask``, as HyperSwap's export).
 
-    - ``mode="identity"``: ``output = target + 0 * (source @ A)`` (gives back its input exactly).
+    - ``mode="identity"``: ``output = target + 0 * (source @ A)`` (gives back its input exactly). With
+      ``plain_output=(mean, std)`` (families whose output is plain RGB 0..1 while their input is
+      normalised, e.g. SimSwap 256's ImageNet mean/std): ``output = target * std + mean``, the target image.
     - ``mode="linear"``: ``output = 0.5 * target + (source @ A)`` per channel, ``A = embedding_swapper_weights(seed)``.
     - ``mask`` output: ``sigmoid(4 - 8 * r)`` with ``r`` the distance from the crop centre in half-sides
       (a soft disc, like a learned face mask).
@@ -305,6 +308,12 @@ def build_embedding_swapper_like(
     if mode == "identity":
         style = builder.node("Mul", [style, builder.constant("zero", np.zeros((), np.float32))])
         image = "target"
+        if plain_output is not None:
+            mean = np.asarray(plain_output[0], np.float32).reshape(1, 3, 1, 1)
+            std = np.asarray(plain_output[1], np.float32).reshape(1, 3, 1, 1)
+            image = builder.node(
+                "Add", [builder.node("Mul", [image, builder.constant("std", std)]), builder.constant("mean", mean)]
+            )
     else:
         image = builder.node("Mul", ["target", builder.constant("half", np.array(0.5, np.float32))])
     builder.nodes.append(helper.make_node("Add", [image, style], ["output"], name="output_add"))

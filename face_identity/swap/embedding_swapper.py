@@ -101,6 +101,7 @@ class EmbeddingSwapper:
         self.template = facts.template
         self.input_size = int(facts.size)
         self.pixel_boost_factors = facts.boost_factors
+        self.paste_border = "replicate"  # FaceFusion's paste_back samples past the crop edge by replication
 
     @property
     def dimension(self) -> int:

@@ -41,7 +41,8 @@ class Swapper(Protocol):
     Optional (``embedding_swapper.EmbeddingSwapper`` has them; inswapper uses the defaults):
     ``pixel_boost_factors`` (default ``PIXEL_BOOST_FACTORS``); ``target_latents(source_latent, unit
     [K, D], raw [K, D], strength)`` -> ``[K, D]`` (default: ``blend_latents`` in ``project_rows`` space);
-    ``swap_crops_masked(crops, latents)`` -> ``(images, [N, S, S] learned mask or None)``.
+    ``swap_crops_masked(crops, latents)`` -> ``(images, [N, S, S] learned mask or None)``;
+    ``paste_border`` (``align.paste_back``'s ``border``; default ``constant``, insightface's).
     """
 
     name: str
@@ -210,6 +211,7 @@ def _swap_round(
         tiles.append(split_pixel_boost(crop, factor))
         latents.append(np.repeat(latent[None, :], factor * factor, axis=0))
         matrices.append(matrix)
+    border = getattr(swapper, "paste_border", "constant")
     masked = getattr(swapper, "swap_crops_masked", None)
     learned_tiles = None
     if masked is not None:
@@ -229,7 +231,7 @@ def _swap_round(
             else None
         )
         frames[image_index], face_mask = paste_back(
-            frames[image_index], swapped_crop, matrices[job_number], crop_mask, settings.mask_blur, learned
+            frames[image_index], swapped_crop, matrices[job_number], crop_mask, settings.mask_blur, learned, border
         )
         np.maximum(masks[image_index], face_mask, out=masks[image_index])
         swapped_faces.append(face.with_alignment(matrices[job_number], crop_size, swapper.template))
