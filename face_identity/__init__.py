@@ -35,6 +35,7 @@ nothing else. By stage, one module each:
   ``safe_identity_filename``, ``IF_EXISTS_CHOICES``.
 - Swap (``swap``): ``load_swapper``, ``InswapperSwapper``, ``EmbeddingSwapper`` (HyperSwap, SimSwap, GHOST,
   HifiFace from their ``SWAPPER_FACTS`` rows, ``SWAPPER_FAMILY_NAMES``), ``describe_facts``, ``SwapSettings``, ``TargetSelection``,
+  identity retention of a swap: ``measure_retention``, ``RetentionReport``,
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
   chunked over long batches: ``swap_stream``, ``SwappedBatch``.
 - Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``.
@@ -103,6 +104,7 @@ from .swap import (
     SELECTION_MODES,
     EmbeddingSwapper,
     InswapperSwapper,
+    RetentionReport,
     SwappedBatch,
     SwapResult,
     SwapSettings,
@@ -110,6 +112,7 @@ from .swap import (
     describe_facts,
     detect_and_swap,
     load_swapper,
+    measure_retention,
     swap_faces,
     swap_stream,
 )
@@ -165,6 +168,7 @@ __all__ = [
     "SWAPPER_FAMILY_NAMES",
     "SwapResult",
     "SwapSettings",
+    "RetentionReport",
     "SwappedBatch",
     "TEMPLATE_NAMES",
     "TORCH_PRECISIONS",
@@ -206,6 +210,7 @@ __all__ = [
     "load_identity",
     "load_recognizer",
     "load_swapper",
+    "measure_retention",
     "match_threshold",
     "names_for_role",
     "norm_crop",

@@ -9,6 +9,8 @@
 - ``targets``: which faces to swap (all, by index, or by likeness to a reference identity).
 - ``crops``: pixel boost split/merge and the face-area mask.
 - ``run``: ``swap_faces`` and ``detect_and_swap`` for any swapper with the ``run.Swapper`` surface.
+- ``retention``: ``measure_retention``: each swapped face re-detected and scored against the source
+  identity (retention) and the face it replaced (leakage), per face and per image.
 - ``stream``: ``swap_stream``, the same for a long batch (a video), chunk by chunk into preallocated outputs.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
@@ -24,6 +26,7 @@ from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge
 from .embedding_swapper import EmbeddingConverter, EmbeddingSwapper, describe_facts
 from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, load_inswapper, project_embeddings
 from .loading import load_converter, load_swapper
+from .retention import FaceRetention, ImageRetention, RetentionReport, match_swapped, measure_retention
 from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, blend_latents, detect_and_swap, swap_faces
 from .stream import SwappedBatch, swap_stream
 from .targets import EVERY_TARGET, SELECTION_MODES, SelectionMode, TargetSelection, reference_similarities, select_targets
@@ -38,6 +41,9 @@ __all__ = [
     "SELECTION_MODES",
     "TORCH_MATCH_TOLERANCE",
     "EmbeddingConverter",
+    "FaceRetention",
+    "ImageRetention",
+    "RetentionReport",
     "EmbeddingSwapper",
     "InswapperSwapper",
     "OnnxSwapperBackend",
@@ -57,6 +63,8 @@ __all__ = [
     "load_converter",
     "load_inswapper",
     "load_swapper",
+    "match_swapped",
+    "measure_retention",
     "merge_pixel_boost",
     "project_embeddings",
     "reference_similarities",
