@@ -38,7 +38,7 @@ nothing else. By stage, one module each:
   identity retention of a swap: ``measure_retention``, ``RetentionReport``,
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
   chunked over long batches: ``swap_stream``, ``SwappedBatch``.
-- Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``.
+- Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``, ``retention_chart``.
 - Generation (``faceid``, ``insightface_compat``): an insightface-compatible analyser for IPAdapter
   FaceID, ``FaceAnalysisCompat``, ``CompatFace``, ``insightface_compatible``;
   ``faceid_embeds`` for diffusers; the ``face_align`` stand-in: ``ensure_face_align``,
@@ -74,7 +74,7 @@ from .compare import (
 )
 from .detect import DetectionSettings, FaceDetector, load_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
-from .draw import draw_faces, score_chart, similarity_chart
+from .draw import draw_faces, retention_chart, score_chart, similarity_chart
 from .embed import ArcFaceRecognizer, EmbeddingResult, load_recognizer
 from .errors import (
     FaceIdentityError,
@@ -162,13 +162,13 @@ __all__ = [
     "PROVIDER_CHOICES",
     "ProviderUnavailableError",
     "ResolvedModel",
+    "RetentionReport",
     "Role",
     "SELECTION_MODES",
     "SWAPPER_FACTS",
     "SWAPPER_FAMILY_NAMES",
     "SwapResult",
     "SwapSettings",
-    "RetentionReport",
     "SwappedBatch",
     "TEMPLATE_NAMES",
     "TORCH_PRECISIONS",
@@ -210,8 +210,8 @@ __all__ = [
     "load_identity",
     "load_recognizer",
     "load_swapper",
-    "measure_retention",
     "match_threshold",
+    "measure_retention",
     "names_for_role",
     "norm_crop",
     "open_session",
@@ -221,6 +221,7 @@ __all__ = [
     "read_image",
     "remove_face_align_stub",
     "resolve_model",
+    "retention_chart",
     "safe_identity_filename",
     "save_identity",
     "score_chart",

@@ -10,10 +10,12 @@ from ..face_identity import (
     TORCH_PRECISIONS,
     ArcFaceRecognizer,
     DetectionSettings,
+    EmbeddingSwapper,
     FaceDetector,
     InswapperSwapper,
     ModelSession,
     Role,
+    describe_facts,
     load_detector,
     load_recognizer,
     load_swapper,
@@ -213,8 +215,10 @@ class LoadFaceDetector:
 
 class LoadFaceSwapper:
     DESCRIPTION = (
-        "Loads inswapper_128 (fp32 or fp16) for Face Swap; an existing models/insightface/inswapper_128.onnx is reused. "
-        "Licence: InsightFace non-commercial research only."
+        "Loads a face swapper for Face Swap: inswapper_128 (fp32/fp16; an existing models/insightface/inswapper_128.onnx "
+        "is reused), HyperSwap 1a/1b/1c 256 (FaceFusion's default), SimSwap 256/512, GHOST 1/2/3 256 or HifiFace 256 (the last "
+        "three fed through their crossface converter, downloaded with them). Licences differ: inswapper and SimSwap are "
+        "non-commercial, HyperSwap ResearchRAIL, GHOST Apache-2.0, HifiFace unknown (see docs/swap.md)."
     )
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
@@ -242,7 +246,9 @@ class LoadFaceSwapper:
             }
         }
 
-    def load(self, model_name: str, backend: str, provider: str, precision: str, strict: bool) -> tuple[InswapperSwapper, str]:
+    def load(
+        self, model_name: str, backend: str, provider: str, precision: str, strict: bool
+    ) -> tuple[InswapperSwapper | EmbeddingSwapper, str]:
         swapper = load_swapper(
             model_name,
             model_folders(),
@@ -253,4 +259,4 @@ class LoadFaceSwapper:
             dtype=precision,
             device_id=gpu_index(),
         )
-        return swapper, f"{swapper.name} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"
+        return swapper, f"{describe_facts(swapper)} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from ..compare import cosine_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
-from ..images import as_rgb_uint8
+from ..images import as_float_rgb, as_rgb_uint8, image_batch_frames
 from ..types import Face, Identity, RGBImage
 
 MATCH_IOU = 0.3
@@ -141,6 +141,13 @@ def _embed(recognizer: Any, images: Sequence[RGBImage], faces: Sequence[Sequence
     return [result.normalised[bounds[i] : bounds[i + 1]] for i in range(len(faces))]
 
 
+def _frame(batch: Any, index: int) -> RGBImage:
+    """Frame ``index`` of a ``[B, H, W, C]`` array or tensor (any device) or of a sequence of images, as uint8 RGB."""
+    if hasattr(batch, "shape") and len(batch.shape) == 4:
+        return as_rgb_uint8(as_float_rgb(image_batch_frames(batch, index, index + 1)[0]))
+    return as_rgb_uint8(as_float_rgb(np.asarray(batch[index])))
+
+
 def _cosines(rows: NDArray[np.float32], others: NDArray[np.float32]) -> NDArray[np.float32]:
     """Row-wise cosine of unit rows (NaN-free: zero rows give 0)."""
     if rows.shape[0] == 0:
@@ -164,8 +171,9 @@ def measure_retention(
     Args:
         detector: a ``FaceDetector`` (re-detects the faces in the swapped images).
         recognizer: an ``ArcFaceRecognizer`` of the source identity's space (w600k_r50 for the swappers).
-        originals, swapped: the input and output images, ``[B, H, W, 3]`` arrays or sequences of
-            ``[H, W, 3]`` (float 0..1 or uint8); only frames with a swapped face are read.
+        originals, swapped: the input and output images, ``[B, H, W, C]`` numpy arrays or torch tensors
+            (any device), or sequences of ``[H, W, C]`` (float 0..1 or uint8); only frames with a swapped
+            face are read, ``frames_per_step`` at a time.
         targets: the swapped faces per image (``SwapResult.targets`` / ``SwappedBatch.targets``).
         source: the swapped-in identity.
         second_recognizer, second_source: optional second opinion: another recognizer and the source
@@ -192,8 +200,8 @@ def measure_retention(
     busy = [index for index, group in enumerate(targets) if group]
     for start in range(0, len(busy), max(int(frames_per_step), 1)):
         step = busy[start : start + max(int(frames_per_step), 1)]
-        before = [as_rgb_uint8(np.asarray(originals[index])) for index in step]
-        after = [as_rgb_uint8(np.asarray(swapped[index])) for index in step]
+        before = [_frame(originals, index) for index in step]
+        after = [_frame(swapped, index) for index in step]
         found = detector.detect_batch(after)
         matched = [match_swapped(targets[index], found[number]) for number, index in enumerate(step)]
         scored = [
