@@ -135,7 +135,7 @@ SWAPPER_FACTS: dict[str, SwapperFacts] = {
             "inswapper_128", INSWAPPER, "models-3.0.0", INSIGHTFACE_SWAP_LICENCE, 554, "InsightFace inswapper_128 (fp32)."
         ),
         SwapperFacts(
-            "inswapper_128_fp16", INSWAPPER, "models-3.0.0", INSIGHTFACE_SWAP_LICENCE, 277, "inswapper_128, fp16 weights."
+            "inswapper_128_fp16", INSWAPPER, "models-3.0.0", INSIGHTFACE_SWAP_LICENCE, 278, "inswapper_128, fp16 weights."
         ),
         SwapperFacts(
             "hyperswap_1a_256",

@@ -91,7 +91,8 @@ class FaceSwap:
                     [str(f) for f in PIXEL_BOOST_FACTORS],
                     {
                         "default": "1",
-                        "tooltip": "Swap at 2x or 4x the model's 128 px (FaceFusion's pixel boost): sharper faces, 4x or 16x the work.",
+                        "tooltip": "Swap at 2x or 4x the model's size (128 px inswapper, 256 or 512 px the others; FaceFusion's pixel boost): "
+                        "sharper faces, 4x or 16x the work. SimSwap 512 offers 1 and 2.",
                     },
                 ),
                 "strength": (

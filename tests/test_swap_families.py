@@ -369,3 +369,18 @@ def test_torch_backend_matches_onnxruntime(linear_folder: Path, source: Identity
     actual = swap_faces(torch_swapper, [image], source, faces)
     assert np.abs(actual.images[0] - expected.images[0]).max() < 2e-3
     assert np.abs(actual.masks[0] - expected.masks[0]).max() < 2e-3
+
+
+def test_docs_table_matches_the_facts() -> None:
+    """docs/swap.md's swapper table states each model's size, template and release as the facts table does."""
+    rows = {}
+    for line in (Path(__file__).resolve().parent.parent / "docs" / "swap.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 9:
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == set(SWAPPER_FACTS)
+    for name, row in SWAPPER_FACTS.items():
+        cells = rows[name]
+        assert (int(cells[1]), cells[2].strip("`"), cells[8]) == (row.facts.size, row.facts.template, row.release)
+        if row.facts.converter:
+            assert row.facts.converter in cells[3]
