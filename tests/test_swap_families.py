@@ -358,7 +358,7 @@ def test_pixel_boost_factors_per_family(linear_folder: Path, source: Identity) -
 # --- torch backend --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["hyperswap_1a_256", "simswap_256", "ghost_1_256", "hififace_unofficial_256"])
+@pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_torch_backend_matches_onnxruntime(linear_folder: Path, source: Identity, name: str) -> None:
     onnx_swapper = load(linear_folder, name)
     torch_swapper = load(linear_folder, name, backend="torch", device="cpu")

@@ -117,11 +117,14 @@ def load_swapper(
     if family is not None:
         family_facts(family)
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
-    require_kind(model, "swapper")
     spec_name = resolved.spec.name if resolved.spec is not None and resolved.spec.role == "swapper" else None
-    facts = _facts_for(model, resolved.path, spec_name, family)
+    known = family or (SWAPPER_FACTS[spec_name].facts.family if spec_name in SWAPPER_FACTS else None)
+    model = None if known == "inswapper" else open_session(resolved.path, providers, strict=strict, device_id=device_id)
+    if model is not None:
+        require_kind(model, "swapper")
+    facts = family_facts("inswapper") if model is None else _facts_for(model, resolved.path, spec_name, family)
     if facts.source == "emap":
+        del model  # inswapper's loader opens (and checks) its own session
         return load_inswapper(
             resolved.path,
             folders,
@@ -134,6 +137,7 @@ def load_swapper(
             embedding_space=embedding_space,
             device_id=device_id,
         )
+    assert model is not None  # opened above for every family but inswapper
     target, source = swap_inputs(model)
     side = target.shape[2]
     if isinstance(side, int) and side > 0 and side != facts.size:
