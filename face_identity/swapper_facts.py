@@ -52,7 +52,10 @@ HYPERSWAP_LICENCE = "ResearchRAIL (FaceFusion): research use with behavioural re
 SIMSWAP_LICENCE = "Non-commercial (neuralchen/SimSwap), as FaceFusion lists it."
 GHOST_LICENCE = "Apache-2.0 (ai-forever/ghost), as FaceFusion lists it."
 HIFIFACE_LICENCE = "Unknown (GuijiAI unofficial HifiFace port), as FaceFusion lists it: treat as non-commercial."
-CROSSFACE_LICENCE = "FaceFusion (facefusion-labs crossface); no licence in FaceFusion's model set: check before commercial use."
+CROSSFACE_LICENCE = (
+    "No licence stated for the weights in FaceFusion's model set; facefusion-labs' crossface code is OpenRAIL-MS. "
+    "Check before commercial use."
+)
 
 
 @dataclass(frozen=True)

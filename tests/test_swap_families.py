@@ -384,3 +384,18 @@ def test_docs_table_matches_the_facts() -> None:
         assert (int(cells[1]), cells[2].strip("`"), cells[8]) == (row.facts.size, row.facts.template, row.release)
         if row.facts.converter:
             assert row.facts.converter in cells[3]
+
+
+def test_float16_outputs_come_back_as_float32(linear_folder: Path, tmp_path: Path, source: Identity) -> None:
+    """FaceFusion marks HyperSwap fp16: an export whose outputs are float16 is read back as float32."""
+    path = synthetic.build_embedding_swapper_like(tmp_path / "half.onnx", 256, mask=True, seed=SWAPPER_SEED, float16_outputs=True)
+    half = load(linear_folder, str(path))
+    full = load(linear_folder, "hyperswap_1a_256")
+    crops = np.random.default_rng(8).random((2, 256, 256, 3)).astype(np.float32)
+    latents = np.repeat(full.project(source)[None, :], 2, axis=0)
+    (half_images, half_mask), (full_images, full_mask) = (
+        half.swap_crops_masked(crops, latents),
+        full.swap_crops_masked(crops, latents),
+    )
+    assert half_images.dtype == np.float32 and half_mask is not None and half_mask.dtype == np.float32
+    assert np.abs(half_images - full_images).max() < 2e-3 and np.abs(half_mask - full_mask).max() < 2e-3  # type: ignore[operator]

@@ -284,6 +284,7 @@ def build_embedding_swapper_like(
     seed: int = 0,
     embedding_space: str | None = None,
     plain_output: tuple[Sequence[float], Sequence[float]] | None = None,
+    float16_outputs: bool = False,
 ) -> Path:
     """Write a swapper with FaceFusion's embedding-driven swappers' I/O: ``source`` ``[1, 512]`` and
     ``target`` ``[1, 3, S, S]`` float32 in, ``output`` ``[1, 3, S, S]`` float32 out (and ``mask``
@@ -296,6 +297,7 @@ def build_embedding_swapper_like(
     - ``mask`` output: ``sigmoid(4 - 8 * r)`` with ``r`` the distance from the crop centre in half-sides
       (a soft disc, like a learned face mask).
     ``embedding_space``: the identity space the file declares (ONNX metadata), for stand-ins.
+    ``float16_outputs``: the outputs are cast to float16 (an fp16 export wrapped to take float32 inputs).
     """
     from onnx import TensorProto, helper
 
@@ -316,16 +318,24 @@ def build_embedding_swapper_like(
             )
     else:
         image = builder.node("Mul", ["target", builder.constant("half", np.array(0.5, np.float32))])
-    builder.nodes.append(helper.make_node("Add", [image, style], ["output"], name="output_add"))
-    outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])]
+    element = TensorProto.FLOAT16 if float16_outputs else TensorProto.FLOAT
+
+    def named(value: str, name: str) -> None:
+        if float16_outputs:
+            builder.nodes.append(helper.make_node("Cast", [value], [name], name=f"{name}_out", to=TensorProto.FLOAT16))
+        else:
+            builder.nodes.append(helper.make_node("Identity", [value], [name], name=f"{name}_out"))
+
+    named(builder.node("Add", [image, style]), "output")
+    outputs = [helper.make_tensor_value_info("output", element, [1, 3, size, size])]
     if mask:
         axis = (np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0
         radius = np.sqrt(axis[None, :] ** 2 + axis[:, None] ** 2)
         disc = (1.0 / (1.0 + np.exp(-(4.0 - 8.0 * radius)))).astype(np.float32).reshape(1, 1, size, size)
         zero = builder.node("Mul", ["target", builder.constant("nothing", np.zeros((), np.float32))])
         zero = builder.node("ReduceMean", [zero], axes=[1], keepdims=1)
-        builder.nodes.append(helper.make_node("Add", [zero, builder.constant("disc", disc)], ["mask"], name="mask_add"))
-        outputs.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, size, size]))
+        named(builder.node("Add", [zero, builder.constant("disc", disc)]), "mask")
+        outputs.append(helper.make_tensor_value_info("mask", element, [1, 1, size, size]))
     inputs = [
         helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512]),
         helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, size, size]),
