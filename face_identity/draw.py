@@ -108,9 +108,12 @@ def score_chart(scores: Sequence[float], threshold: float, has_face: Sequence[bo
     return canvas
 
 
-def retention_chart(retention: Sequence[float], leakage: Sequence[float], labels: Sequence[str], threshold: float) -> RGBImage:
+def retention_chart(
+    retention: Sequence[float], leakage: Sequence[float], labels: Sequence[str], threshold: float, note: str = "no face swapped"
+) -> RGBImage:
     """Paired bars per swapped face: identity retention (green at or above ``threshold``, red below) and
-    leakage of the replaced face (grey), both cosines drawn from 0 up to 1; labels under each pair."""
+    leakage of the replaced face (grey), both cosines drawn from 0 up to 1; labels under each pair;
+    ``note`` is written instead when there is no bar."""
     count = len(retention)
     pair, gap, height, margin = 36, 14, 200, 34
     width = max(margin * 2 + count * (pair + gap), 260)
@@ -131,5 +134,5 @@ def retention_chart(retention: Sequence[float], leakage: Sequence[float], labels
     cv2.line(canvas, (margin - 6, top_y), (width - margin // 2, top_y), (30, 30, 200), 1, cv2.LINE_AA)
     cv2.putText(canvas, "retention (colour) / leakage (grey)", (margin, margin - 14), _FONT, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     if count == 0:
-        cv2.putText(canvas, "no face swapped", (margin, base - height // 2), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(canvas, note[:34], (margin // 2, base - height // 2), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas

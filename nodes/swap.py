@@ -15,6 +15,7 @@ from ..face_identity import (
     EmbeddingSwapper,
     FaceDetector,
     Identity,
+    IncompatibleIdentitiesError,
     InswapperSwapper,
     SwapSettings,
     TargetSelection,
@@ -206,9 +207,16 @@ def _retention(
     """Retention scores, summary text and chart of a swapped batch (an explanation and an empty chart when not measured)."""
     if recognizer is None:
         text = "identity retention not measured: connect the source identity's recognizer (and keep measure_retention on)"
-        return [], text, to_image([retention_chart([], [], [], 0.0)])
+        return [], text, to_image([retention_chart([], [], [], 0.0, "retention not measured")])
     pair = (second_recognizer, second_source) if second_recognizer is not None and second_source is not None else (None, None)
-    report = measure_retention(detector, recognizer, image, result.images, result.targets, source, *pair)
+    try:
+        report = measure_retention(detector, recognizer, image, result.images, result.targets, source, *pair)
+    except IncompatibleIdentitiesError as error:  # the swap itself succeeded: keep it, say why it was not scored
+        return (
+            [],
+            f"identity retention not measured: {error}",
+            to_image([retention_chart([], [], [], 0.0, "retention not measured")]),
+        )
     labels = [f"{face.image_index}.{face.face_index}" for face in report.faces]
     chart = retention_chart(report.retention_scores, report.leakage_scores, labels, match_threshold(recognizer.model_id))
     summary = report.summary()

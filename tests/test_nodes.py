@@ -277,7 +277,7 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
 
 
 def test_face_swap_node_with_a_hyperswap_stand_in(
-    nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, model_folder: Path, pack: Any
+    nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, model_folder: Path, pack: Any, tiny_recognizer_path: Path
 ) -> None:
     from face_identity.devtools import synthetic
 
@@ -302,6 +302,11 @@ def test_face_swap_node_with_a_hyperswap_stand_in(
     assert len(learned[4]) == 2 and "2 face(s)" in learned[5]
     outside = learned[1][0] == 0
     assert torch.equal(learned[0][0][outside], group[0][outside])
+    one_sided = nodes["FaceSwap"].swap(*arguments, second_recognizer=recognizer)
+    assert "second opinion skipped" in one_sided[5]
+    other = pack.face_identity.load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False)
+    unscored = nodes["FaceSwap"].swap(*arguments[:-1], other)  # a recognizer of another space: swapped, not scored
+    assert unscored[2] == 2 and unscored[4] == [] and "not measured" in unscored[5]
 
 
 @pytest.mark.parametrize(
