@@ -344,6 +344,8 @@ def test_learned_mask_is_the_paste_mask_when_present(linear_folder: Path, source
     assert np.array_equal(refused.masks[0], without.masks[0]) and np.array_equal(refused.images[0], without.images[0])
     outside = with_mask.masks[0] == 0
     assert np.array_equal(with_mask.images[0][outside], image[outside])
+    boosted = swap_faces(load(linear_folder, "hyperswap_1a_256"), [image], source, faces, SwapSettings(pixel_boost=2))
+    assert np.abs(boosted.masks[0] - with_mask.masks[0]).max() < 0.05  # the 4 tiles' masks weave back into the same disc
 
 
 def test_pixel_boost_factors_per_family(linear_folder: Path, source: Identity) -> None:
