@@ -33,7 +33,9 @@ nothing else. By stage, one module each:
 - Calibrate (``calibrate``): ``calibrate_scores``, ``CalibrationReport``, ``calibrate_folder``.
 - Store (``store``): ``save_identity``, ``load_identity``, ``export_reactor_face``,
   ``safe_identity_filename``, ``IF_EXISTS_CHOICES``.
-- Swap (``swap``): ``load_swapper``, ``InswapperSwapper``, ``SwapSettings``, ``TargetSelection``,
+- Swap (``swap``): ``load_swapper``, ``InswapperSwapper``, ``EmbeddingSwapper`` (HyperSwap, SimSwap, GHOST,
+  HifiFace from their ``SWAPPER_FACTS`` rows, ``SWAPPER_FAMILY_NAMES``), ``describe_facts``, ``SwapSettings``, ``TargetSelection``,
+  identity retention of a swap: ``measure_retention``, ``RetentionReport``,
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
   chunked over long batches: ``swap_stream``, ``SwappedBatch``.
 - Model facts (``model_facts``, ``face_models``): one declarative table of the landmark, mask and
@@ -44,7 +46,7 @@ nothing else. By stage, one module each:
   ``DEFAULT_MASK_BLUR``.
 - Restore (``restore``): ``restore_faces``, ``RestoreSettings``, ``RestoreResult``, ``DriftReport``,
   ``DEFAULT_RESTORE_BLEND``, ``DEFAULT_RESTORE_FIDELITY``.
-- Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``.
+- Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``, ``retention_chart``.
 - Generation (``faceid``, ``insightface_compat``): an insightface-compatible analyser for IPAdapter
   FaceID, ``FaceAnalysisCompat``, ``CompatFace``, ``insightface_compatible``;
   ``faceid_embeds`` for diffusers; the ``face_align`` stand-in: ``ensure_face_align``,
@@ -80,7 +82,7 @@ from .compare import (
 )
 from .detect import DetectionSettings, FaceDetector, load_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
-from .draw import draw_faces, score_chart, similarity_chart
+from .draw import draw_faces, retention_chart, score_chart, similarity_chart
 from .embed import ArcFaceRecognizer, EmbeddingResult, load_recognizer
 from .errors import (
     FaceIdentityError,
@@ -118,46 +120,47 @@ from .stream import analyze_stream, detect_stream, frames_per_chunk
 from .swap import (
     PIXEL_BOOST_FACTORS,
     SELECTION_MODES,
+    EmbeddingSwapper,
     InswapperSwapper,
+    RetentionReport,
     SwappedBatch,
     SwapResult,
     SwapSettings,
     TargetSelection,
+    describe_facts,
     detect_and_swap,
     load_swapper,
+    measure_retention,
     swap_faces,
     swap_stream,
 )
+from .swapper_facts import SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
 from .types import Face, FaceBatch, Identity, concatenate_identities
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BACKEND_CHOICES",
-    "DEFAULT_MATCH_THRESHOLD",
-    "DEFAULT_ORDER",
-    "EMBED_SOURCES",
-    "EVERY_FACE",
-    "FACE_ORDERS",
-    "IF_EXISTS_CHOICES",
-    "PIXEL_BOOST_FACTORS",
-    "PROVIDER_CHOICES",
-    "SELECTION_MODES",
-    "TEMPLATE_NAMES",
-    "TORCH_PRECISIONS",
     "Analysis",
     "ArcFaceRecognizer",
+    "BACKEND_CHOICES",
     "CalibrationReport",
-    "ConsistencyScores",
-    "DetectionSettings",
-    "EmbeddingResult",
     "CompatFace",
+    "ConsistencyScores",
+    "DEFAULT_MATCH_THRESHOLD",
+    "DEFAULT_ORDER",
+    "DetectionSettings",
+    "EMBED_SOURCES",
+    "EVERY_FACE",
+    "EmbeddingResult",
+    "EmbeddingSwapper",
+    "FACE_ORDERS",
     "Face",
     "FaceAnalysisCompat",
     "FaceBatch",
     "FaceDetector",
     "FaceIdentityError",
     "FaceSelection",
+    "IF_EXISTS_CHOICES",
     "Identification",
     "Identity",
     "IdentityFileError",
@@ -173,12 +176,20 @@ __all__ = [
     "ModelSession",
     "ModelSpec",
     "NoFaceFoundError",
+    "PIXEL_BOOST_FACTORS",
+    "PROVIDER_CHOICES",
     "ProviderUnavailableError",
     "ResolvedModel",
+    "RetentionReport",
     "Role",
+    "SELECTION_MODES",
+    "SWAPPER_FACTS",
+    "SWAPPER_FAMILY_NAMES",
     "SwapResult",
     "SwapSettings",
     "SwappedBatch",
+    "TEMPLATE_NAMES",
+    "TORCH_PRECISIONS",
     "TargetSelection",
     "align_faces",
     "alignment_matrix",
@@ -195,6 +206,7 @@ __all__ = [
     "cosine_matrix",
     "crop_validity_mask",
     "default_model_dir",
+    "describe_facts",
     "detect_and_swap",
     "detect_faces",
     "detect_stream",
@@ -204,28 +216,30 @@ __all__ = [
     "ensure_face_align",
     "estimate_similarity",
     "export_reactor_face",
+    "face_align_provider",
+    "faceid_embeds",
     "frames_per_chunk",
     "get_spec",
     "identify",
     "image_batch_frames",
     "image_batch_shape",
-    "face_align_provider",
-    "faceid_embeds",
     "insightface_compatible",
     "load_detector",
     "load_identity",
     "load_recognizer",
     "load_swapper",
     "match_threshold",
+    "measure_retention",
     "names_for_role",
-    "open_session",
     "norm_crop",
+    "open_session",
     "order_faces",
     "parse_index_list",
     "paste_back",
     "read_image",
     "remove_face_align_stub",
     "resolve_model",
+    "retention_chart",
     "safe_identity_filename",
     "save_identity",
     "score_chart",

@@ -47,6 +47,16 @@ _NORMALISED_TEMPLATES: dict[str, NDArray[np.float64]] = {
             [0.63151696, 0.82325089],
         ]
     ),
+    # FaceFusion face_helper.WARP_TEMPLATE_SET 'mtcnn_512' (3.x): what hififace_unofficial_256 crops with.
+    "mtcnn_512": np.array(
+        [
+            [0.36562865, 0.46733799],
+            [0.63305391, 0.46585885],
+            [0.50019127, 0.61942959],
+            [0.39032951, 0.77598822],
+            [0.61178945, 0.77476328],
+        ]
+    ),
     "ffhq_512": np.array(
         [
             [0.37691676, 0.46864664],
@@ -75,7 +85,7 @@ def template_points(name: str, crop_size: int) -> NDArray[np.float64]:
     - ``arcface_112``: insightface ``arcface_dst`` scaled by ``crop_size / 112``.
     - ``arcface_128``: insightface's 128 rule, ``(arcface_dst + [8, 0]) * crop_size / 128``
       (what inswapper crops with; equal to FaceFusion's ``arcface_128``).
-    - ``arcface_112_v1``, ``arcface_112_v2`` (= arcface_112), ``ffhq_512``: FaceFusion's templates x crop_size.
+    - ``arcface_112_v1``, ``arcface_112_v2`` (= arcface_112), ``mtcnn_512``, ``ffhq_512``: FaceFusion's templates x crop_size.
 
     Raises:
         InvalidArgumentError: unknown template or crop size < 16.
@@ -271,6 +281,8 @@ def paste_back(
     matrix: AffineMatrix,
     crop_mask: NDArray[np.floating] | None = None,
     blur_scale: float = 1.0,
+    soft_mask: NDArray[np.floating] | None = None,
+    border: str = "constant",
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Blend an (edited) aligned crop back into its source image with insightface's feathered mask.
 
@@ -280,6 +292,10 @@ def paste_back(
         matrix: the ``[2, 3]`` image-to-crop matrix the crop was cut with.
         crop_mask: optional ``[S, S]`` 0..1 mask in crop space (face area); multiplies the square.
         blur_scale: multiplies the Gaussian blur kernel (1 = insightface).
+        soft_mask: optional ``[S, S]`` 0..1 mask in crop space (a swapper's learned mask), warped back
+            bilinearly and multiplied into the feathered mask as is (no threshold, no erosion).
+        border: how the crop is sampled past its edge when warped back: ``constant`` (black, insightface)
+            or ``replicate`` (its edge pixels, FaceFusion).
 
     Returns:
         ``(blended [H, W, C] float32, mask [H, W] float32 0..1)``. Pixels where the mask is 0
@@ -295,9 +311,15 @@ def paste_back(
         return result, full_mask
     local_inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
     local_inverse[:, 2] -= (x1, y1)
-    warped_crop = cv2.warpAffine(np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderValue=0.0).reshape(
-        y2 - y1, x2 - x1, image.shape[2]
-    )
+    if soft_mask is not None:
+        learned = np.clip(np.asarray(soft_mask, dtype=np.float32), 0.0, 1.0)
+        mask = mask * cv2.warpAffine(learned, local_inverse, (x2 - x1, y2 - y1), borderValue=0.0)
+    # insightface samples outside the crop as black, which the feather's faint tail (~0.01) blends in at the crop
+    # edge (up to ~1.5 grey levels); FaceFusion's paste_back replicates the crop's edge instead.
+    border_mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    warped_crop = cv2.warpAffine(
+        np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderMode=border_mode, borderValue=0.0
+    ).reshape(y2 - y1, x2 - x1, image.shape[2])
     region = result[y1:y2, x1:x2]
     weight = mask[:, :, None]
     blended = weight * warped_crop + (1.0 - weight) * region

@@ -10,8 +10,9 @@ from typing import Literal
 
 from .errors import InvalidArgumentError
 from .model_facts import ModelFacts, build_model_facts
+from .swapper_facts import CONVERTER_FACTS, SWAPPER_FACTS
 
-Role = Literal["recognizer", "detector", "swapper", "landmarker", "occluder", "parser", "restorer"]
+Role = Literal["recognizer", "detector", "swapper", "converter", "landmarker", "occluder", "parser", "restorer"]
 DetectorFamily = Literal["scrfd", "yoloface"]
 
 HF_ENDPOINT_DEFAULT = "https://huggingface.co"
@@ -135,6 +136,7 @@ def build_catalog() -> dict[str, ModelSpec]:
             aliases=("insightface/inswapper_128_fp16.onnx",),
         ),
     ]
+    specs += _facefusion_swappers()
     specs.extend(_spec_from_facts(facts) for facts in build_model_facts().values() if facts.release)
     return {spec.name: spec for spec in specs}
 
@@ -153,6 +155,54 @@ def _spec_from_facts(facts: ModelFacts) -> ModelSpec:
         description=facts.description,
         repo_id=facts.release,
     )
+
+
+# --- FaceFusion's embedding-driven swappers and crossface converters (issue 11) ------------------------
+# Built from swapper_facts (one table); inswapper_128(_fp16) above keep their own entries and aliases.
+
+
+def _facefusion_swappers() -> list[ModelSpec]:
+    """Catalog entries of every ``SWAPPER_FACTS`` row but inswapper's, and of the crossface converters.
+
+    ``input_mean``/``input_std`` are the first channel's, in 0..255 pixels (simswap_256's per-channel
+    ImageNet values are in its ``swapper_facts`` row, which the swap stage reads).
+    """
+    specs = []
+    for row in SWAPPER_FACTS.values():
+        if row.facts.family == "inswapper":
+            continue
+        facts = row.facts
+        specs.append(
+            _facefusion(
+                row.name,
+                role="swapper",
+                licence=row.licence,
+                input_size=(facts.size, facts.size),
+                input_mean=facts.mean[0] * 255.0,
+                input_std=facts.std[0] * 255.0,
+                template=facts.template,
+                embedding_space=W600K_R50_SPACE,
+                embedding_dim=512,
+                description=f"{row.description} About {row.file_mb:g} MB.",
+                repo_id=f"facefusion/{row.release}",
+            )
+        )
+    for converter in CONVERTER_FACTS.values():
+        specs.append(
+            _facefusion(
+                converter.name,
+                role="converter",
+                licence=converter.licence,
+                input_size=(512, 1),
+                input_mean=0.0,
+                input_std=1.0,
+                embedding_space=W600K_R50_SPACE,
+                embedding_dim=512,
+                description=f"{converter.description} About {converter.file_mb:g} MB.",
+                repo_id=f"facefusion/{converter.release}",
+            )
+        )
+    return specs
 
 
 def get_spec(name: str) -> ModelSpec:

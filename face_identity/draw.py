@@ -106,3 +106,33 @@ def score_chart(scores: Sequence[float], threshold: float, has_face: Sequence[bo
     cv2.line(canvas, (margin - 6, top_y), (width - margin // 2, top_y), (30, 30, 200), 1, cv2.LINE_AA)
     cv2.putText(canvas, f"threshold {threshold:.2f}", (margin, margin - 10), _FONT, 0.45, (30, 30, 200), 1, cv2.LINE_AA)
     return canvas
+
+
+def retention_chart(
+    retention: Sequence[float], leakage: Sequence[float], labels: Sequence[str], threshold: float, note: str = "no face swapped"
+) -> RGBImage:
+    """Paired bars per swapped face: identity retention (green at or above ``threshold``, red below) and
+    leakage of the replaced face (grey), both cosines drawn from 0 up to 1; labels under each pair;
+    ``note`` is written instead when there is no bar."""
+    count = len(retention)
+    pair, gap, height, margin = 36, 14, 200, 34
+    width = max(margin * 2 + count * (pair + gap), 260)
+    canvas = np.full((height + margin * 2 + 14, width, 3), 255, dtype=np.uint8)
+    base = margin + height
+    for index, (kept, leaked) in enumerate(zip(retention, leakage, strict=True)):
+        x = margin + index * (pair + gap)
+        for offset, value, colour in (
+            (0, kept, PASS_COLOUR if kept >= threshold else FAIL_COLOUR),
+            (pair // 2, leaked, NO_FACE_COLOUR),
+        ):
+            top = int(base - height * float(np.clip(value, 0.0, 1.0)))
+            cv2.rectangle(canvas, (x + offset, top), (x + offset + pair // 2 - 2, base), colour, -1)
+            cv2.putText(canvas, f"{value:.2f}", (x + offset - 2, max(top - 4, 12)), _FONT, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
+        label = labels[index] if index < len(labels) else str(index)
+        cv2.putText(canvas, label[:7], (x, base + 16), _FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    top_y = int(base - height * float(np.clip(threshold, 0, 1)))
+    cv2.line(canvas, (margin - 6, top_y), (width - margin // 2, top_y), (30, 30, 200), 1, cv2.LINE_AA)
+    cv2.putText(canvas, "retention (colour) / leakage (grey)", (margin, margin - 14), _FONT, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    if count == 0:
+        cv2.putText(canvas, note[:34], (margin // 2, base - height // 2), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas

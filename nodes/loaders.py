@@ -10,12 +10,14 @@ from ..face_identity import (
     TORCH_PRECISIONS,
     ArcFaceRecognizer,
     DetectionSettings,
+    EmbeddingSwapper,
     FaceDetector,
     FaceModel,
     InswapperSwapper,
     ModelKind,
     ModelSession,
     Role,
+    describe_facts,
     load_detector,
     load_face_model,
     load_recognizer,
@@ -218,8 +220,10 @@ class LoadFaceDetector:
 
 class LoadFaceSwapper:
     DESCRIPTION = (
-        "Loads inswapper_128 (fp32 or fp16) for Face Swap; an existing models/insightface/inswapper_128.onnx is reused. "
-        "Licence: InsightFace non-commercial research only."
+        "Loads a face swapper for Face Swap: inswapper_128 (fp32/fp16; an existing models/insightface/inswapper_128.onnx "
+        "is reused), HyperSwap 1a/1b/1c 256 (FaceFusion's default), SimSwap 256/512, GHOST 1/2/3 256 or HifiFace 256 (the last "
+        "three fed through their crossface converter, downloaded with them). Licences differ: inswapper and SimSwap are "
+        "non-commercial, HyperSwap ResearchRAIL, GHOST Apache-2.0, HifiFace unknown (see docs/swap.md)."
     )
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
@@ -247,7 +251,9 @@ class LoadFaceSwapper:
             }
         }
 
-    def load(self, model_name: str, backend: str, provider: str, precision: str, strict: bool) -> tuple[InswapperSwapper, str]:
+    def load(
+        self, model_name: str, backend: str, provider: str, precision: str, strict: bool
+    ) -> tuple[InswapperSwapper | EmbeddingSwapper, str]:
         swapper = load_swapper(
             model_name,
             model_folders(),
@@ -258,7 +264,7 @@ class LoadFaceSwapper:
             dtype=precision,
             device_id=gpu_index(),
         )
-        return swapper, f"{swapper.name} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"
+        return swapper, f"{describe_facts(swapper)} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"
 
 
 def load_kind(name: str, kinds: ModelKind | tuple[ModelKind, ...], backend: str, provider: str, precision: str) -> FaceModel:

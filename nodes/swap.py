@@ -12,18 +12,23 @@ from ..face_identity import (
     PIXEL_BOOST_FACTORS,
     SELECTION_MODES,
     ArcFaceRecognizer,
+    EmbeddingSwapper,
     FaceDetector,
     Identity,
+    IncompatibleIdentitiesError,
     InswapperSwapper,
     SwapSettings,
     TargetSelection,
     image_batch_shape,
+    match_threshold,
+    measure_retention,
     parse_index_list,
+    retention_chart,
     swap_stream,
 )
 from . import sockets
 from .comfy import Progress, throw_if_interrupted
-from .tensors import batch_to_tensor
+from .tensors import batch_to_tensor, to_image
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
 
@@ -32,17 +37,22 @@ class FaceSwap:
     DESCRIPTION = (
         "Swaps the SOURCE identity (from Face Embed, Identity Average or Load Identity; w600k_r50 only) onto faces of every "
         "image: all faces, faces by index, or every face that looks like a REFERENCE identity. Frames with no matching face "
-        "pass through unchanged and are counted."
+        "pass through unchanged and are counted. With a recognizer connected, every swapped face is found again in the "
+        "output and scored: retention = cosine to the source identity, leakage = cosine to the face it replaced."
     )
     CATEGORY = SWAP_CATEGORY
     FUNCTION = "swap"
-    RETURN_TYPES = ("IMAGE", "MASK", "INT", "STRING")
-    RETURN_NAMES = ("image", "mask", "swapped_total", "swap_counts")
+    RETURN_TYPES = ("IMAGE", "MASK", "INT", "STRING", "FLOAT", "STRING", "IMAGE")
+    RETURN_NAMES = ("image", "mask", "swapped_total", "swap_counts", "retention", "retention_summary", "retention_chart")
+    OUTPUT_IS_LIST = (False, False, False, False, True, False, False)
     OUTPUT_TOOLTIPS = (
         "The images with the faces swapped.",
-        "Where each image was changed (0..1).",
+        "The paste mask actually used per image (0..1): feathered square, face area and the swapper's learned mask.",
         "Faces swapped in the whole batch.",
         "JSON list: faces swapped per image (0 = passed through unchanged).",
+        "Identity retention per swapped face (cosine of the re-detected face to the source; a list, empty without a recognizer).",
+        "Retention and leakage per image, as text (says why when not measured).",
+        "Bars per swapped face: retention (green above the recognizer's match threshold) and leakage (grey).",
     )
 
     @classmethod
@@ -82,7 +92,8 @@ class FaceSwap:
                     [str(f) for f in PIXEL_BOOST_FACTORS],
                     {
                         "default": "1",
-                        "tooltip": "Swap at 2x or 4x the model's 128 px (FaceFusion's pixel boost): sharper faces, 4x or 16x the work.",
+                        "tooltip": "Swap at 2x or 4x the model's size (128 px inswapper, 256 or 512 px the others; FaceFusion's pixel boost): "
+                        "sharper faces, 4x or 16x the work. SimSwap 512 offers 1 and 2.",
                     },
                 ),
                 "strength": (
@@ -117,8 +128,26 @@ class FaceSwap:
                 "reference": (sockets.IDENTITY, {"tooltip": "Reference mode: who to replace."}),
                 "recognizer": (
                     sockets.RECOGNIZER,
-                    {"tooltip": "Embeds target faces: needed for reference mode and strength below 1 (w600k_r50 for strength)."},
+                    {
+                        "tooltip": "Embeds target faces: needed for reference mode, strength below 1 and the retention scores "
+                        "(the source identity's recognizer, w600k_r50)."
+                    },
                 ),
+                "learned_mask": (
+                    "BOOLEAN",
+                    {"default": True, "tooltip": "Paste through the swapper's own learned mask when it has one (HyperSwap)."},
+                ),
+                "measure_retention": (
+                    "BOOLEAN",
+                    {"default": True, "tooltip": "Re-detect and score every swapped face (needs the recognizer)."},
+                ),
+                "second_recognizer": (
+                    sockets.RECOGNIZER,
+                    {
+                        "tooltip": "Optional second opinion on retention from another recognizer (swappers are trained on w600k_r50)."
+                    },
+                ),
+                "second_source": (sockets.IDENTITY, {"tooltip": "The source identity embedded by the second recognizer."}),
             },
         }
 
@@ -126,7 +155,7 @@ class FaceSwap:
         self,
         image: Any,
         source: Identity,
-        swapper: InswapperSwapper,
+        swapper: InswapperSwapper | EmbeddingSwapper,
         detector: FaceDetector,
         target_mode: str,
         order: str,
@@ -138,8 +167,12 @@ class FaceSwap:
         face_area_mask: bool,
         reference: Identity | None = None,
         recognizer: ArcFaceRecognizer | None = None,
-    ) -> tuple[Any, Any, int, str]:
-        settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask))
+        learned_mask: bool = True,
+        measure_retention: bool = True,
+        second_recognizer: ArcFaceRecognizer | None = None,
+        second_source: Identity | None = None,
+    ) -> tuple[Any, Any, int, str, list[float], str, Any]:
+        settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask), bool(learned_mask))
         positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
         progress = Progress(image_batch_shape(image)[0])
@@ -155,5 +188,38 @@ class FaceSwap:
             on_frames_done=progress.per_count(),
             check_cancel=throw_if_interrupted,
         )
+        scores, summary, chart = _retention(
+            image, result, source, detector, recognizer if measure_retention else None, second_recognizer, second_source
+        )
         images, masks = batch_to_tensor(result.images), batch_to_tensor(result.masks)
-        return images, masks, result.swapped_total, json.dumps(list(result.swapped_counts))
+        return images, masks, result.swapped_total, json.dumps(list(result.swapped_counts)), scores, summary, chart
+
+
+def _retention(
+    image: Any,
+    result: Any,
+    source: Identity,
+    detector: FaceDetector,
+    recognizer: ArcFaceRecognizer | None,
+    second_recognizer: ArcFaceRecognizer | None,
+    second_source: Identity | None,
+) -> tuple[list[float], str, Any]:
+    """Retention scores, summary text and chart of a swapped batch (an explanation and an empty chart when not measured)."""
+    if recognizer is None:
+        text = "identity retention not measured: connect the source identity's recognizer (and keep measure_retention on)"
+        return [], text, to_image([retention_chart([], [], [], 0.0, "retention not measured")])
+    pair = (second_recognizer, second_source) if second_recognizer is not None and second_source is not None else (None, None)
+    try:
+        report = measure_retention(detector, recognizer, image, result.images, result.targets, source, *pair)
+    except IncompatibleIdentitiesError as error:  # the swap itself succeeded: keep it, say why it was not scored
+        return (
+            [],
+            f"identity retention not measured: {error}",
+            to_image([retention_chart([], [], [], 0.0, "retention not measured")]),
+        )
+    labels = [f"{face.image_index}.{face.face_index}" for face in report.faces]
+    chart = retention_chart(report.retention_scores, report.leakage_scores, labels, match_threshold(recognizer.model_id))
+    summary = report.summary()
+    if (second_recognizer is None) != (second_source is None):
+        summary += "\nsecond opinion skipped: connect both second_recognizer and second_source"
+    return report.retention_scores, summary, to_image([chart])

@@ -344,18 +344,56 @@ def build_and_save_identity() -> Workflow:
     return wf
 
 
-def face_swap() -> Workflow:
-    wf = Workflow("face_swap")
-    recognizer, detector = _loaders(wf, 0, 0)
-    swapper = wf.add(
+def _swapper(wf: Workflow, pos: tuple[int, int], model_name: str, title: str | None = None) -> Node:
+    return wf.add(
         "FaceIdentity_LoadFaceSwapper",
-        (0, 520),
-        model_name="inswapper_128",
+        pos,
+        title=title,
+        model_name=model_name,
         backend="auto",
         provider="auto",
         precision="float32",
         strict=False,
     )
+
+
+def _swap(
+    wf: Workflow, pos: tuple[int, int], targets: Node, source: Node, swapper: Node, recognizer: Node, detector: Node
+) -> Node:
+    """A Face Swap of every face at the defaults, with the learned mask and the retention scores on."""
+    return wf.add(
+        "FaceIdentity_FaceSwap",
+        pos,
+        image=(targets, 0),
+        source=(source, 0),
+        swapper=(swapper, 0),
+        detector=(detector, 0),
+        target_mode="all",
+        order="large-small",
+        indices="0",
+        threshold=0.4,
+        pixel_boost="1",
+        strength=1.0,
+        mask_blur=1.0,
+        face_area_mask=False,
+        recognizer=(recognizer, 0),
+        learned_mask=True,
+        measure_retention=True,
+    )
+
+
+def _targets(wf: Workflow, x: int, y: int) -> Node:
+    target_1 = wf.add("LoadImage", (x, y), title="Target 1", image="face_identity_swap_target.jpg", upload="image")
+    target_2 = wf.add("LoadImage", (x, y + 360), title="Target 2", image="face_identity_person_b.jpg", upload="image")
+    return wf.add(
+        "ImageBatch", (x + 360, y + 40), title="Targets (in practice: video frames)", image1=(target_1, 0), image2=(target_2, 0)
+    )
+
+
+def face_swap() -> Workflow:
+    wf = Workflow("face_swap")
+    recognizer, detector = _loaders(wf, 0, 0)
+    swapper = _swapper(wf, (0, 520), "hyperswap_1a_256")
     embeds = []
     for i, name in enumerate(("face_identity_person_a_1.jpg", "face_identity_person_a_2.jpg")):
         photo = wf.add("LoadImage", (360, 360 * i), title=f"Source photo {i + 1}", image=name, upload="image")
@@ -372,33 +410,35 @@ def face_swap() -> Workflow:
         weight_3=1.0,
         weight_4=1.0,
     )
-    target_1 = wf.add("LoadImage", (360, 760), title="Target 1", image="face_identity_swap_target.jpg", upload="image")
-    target_2 = wf.add("LoadImage", (360, 1120), title="Target 2", image="face_identity_person_b.jpg", upload="image")
-    targets = wf.add(
-        "ImageBatch", (720, 800), title="Targets (in practice: video frames)", image1=(target_1, 0), image2=(target_2, 0)
-    )
-    swap = wf.add(
-        "FaceIdentity_FaceSwap",
-        (1080, 520),
-        image=(targets, 0),
-        source=(source, 0),
-        swapper=(swapper, 0),
-        detector=(detector, 0),
-        target_mode="all",
-        order="large-small",
-        indices="0",
-        threshold=0.4,
-        pixel_boost="1",
-        strength=1.0,
-        mask_blur=1.0,
-        face_area_mask=False,
-        recognizer=(recognizer, 0),
-    )
+    targets = _targets(wf, 360, 760)
+    swap = _swap(wf, (1080, 520), targets, source, swapper, recognizer, detector)
     wf.add("SaveImage", (1440, 300), title="Swapped", images=(swap, 0), filename_prefix="face_identity_swap")
     wf.add("PreviewAny", (1440, 680), title="Faces swapped per image", source=(swap, 3))
-    check = _consistency(wf, (1440, 860), source, swap, recognizer, detector, "Does the result look like the source?")
+    wf.add("PreviewAny", (1440, 860), title="Identity retention and leakage", source=(swap, 5))
+    wf.add("PreviewImage", (1800, 300), title="Retention chart", images=(swap, 6))
+    check = _consistency(wf, (1440, 1040), source, swap, recognizer, detector, "Does the result look like the source?")
     wf.add("PreviewImage", (1800, 760), title="Identity check chart", images=(check, 6))
     wf.add("PreviewAny", (1800, 1100), title="Identity scores", source=(check, 5))
+    return wf
+
+
+COMPARED_SWAPPERS = ("hyperswap_1a_256", "inswapper_128", "simswap_256")
+"""The swappers side by side in swapper_comparison: FaceFusion's default, insightface's classic, one crossface-fed family."""
+
+
+def swapper_comparison() -> Workflow:
+    wf = Workflow("swapper_comparison")
+    recognizer, detector = _loaders(wf, 0, 0)
+    photo = wf.add("LoadImage", (360, 0), title="Source photo", image="face_identity_person_a_1.jpg", upload="image")
+    source = _embed(wf, (720, 40), recognizer, detector, photo, "Source identity")
+    targets = _targets(wf, 360, 400)
+    for row, name in enumerate(COMPARED_SWAPPERS):
+        y = 560 * row
+        swapper = _swapper(wf, (1080, y), name, f"Swapper {row + 1}: {name}")
+        swap = _swap(wf, (1440, y), targets, source, swapper, recognizer, detector)
+        wf.add("SaveImage", (1800, y), title=f"{name}: swapped", images=(swap, 0), filename_prefix=f"face_identity_{name}")
+        wf.add("PreviewImage", (2160, y), title=f"{name}: retention chart", images=(swap, 6))
+        wf.add("PreviewAny", (2160, y + 300), title=f"{name}: retention and leakage", source=(swap, 5))
     return wf
 
 
@@ -486,7 +526,14 @@ def ipadapter_faceid_identity() -> Workflow:
     return wf
 
 
-WORKFLOWS = [compare_two_faces, best_of_n_identity_check, build_and_save_identity, face_swap, ipadapter_faceid_identity]
+WORKFLOWS = [
+    compare_two_faces,
+    best_of_n_identity_check,
+    build_and_save_identity,
+    face_swap,
+    swapper_comparison,
+    ipadapter_faceid_identity,
+]
 
 
 def display_name(node_type: str) -> str:

@@ -319,6 +319,19 @@ def build_paired_swapper(folder: Path) -> Path:
     )
 
 
+def build_stand_in_swappers(folder: Path) -> list[Path]:
+    """Stand-ins under the catalog names the example workflows load: inswapper_128 (``build_paired_swapper``),
+    hyperswap_1a_256 (with its learned ``mask`` output), simswap_256 and its crossface_simswap converter; every swapper
+    declares the stand-in recognizer's space."""
+    space = stand_in_space(folder / "arcface_w600k_r50.onnx")
+    return [
+        build_paired_swapper(folder),
+        synthetic.build_embedding_swapper_like(folder / "hyperswap_1a_256.onnx", 256, "linear", mask=True, embedding_space=space),
+        synthetic.build_embedding_swapper_like(folder / "simswap_256.onnx", 256, "linear", seed=1, embedding_space=space),
+        synthetic.build_crossface_like(folder / "crossface_simswap.onnx"),
+    ]
+
+
 @pytest.fixture
 def model_folder(tmp_path: Path, real_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A models/face_identity stand-in: the small real models under the catalog file names.

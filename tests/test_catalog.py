@@ -60,9 +60,40 @@ def test_entry_fields(name: str, role: str, size: tuple[int, int], template: str
     )
 
 
+FACEFUSION_SWAPPERS = {
+    "hyperswap_1a_256": ("models-3.3.0", 256, "arcface_128"),
+    "hyperswap_1b_256": ("models-3.3.0", 256, "arcface_128"),
+    "hyperswap_1c_256": ("models-3.3.0", 256, "arcface_128"),
+    "simswap_256": ("models-3.0.0", 256, "arcface_112_v1"),
+    "simswap_unofficial_512": ("models-3.0.0", 512, "arcface_112_v1"),
+    "ghost_1_256": ("models-3.0.0", 256, "arcface_112_v1"),
+    "ghost_2_256": ("models-3.0.0", 256, "arcface_112_v1"),
+    "ghost_3_256": ("models-3.0.0", 256, "arcface_112_v1"),
+    "hififace_unofficial_256": ("models-3.1.0", 256, "mtcnn_512"),
+}
+CONVERTERS = ("crossface_simswap", "crossface_ghost", "crossface_hififace")
+
+
 def test_exactly_the_expected_entries() -> None:
     downloadable_facts = {name for name, facts in build_model_facts().items() if facts.release}
-    assert set(build_catalog()) == {row[0] for row in EXPECTED} | downloadable_facts
+    assert set(build_catalog()) == {row[0] for row in EXPECTED} | set(FACEFUSION_SWAPPERS) | set(CONVERTERS) | downloadable_facts
+
+
+@pytest.mark.parametrize("name", sorted(FACEFUSION_SWAPPERS))
+def test_facefusion_swapper_entries(name: str) -> None:
+    release, size, template = FACEFUSION_SWAPPERS[name]
+    spec = get_spec(name)
+    assert (spec.role, spec.input_size, spec.template) == ("swapper", (size, size), template)
+    assert (spec.embedding_space, spec.embedding_dim) == (W600K_R50_SPACE, 512)
+    assert spec.hash_filename == f"{name}.hash" and spec.licence.strip()
+    assert spec.url() == f"https://huggingface.co/facefusion/{release}/resolve/main/{name}.onnx"
+
+
+@pytest.mark.parametrize("name", CONVERTERS)
+def test_crossface_converter_entries(name: str) -> None:
+    spec = get_spec(name)
+    assert spec.role == "converter" and spec.hash_filename == f"{name}.hash"
+    assert spec.url() == f"https://huggingface.co/facefusion/models-3.4.0/resolve/main/{name}.onnx"
 
 
 def test_licences_say_what_restricts_use() -> None:
@@ -85,11 +116,12 @@ def test_buffalo_l_alias_of_the_recognizer() -> None:
 
 
 def test_names_for_role_keep_catalog_order_and_cover_every_entry() -> None:
-    roles = ("recognizer", "detector", "swapper", "landmarker", "occluder", "parser", "restorer")
+    roles = ("recognizer", "detector", "swapper", "converter", "landmarker", "occluder", "parser", "restorer")
     by_role = {role: names_for_role(role) for role in roles}
     assert by_role["recognizer"] == ["arcface_w600k_r50"]
     assert set(by_role["detector"]) == {"scrfd_2.5g", "retinaface_10g", "yoloface_8n"}
-    assert by_role["swapper"] == ["inswapper_128", "inswapper_128_fp16"]
+    assert by_role["swapper"] == ["inswapper_128", "inswapper_128_fp16", *FACEFUSION_SWAPPERS]
+    assert by_role["converter"] == list(CONVERTERS)
     assert sorted(sum(by_role.values(), [])) == sorted(build_catalog())
     order = list(build_catalog())
     assert by_role["detector"] == sorted(by_role["detector"], key=order.index)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import FakeHub
 
-from face_identity.model_facts import build_model_facts
+from face_identity.catalog import build_catalog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION_IDENTITIES = {"barack_obama": 3, "joe_biden": 2, "kit_harington": 2}
@@ -201,17 +201,11 @@ def test_models_lists_the_catalog_and_finds_a_buffalo_l_copy(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     by_name = {line.split()[0]: line for line in lines if line and not line[0].isspace()}
-    assert set(by_name) == {
-        "arcface_w600k_r50",
-        "scrfd_2.5g",
-        "retinaface_10g",
-        "yoloface_8n",
-        "inswapper_128",
-        "inswapper_128_fp16",
-    } | {name for name, facts in build_model_facts().items() if facts.release}
+    assert set(by_name) == set(build_catalog())
+    assert {"arcface_w600k_r50", "scrfd_2.5g", "inswapper_128", "hyperswap_1a_256", "crossface_ghost"} <= set(by_name)
     assert str(existing) in by_name["arcface_w600k_r50"]
     assert "https://huggingface.co/facefusion/models-3.0.0/resolve/main/scrfd_2.5g.onnx" in by_name["scrfd_2.5g"]
-    assert sum("licence:" in line for line in lines) == len(by_name)
+    assert sum("licence:" in line for line in lines) == len(build_catalog())
 
 
 def test_download_offline_is_an_error_naming_the_file(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, build_paired_swapper
+from conftest import REPO_ROOT, build_paired_swapper, stand_in_space
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 
@@ -249,10 +249,12 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
     group = photo(shared_data, "groups/face_recognition_two_people.jpg")
     batch = torch.cat([group, torch.zeros_like(group), group])
     swap = nodes["FaceSwap"].swap
-    image, mask, total, counts = swap(
+    image, mask, total, counts, retention, summary, chart = swap(
         batch, obama, swapper, detector, "reference", "large-small", "0", 0.37, "1", 1.0, 1.0, False, obama, recognizer
     )
     assert json.loads(counts) == [1, 0, 1] and total == 2
+    assert len(retention) == 2 and all(-1.0 <= score <= 1.0 for score in retention)
+    assert "2 face(s)" in summary and "image 1:" not in summary and chart.ndim == 4 and chart.shape[-1] == 3
     assert torch.equal(image[1], batch[1]) and float(mask[1].max()) == 0.0
     swap_stream_module = sys.modules[f"{pack.__name__}.face_identity.swap.stream"]
     with pytest.MonkeyPatch.context() as patch:  # one frame per chunk, as a long 4K video would go
@@ -260,17 +262,51 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
         chunked = swap(
             batch, obama, swapper, detector, "reference", "large-small", "0", 0.37, "1", 1.0, 1.0, False, obama, recognizer
         )
-    assert chunked[2:] == (total, counts)
+    assert chunked[2:4] == (total, counts)
     assert torch.allclose(chunked[0], image, atol=1e-5) and torch.allclose(chunked[1], mask, atol=1e-5)
     left_half = mask[0, :, : group.shape[2] // 2]
     assert float(left_half.max()) > 0.99 and float(mask[0, :, group.shape[2] // 2 :].max()) == 0.0  # Obama stands on the left
-    image, mask, total, counts = swap(
+    image, mask, total, counts, retention, summary, _ = swap(
         group, obama, swapper, detector, "indices", "left-right", "1", 0.4, "2", 1.0, 1.0, True, None, None
     )
     assert json.loads(counts) == [1] and float(mask[0, :, group.shape[2] // 2 :].max()) > 0.99
+    assert retention == [] and "not measured" in summary
     foreign = pack.face_identity.types.Identity(embeddings=np.ones((1, 128), np.float32), model_id="other@1234")
     with pytest.raises(pack.face_identity.errors.IncompatibleIdentitiesError, match="arcface_w600k_r50"):
         swap(group, foreign, swapper, detector, "all", "large-small", "0", 0.4, "1", 1.0, 1.0, False, None, None)
+
+
+def test_face_swap_node_with_a_hyperswap_stand_in(
+    nodes: dict[str, Any], loaded: tuple[Any, Any], shared_data: Path, model_folder: Path, pack: Any, tiny_recognizer_path: Path
+) -> None:
+    from face_identity.devtools import synthetic
+
+    recognizer, detector = loaded
+    choices = nodes["LoadFaceSwapper"].INPUT_TYPES()["required"]["model_name"][0]
+    assert set(pack.face_identity.SWAPPER_FACTS) <= set(choices) and not any("crossface" in name for name in choices)
+    space = stand_in_space(model_folder / "arcface_w600k_r50.onnx")
+    synthetic.build_embedding_swapper_like(
+        model_folder / "hyperswap_1a_256.onnx", mode="linear", mask=True, embedding_space=space
+    )
+    swapper, info = nodes["LoadFaceSwapper"].load("hyperswap_1a_256", "onnxruntime", "cpu", "float32", False)
+    assert "hyperswap, 256 px, arcface_128" in info
+    obama = nodes["FaceEmbed"].embed(
+        recognizer, photo(shared_data, "faces/barack_obama/face_recognition_obama.jpg"), False, detector=detector
+    )[0]
+    group = photo(shared_data, "groups/face_recognition_two_people.jpg")
+    arguments = (group, obama, swapper, detector, "all", "large-small", "0", 0.4, "1", 1.0, 1.0, False, None, recognizer)
+    learned = nodes["FaceSwap"].swap(*arguments)
+    square = nodes["FaceSwap"].swap(*arguments, learned_mask=False)
+    assert learned[2] == square[2] == 2
+    assert float(learned[1].sum()) < 0.9 * float(square[1].sum())  # the MASK output is the learned mask actually used
+    assert len(learned[4]) == 2 and "2 face(s)" in learned[5]
+    outside = learned[1][0] == 0
+    assert torch.equal(learned[0][0][outside], group[0][outside])
+    one_sided = nodes["FaceSwap"].swap(*arguments, second_recognizer=recognizer)
+    assert "second opinion skipped" in one_sided[5]
+    other = pack.face_identity.load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False)
+    unscored = nodes["FaceSwap"].swap(*arguments[:-1], other)  # a recognizer of another space: swapped, not scored
+    assert unscored[2] == 2 and unscored[4] == [] and "not measured" in unscored[5]
 
 
 @pytest.mark.parametrize(

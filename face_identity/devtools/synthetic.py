@@ -8,6 +8,11 @@
 - ``build_yoloface_like``: a detector whose ``[1, 20, 8400]`` output holds planted detections.
 - ``build_inswapper_like``: inputs ``target`` ``[1,3,128,128]`` and ``source`` ``[1,512]``, output
   ``[1,3,128,128]`` in 0..1, and an ``emap`` ``[512, 512]`` as the last initializer.
+- ``build_embedding_swapper_like``: FaceFusion's HyperSwap / SimSwap / GHOST / HifiFace I/O (``source``
+  ``[1,512]``, ``target`` ``[1,3,S,S]`` -> ``output`` ``[1,3,S,S]``, optionally ``mask`` ``[1,1,S,S]``),
+  whose output is exactly its target (``mode="identity"``) or a known linear function of both inputs.
+- ``build_crossface_like``: a crossface converter's I/O (``input`` ``[1,512]`` -> ``output`` ``[1,512]``),
+  ``unit(input) @ M``.
 
 Weights are random (seeded) and scaled so activations stay O(1) through any depth: the cost of a
 forward pass does not depend on the weight values, so timings equal the real model's.
@@ -254,6 +259,107 @@ def build_inswapper_like(
     if embedding_space:
         helper.set_model_props(model, {"face_identity.embedding_space": embedding_space})
     return _save(model, path)
+
+
+SYNTHETIC_SOURCE_GAIN = 0.05
+"""Scale of the source-to-colour map ``A`` of ``build_embedding_swapper_like``'s linear mode."""
+
+
+def embedding_swapper_weights(seed: int = 0, dimension: int = 512) -> NDArray[np.float32]:
+    """``[D, 3]`` float32 ``A`` of ``build_embedding_swapper_like(seed=seed)``: output = ``0.5 * target + (source @ A)`` per channel."""
+    return np.random.default_rng(seed).normal(0.0, SYNTHETIC_SOURCE_GAIN, (dimension, 3)).astype(np.float32)
+
+
+def crossface_weights(seed: int = 0, dimension: int = 512) -> NDArray[np.float32]:
+    """``[D, D]`` float32 ``M`` of ``build_crossface_like(seed=seed)``: output = ``unit(input) @ M``."""
+    rng = np.random.default_rng(1000 + seed)
+    return (np.eye(dimension) * 0.2 + rng.normal(0.0, 1.0 / np.sqrt(dimension), (dimension, dimension))).astype(np.float32)
+
+
+def build_embedding_swapper_like(
+    path: str | os.PathLike[str],
+    size: int = 256,
+    mode: str = "linear",
+    mask: bool = False,
+    seed: int = 0,
+    embedding_space: str | None = None,
+    plain_output: tuple[Sequence[float], Sequence[float]] | None = None,
+    float16_outputs: bool = False,
+) -> Path:
+    """Write a swapper with FaceFusion's embedding-driven swappers' I/O: ``source`` ``[1, 512]`` and
+    ``target`` ``[1, 3, S, S]`` float32 in, ``output`` ``[1, 3, S, S]`` float32 out (and ``mask``
+    ``[1, 1, S, S]`` when ``mask``, as HyperSwap's export).
+
+    - ``mode="identity"``: ``output = target + 0 * (source @ A)`` (gives back its input exactly). With
+      ``plain_output=(mean, std)`` (families whose output is plain RGB 0..1 while their input is
+      normalised, e.g. SimSwap 256's ImageNet mean/std): ``output = target * std + mean``, the target image.
+    - ``mode="linear"``: ``output = 0.5 * target + (source @ A)`` per channel, ``A = embedding_swapper_weights(seed)``.
+    - ``mask`` output: ``sigmoid(4 - 8 * r)`` with ``r`` the distance from the crop centre in half-sides
+      (a soft disc, like a learned face mask).
+    ``embedding_space``: the identity space the file declares (ONNX metadata), for stand-ins.
+    ``float16_outputs``: the outputs are cast to float16 (an fp16 export wrapped to take float32 inputs).
+    """
+    from onnx import TensorProto, helper
+
+    if mode not in ("identity", "linear"):
+        raise ValueError(f"mode must be identity or linear, got {mode!r}")
+    builder = _GraphBuilder(np.random.default_rng(seed))
+    weights = embedding_swapper_weights(seed)
+    style = builder.node("Gemm", ["source", builder.constant("A", weights)])
+    style = builder.node("Reshape", [style, builder.constant("shape", np.array([1, 3, 1, 1], np.int64))])
+    if mode == "identity":
+        style = builder.node("Mul", [style, builder.constant("zero", np.zeros((), np.float32))])
+        image = "target"
+        if plain_output is not None:
+            mean = np.asarray(plain_output[0], np.float32).reshape(1, 3, 1, 1)
+            std = np.asarray(plain_output[1], np.float32).reshape(1, 3, 1, 1)
+            image = builder.node(
+                "Add", [builder.node("Mul", [image, builder.constant("std", std)]), builder.constant("mean", mean)]
+            )
+    else:
+        image = builder.node("Mul", ["target", builder.constant("half", np.array(0.5, np.float32))])
+    element = TensorProto.FLOAT16 if float16_outputs else TensorProto.FLOAT
+
+    def named(value: str, name: str) -> None:
+        if float16_outputs:
+            builder.nodes.append(helper.make_node("Cast", [value], [name], name=f"{name}_out", to=TensorProto.FLOAT16))
+        else:
+            builder.nodes.append(helper.make_node("Identity", [value], [name], name=f"{name}_out"))
+
+    named(builder.node("Add", [image, style]), "output")
+    outputs = [helper.make_tensor_value_info("output", element, [1, 3, size, size])]
+    if mask:
+        axis = (np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0
+        radius = np.sqrt(axis[None, :] ** 2 + axis[:, None] ** 2)
+        disc = (1.0 / (1.0 + np.exp(-(4.0 - 8.0 * radius)))).astype(np.float32).reshape(1, 1, size, size)
+        zero = builder.node("Mul", ["target", builder.constant("nothing", np.zeros((), np.float32))])
+        zero = builder.node("ReduceMean", [zero], axes=[1], keepdims=1)
+        named(builder.node("Add", [zero, builder.constant("disc", disc)]), "mask")
+        outputs.append(helper.make_tensor_value_info("mask", element, [1, 1, size, size]))
+    inputs = [
+        helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512]),
+        helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, size, size]),
+    ]
+    model = _model(builder, inputs, outputs)
+    if embedding_space:
+        helper.set_model_props(model, {"face_identity.embedding_space": embedding_space})
+    return _save(model, path)
+
+
+def build_crossface_like(path: str | os.PathLike[str], seed: int = 0) -> Path:
+    """Write a crossface-converter stand-in: ``input`` ``[1, 512]`` float32 -> ``output`` ``[1, 512]``,
+    ``unit(input) @ M`` with ``M = crossface_weights(seed)`` (the real MLP also L2-normalises its input)."""
+    from onnx import TensorProto, helper
+
+    builder = _GraphBuilder(np.random.default_rng(seed))
+    norm = builder.node("ReduceL2", ["input"], axes=[1], keepdims=1)
+    unit = builder.node("Div", ["input", norm])
+    builder.nodes.append(
+        helper.make_node("MatMul", [unit, builder.constant("M", crossface_weights(seed))], ["output"], name="out")
+    )
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 512])]
+    outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 512])]
+    return _save(_model(builder, inputs, outputs), path)
 
 
 def build_fixed_batch_recognizer(path: str | os.PathLike[str], float16_input: bool = False, seed: int = 1) -> Path:

@@ -1,12 +1,16 @@
 """Face swap: paste a source identity onto chosen faces of images, one module per concern.
 
-- ``inswapper``: the inswapper family (inswapper_128, fp16): its facts, the emap projection of a
-  w600k_r50 identity, ``InswapperSwapper`` and ``load_swapper``. A new family (its template, crop
-  size, normalisation, I/O and source identity) is one more module like it.
+- ``inswapper``: the inswapper family (inswapper_128, fp16): the emap projection of a w600k_r50
+  identity, ``InswapperSwapper`` and ``load_inswapper``.
+- ``embedding_swapper``: ``EmbeddingSwapper``, every other embedding-driven family (HyperSwap, SimSwap,
+  GHOST, HifiFace) run from its row of ``swapper_facts``, and the crossface ``EmbeddingConverter``.
+- ``loading``: ``load_swapper`` for any family (catalog name, graph facts or ``family=``).
 - ``backends``: what runs a swapper graph (onnxruntime, or the torch conversion checked against it).
 - ``targets``: which faces to swap (all, by index, or by likeness to a reference identity).
 - ``crops``: pixel boost split/merge and the face-area mask.
 - ``run``: ``swap_faces`` and ``detect_and_swap`` for any swapper with the ``run.Swapper`` surface.
+- ``retention``: ``measure_retention``: each swapped face re-detected and scored against the source
+  identity (retention) and the face it replaced (leakage), per face and per image.
 - ``stream``: ``swap_stream``, the same for a long batch (a video), chunk by chunk into preallocated outputs.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
@@ -19,7 +23,10 @@ from __future__ import annotations
 
 from .backends import TORCH_MATCH_TOLERANCE, OnnxSwapperBackend, SwapperBackend, TorchSwapperBackend
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
-from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, load_swapper, project_embeddings
+from .embedding_swapper import EmbeddingConverter, EmbeddingSwapper, describe_facts
+from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, load_inswapper, project_embeddings
+from .loading import load_converter, load_swapper
+from .retention import FaceRetention, ImageRetention, RetentionReport, match_swapped, measure_retention
 from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, blend_latents, detect_and_swap, swap_faces
 from .stream import SwappedBatch, swap_stream
 from .targets import EVERY_TARGET, SELECTION_MODES, SelectionMode, TargetSelection, reference_similarities, select_targets
@@ -33,6 +40,11 @@ __all__ = [
     "PIXEL_BOOST_FACTORS",
     "SELECTION_MODES",
     "TORCH_MATCH_TOLERANCE",
+    "EmbeddingConverter",
+    "FaceRetention",
+    "ImageRetention",
+    "RetentionReport",
+    "EmbeddingSwapper",
     "InswapperSwapper",
     "OnnxSwapperBackend",
     "SelectionMode",
@@ -44,10 +56,15 @@ __all__ = [
     "TargetSelection",
     "TorchSwapperBackend",
     "blend_latents",
+    "describe_facts",
     "detect_and_swap",
     "face_area_mask",
     "landmarks_in_crop",
+    "load_converter",
+    "load_inswapper",
     "load_swapper",
+    "match_swapped",
+    "measure_retention",
     "merge_pixel_boost",
     "project_embeddings",
     "reference_similarities",

@@ -29,7 +29,11 @@ class SwapperBackend(Protocol):
     name: str
 
     def run(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> NDArray[np.float32]:
-        """``target [N, 3, S, S]`` float32 RGB 0..1 and ``source [N, D]`` float32 latents -> ``[N, 3, S, S]`` float32."""
+        """``target [N, 3, S, S]`` float32 (as the family feeds it) and ``source [N, D]`` float32 -> ``[N, 3, S, S]`` float32."""
+        ...
+
+    def run_outputs(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
+        """As ``run``, every graph output in graph order (e.g. HyperSwap's ``output`` and ``mask``), float32."""
         ...
 
     def describe(self) -> str: ...
@@ -55,8 +59,11 @@ class OnnxSwapperBackend:
         self.batch_size = self.fixed_batch or 16
 
     def run(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> NDArray[np.float32]:
+        return self.run_outputs(target, source)[0]
+
+    def run_outputs(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
         count = target.shape[0]
-        outputs = []
+        outputs: list[list[NDArray[np.float32]]] = []
         for start in range(0, count, self.batch_size):
             target_chunk = target[start : start + self.batch_size]
             source_chunk = source[start : start + self.batch_size]
@@ -69,11 +76,10 @@ class OnnxSwapperBackend:
                 self.target_name: np.ascontiguousarray(target_chunk, dtype=self.target_dtype),
                 self.source_name: np.ascontiguousarray(source_chunk, dtype=self.source_dtype),
             }
-            output = self.model.run(feeds)[0]
-            outputs.append(np.asarray(output, dtype=np.float32)[:real])
+            outputs.append([np.asarray(output, dtype=np.float32)[:real] for output in self.model.run(feeds)])
         if not outputs:
-            return np.zeros_like(target, dtype=np.float32)
-        return np.concatenate(outputs)
+            return (np.zeros_like(target, dtype=np.float32),)
+        return tuple(np.concatenate(parts) for parts in zip(*outputs, strict=True))
 
     def describe(self) -> str:
         precision = "float16 inputs" if self.target_dtype == np.float16 else "float32"
@@ -110,10 +116,13 @@ class TorchSwapperBackend:
         self.batch_size = max(int(batch_size), 1)
 
     def run(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> NDArray[np.float32]:
+        return self.run_outputs(target, source)[0]
+
+    def run_outputs(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
         import torch
 
         feeds = {"target": target, "source": source}
-        outputs = []
+        outputs: list[list[NDArray[np.float32]]] = []
         with torch.inference_mode():
             for start in range(0, target.shape[0], self.batch_size):
                 arguments = [
@@ -123,10 +132,11 @@ class TorchSwapperBackend:
                     for name in self.input_names
                 ]
                 output = self.graph(*arguments)
-                if isinstance(output, (tuple, list)):
-                    output = output[0]
-                outputs.append(output.float().cpu().numpy())
-        return np.concatenate(outputs) if outputs else np.zeros_like(target, dtype=np.float32)
+                parts = output if isinstance(output, (tuple, list)) else (output,)
+                outputs.append([part.float().cpu().numpy() for part in parts])
+        if not outputs:
+            return (np.zeros_like(target, dtype=np.float32),)
+        return tuple(np.concatenate(parts) for parts in zip(*outputs, strict=True))
 
     def describe(self) -> str:
         return f"torch ({self.device}, {str(self.dtype).removeprefix('torch.')}, batch {self.batch_size})"
@@ -160,13 +170,13 @@ def _checked_torch_backend(
     the backend and what went wrong.
     """
     crops, latents = _probe_inputs(size, dimension, 2)
-    expected = reference.run(crops, latents)
+    expected = np.concatenate([part.reshape(2, -1) for part in reference.run_outputs(crops, latents)], axis=1)
     tolerance = TORCH_MATCH_TOLERANCE[dtype]
     problem = "not run"
     for batch_size in (2, 1):
         candidate = TorchSwapperBackend(graph, device, dtype, input_names, batch_size)
         try:
-            output = candidate.run(crops, latents)
+            output = np.concatenate([part.reshape(2, -1) for part in candidate.run_outputs(crops, latents)], axis=1)
         except (RuntimeError, ValueError) as error:
             problem = f"fails at {batch_size} crop(s) per call ({str(error)[:200]})"
             continue

@@ -142,7 +142,8 @@ class InswapperSwapper:
         return np.clip(output.transpose(0, 2, 3, 1), 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def _swap_inputs(model: ModelSession) -> tuple[TensorInfo, TensorInfo]:
+def swap_inputs(model: ModelSession) -> tuple[TensorInfo, TensorInfo]:
+    """A swapper graph's ``(target, source)`` inputs: by name, else the image input and the vector input."""
     by_name = {info.name: info for info in model.inputs}
     if "target" in by_name and "source" in by_name:
         return by_name["target"], by_name["source"]
@@ -153,7 +154,7 @@ def _swap_inputs(model: ModelSession) -> tuple[TensorInfo, TensorInfo]:
     return images[0], vectors[0]
 
 
-def load_swapper(
+def load_inswapper(
     name_or_path: str | os.PathLike[str] = "inswapper_128",
     folders: Sequence[str | os.PathLike[str]] = (),
     *,
@@ -193,7 +194,7 @@ def load_swapper(
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
     model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
     require_kind(model, "swapper")
-    target, source = _swap_inputs(model)
+    target, source = swap_inputs(model)
     emap = last_initializer(resolved.path)
     source_dim = source.shape[1] if isinstance(source.shape[1], int) and source.shape[1] > 0 else emap.shape[-1]
     if emap.shape != (source_dim, source_dim):

@@ -21,7 +21,7 @@ from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..images import as_float_image, as_rgb_uint8
 from ..types import Face, FloatImage, Identity, RGBImage
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
-from .targets import EVERY_TARGET, TargetSelection, select_targets, unit_embeddings_per_image
+from .targets import EVERY_TARGET, TargetSelection, embeddings_per_image, select_targets
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,12 @@ class Swapper(Protocol):
     - ``require_compatible(identity)``: raise ``IncompatibleIdentitiesError`` for an identity of another space;
     - ``project(identity)`` -> ``[D]`` and ``project_rows([K, D] unit embeddings)`` -> ``[K, D]``: unit latents;
     - ``swap_crops([N, S, S, 3] RGB 0..1 crops, [N, D] latents)`` -> ``[N, S, S, 3]`` float32 RGB 0..1.
+
+    Optional (``embedding_swapper.EmbeddingSwapper`` has them; inswapper uses the defaults):
+    ``pixel_boost_factors`` (default ``PIXEL_BOOST_FACTORS``); ``target_latents(source_latent, unit
+    [K, D], raw [K, D], strength)`` -> ``[K, D]`` (default: ``blend_latents`` in ``project_rows`` space);
+    ``swap_crops_masked(crops, latents)`` -> ``(images, [N, S, S] learned mask or None)``;
+    ``paste_border`` (``align.paste_back``'s ``border``; default ``constant``, insightface's).
     """
 
     name: str
@@ -71,12 +77,18 @@ class SwapSettings:
     - ``mask_blur``: multiplies insightface's Gaussian feather kernel (1 = insightface, 0 = nearly hard).
     - ``face_area_mask``: also limit the paste to an ellipse over brows, eyes, nose, mouth and chin,
       placed from the 5 landmarks (keeps hair, ears and background of the target).
+    - ``learned_mask``: paste through the swapper's own learned mask when it has one (HyperSwap's
+      ``mask`` output), multiplied into the feathered square (and face-area) mask.
+
+    Families other than inswapper apply ``strength`` by FaceFusion's weight rule
+    (``swapper_facts.strength_share``); their pixel boost factors may be fewer (simswap 512: 1, 2).
     """
 
     pixel_boost: int = 1
     strength: float = 1.0
     mask_blur: float = 1.0
     face_area_mask: bool = False
+    learned_mask: bool = True
 
     def __post_init__(self) -> None:
         if self.pixel_boost not in PIXEL_BOOST_FACTORS:
@@ -169,8 +181,17 @@ def _target_latents(
             f"{recognizer.model_id} ({recognizer.dimension}-d). Load the {swapper.embedding_space} recognizer."
         )
     pictures = uint8_images if uint8_images is not None else [as_rgb_uint8(image) for image in images]
-    embeddings = unit_embeddings_per_image(recognizer, pictures, faces_per_image)
-    return [blend_latents(source_latent, swapper.project_rows(rows), strength) if rows.shape[0] else rows for rows in embeddings]
+    embeddings = embeddings_per_image(recognizer, pictures, faces_per_image)
+    family_rule = getattr(swapper, "target_latents", None)
+    latents = []
+    for rows, raw in embeddings:
+        if not rows.shape[0]:
+            latents.append(np.zeros((0, source_latent.shape[-1]), np.float32))
+        elif family_rule is not None:
+            latents.append(family_rule(source_latent, rows, raw, strength))
+        else:
+            latents.append(blend_latents(source_latent, swapper.project_rows(rows), strength))
+    return latents
 
 
 def _swap_round(
@@ -190,18 +211,27 @@ def _swap_round(
         tiles.append(split_pixel_boost(crop, factor))
         latents.append(np.repeat(latent[None, :], factor * factor, axis=0))
         matrices.append(matrix)
-    swapped_tiles = swapper.swap_crops(np.concatenate(tiles), np.concatenate(latents))
+    border = getattr(swapper, "paste_border", "constant")
+    masked = getattr(swapper, "swap_crops_masked", None)
+    learned_tiles = None
+    if masked is not None:
+        swapped_tiles, learned_tiles = masked(np.concatenate(tiles), np.concatenate(latents))
+    else:
+        swapped_tiles = swapper.swap_crops(np.concatenate(tiles), np.concatenate(latents))
+    if not settings.learned_mask:
+        learned_tiles = None
     swapped_faces = []
     for job_number, (image_index, face, _) in enumerate(jobs):
-        rows = swapped_tiles[job_number * factor * factor : (job_number + 1) * factor * factor]
-        swapped_crop = merge_pixel_boost(rows, factor)
+        span = slice(job_number * factor * factor, (job_number + 1) * factor * factor)
+        swapped_crop = merge_pixel_boost(swapped_tiles[span], factor)
+        learned = None if learned_tiles is None else merge_pixel_boost(learned_tiles[span][..., None], factor)[..., 0]
         crop_mask = (
             face_area_mask(landmarks_in_crop(face.landmarks, matrices[job_number]), crop_size)
             if settings.face_area_mask
             else None
         )
         frames[image_index], face_mask = paste_back(
-            frames[image_index], swapped_crop, matrices[job_number], crop_mask, settings.mask_blur
+            frames[image_index], swapped_crop, matrices[job_number], crop_mask, settings.mask_blur, learned, border
         )
         np.maximum(masks[image_index], face_mask, out=masks[image_index])
         swapped_faces.append(face.with_alignment(matrices[job_number], crop_size, swapper.template))
@@ -240,6 +270,12 @@ def swap_faces(
     """
     if len(images) != len(faces_per_image):
         raise InvalidArgumentError(f"{len(images)} images but faces for {len(faces_per_image)}")
+    factors = getattr(swapper, "pixel_boost_factors", PIXEL_BOOST_FACTORS)
+    if settings.pixel_boost not in factors:
+        raise InvalidArgumentError(
+            f"{swapper.name} offers pixel boost {', '.join(str(f) for f in factors)} (crops of "
+            f"{', '.join(str(f * swapper.input_size) for f in factors)} px), not {settings.pixel_boost}"
+        )
     source_latent = swapper.project(source)
     frames = [as_float_image(image) for image in images]
     latents = _target_latents(swapper, source_latent, uint8_images, frames, faces_per_image, settings.strength, recognizer)

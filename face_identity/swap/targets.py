@@ -85,6 +85,17 @@ def unit_embeddings_per_image(
     return [result.normalised[counts[i] : counts[i + 1]] for i in range(len(faces_per_image))]
 
 
+def embeddings_per_image(
+    recognizer: Any, images: Sequence[RGBImage], faces_per_image: Sequence[Sequence[Face]]
+) -> list[tuple[NDArray[np.float32], NDArray[np.float32]]]:
+    """Per image, ``([F_i, D]`` unit, ``[F_i, D]`` raw) embeddings of its faces (all crops embedded together)."""
+    result, _ = recognizer.embed_faces(list(images), [list(faces) for faces in faces_per_image])
+    counts = np.cumsum([0] + [len(faces) for faces in faces_per_image])
+    return [
+        (result.normalised[counts[i] : counts[i + 1]], result.raw[counts[i] : counts[i + 1]]) for i in range(len(faces_per_image))
+    ]
+
+
 def reference_similarities(
     recognizer: Any,
     images: Sequence[NDArray[np.generic]],

@@ -1,0 +1,167 @@
+"""``load_swapper``: find a swapper file, tell its family, and build the swapper that runs it.
+
+The family comes from, in order: the ``family`` argument; the catalog row of the file's name
+(``swapper_facts.SWAPPER_FACTS``); the graph itself (a second output ``mask`` is HyperSwap, a
+``[D, D]`` last initializer with a 128 crop is inswapper, a 512 crop is SimSwap 512). A 256 graph
+without a mask output could be SimSwap, GHOST or HifiFace, which differ only in their facts, so it
+needs ``family=``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ..catalog import W600K_R50_SPACE
+from ..download import resolve_model
+from ..errors import InvalidArgumentError, ModelMismatchError
+from ..onnx_graph import last_initializer
+from ..runtime import BACKEND_CHOICES, ModelSession, declared_embedding_space, open_session, require_kind
+from ..swapper_facts import SWAPPER_FACTS, FamilyFacts, family_facts
+from .backends import OnnxSwapperBackend, SwapperBackend, torch_swapper_backend
+from .embedding_swapper import SOURCE_DIMENSION, EmbeddingConverter, EmbeddingSwapper
+from .inswapper import InswapperSwapper, load_inswapper, swap_inputs
+
+
+def _graph_family(model: ModelSession, path: os.PathLike[str] | str) -> str:
+    """The family a non-catalog swapper file shows by its graph, or raise asking for ``family=``."""
+    target, source = swap_inputs(model)
+    side = target.shape[2] if isinstance(target.shape[2], int) else None
+    if any(info.name == "mask" for info in model.outputs[1:]):
+        return "hyperswap"
+    emap = last_initializer(path)
+    dimension = source.shape[1] if isinstance(source.shape[1], int) and source.shape[1] > 0 else emap.shape[-1]
+    if emap.shape == (dimension, dimension) and side in (128, None):
+        return "inswapper"
+    if side == 512:
+        return "simswap"
+    raise ModelMismatchError(
+        f"{model.path.name}: a {side}-px swapper whose family its graph does not tell (SimSwap, GHOST and HifiFace "
+        "share their inputs); pass family='simswap', 'ghost' or 'hififace' (or use a catalog name)."
+    )
+
+
+def _facts_for(model: ModelSession, path: Any, spec_name: str | None, family: str | None) -> FamilyFacts:
+    if family is not None:
+        facts = family_facts(family)
+        if family == "simswap":
+            target, _ = swap_inputs(model)
+            if target.shape[2] == 512:
+                return SWAPPER_FACTS["simswap_unofficial_512"].facts
+        return facts
+    if spec_name in SWAPPER_FACTS:
+        return SWAPPER_FACTS[spec_name].facts
+    graph_family = _graph_family(model, path)
+    if graph_family == "simswap":
+        return SWAPPER_FACTS["simswap_unofficial_512"].facts
+    return family_facts(graph_family)
+
+
+def load_converter(
+    name_or_path: str | os.PathLike[str],
+    folders: Sequence[str | os.PathLike[str]] = (),
+    *,
+    providers: str | Sequence[str] = "auto",
+    allow_download: bool = True,
+    device_id: int = 0,
+) -> EmbeddingConverter:
+    """Find (or download with its ``.hash``), open and check a crossface converter (``input [1, 512]`` -> ``[1, 512]``).
+
+    Raises:
+        ModelMismatchError: not a one-vector-in, one-vector-out graph.
+        ModelFileError, ModelNotAvailableError, ModelIntegrityError.
+    """
+    resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
+    model = open_session(resolved.path, providers, device_id=device_id)
+    return EmbeddingConverter(model, resolved.spec.name if resolved.spec else resolved.path.stem)
+
+
+def load_swapper(
+    name_or_path: str | os.PathLike[str] = "inswapper_128",
+    folders: Sequence[str | os.PathLike[str]] = (),
+    *,
+    providers: str | Sequence[str] = "auto",
+    strict: bool = False,
+    allow_download: bool = True,
+    backend: str = "onnxruntime",
+    device: Any = None,
+    dtype: str = "float32",
+    embedding_space: str | None = None,
+    device_id: int = 0,
+    family: str | None = None,
+    converter: str | os.PathLike[str] | None = None,
+    learned_mask: bool = True,
+) -> InswapperSwapper | EmbeddingSwapper:
+    """Find (or download), open and check a swapper of any family (``swapper_facts.SWAPPER_FACTS``).
+
+    Args:
+        name_or_path: a catalog name (``inswapper_128``, ``hyperswap_1a_256``, ``simswap_256``, ...) or an ``.onnx`` path.
+        folders: model folders to search before downloading (the converter is looked up there too).
+        providers, strict, device_id: onnxruntime provider choice.
+        backend, device, dtype: ``onnxruntime``, ``torch`` or ``auto`` (as for inswapper: the torch
+            conversion is checked against onnxruntime on a probe, every output included).
+        embedding_space: identity space the swapper is fed from (default: the file's metadata, else w600k_r50).
+        family: ``inswapper``, ``hyperswap``, ``simswap``, ``ghost`` or ``hififace`` for a file the
+            catalog does not name (default: from the catalog name, else from the graph).
+        converter: crossface converter name or path (default: the family's catalog converter).
+        learned_mask: use a HyperSwap-style ``mask`` output as the paste mask when the graph has one.
+
+    Raises:
+        ModelMismatchError: not a swapper, or its family cannot be told from the graph.
+        InvalidArgumentError: unknown backend or family.
+        ModelConversionError, ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
+    """
+    if backend not in BACKEND_CHOICES:
+        raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
+    if family is not None:
+        family_facts(family)
+    resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
+    spec_name = resolved.spec.name if resolved.spec is not None and resolved.spec.role == "swapper" else None
+    known = family or (SWAPPER_FACTS[spec_name].facts.family if spec_name in SWAPPER_FACTS else None)
+    model = None if known == "inswapper" else open_session(resolved.path, providers, strict=strict, device_id=device_id)
+    if model is not None:
+        require_kind(model, "swapper")
+    facts = family_facts("inswapper") if model is None else _facts_for(model, resolved.path, spec_name, family)
+    if facts.source == "emap":
+        del model  # inswapper's loader opens (and checks) its own session
+        return load_inswapper(
+            resolved.path,
+            folders,
+            providers=providers,
+            strict=strict,
+            allow_download=allow_download,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+            embedding_space=embedding_space,
+            device_id=device_id,
+        )
+    assert model is not None  # opened above for every family but inswapper
+    target, source = swap_inputs(model)
+    side = target.shape[2]
+    if isinstance(side, int) and side > 0 and side != facts.size:
+        raise ModelMismatchError(
+            f"{resolved.path.name}: its target input is {side} px, but the {facts.family} facts say {facts.size}"
+        )
+    chosen: SwapperBackend = OnnxSwapperBackend(model, target, source)
+    if backend in ("torch", "auto"):
+        converted = torch_swapper_backend(resolved.path, backend, device, dtype, chosen, facts.size, SOURCE_DIMENSION)
+        if converted is not None:
+            chosen = converted
+    embedding_converter = None
+    if facts.converter is not None:
+        embedding_converter = load_converter(
+            converter or facts.converter, folders, providers=providers, allow_download=allow_download, device_id=device_id
+        )
+    has_mask = any(info.name == "mask" for info in model.outputs[1:])
+    return EmbeddingSwapper(
+        chosen,
+        model,
+        facts,
+        spec_name or resolved.path.stem,
+        embedding_space or declared_embedding_space(model) or W600K_R50_SPACE,
+        embedding_converter,
+        has_learned_mask=has_mask,
+        use_learned_mask=learned_mask,
+    )
