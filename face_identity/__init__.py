@@ -12,6 +12,7 @@ nothing else. By stage, one module each:
   ``ProviderUnavailableError``.
 - Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
   ``image_batch_frames``.
+- Input policy (``validate``): ``check_image_batch``, ``check_number``, ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
   ``names_for_role``, ``ResolvedModel``, ``resolve_model``, ``spec_for_file``, ``default_model_dir``.
 - Runtime (``runtime``): ``ModelSession``, ``open_session``, ``PROVIDER_CHOICES``,
@@ -111,6 +112,7 @@ from .swap import (
     swap_stream,
 )
 from .types import Face, FaceBatch, Identity, concatenate_identities
+from .validate import IMAGE_RANGE_TOLERANCE, check_image_batch, check_number
 
 __version__ = "0.1.0"
 
@@ -191,6 +193,9 @@ __all__ = [
     "identify",
     "image_batch_frames",
     "image_batch_shape",
+    "check_image_batch",
+    "check_number",
+    "IMAGE_RANGE_TOLERANCE",
     "face_align_provider",
     "faceid_embeds",
     "insightface_compatible",

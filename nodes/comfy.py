@@ -159,3 +159,31 @@ def progress_hook() -> Callable[[int, int], None]:
         bars[0].set(done)
 
     return report
+
+
+class BlockedOutput:
+    """Outside ComfyUI, what a node returns in place of an output it blocks (``ExecutionBlocker`` inside ComfyUI)."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"BlockedOutput({self.message!r})"
+
+
+def blocked_output() -> Any:
+    """An output value that silently stops the nodes fed by it: ComfyUI's ``ExecutionBlocker(None)``.
+
+    ComfyUI skips every node downstream of a blocked output without an error (a ``None`` message
+    means "silently"); the node's other outputs flow as usual. Outside ComfyUI: a ``BlockedOutput``.
+    """
+    for name in ("comfy_execution.graph_utils", "comfy_execution.graph"):
+        module = _comfy_module(name)
+        if module is not None and hasattr(module, "ExecutionBlocker"):
+            return module.ExecutionBlocker(None)
+    return BlockedOutput(None)
+
+
+def is_blocked(value: Any) -> bool:
+    """True for a value made by ``blocked_output`` (inside or outside ComfyUI)."""
+    return isinstance(value, BlockedOutput) or type(value).__name__ == "ExecutionBlocker"
