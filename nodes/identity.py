@@ -16,6 +16,7 @@ from ..face_identity import (
     IdentityFileError,
     NoFaceFoundError,
     average_identities,
+    check_number,
     drop_outlier_rows,
     export_reactor_face,
     identify,
@@ -142,6 +143,7 @@ class IdentitySimilarity:
         }
 
     def compare(self, identity_a: Identity, identity_b: Identity, threshold: float) -> tuple[float, bool, str, Any]:
+        threshold = check_number(threshold, "threshold", "Identity Similarity")
         score = similarity(identity_a, identity_b)
         matrix = similarity_matrix(identity_a, identity_b)
         lines = [
@@ -206,9 +208,12 @@ class IdentityAverage:
         identity_4: Identity | None = None,
         weight_4: float = 1.0,
     ) -> tuple[Identity, str]:
+        min_similarity = check_number(min_similarity, "min_similarity", "Identity Average")
         pairs = [
-            (i, w)
-            for i, w in ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4))
+            (i, check_number(w, f"weight_{n}", "Identity Average", 0.0))
+            for n, (i, w) in enumerate(
+                ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4)), start=1
+            )
             if i is not None
         ]
         combined = average_identities([i for i, _ in pairs], [w for _, w in pairs])

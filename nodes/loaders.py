@@ -14,6 +14,7 @@ from ..face_identity import (
     InswapperSwapper,
     ModelSession,
     Role,
+    check_number,
     load_detector,
     load_recognizer,
     load_swapper,
@@ -204,7 +205,11 @@ class LoadFaceDetector:
     def load(
         self, model_name: str, det_size: int, score_threshold: float, nms_threshold: float, provider: str, strict: bool
     ) -> tuple[FaceDetector, str]:
-        settings = DetectionSettings(det_size=(det_size, det_size), score_threshold=score_threshold, nms_threshold=nms_threshold)
+        settings = DetectionSettings(
+            det_size=(det_size, det_size),
+            score_threshold=check_number(score_threshold, "score_threshold", "Load Face Detector", 0.0, 1.0),
+            nms_threshold=check_number(nms_threshold, "nms_threshold", "Load Face Detector", 0.0, 1.0),
+        )
         detector = load_detector(
             model_name, model_folders(), providers=provider, strict=strict, settings=settings, device_id=gpu_index()
         )

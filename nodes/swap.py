@@ -17,13 +17,13 @@ from ..face_identity import (
     InswapperSwapper,
     SwapSettings,
     TargetSelection,
-    image_batch_shape,
+    check_number,
     parse_index_list,
     swap_stream,
 )
 from . import sockets
 from .comfy import Progress, throw_if_interrupted
-from .tensors import batch_to_tensor
+from .tensors import batch_to_tensor, check_image
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
 
@@ -139,10 +139,15 @@ class FaceSwap:
         reference: Identity | None = None,
         recognizer: ArcFaceRecognizer | None = None,
     ) -> tuple[Any, Any, int, str]:
+        count = check_image(image, "Face Swap")[0]  # the input policy (face_identity.validate), before any work
+        threshold, strength, mask_blur = (
+            check_number(value, name, "Face Swap")
+            for value, name in ((threshold, "threshold"), (strength, "strength"), (mask_blur, "mask_blur"))
+        )
         settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask))
         positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
-        progress = Progress(image_batch_shape(image)[0])
+        progress = Progress(count)
         # The library streams the batch in memory-bounded chunks (a long video never sits on the host twice).
         result = swap_stream(
             swapper,
