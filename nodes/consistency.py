@@ -21,6 +21,7 @@ from .comfy import Progress, blocked_output
 from .faces import make_selection, selection_inputs
 from .identity import IDENTITY_CATEGORY, threshold_input
 from .tensors import check_image, to_image
+from .validation import index_list_answer
 
 NODE = "Identity Consistency"
 
@@ -59,6 +60,11 @@ class IdentityConsistency:
                 **selection_inputs(),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, indices: str | None = None) -> bool | str:
+        """Checks the face index list before the run (ComfyUI still checks every other input)."""
+        return index_list_answer(indices)
 
     def check(
         self,

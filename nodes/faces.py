@@ -26,6 +26,7 @@ from ..face_identity import (
 from . import sockets
 from .comfy import Progress
 from .tensors import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
+from .validation import index_list_answer
 
 FACES_CATEGORY = f"{sockets.CATEGORY}/faces"
 
@@ -113,6 +114,11 @@ class FaceDetect:
                 **selection_inputs(),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, indices: str | None = None) -> bool | str:
+        """Checks the face index list before the run (ComfyUI still checks every other input)."""
+        return index_list_answer(indices)
 
     def detect(
         self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int

@@ -31,6 +31,7 @@ from ..face_identity import (
 from . import sockets
 from .comfy import identity_folders, progress_hook
 from .tensors import to_image
+from .validation import identity_name_answer
 
 IDENTITY_CATEGORY = f"{sockets.CATEGORY}/identity"
 _THRESHOLD_TOOLTIP = (
@@ -277,6 +278,11 @@ class SaveIdentity:
                 ),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, name: str | None = None) -> bool | str:
+        """Checks the file name before the run (ComfyUI still checks every other input)."""
+        return identity_name_answer(name)
 
     def save(self, identity: Identity, name: str, file_format: str, if_exists: str) -> dict[str, Any]:
         filename = safe_identity_filename(name)

@@ -24,6 +24,7 @@ from ..face_identity import (
 from . import sockets
 from .comfy import Progress, throw_if_interrupted
 from .tensors import batch_to_tensor, check_image
+from .validation import index_list_answer
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
 
@@ -121,6 +122,11 @@ class FaceSwap:
                 ),
             },
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, indices: str | None = None) -> bool | str:
+        """Checks the face index list before the run, whatever the mode (ComfyUI still checks every other input)."""
+        return index_list_answer(indices)
 
     def swap(
         self,

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -164,3 +165,21 @@ def test_gate_passing_nothing_blocks_only_its_branch(server: tuple[str, Path]) -
     assert all(outputs.get(key, {}).get("images") for key in previews), outputs  # best image and chart still flow
     texts = [" ".join(outputs[key].get("text", [])) for key in outputs]
     assert any("no image passed the threshold 1.00" in text and "blocked" in text for text in texts), texts
+
+
+def test_bad_text_inputs_are_refused_before_the_run(server: tuple[str, Path]) -> None:
+    """VALIDATE_INPUTS: a bad face index list comes back as a node error of the prompt, nothing runs."""
+    url, _ = server
+    prompt = json.loads((REPO_ROOT / "workflows" / "api" / "best_of_n_identity_check.json").read_text())
+    (gate,) = [key for key, node in prompt.items() if node["class_type"] == "FaceIdentity_IdentityConsistency"]
+    prompt[gate]["inputs"]["indices"] = "0,x"
+    request = urllib.request.Request(
+        f"{url}/prompt",
+        data=json.dumps({"prompt": prompt, "client_id": str(uuid.uuid4())}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    body = json.loads(refused.value.read())
+    details = json.dumps(body.get("node_errors", {}).get(gate, {}))
+    assert "is not a non-negative whole number" in details, body

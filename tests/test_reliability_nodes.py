@@ -227,3 +227,21 @@ def test_one_loaded_model_serves_two_threads(nodes: dict[str, Any], loaded: tupl
     assert not failures
     for slot in (0, 1):
         np.testing.assert_allclose(results[slot], expected[slot], atol=1e-5)
+
+
+def test_text_inputs_are_checked_before_the_run(pack: Any) -> None:
+    import inspect
+
+    mappings = pack.NODE_CLASS_MAPPINGS
+    for key in ("FaceIdentity_FaceDetect", "FaceIdentity_IdentityConsistency", "FaceIdentity_FaceSwap"):
+        validate = mappings[key].VALIDATE_INPUTS
+        assert validate(indices="0, 2") is True and validate(indices="") is True and validate() is True  # linked
+        answer = validate(indices="0,x")
+        assert isinstance(answer, str) and "'x' is not a non-negative whole number" in answer
+    save = mappings["FaceIdentity_SaveIdentity"].VALIDATE_INPUTS
+    assert save(name="Jane Doe") is True
+    assert "is not allowed" in save(name="../evil") and "is not allowed" in save(name="CON")
+    for key, cls in mappings.items():
+        if hasattr(cls, "VALIDATE_INPUTS"):  # only text inputs: ComfyUI keeps checking ranges and choices of the rest
+            spec = inspect.getfullargspec(cls.VALIDATE_INPUTS)
+            assert spec.varkw is None and set(spec.args[1:]) <= {"indices", "name"}, key
