@@ -15,9 +15,10 @@ nothing else. By stage, one module each:
 - Input policy (``validate``): ``check_image_batch``, ``check_number``, ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
   ``names_for_role``, ``ResolvedModel``, ``resolve_model``, ``spec_for_file``, ``default_model_dir``.
-- Runtime (``runtime``): ``ModelSession``, ``open_session``, ``PROVIDER_CHOICES``,
-  ``BACKEND_CHOICES``, ``TORCH_PRECISIONS``.
-- Detect (``detect``): ``FaceDetector``, ``DetectionSettings``, ``load_detector``.
+- Runtime (``runtime``): ``ModelSession``, ``open_session``, ``graph_session``, ``onnxruntime_available``,
+  ``PROVIDER_CHOICES``, ``BACKEND_CHOICES``, ``TORCH_PRECISIONS``.
+- Detect (``detect``): ``FaceDetector``, ``DetectionSettings``, ``load_detector``; ``TorchFaceDetector`` and
+  ``load_face_detector`` (which runs an SCRFD with torch when onnxruntime is not installed).
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
@@ -71,7 +72,7 @@ from .compare import (
     similarity_matrix,
     verdict,
 )
-from .detect import DetectionSettings, FaceDetector, load_detector
+from .detect import DetectionSettings, FaceDetector, TorchFaceDetector, load_detector, load_face_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
 from .draw import draw_faces, score_chart, similarity_chart
 from .embed import ArcFaceRecognizer, EmbeddingResult, load_recognizer
@@ -94,7 +95,15 @@ from .identify import EMBED_SOURCES, Identification, identify
 from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
 from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub
 from .pipeline import Analysis, analyze, detect_faces, embed_batch
-from .runtime import BACKEND_CHOICES, PROVIDER_CHOICES, TORCH_PRECISIONS, ModelSession, open_session
+from .runtime import (
+    BACKEND_CHOICES,
+    PROVIDER_CHOICES,
+    TORCH_PRECISIONS,
+    ModelSession,
+    graph_session,
+    onnxruntime_available,
+    open_session,
+)
 from .select import DEFAULT_ORDER, EVERY_FACE, FACE_ORDERS, FaceSelection, order_faces, parse_index_list, select_faces
 from .store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
 from .stream import analyze_stream, detect_stream, frames_per_chunk
@@ -200,12 +209,16 @@ __all__ = [
     "faceid_embeds",
     "insightface_compatible",
     "load_detector",
+    "load_face_detector",
+    "TorchFaceDetector",
     "load_identity",
     "load_recognizer",
     "load_swapper",
     "match_threshold",
     "names_for_role",
     "open_session",
+    "graph_session",
+    "onnxruntime_available",
     "norm_crop",
     "order_faces",
     "parse_index_list",

@@ -245,3 +245,34 @@ def test_text_inputs_are_checked_before_the_run(pack: Any) -> None:
         if hasattr(cls, "VALIDATE_INPUTS"):  # only text inputs: ComfyUI keeps checking ranges and choices of the rest
             spec = inspect.getfullargspec(cls.VALIDATE_INPUTS)
             assert spec.varkw is None and set(spec.args[1:]) <= {"indices", "name"}, key
+
+
+@pytest.fixture
+def no_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As after a manual install from requirements.txt only: ``import onnxruntime`` fails."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+
+
+def test_without_onnxruntime_auto_runs_torch_and_says_so(
+    nodes: dict[str, Any], model_folder: Path, shared_data: Path, no_onnxruntime: None, errors: Any, pack: Any
+) -> None:
+    assert not pack.face_identity.onnxruntime_available()
+    recognizer, info = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "auto", "float32", 0, False)
+    assert "backend torch" in info and "onnxruntime not installed" in info and not recognizer.model.has_session
+    detector, info = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "auto", False)
+    assert "backend torch" in info and "onnxruntime not installed" in info
+    identity, count, _ = nodes["FaceEmbed"].embed(
+        recognizer, photo(shared_data, "faces/barack_obama/face_recognition_obama.jpg"), False, detector=detector
+    )
+    assert count == 1 and np.isfinite(identity.embeddings).all()
+    with pytest.raises(errors.ProviderUnavailableError, match="pip install onnxruntime.*onnxruntime-gpu.*install.py"):
+        nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "onnxruntime", "auto", "float32", 0, False)
+
+
+def test_torch_backend_keeps_no_onnxruntime_session(nodes: dict[str, Any], model_folder: Path) -> None:
+    recognizer, info = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "torch", "cpu", "float32", 0, False)
+    assert not recognizer.model.has_session and "onnxruntime: not used" in info
+    onnx_recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "onnxruntime", "cpu", "float32", 0, False)
+    assert onnx_recognizer.model.has_session and onnx_recognizer.model_id == recognizer.model_id
