@@ -276,3 +276,20 @@ def test_torch_backend_keeps_no_onnxruntime_session(nodes: dict[str, Any], model
     assert not recognizer.model.has_session and "onnxruntime: not used" in info
     onnx_recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "onnxruntime", "cpu", "float32", 0, False)
     assert onnx_recognizer.model.has_session and onnx_recognizer.model_id == recognizer.model_id
+
+
+def test_swapper_without_onnxruntime_and_without_a_second_session(
+    nodes: dict[str, Any], model_folder: Path, monkeypatch: pytest.MonkeyPatch, errors: Any
+) -> None:
+    import sys
+
+    from conftest import build_paired_swapper
+
+    build_paired_swapper(model_folder)
+    swapper, info = nodes["LoadFaceSwapper"].load("inswapper_128", "torch", "cpu", "float32", False)
+    assert "backend torch" in info and not swapper.model.has_session  # checked against onnxruntime, then released
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    swapper, info = nodes["LoadFaceSwapper"].load("inswapper_128", "auto", "auto", "float32", False)
+    assert "backend torch" in info and "onnxruntime not installed" in info
+    with pytest.raises(errors.ProviderUnavailableError, match="pip install onnxruntime"):
+        nodes["LoadFaceSwapper"].load("inswapper_128", "onnxruntime", "auto", "float32", False)
