@@ -44,7 +44,8 @@ nothing else. By stage, one module each:
   ``faceid_embeds`` for diffusers; the ``face_align`` stand-in: ``ensure_face_align``,
   ``face_align_provider``, ``remove_face_align_stub``.
 
-``convert`` (ONNX -> torch) is reached through the loaders' ``backend="torch"``.
+``convert`` (ONNX -> torch) is reached through the loaders' ``backend="torch"``; ``converted_graphs`` gives
+the torch graphs behind loaded models (for a host's memory management, e.g. ComfyUI's).
 """
 
 from .align import (
@@ -72,6 +73,7 @@ from .compare import (
     similarity_matrix,
     verdict,
 )
+from .convert import converted_graphs
 from .detect import DetectionSettings, FaceDetector, TorchFaceDetector, load_detector, load_face_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
 from .draw import draw_faces, score_chart, similarity_chart
@@ -218,6 +220,7 @@ __all__ = [
     "names_for_role",
     "open_session",
     "graph_session",
+    "converted_graphs",
     "onnxruntime_available",
     "norm_crop",
     "order_faces",

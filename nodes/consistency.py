@@ -17,7 +17,7 @@ from ..face_identity import (
     score_chart,
 )
 from . import sockets
-from .comfy import Progress, blocked_output
+from .comfy import Progress, blocked_output, use_models
 from .faces import make_selection, selection_inputs
 from .identity import IDENTITY_CATEGORY, threshold_input
 from .tensors import check_image, to_image
@@ -82,6 +82,7 @@ class IdentityConsistency:
 
         count = check_image(images, NODE)[0]
         threshold = check_number(threshold, "threshold", NODE)
+        use_models(recognizer, detector)
         progress = Progress(count)
         selection = make_selection(order, indices, max_faces, min_size)
         analysis = analyze_stream(detector, recognizer, images, selection, on_frames_done=progress.per_count(), context=NODE)

@@ -24,7 +24,7 @@ from ..face_identity import (
     paste_back,
 )
 from . import sockets
-from .comfy import Progress
+from .comfy import Progress, use_models
 from .tensors import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
 from .validation import index_list_answer
 
@@ -123,6 +123,7 @@ class FaceDetect:
     def detect(
         self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
     ) -> tuple[FaceBatch, int, str]:
+        use_models(detector)
         progress = Progress(batch_size_of(image))
         # Frames are converted chunk by chunk, so a long video batch never sits on the host twice.
         faces = detect_stream(
@@ -185,6 +186,7 @@ class FaceAlign:
         if faces is None and detector is None:
             raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
         if faces is None:
+            use_models(detector)
             frames, faces = detect_in_image_batch(detector, image, FaceSelection(), "Face Align")  # type: ignore[arg-type]
         else:
             check_faces_match(faces, image, "Face Align")

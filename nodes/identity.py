@@ -29,7 +29,7 @@ from ..face_identity import (
     verdict,
 )
 from . import sockets
-from .comfy import identity_folders, progress_hook
+from .comfy import identity_folders, progress_hook, use_models
 from .tensors import to_image
 from .validation import identity_name_answer
 
@@ -90,6 +90,7 @@ class FaceEmbed:
         faces: FaceBatch | None = None,
         detector: FaceDetector | None = None,
     ) -> tuple[Identity, int, str]:
+        use_models(recognizer, detector)
         outcome = identify(recognizer, image, faces, detector, flip=flip, on_progress=progress_hook(), context="Face Embed")
         if outcome.source == "aligned crops":
             identity = outcome.identity

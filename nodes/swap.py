@@ -22,7 +22,7 @@ from ..face_identity import (
     swap_stream,
 )
 from . import sockets
-from .comfy import Progress, throw_if_interrupted
+from .comfy import Progress, throw_if_interrupted, use_models
 from .tensors import batch_to_tensor, check_image
 from .validation import index_list_answer
 
@@ -153,6 +153,7 @@ class FaceSwap:
         settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask))
         positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
+        use_models(swapper, detector, recognizer)  # torch-backend models under ComfyUI's memory management
         progress = Progress(count)
         # The library streams the batch in memory-bounded chunks (a long video never sits on the host twice).
         result = swap_stream(

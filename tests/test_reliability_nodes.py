@@ -293,3 +293,43 @@ def test_swapper_without_onnxruntime_and_without_a_second_session(
     assert "backend torch" in info and "onnxruntime not installed" in info
     with pytest.raises(errors.ProviderUnavailableError, match="pip install onnxruntime"):
         nodes["LoadFaceSwapper"].load("inswapper_128", "onnxruntime", "auto", "float32", False)
+
+
+def test_torch_models_are_handed_to_comfyuis_model_management(
+    nodes: dict[str, Any], model_folder: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fake comfy.model_management / comfy.model_patcher: torch graphs are registered once and loaded before each use."""
+    import sys
+    import types
+
+    calls: list[tuple[list[Any], bool]] = []
+
+    class ModelPatcher:
+        def __init__(self, model: Any, load_device: Any, offload_device: Any) -> None:
+            self.model, self.load_device, self.offload_device = model, load_device, offload_device
+
+    management = types.ModuleType("comfy.model_management")
+    management.get_torch_device = lambda: torch.device("cpu")  # type: ignore[attr-defined]
+    management.unet_offload_device = lambda: torch.device("cpu")  # type: ignore[attr-defined]
+    management.load_models_gpu = lambda patchers, force_full_load=False: calls.append((list(patchers), force_full_load))  # type: ignore[attr-defined]
+    patcher_module = types.ModuleType("comfy.model_patcher")
+    patcher_module.ModelPatcher = ModelPatcher  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "comfy", types.ModuleType("comfy"))
+    monkeypatch.setitem(sys.modules, "comfy.model_management", management)
+    monkeypatch.setitem(sys.modules, "comfy.model_patcher", patcher_module)
+
+    recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "torch", "cpu", "float32", 0, False)
+    detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)  # onnxruntime: not managed
+    image = photo(shared_data, "faces/barack_obama/face_recognition_obama.jpg")
+    first = nodes["FaceEmbed"].embed(recognizer, image, False, detector=detector)[0]
+    second = nodes["FaceEmbed"].embed(recognizer, image, False, detector=detector)[0]
+    assert len(calls) == 2 and all(force for _, force in calls) and all(len(patchers) == 1 for patchers, _ in calls)
+    patcher = calls[0][0][0]
+    assert calls[1][0][0] is patcher and patcher.load_device == recognizer.backend.graph.device
+    module = patcher.model
+    graph_tensors = list(recognizer.backend.graph.tensors.values())
+    parameters = list(module.parameters())
+    assert len(parameters) == len(graph_tensors)
+    assert all(p.data_ptr() == t.data_ptr() for p, t in zip(parameters, graph_tensors))  # no copy of the weights
+    assert module.to(torch.device("cpu")) is module  # what ComfyUI calls to load/offload
+    np.testing.assert_allclose(first.embeddings, second.embeddings, atol=1e-6)
