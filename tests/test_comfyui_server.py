@@ -183,3 +183,16 @@ def test_bad_text_inputs_are_refused_before_the_run(server: tuple[str, Path]) ->
     body = json.loads(refused.value.read())
     details = json.dumps(body.get("node_errors", {}).get(gate, {}))
     assert "is not a non-negative whole number" in details, body
+
+
+def test_torch_backend_runs_under_comfyuis_model_management(server: tuple[str, Path]) -> None:
+    """The recognizer on the torch backend: registered with comfy.model_management (a ModelPatcher) and run."""
+    url, log_path = server
+    prompt = json.loads((REPO_ROOT / "workflows" / "api" / "compare_two_faces.json").read_text())
+    (loader,) = [key for key, node in prompt.items() if node["class_type"] == "FaceIdentity_LoadArcFaceModel"]
+    prompt[loader]["inputs"]["backend"] = "torch"
+    entry = _run_prompt(url, log_path, prompt, "compare_two_faces (torch backend)")
+    _assert_success(entry)
+    texts = " ".join(" ".join(output.get("text", [])) for output in entry["outputs"].values())
+    assert "same person" in texts, texts
+    assert "Requested to load ConvertedGraphModule" in log_path.read_text()  # ComfyUI's load_models_gpu log line
