@@ -12,7 +12,8 @@ nothing else. By stage, one module each:
   ``ProviderUnavailableError``.
 - Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
   ``image_batch_frames``.
-- Input policy (``validate``): ``check_image_batch``, ``check_number``, ``IMAGE_RANGE_TOLERANCE``.
+- Input policy (``validate``): ``check_image_batch``, ``check_float_range``, ``check_number``,
+  ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
   ``names_for_role``, ``ResolvedModel``, ``resolve_model``, ``spec_for_file``, ``default_model_dir``.
 - Runtime (``runtime``): ``ModelSession``, ``open_session``, ``graph_session``, ``onnxruntime_available``,
@@ -123,7 +124,7 @@ from .swap import (
     swap_stream,
 )
 from .types import Face, FaceBatch, Identity, concatenate_identities
-from .validate import IMAGE_RANGE_TOLERANCE, check_image_batch, check_number
+from .validate import IMAGE_RANGE_TOLERANCE, check_float_range, check_image_batch, check_number
 
 __version__ = "0.1.0"
 
@@ -206,6 +207,7 @@ __all__ = [
     "image_batch_shape",
     "check_image_batch",
     "check_number",
+    "check_float_range",
     "IMAGE_RANGE_TOLERANCE",
     "face_align_provider",
     "faceid_embeds",

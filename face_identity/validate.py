@@ -39,6 +39,22 @@ def _frame_checks(chunk: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.isfinite(flat).all(1), flat.min(1), flat.max(1)
 
 
+def check_float_range(image: np.ndarray, context: str = "image") -> None:
+    """Refuse a float numpy image with NaN/infinite values or values outside 0..1 beyond ``IMAGE_RANGE_TOLERANCE``.
+
+    The single-image form of ``check_image_batch`` (``images.as_rgb_uint8`` and ``as_float_image`` use it).
+
+    Raises:
+        InvalidImageError: as ``check_image_batch``.
+    """
+    if not np.all(np.isfinite(image)):
+        raise InvalidImageError(f"{context} contains NaN or infinity")
+    if image.size and (float(image.min()) < -IMAGE_RANGE_TOLERANCE or float(image.max()) > 1.0 + IMAGE_RANGE_TOLERANCE):
+        low, high = float(image.min()), float(image.max())
+        hint = " It looks like 0..255: divide it by 255, or pass uint8." if high > 2.0 else " Clamp it to 0..1 first."
+        raise InvalidImageError(f"{context} has values {low:.4g}..{high:.4g}, but a float image holds 0..1.{hint}")
+
+
 def check_image_batch(images: Any, context: str = "image") -> tuple[int, int, int, int]:
     """Apply the image policy to a batch; return its ``(B, H, W, C)``.
 
