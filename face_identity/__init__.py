@@ -12,11 +12,14 @@ nothing else. By stage, one module each:
   ``ProviderUnavailableError``.
 - Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
   ``image_batch_frames``.
+- Input policy (``validate``): ``check_image_batch``, ``check_float_range``, ``check_number``,
+  ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
   ``names_for_role``, ``ResolvedModel``, ``resolve_model``, ``spec_for_file``, ``default_model_dir``.
-- Runtime (``runtime``): ``ModelSession``, ``open_session``, ``PROVIDER_CHOICES``,
-  ``BACKEND_CHOICES``, ``TORCH_PRECISIONS``.
-- Detect (``detect``): ``FaceDetector``, ``DetectionSettings``, ``load_detector``.
+- Runtime (``runtime``): ``ModelSession``, ``open_session``, ``graph_session``, ``onnxruntime_available``,
+  ``PROVIDER_CHOICES``, ``BACKEND_CHOICES``, ``TORCH_PRECISIONS``.
+- Detect (``detect``): ``FaceDetector``, ``DetectionSettings``, ``load_detector``; ``TorchFaceDetector`` and
+  ``load_face_detector`` (which runs an SCRFD with torch when onnxruntime is not installed).
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
@@ -52,7 +55,8 @@ nothing else. By stage, one module each:
   ``faceid_embeds`` for diffusers; the ``face_align`` stand-in: ``ensure_face_align``,
   ``face_align_provider``, ``remove_face_align_stub``.
 
-``convert`` (ONNX -> torch) is reached through the loaders' ``backend="torch"``.
+``convert`` (ONNX -> torch) is reached through the loaders' ``backend="torch"``; ``converted_graphs`` gives
+the torch graphs behind loaded models (for a host's memory management, e.g. ComfyUI's).
 """
 
 from .align import (
@@ -80,7 +84,8 @@ from .compare import (
     similarity_matrix,
     verdict,
 )
-from .detect import DetectionSettings, FaceDetector, load_detector
+from .convert import converted_graphs
+from .detect import DetectionSettings, FaceDetector, TorchFaceDetector, load_detector, load_face_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
 from .draw import draw_faces, retention_chart, score_chart, similarity_chart
 from .embed import ArcFaceRecognizer, EmbeddingResult, load_recognizer
@@ -113,7 +118,15 @@ from .pipeline import Analysis, analyze, detect_faces, embed_batch
 from .restore import DEFAULT_BLEND as DEFAULT_RESTORE_BLEND
 from .restore import DEFAULT_FIDELITY as DEFAULT_RESTORE_FIDELITY
 from .restore import DriftReport, RestoreResult, RestoreSettings, restore_faces
-from .runtime import BACKEND_CHOICES, PROVIDER_CHOICES, TORCH_PRECISIONS, ModelSession, open_session
+from .runtime import (
+    BACKEND_CHOICES,
+    PROVIDER_CHOICES,
+    TORCH_PRECISIONS,
+    ModelSession,
+    graph_session,
+    onnxruntime_available,
+    open_session,
+)
 from .select import DEFAULT_ORDER, EVERY_FACE, FACE_ORDERS, FaceSelection, order_faces, parse_index_list, select_faces
 from .store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
 from .stream import analyze_stream, detect_stream, frames_per_chunk
@@ -136,6 +149,7 @@ from .swap import (
 )
 from .swapper_facts import SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
 from .types import Face, FaceBatch, Identity, concatenate_identities
+from .validate import IMAGE_RANGE_TOLERANCE, check_float_range, check_image_batch, check_number
 
 __version__ = "0.1.0"
 
@@ -223,14 +237,23 @@ __all__ = [
     "identify",
     "image_batch_frames",
     "image_batch_shape",
+    "check_image_batch",
+    "check_number",
+    "check_float_range",
+    "IMAGE_RANGE_TOLERANCE",
     "insightface_compatible",
     "load_detector",
+    "load_face_detector",
+    "TorchFaceDetector",
     "load_identity",
     "load_recognizer",
     "load_swapper",
     "match_threshold",
     "measure_retention",
     "names_for_role",
+    "graph_session",
+    "converted_graphs",
+    "onnxruntime_available",
     "norm_crop",
     "open_session",
     "order_faces",

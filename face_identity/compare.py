@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from .catalog import W600K_R50_SPACE
 from .errors import InvalidArgumentError
 from .types import Identity, require_same_space
+from .validate import check_number
 
 DEFAULT_MATCH_THRESHOLD = 0.4
 """Cosine similarity at or above which two w600k_r50 faces count as the same person.
@@ -158,7 +159,11 @@ def consistency_scores(reference: Identity, faces: Identity | None, image_count:
 
     Raises:
         IncompatibleIdentitiesError: ``faces`` come from another model than ``reference``.
+        InvalidArgumentError: a NaN/infinite ``threshold`` or a negative ``image_count``.
     """
+    threshold = check_number(threshold, "threshold", "consistency_scores")
+    if image_count < 0:
+        raise InvalidArgumentError(f"consistency_scores: image_count must be 0 or more, got {image_count}")
     scores = np.zeros(image_count, dtype=np.float32)
     best_faces = np.full(image_count, -1, dtype=np.int64)
     has_face = np.zeros(image_count, dtype=bool)

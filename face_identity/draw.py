@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .types import Face, RGBImage
+from .validate import check_number
 
 LANDMARK_COLOURS = ((255, 64, 64), (64, 128, 255), (64, 220, 64), (255, 160, 0), (200, 64, 255))
 """RGB per landmark: image-left eye red, image-right eye blue, nose green, left mouth orange, right mouth violet."""
@@ -65,6 +66,7 @@ def similarity_chart(
     cell: int = 64,
 ) -> RGBImage:
     """A heat map of a ``[K, M]`` similarity matrix with each value printed; green cells are matches."""
+    threshold = check_number(threshold, "threshold", "similarity_chart")
     values = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
     rows, columns = values.shape
     cell = int(np.clip(cell, 24, 128)) if max(rows, columns) <= 16 else 24
@@ -86,7 +88,12 @@ def similarity_chart(
 
 
 def score_chart(scores: Sequence[float], threshold: float, has_face: Sequence[bool], best_index: int | None = None) -> RGBImage:
-    """Bars of per-image scores (-1..1 drawn from 0 up), the threshold as a line, face-less images grey and marked."""
+    """Bars of per-image scores (-1..1 drawn from 0 up), the threshold as a line, face-less images grey and marked.
+
+    Raises ``InvalidArgumentError`` for a NaN/infinite threshold; a non-finite score is drawn as 0.
+    """
+    threshold = check_number(threshold, "threshold", "score_chart")
+    scores = [float(score) if np.isfinite(score) else 0.0 for score in scores]
     count = len(scores)
     bar, gap, height, margin = 28, 8, 220, 30
     width = max(margin * 2 + count * (bar + gap), 240)

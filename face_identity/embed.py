@@ -23,7 +23,7 @@ from .download import resolve_model
 from .errors import InvalidArgumentError, InvalidImageError
 from .integrity import cached_crc32, graph_mismatch
 from .onnx_graph import GraphFacts, read_graph_facts
-from .runtime import ModelSession, open_session, require_kind
+from .runtime import ModelSession, graph_session, onnxruntime_available, open_session, require_kind
 from .types import Face, Identity, RGBImage
 
 if TYPE_CHECKING:
@@ -408,25 +408,36 @@ def load_recognizer(
         dtype: torch backend precision: ``float32``, ``float16`` or ``bfloat16``.
         device_id: GPU index for onnxruntime's GPU providers.
 
+    Without onnxruntime installed, ``auto`` (and ``torch``) run the torch conversion; ``onnxruntime``
+    raises ``ProviderUnavailableError`` saying how to install it. Once the torch backend is chosen no
+    onnxruntime session stays open (``model`` is then a ``runtime.graph_session``).
+
     Raises:
         ModelMismatchError: the file is not a recognizer ("... is a face detector, not a face recognizer").
         ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
     """
+    if backend not in ("onnxruntime", "torch", "auto"):
+        raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
+    without_onnxruntime = backend != "onnxruntime" and not onnxruntime_available()
+    if without_onnxruntime:  # ComfyUI always has torch: auto runs the conversion
+        backend = "torch"
+        model = graph_session(resolved.path, "torch backend (onnxruntime not installed)")
+    else:
+        model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
     require_kind(model, "recognizer")
     facts = read_graph_facts(resolved.path)
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "recognizer" else None
     space = model_id or embedding_space_for(resolved.path, spec, verified=resolved.verified, model=model)
     chosen: EmbeddingBackend = OnnxRuntimeBackend(model)
-    if backend not in ("onnxruntime", "torch", "auto"):
-        raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
     if backend in ("torch", "auto"):
         from .convert import choose_torch_backend
 
         torch_backend = choose_torch_backend(resolved.path, backend, device, dtype)
         if torch_backend is not None:
             chosen = torch_backend
+            if model.has_session:  # the torch module runs it: no second copy of the weights in onnxruntime
+                model = graph_session(resolved.path)
     return ArcFaceRecognizer(
         chosen,
         model,

@@ -19,12 +19,13 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from .embed import ArcFaceRecognizer
-from .errors import InvalidArgumentError
-from .images import as_rgb_uint8, image_batch_frames, image_batch_shape
+from .errors import InvalidArgumentError, NoFaceFoundError
+from .images import as_rgb_uint8, image_batch_frames
 from .pipeline import embed_batch
 from .select import EVERY_FACE, FaceSelection
 from .stream import analyze_stream
 from .types import FaceBatch, Identity
+from .validate import check_image_batch
 
 EmbedSource = Literal["faces", "detector", "aligned crops"]
 EMBED_SOURCES: tuple[str, ...] = get_args(EmbedSource)
@@ -137,13 +138,20 @@ def identify(
     Raises:
         InvalidArgumentError: no way to find the faces (``embed_source``); faces of other images;
             aligned crops cut with another template or size than the recognizer's.
-        InvalidImageError: not an image batch.
+        NoFaceFoundError: an empty batch (e.g. Face Align's crops of face-less images).
+        InvalidImageError: not an image batch, or refused by the input policy (``validate.check_image_batch``).
     """
-    shape = image_batch_shape(images)
+    shape = check_image_batch(images, context)
+    if shape[0] == 0:
+        raise NoFaceFoundError(
+            f"{context}: the IMAGE batch is empty (0 images), so there is no face to embed. When it comes from "
+            "Face Align, no face was found in Face Align's images: check them with Face Detect / Preview Faces, or "
+            "lower the detector's score threshold."
+        )
     source = embed_source(recognizer, shape, faces, detector, context)
     if source == "detector":
         progress = _Progress(shape[0], on_progress)
-        analysis = analyze_stream(detector, recognizer, images, selection, flip=flip, on_frames_done=progress)
+        analysis = analyze_stream(detector, recognizer, images, selection, flip=flip, on_frames_done=progress, context=context)
         return Identification(source, analysis.faces, analysis.identity)
     frames = [as_rgb_uint8(frame) for frame in image_batch_frames(images)]
     if source == "faces":

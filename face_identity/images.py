@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from .errors import InvalidImageError
 from .types import FloatImage, RGBImage
+from .validate import check_float_range
 
 
 def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
@@ -22,7 +23,8 @@ def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
     uint8 as is, floats in 0..1 scaled by 255 and rounded (so ``x / 255`` comes back exactly).
 
     Raises:
-        InvalidImageError: other shapes or dtypes, or non-finite floats.
+        InvalidImageError: other shapes or dtypes, non-finite floats, or floats outside 0..1
+            (beyond ``validate.IMAGE_RANGE_TOLERANCE``; within it they are clipped).
     """
     image = np.asarray(array)
     if image.ndim == 2:
@@ -36,17 +38,17 @@ def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
     if image.dtype == np.uint8:
         return np.ascontiguousarray(image)
     if np.issubdtype(image.dtype, np.floating):
-        if not np.all(np.isfinite(image)):
-            raise InvalidImageError("image contains NaN or infinity")
+        check_float_range(image)  # the input policy (validate.py)
         return np.ascontiguousarray(np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8))
     raise InvalidImageError(f"unsupported image dtype {image.dtype}; use uint8 or float in 0..1")
 
 
 def as_float_image(image: NDArray[np.generic]) -> FloatImage:
-    """A float32 ``[H, W, 3]`` RGB copy of an image: floats kept as they are (0..1), uint8 divided by 255.
+    """A float32 ``[H, W, 3]`` RGB copy of an image: floats kept (0..1, slight overshoot clipped), uint8 divided by 255.
 
     Raises:
-        InvalidImageError: not ``[H, W, 3]``, unsupported dtype, or non-finite values.
+        InvalidImageError: not ``[H, W, 3]``, unsupported dtype, non-finite values, or values outside 0..1
+            (beyond ``validate.IMAGE_RANGE_TOLERANCE``; within it they are clipped).
     """
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
@@ -56,9 +58,8 @@ def as_float_image(image: NDArray[np.generic]) -> FloatImage:
     if not np.issubdtype(array.dtype, np.floating):
         raise InvalidImageError(f"unsupported image dtype {array.dtype}; use float32 in 0..1 or uint8")
     converted = np.array(array, dtype=np.float32, copy=True)
-    if not np.all(np.isfinite(converted)):
-        raise InvalidImageError("image contains NaN or infinity")
-    return converted
+    check_float_range(converted)  # the input policy (validate.py)
+    return np.clip(converted, 0.0, 1.0, out=converted)
 
 
 def image_batch_shape(images: Any) -> tuple[int, int, int, int]:

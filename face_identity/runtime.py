@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .errors import InvalidArgumentError, ModelFileError, ModelMismatchError, ProviderUnavailableError
+from .onnx_graph import load_model_proto
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +77,20 @@ class ModelSession:
         """``"CUDAExecutionProvider, CPUExecutionProvider"`` style text of the active providers."""
         return ", ".join(self.active_providers)
 
+    @property
+    def has_session(self) -> bool:
+        """False for a ``graph_session`` (the torch backend runs the model; no onnxruntime session is open)."""
+        return self.session is not None
+
     def run(self, feeds: dict[str, Any], output_names: Sequence[str] | None = None) -> list[Any]:
+        if self.session is None:
+            raise ProviderUnavailableError(f"{self.path.name} has no onnxruntime session here (it runs with the torch backend)")
         return list(self.session.run(list(output_names) if output_names else None, feeds))
 
     def custom_metadata(self) -> dict[str, str]:
         """The model file's ONNX ``metadata_props`` (key -> value); empty when it has none."""
+        if self.session is None:
+            return {entry.key: entry.value for entry in load_model_proto(self.path).metadata_props}
         try:
             return dict(self.session.get_modelmeta().custom_metadata_map)
         except Exception:  # a session stand-in without model metadata
@@ -161,6 +171,62 @@ def _tensor_infos(nodes: Sequence[Any]) -> tuple[TensorInfo, ...]:
     return tuple(TensorInfo(node.name, tuple(node.shape), node.type) for node in nodes)
 
 
+ONNXRUNTIME_INSTALL_HINT = (
+    "pip install onnxruntime (CPU) or onnxruntime-gpu (NVIDIA GPU; only one of the two) into ComfyUI's Python, "
+    "or run the pack's install.py, which picks the right one"
+)
+
+
+def onnxruntime_available() -> bool:
+    """Whether the ``onnxruntime`` package can be imported (ComfyUI installs do not always have it)."""
+    import importlib.util
+
+    if "onnxruntime" in sys.modules:
+        return sys.modules["onnxruntime"] is not None
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _onnx_type(elem_type: int) -> str:
+    import onnx
+
+    return f"tensor({onnx.TensorProto.DataType.Name(elem_type).lower()})"
+
+
+def graph_session(path: str | os.PathLike[str], note: str = "torch backend") -> ModelSession:
+    """A ``ModelSession`` without an onnxruntime session: the file's inputs and outputs read with ``onnx``.
+
+    For models the torch backend runs (``load_recognizer``/``load_detector``/``load_swapper`` use it
+    when onnxruntime is not installed, or once the torch backend is chosen, so no onnxruntime
+    session keeps a second copy of the weights). ``run`` raises; ``active_providers`` is empty and
+    ``requested_providers`` holds ``note``.
+
+    Raises:
+        ModelFileError: the file is missing or not a readable ONNX model.
+    """
+    model_path = Path(path)
+    if not model_path.is_file():
+        raise ModelFileError(f"model file {model_path} does not exist")
+    graph = load_model_proto(model_path).graph
+    initializers = {tensor.name for tensor in graph.initializer}
+
+    def info(value: Any) -> TensorInfo:
+        tensor = value.type.tensor_type
+        dims = tuple(int(dim.dim_value) if dim.HasField("dim_value") else (dim.dim_param or None) for dim in tensor.shape.dim)
+        return TensorInfo(value.name, dims, _onnx_type(tensor.elem_type))
+
+    return ModelSession(
+        session=None,
+        path=model_path,
+        requested_providers=(note,),
+        active_providers=(),
+        inputs=tuple(info(value) for value in graph.input if value.name not in initializers),
+        outputs=tuple(info(value) for value in graph.output),
+    )
+
+
 def open_session(
     path: str | os.PathLike[str],
     providers: str | Sequence[str] = "auto",
@@ -182,8 +248,14 @@ def open_session(
 
     Raises:
         ModelFileError: the file is missing or not a valid ONNX model.
-        ProviderUnavailableError: strict and a requested GPU provider is not active.
+        ProviderUnavailableError: strict and a requested GPU provider is not active, or onnxruntime
+            is not installed (the message says how to install it, or to use the torch backend).
     """
+    if not onnxruntime_available():
+        raise ProviderUnavailableError(
+            f"{Path(path).name} needs onnxruntime, which is not installed: {ONNXRUNTIME_INSTALL_HINT}. "
+            "Or choose backend auto/torch, which runs the model with torch."
+        )
     import onnxruntime as ort
 
     model_path = Path(path)

@@ -35,6 +35,7 @@ from .images import as_rgb_uint8
 from .pipeline import Analysis
 from .select import EVERY_FACE, FaceSelection, select_faces
 from .types import Face, FaceBatch, RGBImage
+from .validate import check_image_batch
 
 if TYPE_CHECKING:
     import torch
@@ -55,11 +56,13 @@ DETECTOR_ACTIVATION_FACTOR = 8
 class _Frames:
     """A batch of frames, handed out chunk by chunk on a device (float 0..255, NCHW) or on the host (uint8 RGB)."""
 
-    def __init__(self, images: Any) -> None:
+    def __init__(self, images: Any, context: str) -> None:
         import torch
 
         self.tensor: torch.Tensor | None = None
         self.arrays: list[RGBImage] | None = None
+        if isinstance(images, (torch.Tensor, np.ndarray)) and images.ndim in (3, 4) and images.shape[-1] in (1, 3, 4):
+            check_image_batch(images, context)  # the input policy (validate.py), before any work
         if isinstance(images, torch.Tensor):
             if images.ndim == 3:
                 images = images[None]
@@ -257,6 +260,7 @@ def _stream(
     chunk_frames: int | None,
     memory_budget_mb: float,
     on_frames_done: Callable[[int], None] | None,
+    context: str,
 ) -> tuple[FaceBatch, EmbeddingResult | None]:
     import torch
 
@@ -264,7 +268,7 @@ def _stream(
         raise InvalidArgumentError(f"align_on must be auto, device or host, got {align_on!r}")
     if chunk_frames is not None and chunk_frames < 1:
         raise InvalidArgumentError(f"chunk_frames must be at least 1, got {chunk_frames}")
-    frames = _Frames(images)
+    frames = _Frames(images, context)
     torch_device = torch.device(device) if device is not None else _default_device(recognizer, detector, images)
     on_device = align_on == "device" or (align_on == "auto" and torch_device.type != "cpu")
     torch_detector = isinstance(detector, TorchFaceDetector)
@@ -321,6 +325,7 @@ def analyze_stream(
     chunk_frames: int | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     on_frames_done: Callable[[int], None] | None = None,
+    context: str = "analyze_stream",
 ) -> Analysis:
     """Detect, select, align and embed the faces of a batch of frames on a torch device, chunk by chunk.
 
@@ -341,13 +346,14 @@ def analyze_stream(
         chunk_frames: frames per chunk; default: as many as ``memory_budget_mb`` allows (1..256).
         memory_budget_mb: device memory for one chunk's frames and their temporaries.
         on_frames_done: called with the number of frames finished after each chunk (progress).
+        context: names the caller (e.g. a node) in error messages.
 
     Returns:
         ``Analysis`` as ``pipeline.analyze`` returns it: faces per frame (aligned, with their
         matrices; frames with no face keep an empty entry) and one identity row per face.
     """
     faces, result = _stream(
-        detector, recognizer, images, selection, flip, device, align_on, chunk_frames, memory_budget_mb, on_frames_done
+        detector, recognizer, images, selection, flip, device, align_on, chunk_frames, memory_budget_mb, on_frames_done, context
     )
     assert result is not None
     if faces.face_count == 0:
@@ -365,7 +371,13 @@ def detect_stream(
     chunk_frames: int | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     on_frames_done: Callable[[int], None] | None = None,
+    context: str = "detect_stream",
 ) -> FaceBatch:
-    """Detect and select faces frame by frame, chunk by chunk (``analyze_stream`` without alignment and embedding)."""
-    faces, _ = _stream(detector, None, images, selection, False, device, "auto", chunk_frames, memory_budget_mb, on_frames_done)
+    """Detect and select faces frame by frame, chunk by chunk (``analyze_stream`` without alignment and embedding).
+
+    Images that the input policy refuses (``validate.check_image_batch``) raise ``InvalidImageError`` naming ``context``.
+    """
+    faces, _ = _stream(
+        detector, None, images, selection, False, device, "auto", chunk_frames, memory_budget_mb, on_frames_done, context
+    )
     return faces

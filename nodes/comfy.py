@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..face_identity import default_model_dir
+from ..face_identity import converted_graphs, default_model_dir
 
 MODEL_FOLDER = "face_identity"
 """Our folder under ComfyUI's models/: downloads, local models, and identities/ for saved identities."""
@@ -159,3 +159,86 @@ def progress_hook() -> Callable[[int, int], None]:
         bars[0].set(done)
 
     return report
+
+
+class BlockedOutput:
+    """Outside ComfyUI, what a node returns in place of an output it blocks (``ExecutionBlocker`` inside ComfyUI)."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"BlockedOutput({self.message!r})"
+
+
+def blocked_output() -> Any:
+    """An output value that silently stops the nodes fed by it: ComfyUI's ``ExecutionBlocker(None)``.
+
+    ComfyUI skips every node downstream of a blocked output without an error (a ``None`` message
+    means "silently"); the node's other outputs flow as usual. Outside ComfyUI: a ``BlockedOutput``.
+    """
+    for name in ("comfy_execution.graph_utils", "comfy_execution.graph"):
+        module = _comfy_module(name)
+        if module is not None and hasattr(module, "ExecutionBlocker"):
+            return module.ExecutionBlocker(None)
+    return BlockedOutput(None)
+
+
+def is_blocked(value: Any) -> bool:
+    """True for a value made by ``blocked_output`` (inside or outside ComfyUI)."""
+    return isinstance(value, BlockedOutput) or type(value).__name__ == "ExecutionBlocker"
+
+
+def _graph_module(graph: Any) -> Any:
+    """A ``torch.nn.Module`` view of a converted graph for ComfyUI's ``ModelPatcher``.
+
+    Its parameters are the graph's own tensors (no copy); moving the module (``.to``, as ComfyUI does
+    to load or offload it) moves the graph, which then runs where its tensors are.
+    """
+    import torch
+
+    class ConvertedGraphModule(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            object.__setattr__(self, "graph", graph)  # a plain attribute, not a submodule
+            self._wrap()
+
+        def _wrap(self) -> None:
+            self._parameters.clear()
+            for index, tensor in enumerate(graph.tensors.values()):
+                self.register_parameter(f"t{index}", torch.nn.Parameter(tensor, requires_grad=False))
+
+        def _apply(self, fn: Any, recurse: bool = True) -> Any:  # noqa: ARG002 - no submodules
+            device = fn(torch.empty(0, device=graph.device)).device
+            if device != graph.device:
+                graph.to(device)
+                self._wrap()
+            return self
+
+    return ConvertedGraphModule()
+
+
+def _patcher_for(graph: Any, management: ModuleType, patcher_module: ModuleType) -> Any:
+    patcher = getattr(graph, "_comfy_model_patcher", None)
+    if patcher is None:
+        offload = management.unet_offload_device() if hasattr(management, "unet_offload_device") else "cpu"
+        patcher = patcher_module.ModelPatcher(_graph_module(graph), load_device=graph.device, offload_device=offload)
+        graph._comfy_model_patcher = patcher
+    return patcher
+
+
+def use_models(*models: Any) -> None:
+    """Before a node runs loaded models: ComfyUI's model management loads their torch graphs on their device.
+
+    Torch-backend recognizers, detectors and swapper are registered once (a ``ModelPatcher`` each), so
+    ComfyUI counts their memory and may offload them to the CPU when another model needs the VRAM;
+    this call moves them back (``load_models_gpu``, fully, never partially). No-op outside ComfyUI
+    and for models run by onnxruntime.
+    """
+    management = _comfy_module("comfy.model_management")
+    patcher_module = _comfy_module("comfy.model_patcher")
+    if management is None or patcher_module is None or not hasattr(management, "load_models_gpu"):
+        return
+    patchers = [_patcher_for(graph, management, patcher_module) for graph in converted_graphs(*models)]
+    if patchers:
+        management.load_models_gpu(patchers, force_full_load=True)

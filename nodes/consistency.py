@@ -7,32 +7,45 @@ from typing import Any
 
 import numpy as np
 
-from ..face_identity import ArcFaceRecognizer, FaceDetector, Identity, analyze_stream, consistency_scores, score_chart
+from ..face_identity import (
+    ArcFaceRecognizer,
+    FaceDetector,
+    Identity,
+    analyze_stream,
+    check_number,
+    consistency_scores,
+    score_chart,
+)
 from . import sockets
-from .comfy import Progress
-from .faces import batch_size_of, make_selection, selection_inputs
+from .comfy import Progress, blocked_output, use_models
+from .faces import make_selection, selection_inputs
 from .identity import IDENTITY_CATEGORY, threshold_input
-from .tensors import to_image
+from .tensors import check_image, to_image
+from .validation import index_list_answer
+
+NODE = "Identity Consistency"
 
 
 class IdentityConsistency:
     DESCRIPTION = (
         "Scores every image of a batch by how much its best face looks like the reference identity; picks the best "
         "image (best-of-N) and passes on the images at or above the threshold (gate). Images with no face score 0 "
-        "and are flagged, never an error."
+        "and are flagged, never an error. When no image passes, only the nodes fed by passing_images are skipped."
     )
     CATEGORY = IDENTITY_CATEGORY
     FUNCTION = "check"
-    RETURN_TYPES = ("IMAGE", "IMAGE", "INT", "FLOAT", "INT", "STRING", "IMAGE")
-    RETURN_NAMES = ("best_image", "passing_images", "best_index", "best_score", "pass_count", "scores", "chart")
+    RETURN_TYPES = ("IMAGE", "IMAGE", "INT", "FLOAT", "INT", "STRING", "IMAGE", "STRING")
+    RETURN_NAMES = ("best_image", "passing_images", "best_index", "best_score", "pass_count", "scores", "chart", "info")
     OUTPUT_TOOLTIPS = (
         "The image whose face is most similar to the reference.",
-        "The images at or above the threshold, in batch order (an empty batch when none passes).",
-        "Batch index of the best image.",
+        "The images at or above the threshold, in batch order. When none passes it is blocked: the nodes fed by it "
+        "(e.g. Save Image) are skipped without an error, and info says why.",
+        "Batch index of the best image (-1 for an empty batch).",
         "Similarity of the best image (0 when no image has a face).",
         "How many images passed.",
         "JSON list: per image its score, the face index that scored, has_face and passed.",
         "Bar chart of the per-image scores with the threshold (grey = no face).",
+        "How many passed and the best image; when nothing passes, that passing_images was blocked and why.",
     )
 
     @classmethod
@@ -48,6 +61,11 @@ class IdentityConsistency:
             }
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, indices: str | None = None) -> bool | str:
+        """Checks the face index list before the run (ComfyUI still checks every other input)."""
+        return index_list_answer(indices)
+
     def check(
         self,
         reference: Identity,
@@ -59,16 +77,18 @@ class IdentityConsistency:
         indices: str,
         max_faces: int,
         min_size: int,
-    ) -> tuple[Any, Any, int, float, int, str, Any]:
+    ) -> tuple[Any, Any, int, float, int, str, Any, str]:
         import torch
 
-        count = batch_size_of(images)
+        count = check_image(images, NODE)[0]
+        threshold = check_number(threshold, "threshold", NODE)
+        use_models(recognizer, detector)
         progress = Progress(count)
         selection = make_selection(order, indices, max_faces, min_size)
-        analysis = analyze_stream(detector, recognizer, images, selection, on_frames_done=progress.per_count())
+        analysis = analyze_stream(detector, recognizer, images, selection, on_frames_done=progress.per_count(), context=NODE)
         result = consistency_scores(reference, analysis.identity, count, threshold)
         batch = images if images.ndim == 4 else images[None]
-        passing = batch[torch.from_numpy(np.nonzero(result.passed)[0]).to(batch.device)]
+        passed = int(result.passed.sum())
         report = [
             {
                 "index": i,
@@ -79,16 +99,35 @@ class IdentityConsistency:
             }
             for i in range(count)
         ]
-        chart = score_chart(
-            result.scores.tolist(), threshold, result.has_face.tolist(), result.best_image if result.has_face.any() else None
-        )
+        found = bool(result.has_face.any())
+        chart = score_chart(result.scores.tolist(), threshold, result.has_face.tolist(), result.best_image if found else None)
         best = result.best_image
+        best_score = float(result.scores[best]) if count else 0.0
+        # A gate that passes nothing blocks only what needs the passed images (ComfyUI skips those nodes
+        # silently); an empty batch has no best image either. Everything else flows.
+        passing = batch[torch.from_numpy(np.nonzero(result.passed)[0]).to(batch.device)] if passed else blocked_output()
+        best_image = batch[best : best + 1] if count else blocked_output()
+        info = _summary(count, passed, threshold, best if count else -1, best_score, found)
         return (
-            batch[best : best + 1],
+            best_image,
             passing,
-            best,
-            float(result.scores[best]),
-            int(result.passed.sum()),
+            best if count else -1,
+            best_score,
+            passed,
             json.dumps(report),
             to_image([chart]),
+            info,
         )
+
+
+def _summary(count: int, passed: int, threshold: float, best: int, best_score: float, found: bool) -> str:
+    """Identity Consistency's info output: how many passed, the best image, and what was blocked and why."""
+    if count == 0:
+        return "empty batch: no image to score; best_image and passing_images are blocked (nodes fed by them do not run)"
+    best_text = f"best image {best} (score {best_score:.3f})" if found else "no face in any image"
+    if passed:
+        return f"{passed} of {count} image(s) passed the threshold {threshold:.2f}; {best_text}"
+    return (
+        f"no image passed the threshold {threshold:.2f} ({best_text}): passing_images is blocked, so the nodes fed by it "
+        "do not run; best_image, scores and chart still flow"
+    )

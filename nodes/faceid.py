@@ -6,6 +6,7 @@ from typing import Any
 
 from ..face_identity import ArcFaceRecognizer, FaceAnalysisCompat, FaceDetector, Identity, insightface_compatible
 from . import sockets
+from .comfy import use_models
 
 INSIGHTFACE = "INSIGHTFACE"
 """ComfyUI_IPAdapter_plus's socket type for an insightface FaceAnalysis (its FaceID nodes' ``insightface`` input)."""
@@ -58,5 +59,6 @@ class InsightFaceAnalysis:
     def build(
         self, detector: FaceDetector, recognizer: ArcFaceRecognizer, identity: Identity | None = None
     ) -> tuple[FaceAnalysisCompat, str]:
+        use_models(detector, recognizer)
         analyser, face_align = insightface_compatible(detector, recognizer, identity)
         return analyser, f"{analyser.describe()} | {_FACE_ALIGN_NOTE[face_align]}"

@@ -15,6 +15,7 @@ from ..face_identity import (
     FaceSelection,
     InvalidArgumentError,
     align_faces,
+    check_number,
     crop_validity_mask,
     detect_faces,
     detect_stream,
@@ -23,8 +24,9 @@ from ..face_identity import (
     paste_back,
 )
 from . import sockets
-from .comfy import Progress
+from .comfy import Progress, use_models
 from .tensors import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
+from .validation import index_list_answer
 
 FACES_CATEGORY = f"{sockets.CATEGORY}/faces"
 
@@ -56,9 +58,11 @@ def make_selection(order: str = DEFAULT_ORDER, indices: str = "", max_faces: int
     return FaceSelection(order, tuple(parsed) if parsed is not None else None, int(max_faces), float(min_size))
 
 
-def detect_in_image_batch(detector: FaceDetector, image: Any, selection: FaceSelection) -> tuple[list[np.ndarray], FaceBatch]:
+def detect_in_image_batch(
+    detector: FaceDetector, image: Any, selection: FaceSelection, node: str
+) -> tuple[list[np.ndarray], FaceBatch]:
     """IMAGE -> (uint8 frames, selected faces per frame), with a progress bar per frame (all frames on the host)."""
-    frames = image_to_uint8_list(image)
+    frames = image_to_uint8_list(image, node)
     progress = Progress(len(frames))
     return frames, detect_faces(detector, frames, selection, on_image_done=progress.per_call())
 
@@ -111,13 +115,23 @@ class FaceDetect:
             }
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, indices: str | None = None) -> bool | str:
+        """Checks the face index list before the run (ComfyUI still checks every other input)."""
+        return index_list_answer(indices)
+
     def detect(
         self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
     ) -> tuple[FaceBatch, int, str]:
+        use_models(detector)
         progress = Progress(batch_size_of(image))
         # Frames are converted chunk by chunk, so a long video batch never sits on the host twice.
         faces = detect_stream(
-            detector, image, make_selection(order, indices, max_faces, min_size), on_frames_done=progress.per_count()
+            detector,
+            image,
+            make_selection(order, indices, max_faces, min_size),
+            on_frames_done=progress.per_count(),
+            context="Face Detect",
         )
         return faces, faces.face_count, faces_summary(faces)
 
@@ -172,10 +186,11 @@ class FaceAlign:
         if faces is None and detector is None:
             raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
         if faces is None:
-            frames, faces = detect_in_image_batch(detector, image, FaceSelection())  # type: ignore[arg-type]
+            use_models(detector)
+            frames, faces = detect_in_image_batch(detector, image, FaceSelection(), "Face Align")  # type: ignore[arg-type]
         else:
             check_faces_match(faces, image, "Face Align")
-            frames = image_to_uint8_list(image)
+            frames = image_to_uint8_list(image, "Face Align")
         crops, masks, aligned_batch = [], [], []
         for frame, image_faces in zip(frames, faces.faces_per_image):
             image_crops, aligned = align_faces(frame, image_faces, template, crop_size)
@@ -219,7 +234,8 @@ class FacePaste:
 
     def paste(self, image: Any, aligned: Any, faces: FaceBatch, blur_scale: float) -> tuple[Any, Any]:
         check_faces_match(faces, image, "Face Paste")
-        crops = image_to_float_list(aligned) if int(aligned.shape[0]) else []
+        blur_scale = check_number(blur_scale, "blur_scale", "Face Paste", 0.0)
+        crops = image_to_float_list(aligned, "Face Paste (aligned)")
         face_list = faces.all_faces()
         if len(crops) != len(face_list):
             raise InvalidArgumentError(
@@ -227,7 +243,7 @@ class FacePaste:
             )
         if any(face.align_matrix is None for face in face_list):
             raise InvalidArgumentError("Face Paste needs FACES from Face Align (they carry the crop matrices)")
-        frames = image_to_float_list(image)
+        frames = image_to_float_list(image, "Face Paste")
         masks = [np.zeros(frame.shape[:2], np.float32) for frame in frames]
         progress = Progress(len(face_list))
         for crop, face in zip(crops, face_list):
@@ -238,7 +254,8 @@ class FacePaste:
             frames[index], mask = paste_back(frames[index], crop, matrix, blur_scale=blur_scale)
             masks[index] = np.maximum(masks[index], mask)
             progress.step()
-        return to_image(frames), to_mask(masks)
+        size = image_size(image)
+        return to_image(frames, size), to_mask(masks, size)
 
 
 class PreviewFaces:
@@ -265,9 +282,9 @@ class PreviewFaces:
 
     def preview(self, image: Any, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[Any]:
         check_faces_match(faces, image, "Preview Faces")
-        frames = image_to_uint8_list(image)
+        frames = image_to_uint8_list(image, "Preview Faces")
         drawn = [
             draw_faces(frame, image_faces, show_scores, show_landmarks)
             for frame, image_faces in zip(frames, faces.faces_per_image)
         ]
-        return (to_image(drawn),)
+        return (to_image(drawn, image_size(image)),)

@@ -16,6 +16,7 @@ from ..face_identity import (
     IdentityFileError,
     NoFaceFoundError,
     average_identities,
+    check_number,
     drop_outlier_rows,
     export_reactor_face,
     identify,
@@ -28,8 +29,9 @@ from ..face_identity import (
     verdict,
 )
 from . import sockets
-from .comfy import identity_folders, progress_hook
+from .comfy import identity_folders, progress_hook, use_models
 from .tensors import to_image
+from .validation import identity_name_answer
 
 IDENTITY_CATEGORY = f"{sockets.CATEGORY}/identity"
 _THRESHOLD_TOOLTIP = (
@@ -88,6 +90,7 @@ class FaceEmbed:
         faces: FaceBatch | None = None,
         detector: FaceDetector | None = None,
     ) -> tuple[Identity, int, str]:
+        use_models(recognizer, detector)
         outcome = identify(recognizer, image, faces, detector, flip=flip, on_progress=progress_hook(), context="Face Embed")
         if outcome.source == "aligned crops":
             identity = outcome.identity
@@ -142,6 +145,7 @@ class IdentitySimilarity:
         }
 
     def compare(self, identity_a: Identity, identity_b: Identity, threshold: float) -> tuple[float, bool, str, Any]:
+        threshold = check_number(threshold, "threshold", "Identity Similarity")
         score = similarity(identity_a, identity_b)
         matrix = similarity_matrix(identity_a, identity_b)
         lines = [
@@ -206,9 +210,12 @@ class IdentityAverage:
         identity_4: Identity | None = None,
         weight_4: float = 1.0,
     ) -> tuple[Identity, str]:
+        min_similarity = check_number(min_similarity, "min_similarity", "Identity Average")
         pairs = [
-            (i, w)
-            for i, w in ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4))
+            (i, check_number(w, f"weight_{n}", "Identity Average", 0.0))
+            for n, (i, w) in enumerate(
+                ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4)), start=1
+            )
             if i is not None
         ]
         combined = average_identities([i for i, _ in pairs], [w for _, w in pairs])
@@ -272,6 +279,11 @@ class SaveIdentity:
                 ),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, name: str | None = None) -> bool | str:
+        """Checks the file name before the run (ComfyUI still checks every other input)."""
+        return identity_name_answer(name)
 
     def save(self, identity: Identity, name: str, file_format: str, if_exists: str) -> dict[str, Any]:
         filename = safe_identity_filename(name)

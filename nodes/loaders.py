@@ -17,8 +17,10 @@ from ..face_identity import (
     ModelKind,
     ModelSession,
     Role,
+    TorchFaceDetector,
+    check_number,
     describe_facts,
-    load_detector,
+    load_face_detector,
     load_face_model,
     load_recognizer,
     load_swapper,
@@ -56,6 +58,8 @@ def model_choices(role: Role) -> list[str]:
 
 def provider_note(model: ModelSession) -> str:
     """``"providers: CUDA, CPU"``, with a warning when a requested GPU provider is not the one running."""
+    if not model.has_session:  # the torch backend runs it (requested_providers says why)
+        return f"onnxruntime: not used ({', '.join(model.requested_providers) or 'torch backend'})"
     active = ", ".join(name.replace("ExecutionProvider", "") for name in model.active_providers)
     wanted = [n for n in model.requested_providers if n != "CPUExecutionProvider"]
     if wanted and not model.on_gpu:
@@ -210,12 +214,24 @@ class LoadFaceDetector:
 
     def load(
         self, model_name: str, det_size: int, score_threshold: float, nms_threshold: float, provider: str, strict: bool
-    ) -> tuple[FaceDetector, str]:
-        settings = DetectionSettings(det_size=(det_size, det_size), score_threshold=score_threshold, nms_threshold=nms_threshold)
-        detector = load_detector(
-            model_name, model_folders(), providers=provider, strict=strict, settings=settings, device_id=gpu_index()
+    ) -> tuple[FaceDetector | TorchFaceDetector, str]:
+        settings = DetectionSettings(
+            det_size=(det_size, det_size),
+            score_threshold=check_number(score_threshold, "score_threshold", "Load Face Detector", 0.0, 1.0),
+            nms_threshold=check_number(nms_threshold, "nms_threshold", "Load Face Detector", 0.0, 1.0),
         )
-        return detector, f"{detector.name} ({detector.family}) | {provider_note(detector.model)}"
+        # Without onnxruntime an SCRFD detector runs converted to torch on ComfyUI's device.
+        detector = load_face_detector(
+            model_name,
+            model_folders(),
+            providers=provider,
+            strict=strict,
+            settings=settings,
+            device_id=gpu_index(),
+            device=torch_device(),
+        )
+        runs_on = f" | backend {detector.describe()}" if isinstance(detector, TorchFaceDetector) else ""
+        return detector, f"{detector.name} ({detector.family}){runs_on} | {provider_note(detector.model)}"
 
 
 class LoadFaceSwapper:

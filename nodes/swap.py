@@ -19,7 +19,7 @@ from ..face_identity import (
     InswapperSwapper,
     SwapSettings,
     TargetSelection,
-    image_batch_shape,
+    check_number,
     match_threshold,
     measure_retention,
     parse_index_list,
@@ -27,8 +27,9 @@ from ..face_identity import (
     swap_stream,
 )
 from . import sockets
-from .comfy import Progress, throw_if_interrupted
-from .tensors import batch_to_tensor, to_image
+from .comfy import Progress, throw_if_interrupted, use_models
+from .tensors import batch_to_tensor, check_image, to_image
+from .validation import index_list_answer
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
 
@@ -151,6 +152,11 @@ class FaceSwap:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, indices: str | None = None) -> bool | str:
+        """Checks the face index list before the run, whatever the mode (ComfyUI still checks every other input)."""
+        return index_list_answer(indices)
+
     def swap(
         self,
         image: Any,
@@ -172,10 +178,16 @@ class FaceSwap:
         second_recognizer: ArcFaceRecognizer | None = None,
         second_source: Identity | None = None,
     ) -> tuple[Any, Any, int, str, list[float], str, Any]:
+        count = check_image(image, "Face Swap")[0]  # the input policy (face_identity.validate), before any work
+        threshold, strength, mask_blur = (
+            check_number(value, name, "Face Swap")
+            for value, name in ((threshold, "threshold"), (strength, "strength"), (mask_blur, "mask_blur"))
+        )
         settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask), bool(learned_mask))
         positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
-        progress = Progress(image_batch_shape(image)[0])
+        use_models(swapper, detector, recognizer, second_recognizer)  # torch-backend models under ComfyUI's memory management
+        progress = Progress(count)
         # The library streams the batch in memory-bounded chunks (a long video never sits on the host twice).
         result = swap_stream(
             swapper,

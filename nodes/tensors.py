@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..face_identity import InvalidImageError, as_rgb_uint8
+from ..face_identity import InvalidImageError, as_rgb_uint8, check_image_batch
 from .comfy import intermediate_device
 
 
@@ -26,27 +26,42 @@ def _check_image_shape(shape: Any, *ranks: int) -> tuple[int, ...]:
     return sides
 
 
-def _as_batch(image: Any) -> NDArray[np.float32]:
-    """A ``[B, H, W, C]`` float32 numpy view of an IMAGE tensor (a single ``[H, W, C]`` image becomes B = 1)."""
+def check_image(image: Any, node: str) -> tuple[int, int, int, int]:
+    """The pack's image policy (``face_identity.check_image_batch``) for ``node``'s IMAGE input; ``(B, H, W, C)``.
+
+    Every node checks its IMAGE inputs this way (directly or through the conversions below), so a
+    NaN, infinite or out-of-range frame is refused by all of them with the same message.
+    """
+    return check_image_batch(image, node)
+
+
+def _as_batch(image: Any, node: str) -> NDArray[np.float32]:
+    """A ``[B, H, W, C]`` float32 numpy view of an IMAGE tensor (a single ``[H, W, C]`` image becomes B = 1), checked."""
+    check_image(image, node)
     array = image.detach().cpu().float().numpy() if hasattr(image, "detach") else np.asarray(image, dtype=np.float32)
     if array.ndim == 3:
         array = array[None]
-    _check_image_shape(array.shape, 4)
     return array
 
 
-def image_to_uint8_list(image: Any) -> list[NDArray[np.uint8]]:
-    """IMAGE ``[B, H, W, C]`` 0..1 -> B arrays ``[H, W, 3]`` uint8 RGB (rounded, alpha dropped, grey repeated)."""
-    return [as_rgb_uint8(frame) for frame in _as_batch(image)]
+def image_to_uint8_list(image: Any, node: str = "IMAGE") -> list[NDArray[np.uint8]]:
+    """IMAGE ``[B, H, W, C]`` 0..1 -> B arrays ``[H, W, 3]`` uint8 RGB (rounded, alpha dropped, grey repeated).
+
+    Raises ``InvalidImageError`` naming ``node`` for images the policy refuses (``check_image``).
+    """
+    return [as_rgb_uint8(frame) for frame in _as_batch(image, node)]
 
 
-def image_to_float_list(image: Any) -> list[NDArray[np.float32]]:
-    """IMAGE ``[B, H, W, C]`` -> B arrays ``[H, W, 3]`` float32 0..1 RGB (alpha dropped, grey repeated; values untouched)."""
+def image_to_float_list(image: Any, node: str = "IMAGE") -> list[NDArray[np.float32]]:
+    """IMAGE ``[B, H, W, C]`` -> B arrays ``[H, W, 3]`` float32 0..1 RGB (alpha dropped, grey repeated, clipped to 0..1).
+
+    Raises ``InvalidImageError`` naming ``node`` for images the policy refuses (``check_image``).
+    """
     frames = []
-    for frame in _as_batch(image):
+    for frame in _as_batch(image, node):
         if frame.shape[2] == 1:
             frame = np.repeat(frame, 3, axis=2)
-        frames.append(np.ascontiguousarray(frame[:, :, :3], dtype=np.float32))
+        frames.append(np.ascontiguousarray(np.clip(frame[:, :, :3], 0.0, 1.0), dtype=np.float32))
     return frames
 
 

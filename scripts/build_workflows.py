@@ -306,6 +306,7 @@ def best_of_n_identity_check() -> Workflow:
     wf.add("SaveImage", (1440, 360), title="Images that passed", images=(check, 1), filename_prefix="face_identity_passed")
     wf.add("PreviewImage", (1440, 720), title="Scores chart", images=(check, 6))
     wf.add("PreviewAny", (1800, 200), title="Scores", source=(check, 5))
+    wf.add("PreviewAny", (1800, 480), title="Gate result (what passed, what was blocked)", source=(check, 7))
     return wf
 
 

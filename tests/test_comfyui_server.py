@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -120,10 +121,8 @@ def test_pack_loads_in_comfyui(server: tuple[str, Path]) -> None:
     assert set(templates.get("face-identity", [])) >= {p.stem for p in (REPO_ROOT / "workflows").glob("*.json")}
 
 
-@pytest.mark.parametrize("path", sorted((REPO_ROOT / "workflows" / "api").glob("*.json")), ids=lambda p: p.stem)
-def test_api_workflow_runs_over_http(server: tuple[str, Path], path: Path) -> None:
-    url, log_path = server
-    prompt = json.loads(path.read_text())
+def _run_prompt(url: str, log_path: Path, prompt: dict[str, Any], name: str) -> dict[str, Any]:
+    """Queue ``prompt``, wait for it, and return its /history entry (failing the test on node errors or a timeout)."""
     queued = _post(f"{url}/prompt", {"prompt": prompt, "client_id": str(uuid.uuid4())})
     assert not queued.get("node_errors"), queued
     prompt_id = queued["prompt_id"]
@@ -131,11 +130,69 @@ def test_api_workflow_runs_over_http(server: tuple[str, Path], path: Path) -> No
     while True:
         history = _get(f"{url}/history/{prompt_id}")
         if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
-            break
+            return dict(history[prompt_id])
         if time.time() > deadline:
-            pytest.fail(f"{path.name} did not finish within {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
+            pytest.fail(f"{name} did not finish within {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
         time.sleep(0.5)
-    status = history[prompt_id]["status"]
+
+
+def _assert_success(entry: dict[str, Any]) -> None:
+    status = entry["status"]
     errors = [message for message in status.get("messages", []) if message[0] == "execution_error"]
     assert status.get("status_str") == "success" and not errors, json.dumps(errors)[:4000]
-    assert history[prompt_id]["outputs"], f"{path.name} produced no output"
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "workflows" / "api").glob("*.json")), ids=lambda p: p.stem)
+def test_api_workflow_runs_over_http(server: tuple[str, Path], path: Path) -> None:
+    url, log_path = server
+    entry = _run_prompt(url, log_path, json.loads(path.read_text()), path.name)
+    _assert_success(entry)
+    assert entry["outputs"], f"{path.name} produced no output"
+
+
+def test_gate_passing_nothing_blocks_only_its_branch(server: tuple[str, Path]) -> None:
+    """A threshold no image reaches: Save Image (fed by passing_images) is skipped, everything else runs, no error."""
+    url, log_path = server
+    prompt = json.loads((REPO_ROOT / "workflows" / "api" / "best_of_n_identity_check.json").read_text())
+    (gate,) = [key for key, node in prompt.items() if node["class_type"] == "FaceIdentity_IdentityConsistency"]
+    prompt[gate]["inputs"]["threshold"] = 1.0  # a cosine similarity of two different photos never reaches 1
+    entry = _run_prompt(url, log_path, prompt, "best_of_n_identity_check (nothing passes)")
+    _assert_success(entry)
+    outputs = entry["outputs"]
+    saves = [key for key, node in prompt.items() if node["class_type"] == "SaveImage"]
+    assert saves and not any(outputs.get(key, {}).get("images") for key in saves), outputs
+    previews = [key for key, node in prompt.items() if node["class_type"] == "PreviewImage"]
+    assert all(outputs.get(key, {}).get("images") for key in previews), outputs  # best image and chart still flow
+    texts = [" ".join(outputs[key].get("text", [])) for key in outputs]
+    assert any("no image passed the threshold 1.00" in text and "blocked" in text for text in texts), texts
+
+
+def test_bad_text_inputs_are_refused_before_the_run(server: tuple[str, Path]) -> None:
+    """VALIDATE_INPUTS: a bad face index list comes back as a node error of the prompt, nothing runs."""
+    url, _ = server
+    prompt = json.loads((REPO_ROOT / "workflows" / "api" / "best_of_n_identity_check.json").read_text())
+    (gate,) = [key for key, node in prompt.items() if node["class_type"] == "FaceIdentity_IdentityConsistency"]
+    prompt[gate]["inputs"]["indices"] = "0,x"
+    request = urllib.request.Request(
+        f"{url}/prompt",
+        data=json.dumps({"prompt": prompt, "client_id": str(uuid.uuid4())}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    body = json.loads(refused.value.read())
+    details = json.dumps(body.get("node_errors", {}).get(gate, {}))
+    assert "is not a non-negative whole number" in details, body
+
+
+def test_torch_backend_runs_under_comfyuis_model_management(server: tuple[str, Path]) -> None:
+    """The recognizer on the torch backend: registered with comfy.model_management (a ModelPatcher) and run."""
+    url, log_path = server
+    prompt = json.loads((REPO_ROOT / "workflows" / "api" / "compare_two_faces.json").read_text())
+    (loader,) = [key for key, node in prompt.items() if node["class_type"] == "FaceIdentity_LoadArcFaceModel"]
+    prompt[loader]["inputs"]["backend"] = "torch"
+    entry = _run_prompt(url, log_path, prompt, "compare_two_faces (torch backend)")
+    _assert_success(entry)
+    texts = " ".join(" ".join(output.get("text", [])) for output in entry["outputs"].values())
+    assert "same person" in texts, texts
+    assert "Requested to load ConvertedGraphModule" in log_path.read_text()  # ComfyUI's load_models_gpu log line

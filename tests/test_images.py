@@ -50,9 +50,19 @@ def test_float_0_to_1_round_trips_exactly(rgb: np.ndarray, dtype: type) -> None:
     assert np.array_equal(as_rgb_uint8(as_float), rgb)
 
 
-def test_float_out_of_range_is_clipped_and_rounded() -> None:
-    values = np.array([[[-0.5, 0.0, 1.0], [1.7, 0.6 / 255, 0.4 / 255]]], dtype=np.float32)
+def test_float_slight_overshoot_is_clipped_and_rounded() -> None:
+    values = np.array([[[-0.01, 0.0, 1.0], [1.01, 0.6 / 255, 0.4 / 255]]], dtype=np.float32)
     assert as_rgb_uint8(values).tolist() == [[[0, 0, 255], [255, 1, 0]]]
+
+
+def test_float_out_of_range_is_refused() -> None:
+    """The input policy (face_identity.validate): beyond IMAGE_RANGE_TOLERANCE a float image is refused, not clipped."""
+    from face_identity.errors import InvalidImageError
+
+    with pytest.raises(InvalidImageError, match=r"values -0\.5\.\.1\.7.*Clamp"):
+        as_rgb_uint8(np.array([[[-0.5, 0.0, 1.0], [1.7, 0.5, 0.5]]], dtype=np.float32))
+    with pytest.raises(InvalidImageError, match="divide it by 255"):
+        as_rgb_uint8(np.full((2, 2, 3), 200.0, np.float32))
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,7 @@ def test_average_consistency_and_files(
         photo(shared_data, "faces/joe_biden/face_recognition_biden.jpg").permute(0, 3, 1, 2), size=candidates.shape[1:3]
     ).permute(0, 2, 3, 1)
     batch = torch.cat([stranger, torch.zeros_like(candidates), candidates])
-    best, passing, best_index, best_score, passed, scores, chart = nodes["IdentityConsistency"].check(
+    best, passing, best_index, best_score, passed, scores, chart, info = nodes["IdentityConsistency"].check(
         average, batch, recognizer, detector, 0.4, "large-small", "", 0, 0
     )
     import json
@@ -187,7 +187,7 @@ def test_average_consistency_and_files(
     assert torch.equal(passing[0], batch[2]) and torch.equal(best[0], batch[2])
     assert report[1] == {"index": 1, "score": 0.0, "face": -1, "has_face": False, "passed": False}
     assert report[0]["has_face"] and report[0]["score"] < 0.4 and best_score == pytest.approx(report[2]["score"], abs=1e-4)
-    assert chart.shape[0] == 1
+    assert chart.shape[0] == 1 and info.startswith("1 of 3 image(s) passed")
 
     saved = nodes["SaveIdentity"].save(average, "Obama average", "face_identity", "error")
     path = Path(saved["result"][0])

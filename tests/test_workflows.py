@@ -232,12 +232,13 @@ def test_compare_two_faces_runs(pack: Any, model_folder: Path, example_inputs: P
 def test_best_of_n_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
     prompt = json.loads((WORKFLOW_DIR / "api" / "best_of_n_identity_check.json").read_text())
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
-    best, passing, best_index, best_score, pass_count, scores, chart = outputs[
+    best, passing, best_index, best_score, pass_count, scores, chart, info = outputs[
         find(prompt, "FaceIdentity_IdentityConsistency")[0]
     ]
     report = json.loads(scores)
     assert [row["passed"] for row in report] == [True, False, True]  # person A, person B, person A
     assert best_index in (0, 2) and pass_count == 2 and passing.shape[0] == 2 and best_score > 0.4
+    assert info.startswith("2 of 3 image(s) passed")
 
 
 def test_build_and_save_identity_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:

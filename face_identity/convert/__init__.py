@@ -27,7 +27,7 @@ Nothing is ever pickled.
 Modules, in pipeline order: ``graph`` (the ONNX graph as plain data), ``cache`` (the safetensors
 disk cache), ``context`` and ``ops_*`` (one torch function per node: elementwise, dense incl. the
 exact int8 ops, shape/layout, spatial), ``registry`` (the covered ops), ``interpreter``
-(``ConvertedGraph``), ``device`` (device/precision policy), ``backends`` (``convert_model`` and the
+(``ConvertedGraph``, ``converted_graphs``), ``device`` (device/precision policy), ``backends`` (``convert_model`` and the
 torch recognizer backend).
 """
 
@@ -36,11 +36,12 @@ from __future__ import annotations
 from .backends import TorchBackend, choose_torch_backend, convert_model
 from .cache import CACHE_FORMAT, load_graph_spec
 from .device import dtype_supported, resolve_device, resolve_dtype, torch_target, usable_dtype
-from .interpreter import ConvertedGraph
+from .interpreter import ConvertedGraph, converted_graphs
 
 __all__ = [
     "CACHE_FORMAT",
     "ConvertedGraph",
+    "converted_graphs",
     "TorchBackend",
     "choose_torch_backend",
     "convert_model",

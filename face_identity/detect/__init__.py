@@ -1,6 +1,7 @@
 """Face detection: SCRFD / RetinaFace-10g and YOLOFace models -> ``Face`` records with 5 landmarks.
 
 - ``onnx_detector``: ``FaceDetector`` (onnxruntime, any model family) and ``load_detector``.
+- ``loading``: ``load_face_detector`` (onnxruntime, or the torch detector when onnxruntime is not installed).
 - ``torch_detector``: ``TorchFaceDetector``, an SCRFD converted to torch and run on a torch device.
 - ``settings``: ``DetectionSettings`` and the retry policy both detectors follow.
 - ``postprocess``, ``scrfd``, ``yoloface``: letterbox, NMS and the decoders of each output layout.
@@ -10,6 +11,7 @@ An image with no face yields an empty list, never an exception.
 
 from __future__ import annotations
 
+from .loading import load_face_detector
 from .onnx_detector import FaceDetector, load_detector
 from .postprocess import faces_from_detections
 from .settings import PAD_RETRY_FRACTION, RETRY_MIN_SIZE, RETRY_SIZE_STEP, DetectionSettings, pad_retry_margin, retry_fit_sizes
@@ -24,6 +26,7 @@ __all__ = [
     "TorchFaceDetector",
     "faces_from_detections",
     "load_detector",
+    "load_face_detector",
     "load_torch_detector",
     "pad_retry_margin",
     "retry_fit_sizes",

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from ..download import resolve_model
 from ..errors import InvalidImageError, ModelMismatchError
-from ..runtime import ModelSession, open_session, require_kind
+from ..runtime import ModelSession, graph_session, open_session, require_kind
 from ..types import Face, RGBImage
 from .postprocess import faces_from_detections, image_blob, letterbox, nms
 from .scrfd import decode_scrfd, layout_for_outputs
@@ -145,8 +145,9 @@ def load_detector(
     settings: DetectionSettings | None = None,
     allow_download: bool = True,
     device_id: int = 0,
+    without_onnxruntime: bool = False,
 ) -> FaceDetector:
-    """Find (or download), open and check a face detector.
+    """Find (or download), open and check a face detector run by onnxruntime (``load_face_detector`` also takes torch).
 
     Args:
         name_or_path: catalog name (``retinaface_10g``, ``scrfd_2.5g``, ``yoloface_8n``) or an ``.onnx`` path.
@@ -154,13 +155,17 @@ def load_detector(
         providers: onnxruntime provider choice (``auto``, ``cuda``, ``cpu``, ...).
         strict: raise when a requested GPU provider is not active.
         device_id: GPU index for GPU providers.
+        without_onnxruntime: read the graph with ``onnx`` only (``runtime.graph_session``), for the torch detector.
 
     Raises:
         ModelMismatchError: the file is not a detector with 5 landmarks.
         ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
     """
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
+    if without_onnxruntime:
+        model = graph_session(resolved.path, "torch backend (onnxruntime not installed)")
+    else:
+        model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
     signature = require_kind(model, "detector")
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "detector" else None
     family = signature.family or "scrfd"

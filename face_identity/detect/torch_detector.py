@@ -8,7 +8,7 @@ and on a padded copy: ``settings.retry_fit_sizes``, ``settings.pad_retry_margin`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +181,15 @@ class TorchFaceDetector:
         return self.detector.settings
 
     @property
+    def model(self) -> Any:
+        """The wrapped detector's ``ModelSession`` (a ``graph_session`` when onnxruntime is not installed)."""
+        return self.detector.model
+
+    def with_settings(self, **changes: object) -> TorchFaceDetector:
+        """The same converted model with some settings changed (as ``FaceDetector.with_settings``)."""
+        return TorchFaceDetector(self.detector.with_settings(**changes), self.graph)
+
+    @property
     def device(self) -> Any:
         return self.graph.device
 
@@ -266,8 +275,16 @@ class TorchFaceDetector:
         tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(torch.float32)
         return self.detect_frames(tensor, [image_index], score_threshold)[0]
 
-    def detect_batch(self, images: Sequence[RGBImage], score_threshold: float | None = None) -> list[list[Face]]:
-        """``detect`` for each image (same-size neighbours in one call); ``result[i]`` holds image ``i``'s faces."""
+    def detect_batch(
+        self,
+        images: Sequence[RGBImage],
+        score_threshold: float | None = None,
+        on_image_done: Callable[[int], None] | None = None,
+    ) -> list[list[Face]]:
+        """``detect`` for each image (same-size neighbours in one call); ``result[i]`` holds image ``i``'s faces.
+
+        ``on_image_done(index)`` is called for every image once its group is done (as ``FaceDetector.detect_batch``).
+        """
         import torch
 
         arrays = [as_rgb_uint8(image) for image in images]
@@ -280,6 +297,9 @@ class TorchFaceDetector:
             stacked = torch.from_numpy(np.stack(arrays[start:stop])).to(device=self.graph.device)
             frames = stacked.permute(0, 3, 1, 2).to(torch.float32).contiguous()
             results.extend(self.detect_frames(frames, range(start, stop), score_threshold))
+            for index in range(start, stop):
+                if on_image_done is not None:
+                    on_image_done(index)
             start = stop
         return results
 

@@ -188,8 +188,33 @@ def _checked_torch_backend(
     return candidate, problem
 
 
+def _unchecked_torch_backend(
+    graph: Any, device: Any, dtype: str, input_names: Sequence[str], size: int, dimension: int
+) -> tuple[TorchSwapperBackend, str | None]:
+    """Wrap a converted graph with no onnxruntime to compare against: it only has to run on the probe."""
+    crops, latents = _probe_inputs(size, dimension, 2)
+    problem = "not run"
+    for batch_size in (2, 1):
+        candidate = TorchSwapperBackend(graph, device, dtype, input_names, batch_size)
+        try:
+            output = candidate.run(crops, latents)
+        except (RuntimeError, ValueError) as error:
+            problem = f"fails at {batch_size} crop(s) per call ({str(error)[:200]})"
+            continue
+        if np.isfinite(output).all():
+            return candidate, None
+        problem = "gives NaN or infinite pixels on the probe"
+    return candidate, problem
+
+
 def torch_swapper_backend(
-    path: os.PathLike[str] | str, backend: str, device: Any, dtype: str, reference: SwapperBackend, size: int, dimension: int
+    path: os.PathLike[str] | str,
+    backend: str,
+    device: Any,
+    dtype: str,
+    reference: SwapperBackend | None,
+    size: int,
+    dimension: int,
 ) -> SwapperBackend | None:
     """The swapper converted to torch by ``face_identity.convert``, if it matches onnxruntime; else ``None``.
 
@@ -199,6 +224,9 @@ def torch_swapper_backend(
 
     Raises:
         ModelConversionError: ``backend="torch"`` and the graph cannot be converted exactly.
+
+    ``reference`` is ``None`` when onnxruntime is not installed: the conversion then only has to run
+    (finite output on the probe), with a warning that it was not compared.
     """
     from ..convert import convert_model, torch_target
 
@@ -210,7 +238,13 @@ def torch_swapper_backend(
     precision = str(torch_dtype).removeprefix("torch.")
     try:
         graph = convert_model(path, dtype=precision, device=torch_device)
-        converted, problem = _checked_torch_backend(graph, reference, torch_device, precision, graph.input_names, size, dimension)
+        if reference is None:
+            logger.warning("%s: onnxruntime is not installed, so the torch conversion is not compared with it", name)
+            converted, problem = _unchecked_torch_backend(graph, torch_device, precision, graph.input_names, size, dimension)
+        else:
+            converted, problem = _checked_torch_backend(
+                graph, reference, torch_device, precision, graph.input_names, size, dimension
+            )
     except ModelConversionError as error:
         if backend == "torch":
             raise ModelConversionError(f"cannot run {name} with the torch backend: {error}") from error

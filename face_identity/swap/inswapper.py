@@ -24,7 +24,16 @@ from ..catalog import W600K_R50_SPACE
 from ..download import resolve_model
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError, ModelMismatchError
 from ..onnx_graph import last_initializer
-from ..runtime import BACKEND_CHOICES, ModelSession, TensorInfo, declared_embedding_space, open_session, require_kind
+from ..runtime import (
+    BACKEND_CHOICES,
+    ModelSession,
+    TensorInfo,
+    declared_embedding_space,
+    graph_session,
+    onnxruntime_available,
+    open_session,
+    require_kind,
+)
 from ..types import Identity
 from .backends import OnnxSwapperBackend, SwapperBackend, torch_swapper_backend
 
@@ -188,11 +197,20 @@ def load_inswapper(
         ModelMismatchError: not a swapper, or the last initializer is not a ``[D, D]`` emap for the ``[1, D]`` source.
         ModelConversionError: ``backend="torch"`` and the graph does not convert exactly.
         ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
+
+    Without onnxruntime installed, ``auto`` and ``torch`` run the torch conversion (not compared with
+    onnxruntime then); ``onnxruntime`` raises ``ProviderUnavailableError`` saying how to install it.
+    Once the torch backend is chosen no onnxruntime session stays open (``runtime.graph_session``).
     """
     if backend not in BACKEND_CHOICES:
         raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
+    without_onnxruntime = backend != "onnxruntime" and not onnxruntime_available()
+    if without_onnxruntime:  # ComfyUI always has torch: auto runs the conversion
+        backend = "torch"
+        model = graph_session(resolved.path, "torch backend (onnxruntime not installed)")
+    else:
+        model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
     require_kind(model, "swapper")
     target, source = swap_inputs(model)
     emap = last_initializer(resolved.path)
@@ -208,9 +226,12 @@ def load_inswapper(
     input_size = int(side) if isinstance(side, int) and side > 0 else (spec.input_size[1] if spec else INSWAPPER_INPUT_SIZE)
     chosen: SwapperBackend = OnnxSwapperBackend(model, target, source)
     if backend in ("torch", "auto"):
-        converted = torch_swapper_backend(resolved.path, backend, device, dtype, chosen, input_size, int(source_dim))
+        reference = chosen if model.has_session else None
+        converted = torch_swapper_backend(resolved.path, backend, device, dtype, reference, input_size, int(source_dim))
         if converted is not None:
             chosen = converted
+            if model.has_session:  # checked against onnxruntime above; now no second copy of the weights stays open
+                model = graph_session(resolved.path)
     return InswapperSwapper(
         chosen,
         model,

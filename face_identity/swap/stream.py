@@ -19,9 +19,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InvalidArgumentError
-from ..images import as_float_rgb, as_rgb_uint8, image_batch_frames, image_batch_shape
+from ..images import as_float_rgb, as_rgb_uint8, image_batch_frames
 from ..stream import DEFAULT_MEMORY_BUDGET_MB, frames_per_chunk
 from ..types import Face, Identity
+from ..validate import check_image_batch
 from .run import DEFAULT_SWAP, Swapper, SwapSettings, swap_faces
 from .targets import EVERY_TARGET, TargetSelection, select_targets
 
@@ -106,11 +107,11 @@ def swap_stream(
 
     Raises:
         IncompatibleIdentitiesError: the source is not of the swapper's space (raised before any work).
-        InvalidImageError: not an image batch, or NaN/infinite pixels.
+        InvalidImageError: not an image batch, or refused by the input policy (``validate.check_image_batch``).
         InvalidArgumentError: ``chunk_frames`` < 1, wrong output arrays, or as ``detect_and_swap``.
     """
     swapper.require_compatible(source)
-    count, height, width, _ = image_batch_shape(images)
+    count, height, width, _ = check_image_batch(images, "swap_stream")  # the input policy (validate.py)
     if chunk_frames is not None and chunk_frames < 1:
         raise InvalidArgumentError(f"chunk_frames must be at least 1, got {chunk_frames}")
     swapped = _output(out_images, (count, height, width, 3), "out_images")

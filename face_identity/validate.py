@@ -1,0 +1,119 @@
+"""The one input policy of the library and the nodes: what is refused with an error, what is only flagged.
+
+Refused (an exception naming the caller, the item and the fix), before any work:
+
+- an image batch whose shape is not ``[B, H, W, C]`` (C in 1, 3, 4; H, W >= 1), whose dtype is
+  neither uint8 nor float, or with a NaN/infinite pixel, or float values outside 0..1 by more
+  than ``IMAGE_RANGE_TOLERANCE`` (``InvalidImageError``; values within the tolerance are clipped
+  where the image is converted);
+- a number (threshold, strength, weight, ...) that is NaN or infinite, or outside its range
+  (``InvalidArgumentError``).
+
+Flagged, never an error: per-image findings such as "no face" (the outputs say which images).
+An empty batch ``[0, H, W, C]`` is valid; callers return empty outputs of the right shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidArgumentError, InvalidImageError
+
+IMAGE_RANGE_TOLERANCE = 0.02
+"""Float images may leave 0..1 by this much (filters and upscalers overshoot slightly); they are clipped."""
+_CHECK_ELEMENTS = 1 << 24
+"""Values reduced at once while checking (bounds the temporaries of a long batch)."""
+
+
+def _frame_checks(chunk: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame of a float ``[n, ...]`` chunk (numpy or torch, any device): (all finite, min, max)."""
+    if hasattr(chunk, "detach"):
+        flat = chunk.detach().flatten(1)
+        finite = flat.isfinite().all(1)
+        low, high = flat.amin(1), flat.amax(1)  # NaN/inf frames are reported by ``finite`` first
+        return finite.cpu().numpy(), low.float().cpu().numpy(), high.float().cpu().numpy()
+    flat = np.asarray(chunk).reshape(chunk.shape[0], -1)
+    return np.isfinite(flat).all(1), flat.min(1), flat.max(1)
+
+
+def check_float_range(image: np.ndarray, context: str = "image") -> None:
+    """Refuse a float numpy image with NaN/infinite values or values outside 0..1 beyond ``IMAGE_RANGE_TOLERANCE``.
+
+    The single-image form of ``check_image_batch`` (``images.as_rgb_uint8`` and ``as_float_image`` use it).
+
+    Raises:
+        InvalidImageError: as ``check_image_batch``.
+    """
+    if not np.all(np.isfinite(image)):
+        raise InvalidImageError(f"{context} contains NaN or infinity")
+    if image.size and (float(image.min()) < -IMAGE_RANGE_TOLERANCE or float(image.max()) > 1.0 + IMAGE_RANGE_TOLERANCE):
+        low, high = float(image.min()), float(image.max())
+        hint = " It looks like 0..255: divide it by 255, or pass uint8." if high > 2.0 else " Clamp it to 0..1 first."
+        raise InvalidImageError(f"{context} has values {low:.4g}..{high:.4g}, but a float image holds 0..1.{hint}")
+
+
+def check_image_batch(images: Any, context: str = "image") -> tuple[int, int, int, int]:
+    """Apply the image policy to a batch; return its ``(B, H, W, C)``.
+
+    Args:
+        images: ``[B, H, W, C]`` (or one ``[H, W, C]``), C in 1, 3, 4: uint8, or float in 0..1;
+            a numpy array or a torch tensor on any device (checked where it lies, chunk by chunk).
+        context: who is asking (a node's name), put at the start of every message.
+
+    Raises:
+        InvalidImageError: wrong shape or dtype, NaN/infinite pixels, or float values outside 0..1
+            by more than ``IMAGE_RANGE_TOLERANCE``; the message names the image's batch index and the fix.
+    """
+    shape = tuple(int(side) for side in images.shape)
+    sides = (1, *shape) if len(shape) == 3 else shape
+    if len(sides) != 4 or sides[3] not in (1, 3, 4) or sides[1] < 1 or sides[2] < 1:
+        raise InvalidImageError(
+            f"{context}: expected an IMAGE [batch, height, width, channels] with 1, 3 or 4 channels, got shape {shape}. "
+            "Connect an IMAGE output (e.g. Load Image, VAE Decode)."
+        )
+    dtype = str(images.dtype).replace("torch.", "")
+    if dtype == "uint8":
+        return sides[0], sides[1], sides[2], sides[3]
+    if not dtype.startswith(("float", "bfloat")):
+        raise InvalidImageError(f"{context}: unsupported image dtype {dtype}; use float32 in 0..1 (ComfyUI's IMAGE) or uint8")
+    batch = images if len(shape) == 4 else images[None]
+    step = max(1, _CHECK_ELEMENTS // (sides[1] * sides[2] * sides[3]))
+    for start in range(0, sides[0], step):
+        finite, low, high = _frame_checks(batch[start : start + step])
+        for offset in range(len(finite)):
+            index = start + offset
+            if not finite[offset]:
+                raise InvalidImageError(
+                    f"{context}: image {index} of the batch has NaN or infinite pixels. Fix the node that made it "
+                    "(e.g. a float16 VAE decode that overflowed: run it in float32) or leave that image out."
+                )
+            if low[offset] < -IMAGE_RANGE_TOLERANCE or high[offset] > 1.0 + IMAGE_RANGE_TOLERANCE:
+                hint = " It looks like 0..255: divide it by 255." if high[offset] > 2.0 else " Clamp it to 0..1 first."
+                raise InvalidImageError(
+                    f"{context}: image {index} of the batch has values {float(low[offset]):.4g}..{float(high[offset]):.4g}, "
+                    f"but an IMAGE holds 0..1.{hint}"
+                )
+    return sides[0], sides[1], sides[2], sides[3]
+
+
+def check_number(value: Any, name: str, context: str = "", minimum: float | None = None, maximum: float | None = None) -> float:
+    """Apply the number policy: ``value`` as a float when finite and within ``minimum..maximum`` (inclusive).
+
+    Raises:
+        InvalidArgumentError: not a number, NaN, infinite, or out of range; the message names
+            ``context`` (a node), the input ``name``, the value and the range.
+    """
+    prefix = f"{context}: " if context else ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{prefix}{name} must be a number, got {value!r}") from None
+    span = f" ({minimum if minimum is not None else '-inf'}..{maximum if maximum is not None else 'inf'})"
+    if not math.isfinite(number):
+        raise InvalidArgumentError(f"{prefix}{name} is {number}; give a finite number{span}")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise InvalidArgumentError(f"{prefix}{name} is {number:g}, outside its range{span}")
+    return number
