@@ -23,7 +23,7 @@ from .download import resolve_model
 from .errors import InvalidArgumentError, InvalidImageError
 from .integrity import cached_crc32, graph_mismatch
 from .onnx_graph import GraphFacts, read_graph_facts
-from .runtime import ModelSession, graph_session, onnxruntime_available, open_session, require_kind
+from .runtime import BACKEND_CHOICES, ModelSession, graph_session, require_kind, session_for_backend
 from .types import Face, Identity, RGBImage
 
 if TYPE_CHECKING:
@@ -416,15 +416,10 @@ def load_recognizer(
         ModelMismatchError: the file is not a recognizer ("... is a face detector, not a face recognizer").
         ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
     """
-    if backend not in ("onnxruntime", "torch", "auto"):
+    if backend not in BACKEND_CHOICES:
         raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    without_onnxruntime = backend != "onnxruntime" and not onnxruntime_available()
-    if without_onnxruntime:  # ComfyUI always has torch: auto runs the conversion
-        backend = "torch"
-        model = graph_session(resolved.path, "torch backend (onnxruntime not installed)")
-    else:
-        model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
+    model, backend = session_for_backend(resolved.path, backend, providers, strict=strict, device_id=device_id)
     require_kind(model, "recognizer")
     facts = read_graph_facts(resolved.path)
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "recognizer" else None

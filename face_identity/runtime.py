@@ -227,6 +227,29 @@ def graph_session(path: str | os.PathLike[str], note: str = "torch backend") -> 
     )
 
 
+def session_for_backend(
+    path: str | os.PathLike[str],
+    backend: str,
+    providers: str | Sequence[str] = "auto",
+    *,
+    strict: bool = False,
+    device_id: int = 0,
+) -> tuple[ModelSession, str]:
+    """The session a loader opens for ``backend`` (one of ``BACKEND_CHOICES``), and the backend that then applies.
+
+    With onnxruntime installed: an onnxruntime session (``open_session``), the backend unchanged; a
+    loader that then runs the torch conversion checks it against this session and replaces it with
+    ``graph_session``. Without onnxruntime, ``auto`` and ``torch`` get a ``graph_session`` and
+    ``"torch"`` (ComfyUI always has torch); ``onnxruntime`` raises.
+
+    Raises:
+        ModelFileError, ProviderUnavailableError: as ``open_session`` / ``graph_session``.
+    """
+    if backend != "onnxruntime" and not onnxruntime_available():
+        return graph_session(path, "torch backend (onnxruntime not installed)"), "torch"
+    return open_session(path, providers, strict=strict, device_id=device_id), backend
+
+
 def open_session(
     path: str | os.PathLike[str],
     providers: str | Sequence[str] = "auto",

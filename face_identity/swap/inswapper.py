@@ -30,9 +30,8 @@ from ..runtime import (
     TensorInfo,
     declared_embedding_space,
     graph_session,
-    onnxruntime_available,
-    open_session,
     require_kind,
+    session_for_backend,
 )
 from ..types import Identity
 from .backends import OnnxSwapperBackend, SwapperBackend, torch_swapper_backend
@@ -205,12 +204,7 @@ def load_inswapper(
     if backend not in BACKEND_CHOICES:
         raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
     resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    without_onnxruntime = backend != "onnxruntime" and not onnxruntime_available()
-    if without_onnxruntime:  # ComfyUI always has torch: auto runs the conversion
-        backend = "torch"
-        model = graph_session(resolved.path, "torch backend (onnxruntime not installed)")
-    else:
-        model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
+    model, backend = session_for_backend(resolved.path, backend, providers, strict=strict, device_id=device_id)
     require_kind(model, "swapper")
     target, source = swap_inputs(model)
     emap = last_initializer(resolved.path)
