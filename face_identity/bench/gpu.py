@@ -193,7 +193,7 @@ def pipeline_groups(
 
 
 def long_batch_swap(data: Path, device: str, lengths: Sequence[int], chunk: int, cache: Path) -> list[dict[str, Any]]:
-    """Detect + swap batches of frames of ``lengths``, ``chunk`` frames per library call: frames/s and peak memory."""
+    """Detect + swap batches of ``lengths`` frames with one ``swap_stream`` call in chunks of ``chunk``: frames/s and peak memory."""
     from .. import Identity, detect_and_swap, load_detector, load_swapper, read_image, swap_stream
     from ..devtools.synthetic import build_inswapper_like
     from .variants import load_torch_detector
