@@ -597,7 +597,7 @@ def face_mask() -> Workflow:
     wf.add("MaskPreview", (1080, 0), title="MASK (to an inpainting node)", mask=(mask, 0))
     wf.add("PreviewImage", (1440, 0), title="Mask preview", images=(mask, 1))
     wf.add("PreviewAny", (1080, 320), title="Mask settings", source=(mask, 3))
-    wf.note((360, 320), INPAINT_NOTE)
+    wf.note((1080, 920), INPAINT_NOTE)
     return wf
 
 
