@@ -200,28 +200,38 @@ def transform_points(points: NDArray[np.floating], matrix: AffineMatrix) -> NDAr
     return np.asarray(points, np.float64).reshape(-1, 2) @ m[:, :2].T + m[:, 2]
 
 
-def crop_masks(crops: NDArray[np.floating], faces: Sequence[Face], spec: MaskSpec) -> NDArray[np.float32]:
+PRE_SWAP_TYPES: tuple[str, ...] = ("box", "occlusion")
+"""Mask types a swap computes on the target crop before the swap (FaceFusion's ``swap_face``)."""
+POST_SWAP_TYPES: tuple[str, ...] = ("region", "area")
+"""Mask types a swap computes on the swapped crop after the swap."""
+
+
+def crop_masks(
+    crops: NDArray[np.floating], faces: Sequence[Face], spec: MaskSpec, types: Sequence[str] | None = None
+) -> NDArray[np.float32]:
     """``[N, S, S]`` float32 0..1: the combined (minimum) mask of each crop.
 
     Args:
         crops: ``[N, S, S, 3]`` float32 RGB 0..1 aligned crops.
         faces: the N faces, each with ``align_matrix`` (how its crop was cut) and, for ``area``, ``landmarks_68``.
         spec: which masks.
+        types: compute only these of ``spec.types`` (None = all; e.g. ``PRE_SWAP_TYPES``); none selected = all ones.
 
     Raises:
         InvalidArgumentError: ``area`` for a face without 68 points.
     """
     count, size = crops.shape[0], crops.shape[1]
     combined = np.ones((count, size, size), np.float32)
-    if count == 0:
+    chosen = tuple(name for name in spec.types if types is None or name in types)
+    if count == 0 or not chosen:
         return combined
-    if "box" in spec.types:
+    if "box" in chosen:
         combined = np.minimum(combined, box_mask(size, spec.blur, spec.padding)[None])
-    if "occlusion" in spec.types:
+    if "occlusion" in chosen:
         combined = np.minimum(combined, occlusion_masks(crops, spec.occluders))
-    if "region" in spec.types and spec.parser is not None:
+    if "region" in chosen and spec.parser is not None:
         combined = np.minimum(combined, region_masks(crops, spec.parser, spec.regions))
-    if "area" in spec.types:
+    if "area" in chosen:
         for index, face in enumerate(faces):
             if face.landmarks_68 is None or face.align_matrix is None:
                 raise InvalidArgumentError("the area mask needs 68-point landmarks: pass a landmarker in the mask spec")
@@ -295,7 +305,8 @@ def paste_crop(
     return result, weight_full
 
 
-def _with_landmarks(face: Face, spec: MaskSpec, image: NDArray[np.generic]) -> Face:
+def with_landmarks_68(face: Face, spec: MaskSpec, image: NDArray[np.generic]) -> Face:
+    """The face with 68-point landmarks when ``spec`` has the ``area`` type and the face has none yet (from ``spec.landmarker`` on ``image``)."""
     if "area" not in spec.types or face.landmarks_68 is not None:
         return face
     if spec.landmarker is None:
@@ -316,7 +327,7 @@ def aligned_crops(
         matrix = alignment_matrix(face.landmarks, template, size)
         crops[index] = warp_crop(image, matrix, size)
         face = face.with_alignment(matrix, size, template)
-        aligned.append(_with_landmarks(face, spec, image) if spec is not None else face)
+        aligned.append(with_landmarks_68(face, spec, image) if spec is not None else face)
     return crops, aligned
 
 

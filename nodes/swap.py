@@ -17,6 +17,7 @@ from ..face_identity import (
     Identity,
     IncompatibleIdentitiesError,
     InswapperSwapper,
+    MaskSpec,
     SwapSettings,
     TargetSelection,
     check_number,
@@ -48,7 +49,7 @@ class FaceSwap:
     OUTPUT_IS_LIST = (False, False, False, False, True, False, False)
     OUTPUT_TOOLTIPS = (
         "The images with the faces swapped.",
-        "The paste mask actually used per image (0..1): feathered square, face area and the swapper's learned mask.",
+        "The paste mask actually used per image (0..1): feathered square, face area, the swapper's learned mask and the mask spec.",
         "Faces swapped in the whole batch.",
         "JSON list: faces swapped per image (0 = passed through unchanged).",
         "Identity retention per swapped face (cosine of the re-detected face to the source; a list, empty without a recognizer).",
@@ -149,6 +150,13 @@ class FaceSwap:
                     },
                 ),
                 "second_source": (sockets.IDENTITY, {"tooltip": "The source identity embedded by the second recognizer."}),
+                "mask_spec": (
+                    sockets.MASK_SPEC,
+                    {
+                        "tooltip": "From Face Mask: box and occlusion judged on the target before the swap, region and area on "
+                        "the swapped face after it (FaceFusion's order), combined by minimum with the learned mask."
+                    },
+                ),
             },
         }
 
@@ -177,16 +185,21 @@ class FaceSwap:
         measure_retention: bool = True,
         second_recognizer: ArcFaceRecognizer | None = None,
         second_source: Identity | None = None,
+        mask_spec: MaskSpec | None = None,
     ) -> tuple[Any, Any, int, str, list[float], str, Any]:
         count = check_image(image, "Face Swap")[0]  # the input policy (face_identity.validate), before any work
         threshold, strength, mask_blur = (
             check_number(value, name, "Face Swap")
             for value, name in ((threshold, "threshold"), (strength, "strength"), (mask_blur, "mask_blur"))
         )
-        settings = SwapSettings(int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask), bool(learned_mask))
+        settings = SwapSettings(
+            int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask), bool(learned_mask), mask_spec
+        )
         positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
-        use_models(swapper, detector, recognizer, second_recognizer)  # torch-backend models under ComfyUI's memory management
+        mask_models = () if mask_spec is None else (*mask_spec.occluders, mask_spec.parser, mask_spec.landmarker)
+        # torch-backend models under ComfyUI's memory management
+        use_models(swapper, detector, recognizer, second_recognizer, *mask_models)
         progress = Progress(count)
         # The library streams the batch in memory-bounded chunks (a long video never sits on the host twice).
         result = swap_stream(

@@ -25,7 +25,16 @@ CORE_NODES: dict[str, dict[str, Any]] = {
     "PreviewImage": {"inputs": [("images", "IMAGE")], "widgets": [], "outputs": []},
     "SaveImage": {"inputs": [("images", "IMAGE")], "widgets": ["filename_prefix"], "outputs": []},
     "PreviewAny": {"inputs": [("source", "*")], "widgets": [], "outputs": []},
+    "ImageBlur": {"inputs": [("image", "IMAGE")], "widgets": ["blur_radius", "sigma"], "outputs": [("IMAGE", "IMAGE")]},
+    "ImageCompositeMasked": {
+        "inputs": [("destination", "IMAGE"), ("source", "IMAGE"), ("mask", "MASK")],
+        "widgets": ["x", "y", "resize_source"],
+        "outputs": [("IMAGE", "IMAGE")],
+    },
+    "MaskPreview": {"inputs": [("mask", "MASK")], "widgets": [], "outputs": []},
 }
+FRONTEND_ONLY = ("Note",)
+"""Nodes the frontend draws but never queues (no /object_info entry, absent from the API twin)."""
 
 
 TRANSCRIBED_SCHEMAS = ("comfy_generation_nodes.json", "ipadapter_plus_nodes.json")
@@ -103,6 +112,11 @@ class Node:
 class Workflow:
     name: str
     nodes: list[Node] = field(default_factory=list)
+    notes: list[tuple[tuple[int, int], str]] = field(default_factory=list)
+
+    def note(self, pos: tuple[int, int], text: str) -> None:
+        """A frontend Note (text only): in the UI workflow, not in the API twin."""
+        self.notes.append((pos, text))
 
     def add(self, node_type: str, pos: tuple[int, int], title: str | None = None, **values: Any) -> Node:
         node = Node(len(self.nodes) + 1, node_type, pos, {}, {}, title)
@@ -179,10 +193,28 @@ class Workflow:
             if node.title:
                 entry["title"] = node.title
             ui_nodes.append(entry)
+        for number, (pos, text) in enumerate(self.notes):
+            ui_nodes.append(
+                {
+                    "id": len(self.nodes) + number + 1,
+                    "type": "Note",
+                    "pos": list(pos),
+                    "size": [420, 160],
+                    "flags": {},
+                    "order": len(self.nodes) + number,
+                    "mode": 0,
+                    "inputs": [],
+                    "outputs": [],
+                    "properties": {},
+                    "widgets_values": [text],
+                    "color": "#432",
+                    "bgcolor": "#653",
+                }
+            )
         return {
             "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"face-identity/{self.name}")),
             "revision": 0,
-            "last_node_id": len(self.nodes),
+            "last_node_id": len(self.nodes) + len(self.notes),
             "last_link_id": len(link_rows),
             "nodes": ui_nodes,
             "links": link_rows,
@@ -359,9 +391,17 @@ def _swapper(wf: Workflow, pos: tuple[int, int], model_name: str, title: str | N
 
 
 def _swap(
-    wf: Workflow, pos: tuple[int, int], targets: Node, source: Node, swapper: Node, recognizer: Node, detector: Node
+    wf: Workflow,
+    pos: tuple[int, int],
+    targets: Node,
+    source: Node,
+    swapper: Node,
+    recognizer: Node,
+    detector: Node,
+    mask_spec: Node | None = None,
 ) -> Node:
-    """A Face Swap of every face at the defaults, with the learned mask and the retention scores on."""
+    """A Face Swap of every face at the defaults, with the learned mask and the retention scores on (and a mask spec)."""
+    extra = {} if mask_spec is None else {"mask_spec": (mask_spec, 2)}
     return wf.add(
         "FaceIdentity_FaceSwap",
         pos,
@@ -380,6 +420,7 @@ def _swap(
         recognizer=(recognizer, 0),
         learned_mask=True,
         measure_retention=True,
+        **extra,
     )
 
 
@@ -391,15 +432,13 @@ def _targets(wf: Workflow, x: int, y: int) -> Node:
     )
 
 
-def face_swap() -> Workflow:
-    wf = Workflow("face_swap")
-    recognizer, detector = _loaders(wf, 0, 0)
-    swapper = _swapper(wf, (0, 520), "hyperswap_1a_256")
+def _source_identity(wf: Workflow, recognizer: Node, detector: Node) -> Node:
+    """Identity Average of Face Embed of the two person_a photos."""
     embeds = []
     for i, name in enumerate(("face_identity_person_a_1.jpg", "face_identity_person_a_2.jpg")):
         photo = wf.add("LoadImage", (360, 360 * i), title=f"Source photo {i + 1}", image=name, upload="image")
         embeds.append(_embed(wf, (720, 40 + 260 * i), recognizer, detector, photo))
-    source = wf.add(
+    return wf.add(
         "FaceIdentity_IdentityAverage",
         (1080, 120),
         title="Source identity",
@@ -411,6 +450,13 @@ def face_swap() -> Workflow:
         weight_3=1.0,
         weight_4=1.0,
     )
+
+
+def face_swap() -> Workflow:
+    wf = Workflow("face_swap")
+    recognizer, detector = _loaders(wf, 0, 0)
+    swapper = _swapper(wf, (0, 520), "hyperswap_1a_256")
+    source = _source_identity(wf, recognizer, detector)
     targets = _targets(wf, 360, 760)
     swap = _swap(wf, (1080, 520), targets, source, swapper, recognizer, detector)
     wf.add("SaveImage", (1440, 300), title="Swapped", images=(swap, 0), filename_prefix="face_identity_swap")
@@ -420,6 +466,138 @@ def face_swap() -> Workflow:
     check = _consistency(wf, (1440, 1040), source, swap, recognizer, detector, "Does the result look like the source?")
     wf.add("PreviewImage", (1800, 760), title="Identity check chart", images=(check, 6))
     wf.add("PreviewAny", (1800, 1100), title="Identity scores", source=(check, 5))
+    return wf
+
+
+def _mask_model(wf: Workflow, pos: tuple[int, int], node_type: str, model_name: str) -> Node:
+    return wf.add(node_type, pos, model_name=model_name, backend="onnxruntime", provider="auto", precision="float32")
+
+
+def _detect(wf: Workflow, pos: tuple[int, int], image: Node, detector: Node, title: str | None = None) -> Node:
+    return wf.add(
+        "FaceIdentity_FaceDetect",
+        pos,
+        title=title,
+        image=(image, 0),
+        detector=(detector, 0),
+        order="large-small",
+        indices="",
+        max_faces=0,
+        min_size=0,
+    )
+
+
+def _face_mask(
+    wf: Workflow,
+    pos: tuple[int, int],
+    image: Node,
+    faces: Node,
+    regions: str,
+    occluder: Node | None = None,
+    parser: Node | None = None,
+    box: bool = True,
+) -> Node:
+    models = {name: (node, 0) for name, node in (("occluder", occluder), ("parser", parser)) if node is not None}
+    return wf.add(
+        "FaceIdentity_FaceMask",
+        pos,
+        image=(image, 0),
+        faces=(faces, 0),
+        box=box,
+        occlusion=occluder is not None,
+        region=parser is not None,
+        area=False,
+        blur=0.3,
+        padding_top=0,
+        padding_right=0,
+        padding_bottom=0,
+        padding_left=0,
+        regions=regions,
+        areas="upper-face, lower-face, mouth",
+        **models,
+    )
+
+
+def face_swap_masked_restored() -> Workflow:
+    """HyperSwap through occlusion + region masks (FaceFusion's order), GFPGAN on the swapped faces, then the identity check."""
+    wf = Workflow("face_swap_masked_restored")
+    recognizer, detector = _loaders(wf, 0, 0)
+    swapper = _swapper(wf, (0, 520), "hyperswap_1a_256")
+    source = _source_identity(wf, recognizer, detector)
+    targets = _targets(wf, 360, 760)
+    occluder = _mask_model(wf, (0, 800), "FaceIdentity_LoadFaceOccluder", "xseg_1")
+    parser = _mask_model(wf, (0, 1040), "FaceIdentity_LoadFaceParser", "bisenet_resnet_34")
+    faces = _detect(wf, (720, 1040), targets, detector, "Target faces")
+    regions = "skin, brows, eyes, glasses, nose, mouth, lips"
+    mask = _face_mask(wf, (1080, 900), targets, faces, regions, occluder, parser, box=False)
+    wf.add("PreviewImage", (1440, 1100), title="Mask on the targets", images=(mask, 1))
+    swap = _swap(wf, (1440, 520), targets, source, swapper, recognizer, detector, mask)
+    wf.add("PreviewAny", (1800, 1100), title="Retention and leakage after the swap", source=(swap, 5))
+    swapped_faces = _detect(wf, (1800, 520), swap, detector, "Swapped faces")
+    restorer = _mask_model(wf, (1800, 200), "FaceIdentity_LoadFaceRestorer", "gfpgan_1.4")
+    restored = wf.add(
+        "FaceIdentity_FaceRestore",
+        (2160, 520),
+        image=(swap, 0),
+        faces=(swapped_faces, 0),
+        restorer=(restorer, 0),
+        blend=0.8,
+        fidelity=0.5,
+        mask_blur=0.3,
+        recognizer=(recognizer, 0),
+        source=(source, 0),
+    )
+    wf.add(
+        "SaveImage", (2520, 120), title="Swapped, masked, restored", images=(restored, 0), filename_prefix="face_identity_masked"
+    )
+    wf.add("PreviewAny", (2520, 520), title="Restorer drift report", source=(restored, 4))
+    check = _consistency(wf, (2520, 760), source, restored, recognizer, detector, "Does the final image look like the source?")
+    wf.add("PreviewImage", (2880, 520), title="Identity check chart", images=(check, 6))
+    wf.add("PreviewAny", (2880, 900), title="Identity scores", source=(check, 5))
+    return wf
+
+
+INPAINT_NOTE = (
+    "Face Mask's MASK is an ordinary ComfyUI mask (one per image, 0..1). Here it only composites a blurred copy inside "
+    "the faces so the example runs without a checkpoint. In a real pipeline feed it to an inpainting node: "
+    "VAE Encode (for Inpainting) (VAEEncodeForInpaint) or InpaintModelConditioning, with the same image."
+)
+
+
+def face_mask() -> Workflow:
+    """Masks as inpainting input: Face Detect -> Face Mask (box + region) -> a MASK any node takes."""
+    wf = Workflow("face_mask")
+    detector = wf.add(
+        "FaceIdentity_LoadFaceDetector",
+        (0, 0),
+        model_name="retinaface_10g",
+        det_size=640,
+        score_threshold=0.5,
+        nms_threshold=0.4,
+        provider="auto",
+        strict=False,
+    )
+    parser = _mask_model(wf, (0, 260), "FaceIdentity_LoadFaceParser", "bisenet_resnet_34")
+    image = wf.add("LoadImage", (0, 480), title="Image", image="face_identity_swap_target.jpg", upload="image")
+    faces = _detect(wf, (360, 0), image, detector)
+    mask = _face_mask(wf, (720, 200), image, faces, "skin, brows, eyes, nose, mouth, lips", parser=parser)
+    blurred = wf.add("ImageBlur", (720, 760), image=(image, 0), blur_radius=15, sigma=8.0)
+    composite = wf.add(
+        "ImageCompositeMasked",
+        (1080, 560),
+        title="Blurred inside the mask (in practice: inpainting)",
+        destination=(image, 0),
+        source=(blurred, 0),
+        x=0,
+        y=0,
+        resize_source=False,
+        mask=(mask, 0),
+    )
+    wf.add("PreviewImage", (1440, 560), title="Result", images=(composite, 0))
+    wf.add("MaskPreview", (1080, 0), title="MASK (to an inpainting node)", mask=(mask, 0))
+    wf.add("PreviewImage", (1440, 0), title="Mask preview", images=(mask, 1))
+    wf.add("PreviewAny", (1080, 320), title="Mask settings", source=(mask, 3))
+    wf.note((1080, 920), INPAINT_NOTE)
     return wf
 
 
@@ -534,6 +712,8 @@ WORKFLOWS = [
     face_swap,
     swapper_comparison,
     ipadapter_faceid_identity,
+    face_swap_masked_restored,
+    face_mask,
 ]
 
 
@@ -545,6 +725,10 @@ def display_name(node_type: str) -> str:
         "PreviewImage": "Preview Image",
         "SaveImage": "Save Image",
         "PreviewAny": "Preview Any",
+        "ImageBlur": "Image Blur",
+        "ImageCompositeMasked": "ImageCompositeMasked",
+        "MaskPreview": "MaskPreview",
+        "Note": "Note",
         "CheckpointLoaderSimple": "Load Checkpoint",
         "LoraLoaderModelOnly": "LoRA (model only)",
         "CLIPVisionLoader": "Load CLIP Vision",

@@ -332,6 +332,18 @@ def build_stand_in_swappers(folder: Path) -> list[Path]:
     ]
 
 
+def build_stand_in_mask_models(folder: Path) -> list[Path]:
+    """Stand-ins under the catalog names the mask/restore workflows load: xseg_1 (1 - blue), bisenet_resnet_34
+    (strong red = mouth) and gfpgan_1.4 (gives its input back), with the real models' I/O."""
+    from face_identity.devtools import synthetic_masks
+
+    return [
+        synthetic_masks.build_xseg_like(folder / "xseg_1.onnx"),
+        synthetic_masks.build_bisenet_like(folder / "bisenet_resnet_34.onnx"),
+        synthetic_masks.build_restorer_like(folder / "gfpgan_1.4.onnx"),
+    ]
+
+
 @pytest.fixture
 def model_folder(tmp_path: Path, real_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A models/face_identity stand-in: the small real models under the catalog file names.

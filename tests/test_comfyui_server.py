@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_INPUTS, REPO_ROOT, build_stand_in_swappers
+from conftest import EXAMPLE_INPUTS, REPO_ROOT, build_stand_in_mask_models, build_stand_in_swappers
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
 pytestmark = [
@@ -65,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     shutil.copy(shared_data / "models" / "w600k_mbf_int8_dynamic.onnx", models / "arcface_w600k_r50.onnx")
     shutil.copy(shared_data / "models" / "scrfd_2.5g_bnkps_640.onnx", models / "retinaface_10g.onnx")
     build_stand_in_swappers(models)  # inswapper, HyperSwap, SimSwap + crossface stand-ins taking the stand-in recognizer's space
+    build_stand_in_mask_models(models)  # xseg_1, bisenet_resnet_34, gfpgan_1.4 stand-ins with the real I/O
     for name, source in EXAMPLE_INPUTS.items():
         shutil.copy(shared_data / source, base / "input" / name)
     port = _free_port()

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import build_stand_in_swappers
 
 from face_identity.devtools import synthetic_masks
 
@@ -94,3 +95,26 @@ def test_face_mask_needs_the_model_of_each_type(pack: Any, nodes: dict[str, Any]
         nodes["FaceMask"].mask(image, empty, False, False, False, False, 0.3, 0, 0, 0, 0, "skin", "mouth")
     mask = nodes["FaceMask"].mask(image, empty, True, False, False, False, 0.3, 0, 0, 0, 0, "skin", "mouth")[0]
     assert float(mask.max()) == 0
+
+
+def test_face_mask_spec_into_face_swap(pack: Any, nodes: dict[str, Any], stand_ins: Path, shared_data: Path) -> None:
+    """The FACEID_MASK_SPEC output of Face Mask, appended as Face Swap's last optional input, limits the paste."""
+    build_stand_in_swappers(stand_ins)
+    optional = list(nodes["FaceSwap"].INPUT_TYPES()["optional"])
+    assert optional[-1] == "mask_spec" and nodes["FaceSwap"].INPUT_TYPES()["optional"]["mask_spec"][0] == "FACEID_MASK_SPEC"
+    recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "cpu", "float32", 0, False)
+    detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)
+    swapper, _ = nodes["LoadFaceSwapper"].load("hyperswap_1a_256", "onnxruntime", "cpu", "float32", False)
+    image = _photo(shared_data)
+    source = nodes["FaceEmbed"].embed(recognizer, image, False, detector=detector)[0]
+    frames = [np.rint(frame.numpy() * 255).astype(np.uint8) for frame in image]
+    faces = pack.face_identity.pipeline.detect_faces(detector, frames, pack.face_identity.pipeline.FaceSelection())
+    parser, _ = nodes["LoadFaceParser"].load("bisenet_resnet_34", "onnxruntime", "cpu", "float32")
+    spec = nodes["FaceMask"].mask(image, faces, True, False, True, False, 0.3, 0, 0, 50, 0, "skin", "mouth", None, parser)[2]
+    arguments = (image, source, swapper, detector, "all", "large-small", "0", 0.4, "1", 1.0, 1.0, False)
+    plain = nodes["FaceSwap"].swap(*arguments)
+    masked = nodes["FaceSwap"].swap(*arguments, mask_spec=spec)
+    assert plain[2] == masked[2] == 1
+    assert float(masked[1].sum()) < 0.9 * float(plain[1].sum()) and bool(torch.all(masked[1] <= plain[1] + 1e-5))
+    untouched = masked[1][0] == 0
+    assert torch.equal(masked[0][0][untouched], image[0][untouched])

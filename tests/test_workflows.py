@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, build_stand_in_swappers, stand_in_space
+from conftest import REPO_ROOT, build_stand_in_mask_models, build_stand_in_swappers, stand_in_space
 
 WORKFLOW_DIR = REPO_ROOT / "workflows"
 CORE_SCHEMAS: dict[str, Any] = json.loads((REPO_ROOT / "tests" / "data" / "comfy_core_nodes.json").read_text())
@@ -23,6 +23,8 @@ for _transcribed in ("comfy_generation_nodes.json", "ipadapter_plus_nodes.json")
 FILE_COMBOS = {("FaceIdentity_LoadIdentity", "identity_file")}
 """Combos listing the user's files: any value is valid in a template (transcribed ones read ``["<... files>"]``)."""
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+FRONTEND_ONLY = {"Note"}
+"""Nodes the frontend draws but never queues (no /object_info entry; absent from the API twin)."""
 UI_FILES = sorted(WORKFLOW_DIR.glob("*.json"))
 API_FILES = sorted((WORKFLOW_DIR / "api").glob("*.json"))
 
@@ -91,6 +93,9 @@ def test_ui_workflow_matches_schemas(pack: Any, path: Path) -> None:
     for node in nodes.values():
         for key in ("flags", "properties", "order", "mode", "size", "inputs", "outputs", "widgets_values"):
             assert key in node, f"node {node['id']} lacks {key}"
+        if node["type"] in FRONTEND_ONLY:  # a Note: one text widget, no sockets
+            assert node["inputs"] == node["outputs"] == [] and [type(v) for v in node["widgets_values"]] == [str]
+            continue
         assert node["type"] in CORE_SCHEMAS or node["type"] in pack.NODE_CLASS_MAPPINGS, f"unknown node type {node['type']}"
         schema = schema_of(pack, node["type"])
         inputs = all_inputs(schema)
@@ -122,6 +127,8 @@ def ui_to_api(pack: Any, workflow: dict[str, Any]) -> dict[str, Any]:
     links = {row[0]: row for row in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
+        if node["type"] in FRONTEND_ONLY:
+            continue
         schema = schema_of(pack, node["type"])
         inputs = {
             name: value
@@ -193,6 +200,29 @@ class CoreNodes:
     def PreviewAny(self, source: Any) -> tuple[()]:
         self.shown.append(source)
         return ()
+
+    def MaskPreview(self, mask: Any) -> tuple[()]:
+        self.shown.append(mask)
+        return ()
+
+    def ImageBlur(self, image: Any, blur_radius: int, sigma: float) -> tuple[Any]:
+        """As ComfyUI: a (2r+1)-tap Gaussian per channel over a reflect-padded image."""
+        side = 2 * blur_radius + 1
+        axis = torch.linspace(-1, 1, side)
+        xs, ys = torch.meshgrid(axis, axis, indexing="ij")
+        kernel = torch.exp(-(xs**2 + ys**2) / (2 * sigma**2))
+        kernel = (kernel / kernel.sum()).repeat(image.shape[-1], 1, 1, 1)
+        padded = torch.nn.functional.pad(image.movedim(-1, 1), (blur_radius,) * 4, "reflect")
+        blurred = torch.nn.functional.conv2d(padded, kernel, groups=image.shape[-1])
+        return (blurred.movedim(1, -1),)
+
+    def ImageCompositeMasked(
+        self, destination: Any, source: Any, x: int, y: int, resize_source: bool, mask: Any = None
+    ) -> tuple[Any]:
+        """As ComfyUI at x = y = 0 with a same-size source: ``mask * source + (1 - mask) * destination``."""
+        assert (x, y, resize_source) == (0, 0, False) and source.shape == destination.shape
+        weight = torch.ones_like(destination[..., :1]) if mask is None else mask[..., None]
+        return (weight * source + (1 - weight) * destination,)
 
 
 def run_api_workflow(pack: Any, prompt: dict[str, Any], core: CoreNodes) -> dict[str, tuple[Any, ...]]:
@@ -280,3 +310,42 @@ def test_swapper_comparison_runs(pack: Any, model_folder: Path, example_inputs: 
         assert json.loads(counts) == [2, 1] and total == 3 and len(retention) == 3
         assert all(-1.0 <= score <= 1.0 for score in retention) and "retention" in summary
     assert not torch.equal(results[0][0], results[2][0])  # different swappers, different faces
+
+
+def test_face_swap_masked_restored_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
+    build_stand_in_swappers(model_folder)
+    build_stand_in_mask_models(model_folder)
+    prompt = json.loads((WORKFLOW_DIR / "api" / "face_swap_masked_restored.json").read_text())
+    spec_link = prompt[find(prompt, "FaceIdentity_FaceSwap")[0]]["inputs"]["mask_spec"]
+    assert prompt[spec_link[0]]["class_type"] == "FaceIdentity_FaceMask" and spec_link[1] == 2
+    outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
+    _mask, _preview, spec, info = outputs[find(prompt, "FaceIdentity_FaceMask")[0]]
+    assert spec.types == ("occlusion", "region") and "xseg_1" in info and "bisenet_resnet_34" in info
+    swapped, mask, total, counts, _retention, _summary, _chart = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
+    targets = outputs[find(prompt, "ImageBatch")[0]][0]
+    assert json.loads(counts) == [2, 1] and total == 3
+    unchanged = mask == 0
+    assert torch.equal(swapped[unchanged], targets[unchanged])
+    restored, _used, drift, to_source, report = outputs[find(prompt, "FaceIdentity_FaceRestore")[0]]
+    assert restored.shape == targets.shape and len(drift) == len(to_source) >= 1 and "drift" in report.lower()
+    assert all(value > 0.95 for value in drift)  # the stand-in restorer gives its input back (int8 stand-in recognizer)
+    scores = json.loads(outputs[find(prompt, "FaceIdentity_IdentityConsistency")[0]][5])
+    assert len(scores) == 2
+
+
+def test_face_mask_workflow_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
+    build_stand_in_mask_models(model_folder)
+    prompt = json.loads((WORKFLOW_DIR / "api" / "face_mask.json").read_text())
+    ui = json.loads((WORKFLOW_DIR / "face_mask.json").read_text())
+    notes = [node["widgets_values"][0] for node in ui["nodes"] if node["type"] == "Note"]
+    assert len(notes) == 1 and "VAEEncodeForInpaint" in notes[0] and "InpaintModelConditioning" in notes[0]
+    core = CoreNodes(example_inputs)
+    outputs = run_api_workflow(pack, prompt, core)
+    mask, preview, spec, _info = outputs[find(prompt, "FaceIdentity_FaceMask")[0]]
+    assert spec.types == ("box", "region")
+    image = outputs[find(prompt, "LoadImage")[0]][0]
+    composite = outputs[find(prompt, "ImageCompositeMasked")[0]][0]
+    assert mask.shape == image.shape[:3] and preview.shape == image.shape
+    outside = mask == 0
+    assert torch.equal(composite[outside], image[outside])  # the image is untouched outside the mask
+    assert any(item is mask for item in core.shown)  # the MASK reaches MaskPreview as is

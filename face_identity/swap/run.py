@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from ..align import alignment_matrix, paste_back, warp_face
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..images import as_float_image, as_rgb_uint8
+from ..masks import POST_SWAP_TYPES, PRE_SWAP_TYPES, MaskSpec, crop_masks, with_landmarks_68
 from ..types import Face, FloatImage, Identity, RGBImage
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
 from .targets import EVERY_TARGET, TargetSelection, embeddings_per_image, select_targets
@@ -79,6 +80,10 @@ class SwapSettings:
       placed from the 5 landmarks (keeps hair, ears and background of the target).
     - ``learned_mask``: paste through the swapper's own learned mask when it has one (HyperSwap's
       ``mask`` output), multiplied into the feathered square (and face-area) mask.
+    - ``masks``: an optional ``MaskSpec`` (the Face Mask stage's), applied as FaceFusion's swapper does: box
+      and occlusion on the target crop before the swap, region and area on the swapped crop after it, all at
+      the swap crop (template and ``pixel_boost`` size), combined by minimum with each other and with the
+      learned mask; the result multiplies the feathered paste mask like the learned mask. None = no extra mask.
 
     Families other than inswapper apply ``strength`` by FaceFusion's weight rule
     (``swapper_facts.strength_share``); their pixel boost factors may be fewer (simswap 512: 1, 2).
@@ -89,6 +94,7 @@ class SwapSettings:
     mask_blur: float = 1.0
     face_area_mask: bool = False
     learned_mask: bool = True
+    masks: MaskSpec | None = None
 
     def __post_init__(self) -> None:
         if self.pixel_boost not in PIXEL_BOOST_FACTORS:
@@ -204,13 +210,19 @@ def _swap_round(
     """Swap one face in each of several images (one job per image), updating ``frames`` and ``masks`` in place."""
     factor = settings.pixel_boost
     crop_size = swapper.input_size * factor
-    tiles, latents, matrices = [], [], []
+    tiles, latents, matrices, crops, aligned = [], [], [], [], []
+    spec = settings.masks
     for image_index, face, latent in jobs:
         matrix = alignment_matrix(face.landmarks, swapper.template, crop_size)
         crop = warp_face(frames[image_index], matrix, crop_size)
         tiles.append(split_pixel_boost(crop, factor))
         latents.append(np.repeat(latent[None, :], factor * factor, axis=0))
         matrices.append(matrix)
+        if spec is not None:
+            crops.append(crop)
+            aligned.append(with_landmarks_68(face.with_alignment(matrix, crop_size, swapper.template), spec, frames[image_index]))
+    # FaceFusion's swap_face: box and occlusion judge the target crop as it is, before the swap.
+    spec_masks = None if spec is None else crop_masks(np.stack(crops), aligned, spec, PRE_SWAP_TYPES)
     border = getattr(swapper, "paste_border", "constant")
     masked = getattr(swapper, "swap_crops_masked", None)
     learned_tiles = None
@@ -220,11 +232,18 @@ def _swap_round(
         swapped_tiles = swapper.swap_crops(np.concatenate(tiles), np.concatenate(latents))
     if not settings.learned_mask:
         learned_tiles = None
+    spans = [slice(number * factor * factor, (number + 1) * factor * factor) for number in range(len(jobs))]
+    swapped_crops = [merge_pixel_boost(swapped_tiles[span], factor) for span in spans]
+    if spec is not None and spec_masks is not None:
+        # region (face parser) and area (68 points) judge the swapped crop, after the swap
+        spec_masks = np.minimum(spec_masks, crop_masks(np.stack(swapped_crops), aligned, spec, POST_SWAP_TYPES))
     swapped_faces = []
     for job_number, (image_index, face, _) in enumerate(jobs):
-        span = slice(job_number * factor * factor, (job_number + 1) * factor * factor)
-        swapped_crop = merge_pixel_boost(swapped_tiles[span], factor)
+        swapped_crop = swapped_crops[job_number]
+        span = spans[job_number]
         learned = None if learned_tiles is None else merge_pixel_boost(learned_tiles[span][..., None], factor)[..., 0]
+        if spec_masks is not None:
+            learned = spec_masks[job_number] if learned is None else np.minimum(learned, spec_masks[job_number])
         crop_mask = (
             face_area_mask(landmarks_in_crop(face.landmarks, matrices[job_number]), crop_size)
             if settings.face_area_mask
