@@ -109,8 +109,27 @@ DEFAULT_SWAP = SwapSettings()
 """The default swap settings: insightface's (no pixel boost, full strength, its feather, square mask)."""
 
 
+class SwapCounts:
+    """How many faces a swap pasted per image (``swapped_counts``), and what follows from it."""
+
+    swapped_counts: tuple[int, ...]
+
+    @property
+    def skipped(self) -> tuple[bool, ...]:
+        """True for every image in which no face was swapped (returned unchanged)."""
+        return tuple(count == 0 for count in self.swapped_counts)
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped)
+
+    @property
+    def swapped_total(self) -> int:
+        return sum(self.swapped_counts)
+
+
 @dataclass(frozen=True)
-class SwapResult:
+class SwapResult(SwapCounts):
     """Swapped images of a batch.
 
     - ``images``: ``[H, W, 3]`` float32 RGB per input image; an image with no swapped face is an
@@ -125,19 +144,6 @@ class SwapResult:
     masks: tuple[NDArray[np.float32], ...]
     swapped_counts: tuple[int, ...]
     targets: tuple[tuple[Face, ...], ...]
-
-    @property
-    def skipped(self) -> tuple[bool, ...]:
-        """True for every image in which no face was swapped (returned unchanged)."""
-        return tuple(count == 0 for count in self.swapped_counts)
-
-    @property
-    def skipped_count(self) -> int:
-        return sum(self.skipped)
-
-    @property
-    def swapped_total(self) -> int:
-        return sum(self.swapped_counts)
 
 
 def blend_latents(

@@ -23,14 +23,14 @@ from ..images import as_float_rgb, as_rgb_uint8, image_batch_frames
 from ..stream import DEFAULT_MEMORY_BUDGET_MB, frames_per_chunk
 from ..types import Face, Identity
 from ..validate import check_image_batch
-from .run import DEFAULT_SWAP, Swapper, SwapSettings, swap_faces
+from .run import DEFAULT_SWAP, SwapCounts, Swapper, SwapSettings, swap_faces
 from .targets import EVERY_TARGET, TargetSelection, select_targets
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
-class SwappedBatch:
+class SwappedBatch(SwapCounts):
     """A swapped image batch.
 
     - ``images``: ``[B, H, W, 3]`` float32 RGB 0..1; a frame with no swapped face is an exact float32
@@ -44,19 +44,6 @@ class SwappedBatch:
     masks: NDArray[np.float32]
     swapped_counts: tuple[int, ...]
     targets: tuple[tuple[Face, ...], ...]
-
-    @property
-    def skipped(self) -> tuple[bool, ...]:
-        """True for every frame in which no face was swapped (returned unchanged)."""
-        return tuple(count == 0 for count in self.swapped_counts)
-
-    @property
-    def skipped_count(self) -> int:
-        return sum(self.skipped)
-
-    @property
-    def swapped_total(self) -> int:
-        return sum(self.swapped_counts)
 
 
 def _output(given: NDArray[np.float32] | None, shape: tuple[int, ...], name: str) -> NDArray[np.float32]:
