@@ -86,6 +86,21 @@ def solvay_image(shared_data: Path) -> np.ndarray:
     return read_image(shared_data / "groups" / "solvay_conference_1927.png")
 
 
+@pytest.fixture(scope="module")
+def photos(shared_data: Path) -> list[np.ndarray]:
+    """A mixed batch for the streaming and torch-detector tests: single-face photos, a group photo, and a
+    blank frame with no face (index 2), RGB uint8."""
+    files = [
+        "faces/isaac_newton/newton.png",
+        "faces/carl_friedrich_gauss/gauss.png",
+        "groups/insightface_t1.jpg",
+        "faces/barack_obama/face_recognition_obama.jpg",
+    ]
+    images = [read_image(shared_data / f) for f in files]
+    images.insert(2, np.zeros((120, 160, 3), np.uint8))
+    return images
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fail any attempt to open a non-loopback connection during the test."""

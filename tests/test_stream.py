@@ -17,7 +17,6 @@ from face_identity.align import template_points  # noqa: E402
 from face_identity.detect import FaceDetector, load_torch_detector  # noqa: E402
 from face_identity.embed import ArcFaceRecognizer, load_recognizer  # noqa: E402
 from face_identity.errors import InvalidArgumentError  # noqa: E402
-from face_identity.images import read_image  # noqa: E402
 from face_identity.pipeline import analyze  # noqa: E402
 from face_identity.select import FaceSelection  # noqa: E402
 from face_identity.stream import analyze_stream, detect_stream  # noqa: E402
@@ -38,20 +37,6 @@ def tiny_ort(tiny_recognizer_path: Path) -> ArcFaceRecognizer:
 @pytest.fixture(scope="module")
 def tiny_torch(tiny_recognizer_path: Path) -> ArcFaceRecognizer:
     return load_recognizer(tiny_recognizer_path, providers="cpu", backend="torch", device="cpu", batch_size=3)
-
-
-@pytest.fixture(scope="module")
-def photos(shared_data: Path) -> list[RGBImage]:
-    """Mixed batch: single-face photos, a group photo, and a blank frame with no face."""
-    files = [
-        "faces/isaac_newton/newton.png",
-        "faces/carl_friedrich_gauss/gauss.png",
-        "groups/insightface_t1.jpg",
-        "faces/barack_obama/face_recognition_obama.jpg",
-    ]
-    images = [read_image(shared_data / f) for f in files]
-    images.insert(2, np.zeros((120, 160, 3), np.uint8))
-    return images
 
 
 @pytest.fixture(scope="module")

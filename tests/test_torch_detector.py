@@ -22,20 +22,6 @@ def private_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACE_IDENTITY_HOME", str(tmp_path / "home"))
 
 
-@pytest.fixture(scope="module")
-def photos(shared_data: Path) -> list[RGBImage]:
-    """Single-face photos, a group photo, and a blank frame with no face."""
-    files = [
-        "faces/isaac_newton/newton.png",
-        "faces/carl_friedrich_gauss/gauss.png",
-        "groups/insightface_t1.jpg",
-        "faces/barack_obama/face_recognition_obama.jpg",
-    ]
-    images = [read_image(shared_data / f) for f in files]
-    images.insert(2, np.zeros((120, 160, 3), np.uint8))
-    return images
-
-
 @pytest.mark.parametrize("short_name", ["scrfd", "det500m"])
 def test_torch_detector_finds_the_same_faces(
     real_models: dict[str, Path], photos: list[RGBImage], solvay_image: RGBImage, short_name: str
