@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from .download import resolve_model
 from .errors import InvalidArgumentError, InvalidImageError, ModelConversionError, ModelMismatchError
 from .model_facts import ModelFacts, ModelKind, facts_for
-from .runtime import ModelSession, TensorInfo, open_session
+from .runtime import BACKEND_CHOICES, ModelSession, TensorInfo, graph_session, session_for_backend
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +205,9 @@ def _probe(model: FaceModel) -> dict[str, NDArray[np.generic]]:
 def _torch_backend(path: Path, model: FaceModel, backend: str, device: Any, dtype: str) -> GraphBackend | None:
     """The graph converted to torch when it matches onnxruntime on a probe; ``None`` keeps onnxruntime (``auto``).
 
+    Without onnxruntime (``model.model`` is a ``runtime.graph_session``) the conversion only has to give
+    finite outputs on the probe, with a warning that it was not compared.
+
     Raises:
         ModelConversionError: ``backend="torch"`` and the conversion fails or differs.
     """
@@ -218,8 +221,13 @@ def _torch_backend(path: Path, model: FaceModel, backend: str, device: Any, dtyp
         graph = convert_model(path, dtype=torch_dtype, device=torch_device)
         candidate = TorchGraphBackend(graph, torch_device, torch_dtype)
         feeds = _probe(model)
-        expected = model.backend.run(feeds)
         produced = candidate.run(feeds)
+        if model.model is None or not model.model.has_session:
+            logger.warning("%s: onnxruntime is not installed, so the torch conversion is not compared with it", path.name)
+            if not all(np.isfinite(output).all() for output in produced):
+                raise ModelConversionError("the torch conversion gives non-finite outputs on a probe")
+            return candidate
+        expected = model.backend.run(feeds)
         worst = 0.0
         for want, got in zip(expected, produced):
             if want.shape != got.shape:
@@ -261,21 +269,27 @@ def load_face_model(
         backend: ``onnxruntime``, ``torch`` or ``auto`` (torch on a GPU device when the conversion matches).
         batch_size: items per call for a dynamic batch axis (default ``DEFAULT_BATCH``).
 
+    Without onnxruntime installed, ``auto`` and ``torch`` run the torch conversion; ``onnxruntime`` raises
+    ``ProviderUnavailableError`` saying how to install it. Once the torch backend is chosen no onnxruntime
+    session stays open (``model`` is then a ``runtime.graph_session``), as for the other loaders.
+
     Raises:
         InvalidArgumentError: not a model of those kinds, or an unknown backend.
         ModelMismatchError: the file's inputs are not what the facts say.
         ModelFileError, ModelNotAvailableError, ModelIntegrityError, ModelConversionError.
     """
-    if backend not in ("onnxruntime", "torch", "auto"):
+    if backend not in BACKEND_CHOICES:
         raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
     row = facts or facts_for(os.fspath(name_or_path), kinds)
     target = name_or_path if (row.release or Path(os.fspath(name_or_path)).suffix == ".onnx") else row.file_name
     resolved = resolve_model(target, folders, allow_download=allow_download)
-    session = open_session(resolved.path, providers, strict=strict, device_id=device_id)
+    session, backend = session_for_backend(resolved.path, backend, providers, strict=strict, device_id=device_id)
     _check_inputs(session, row)
     loaded = FaceModel(row, OnnxGraphBackend(session), session, batch_size)
     if backend in ("torch", "auto"):
         converted = _torch_backend(resolved.path, loaded, backend, device, dtype)
         if converted is not None:
             loaded.backend = converted
+            if session.has_session:  # checked against onnxruntime above; no second copy of the weights stays open
+                loaded.model = graph_session(resolved.path)
     return loaded

@@ -295,6 +295,27 @@ def test_swapper_without_onnxruntime_and_without_a_second_session(
         nodes["LoadFaceSwapper"].load("inswapper_128", "onnxruntime", "auto", "float32", False)
 
 
+def test_mask_and_restore_models_without_onnxruntime_and_without_a_second_session(
+    nodes: dict[str, Any], model_folder: Path, monkeypatch: pytest.MonkeyPatch, errors: Any
+) -> None:
+    import sys
+
+    from conftest import build_stand_in_mask_models
+
+    build_stand_in_mask_models(model_folder)
+    (occluder,), info = nodes["LoadFaceOccluder"].load("xseg_1", "torch", "cpu", "float32")
+    assert "backend torch" in info and not occluder.model.has_session  # checked against onnxruntime, then released
+    onnx_restorer, _ = nodes["LoadFaceRestorer"].load("gfpgan_1.4", "onnxruntime", "cpu", "float32")
+    assert onnx_restorer.model.has_session
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    restorer, info = nodes["LoadFaceRestorer"].load("gfpgan_1.4", "auto", "auto", "float32")
+    assert "backend torch" in info and not restorer.model.has_session
+    probe = np.random.default_rng(0).random((1, 512, 512, 3), dtype=np.float32)
+    assert np.isfinite(restorer.run(restorer.preprocess(probe))[0]).all()
+    with pytest.raises(errors.ProviderUnavailableError, match="pip install onnxruntime"):
+        nodes["LoadFaceParser"].load("bisenet_resnet_34", "onnxruntime", "auto", "float32")
+
+
 def test_torch_models_are_handed_to_comfyuis_model_management(
     nodes: dict[str, Any], model_folder: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
