@@ -24,7 +24,6 @@ from pathlib import Path, PurePosixPath
 from .catalog import HF_ENDPOINT_DEFAULT, HF_REVISION, ModelSpec, build_catalog
 from .errors import ModelFileError, ModelIntegrityError, ModelNotAvailableError
 from .integrity import cached_crc32, check_sidecar, face_identity_home, read_sidecar
-from .integrity import file_crc32 as file_crc32  # re-exported: callers hash model files through download
 
 logger = logging.getLogger(__name__)
 

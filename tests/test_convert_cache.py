@@ -47,7 +47,7 @@ def _copy_model(source: Path, folder: Path, name: str = "recognizer.onnx") -> Pa
 def test_cache_is_written_next_to_the_model_and_reused_without_onnx(
     tiny_recognizer_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from face_identity.download import file_crc32
+    from face_identity.integrity import file_crc32
 
     model = _copy_model(tiny_recognizer_path, tmp_path / "models")
     first = load_graph_spec(model)
@@ -118,7 +118,7 @@ def test_no_writable_cache_folder_just_skips_caching(
 
 
 def test_corrupt_cache_is_ignored_and_rewritten(tiny_recognizer_path: Path, tmp_path: Path) -> None:
-    from face_identity.download import file_crc32
+    from face_identity.integrity import file_crc32
 
     model = _copy_model(tiny_recognizer_path, tmp_path / "models")
     cached = model.parent / f"recognizer.{file_crc32(model)}.torch.safetensors"
@@ -133,7 +133,7 @@ def test_corrupt_cache_is_ignored_and_rewritten(tiny_recognizer_path: Path, tmp_
 
 
 def _cache_of(model: Path) -> Path:
-    from face_identity.download import file_crc32
+    from face_identity.integrity import file_crc32
 
     return model.parent / convert_cache.cache_file_name(model, file_crc32(model))
 

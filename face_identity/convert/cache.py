@@ -22,8 +22,9 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from ..download import default_model_dir, file_crc32
+from ..download import default_model_dir
 from ..errors import ModelFileError
+from ..integrity import cached_crc32
 from .graph import GraphSpec, contiguous_array, graph_spec_from_proto
 from .registry import check_convertible
 
@@ -178,7 +179,7 @@ def load_graph_spec(path: str | os.PathLike[str], *, cache: bool = True) -> Grap
     model_path = Path(path)
     if not model_path.is_file():
         raise ModelFileError(f"model file {model_path} does not exist")
-    crc32 = file_crc32(model_path)
+    crc32 = cached_crc32(model_path)  # the same cached hash the on-load .hash check uses: no second read of the model
     if cache:
         for candidate in _cache_candidates(model_path, crc32):
             if candidate.is_file():
