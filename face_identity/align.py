@@ -77,6 +77,8 @@ INSWAPPER_BLUR_DIVISOR = 20
 INSWAPPER_BLUR_MIN = 5
 INSWAPPER_WHITE_THRESHOLD = 20
 """insightface paste-back: warped-white pixels above 20 (of 255) count as inside the crop."""
+MASK_SNAP = 1e-6
+"""A warped-back mask value within this of 0 or 1 is that bound exactly (far below 1/255 of a grey level)."""
 
 
 def template_points(name: str, crop_size: int) -> NDArray[np.float64]:
@@ -227,6 +229,19 @@ def crop_validity_mask(image_height: int, image_width: int, matrix: AffineMatrix
     return np.asarray(mask, dtype=np.float32)
 
 
+def snap_mask_bounds(mask: NDArray[np.floating]) -> NDArray[np.float32]:
+    """``mask`` as float32 clipped to 0..1, with values within ``MASK_SNAP`` of 0 or 1 set to exactly 0 or 1.
+
+    A mask that is 0 (or 1) by definition stays exactly that whatever the interpolation's float rounding:
+    OpenCV 5's ``warpAffine`` samples with exact float coordinates, so a near-identity warp mixes in weights
+    of ~1e-7 that OpenCV 4's 1/32-pixel fixed point rounded away. Pixels with weight 0 are never touched.
+    """
+    snapped = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
+    snapped[snapped < MASK_SNAP] = 0.0
+    snapped[snapped > 1.0 - MASK_SNAP] = 1.0
+    return snapped
+
+
 def paste_mask(
     image_height: int,
     image_width: int,
@@ -272,7 +287,7 @@ def paste_mask(
     warped = cv2.erode(warped, np.ones((erode_k, erode_k), np.uint8), iterations=1)
     blur_k = max(int(max(mask_size // INSWAPPER_BLUR_DIVISOR, INSWAPPER_BLUR_MIN) * blur_scale), 1)
     warped = cv2.GaussianBlur(warped, (2 * blur_k + 1, 2 * blur_k + 1), 0)
-    return (warped / 255.0).astype(np.float32), (y1, y2, x1, x2)
+    return snap_mask_bounds(warped / 255.0), (y1, y2, x1, x2)
 
 
 def paste_back(
@@ -313,7 +328,7 @@ def paste_back(
     local_inverse[:, 2] -= (x1, y1)
     if soft_mask is not None:
         learned = np.clip(np.asarray(soft_mask, dtype=np.float32), 0.0, 1.0)
-        mask = mask * cv2.warpAffine(learned, local_inverse, (x2 - x1, y2 - y1), borderValue=0.0)
+        mask = snap_mask_bounds(mask * cv2.warpAffine(learned, local_inverse, (x2 - x1, y2 - y1), borderValue=0.0))
     # insightface samples outside the crop as black, which the feather's faint tail (~0.01) blends in at the crop
     # edge (up to ~1.5 grey levels); FaceFusion's paste_back replicates the crop's edge instead.
     border_mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT

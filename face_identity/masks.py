@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .align import alignment_matrix
+from .align import alignment_matrix, snap_mask_bounds
 from .errors import InvalidArgumentError, InvalidLandmarksError
 from .face_models import FaceModel
 from .landmarks68 import landmarks_68
@@ -271,7 +271,7 @@ def paste_crop_mask(
     if x2 <= x1 or y2 <= y1:
         return np.zeros((0, 0), np.float32), (x1, y1, x2, y2)
     warped = cv2.warpAffine(np.asarray(mask, np.float32), local, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    return np.clip(warped, 0.0, 1.0).astype(np.float32), (x1, y1, x2, y2)
+    return snap_mask_bounds(warped), (x1, y1, x2, y2)
 
 
 def paste_crop(

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face_identity.align import template_points
+from face_identity.align import snap_mask_bounds, template_points
 from face_identity.devtools import synthetic_masks
 from face_identity.errors import InvalidArgumentError, ModelMismatchError
 from face_identity.face_models import FaceModel, load_face_model
@@ -19,6 +19,8 @@ from face_identity.masks import (
     box_mask,
     crop_masks,
     face_masks,
+    paste_crop,
+    paste_crop_mask,
     smooth_threshold,
 )
 from face_identity.types import Face, FaceBatch
@@ -222,3 +224,22 @@ def test_torch_backend_matches_onnxruntime(models: dict[str, Path], name: str, k
     crops = rng.random((2, 64, 64, 3), dtype=np.float32)
     blob = reference.preprocess(crops)
     np.testing.assert_allclose(converted.run(blob)[0], reference.run(blob)[0], atol=1e-4)
+
+
+def test_warped_back_masks_are_exactly_zero_or_one_where_they_are_by_definition() -> None:
+    # a near-identity matrix (Umeyama's residual is ~1e-9): OpenCV 5 samples with exact float coordinates,
+    # so the bilinear warp mixes ~1e-7 of the neighbour row into rows that are 0 or 1 by definition
+    hard = np.zeros((64, 64), np.float32)
+    hard[16:48, 16:48] = 1.0
+    matrix = np.array([[1.0 + 1e-9, 0.0, -20.0 + 1e-7], [0.0, 1.0 - 1e-9, -10.0 - 1e-7]])
+    warped, (x1, y1, x2, y2) = paste_crop_mask(hard, matrix, 100, 100)
+    assert set(np.unique(warped)) <= {0.0, 1.0}
+    image = np.random.default_rng(0).random((100, 100, 3), dtype=np.float32)
+    pasted, weight = paste_crop(image, np.zeros((64, 64, 3), np.float32), hard, matrix)
+    outside = weight == 0
+    assert outside.sum() == 100 * 100 - 32 * 32
+    np.testing.assert_array_equal(pasted[outside], image[outside])  # bit-identical outside the pasted square
+    assert np.all(pasted[~outside] == 0.0)
+    # the bounds only: a real feather keeps its values
+    soft = snap_mask_bounds(np.array([-0.5, 1e-7, 0.25, 1 - 1e-7, 1.5], np.float32))
+    np.testing.assert_array_equal(soft, np.array([0.0, 0.0, 0.25, 1.0, 1.0], np.float32))
