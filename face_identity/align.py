@@ -229,7 +229,7 @@ def crop_validity_mask(image_height: int, image_width: int, matrix: AffineMatrix
     return np.asarray(mask, dtype=np.float32)
 
 
-def snap_mask_bounds(mask: NDArray[np.floating]) -> NDArray[np.float32]:
+def snap_mask_bounds(mask: NDArray[Any]) -> NDArray[np.float32]:
     """``mask`` as float32 clipped to 0..1, with values within ``MASK_SNAP`` of 0 or 1 set to exactly 0 or 1.
 
     A mask that is 0 (or 1) by definition stays exactly that whatever the interpolation's float rounding:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -15,6 +16,16 @@ from face_identity.devtools import synthetic
 from face_identity.images import read_image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_PACKAGES = "face-identity-test-reference"
+"""Folder in this Python's prefix where scripts/test.sh installs insightface 2.1, the parity reference (outside
+site-packages, so pip's resolver never sees a package whose opencv-python dependency is left out on purpose)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Put the reference packages' folder on ``sys.path`` (last: an insightface installed by the user wins)."""
+    folder = Path(sys.prefix) / REFERENCE_PACKAGES
+    if folder.is_dir() and str(folder) not in sys.path:
+        sys.path.append(str(folder))
 
 
 def shared_data_dir() -> Path:

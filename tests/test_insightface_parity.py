@@ -47,8 +47,8 @@ try:
     from insightface.utils import face_align
 except ImportError as error:  # pragma: no cover - depends on the environment
     _reason = (
-        f"insightface 2.1 is not importable ({error}); install it for the tests with "
-        '`python -m pip install --no-deps "insightface==2.1"` and `python -m pip install scikit-image scipy`'
+        f"insightface 2.1 is not importable ({error}); `bash scripts/test.sh` installs it for the tests "
+        "(into <python prefix>/face-identity-test-reference, with scikit-image and scipy)"
     )
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI must run the insightface parity tests: {_reason}", pytrace=False)
