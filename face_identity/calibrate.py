@@ -267,5 +267,5 @@ def calibrate_folder(
         pairs = [pair for pair in listed if pair[0] in embeddings and pair[1] in embeddings]
         skipped = len(listed) - len(pairs)
     scores = [float(np.dot(embeddings[a], embeddings[b])) for a, b, _ in pairs]
-    report = calibrate_scores(scores, [same for _, _, same in pairs], match_threshold(recognizer.model_id))
+    report = calibrate_scores(scores, [same for _, _, same in pairs], match_threshold(recognizer.model_id, warn=False))
     return FolderCalibration(report, tuple(missing), skipped, tuple(unreadable))

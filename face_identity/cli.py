@@ -1,4 +1,4 @@
-"""Command line: ``face-identity [-v] {analyze,compare,calibrate,models,download,score} ...`` (or ``python -m face_identity``).
+"""Command line: ``face-identity [-v] {analyze,compare,calibrate,models,download,score,identity} ...`` (or ``python -m face_identity``).
 
 Batches never stop for one bad file: ``analyze`` and ``calibrate`` report each unreadable image on
 stderr (``error: <file>: ...``), process the rest, print the results of the readable ones and exit
@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .detect import DetectionSettings, FaceDetector, load_detector
 from .download import default_model_dir, find_local_copy, resolve_model
 from .embed import ArcFaceRecognizer, load_recognizer
 from .errors import FaceIdentityError, NoFaceFoundError
+from .identity_cli import add_identity_parser
 from .images import IMAGE_EXTENSIONS, find_images, read_image
 from .pipeline import analyze
 from .runtime import PROVIDER_CHOICES
@@ -387,6 +389,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     download_parser.set_defaults(handler=command_download)
 
     add_score_parser(commands, _add_model_options, _load_detector, _load_recognizer)
+    add_identity_parser(commands, _add_model_options, _load_detector, _load_recognizer)
     return parser
 
 
@@ -407,6 +410,14 @@ def setup_logging(verbose: bool) -> None:
         root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("huggingface_hub").propagate = False
+    warnings.showwarning = _log_warning  # the library's warnings (e.g. an uncalibrated threshold): one log line each
+
+
+def _log_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None
+) -> None:
+    """``warnings.showwarning`` for the CLI: the message alone, as a WARNING log line (no source path)."""
+    logging.getLogger("face_identity").warning("%s", message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

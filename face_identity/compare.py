@@ -4,6 +4,7 @@ Calibrating a threshold on labelled pairs lives in ``calibrate``."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,9 +28,26 @@ UNCERTAIN_MARGIN = 0.05
 MATCH_THRESHOLDS: dict[str, float] = {W600K_R50_SPACE: DEFAULT_MATCH_THRESHOLD}
 
 
-def match_threshold(model_id: str) -> float:
-    """Default same-person cosine threshold for an embedding space (0.4 where none is calibrated)."""
-    return MATCH_THRESHOLDS.get(model_id, DEFAULT_MATCH_THRESHOLD)
+class UncalibratedThresholdWarning(UserWarning):
+    """A default threshold was used for an embedding space nobody calibrated it for."""
+
+
+def match_threshold(model_id: str, warn: bool = True) -> float:
+    """Default same-person cosine threshold for an embedding space (0.4 where none is calibrated).
+
+    For a space without a calibrated threshold it warns (``UncalibratedThresholdWarning``; Python shows
+    each distinct warning once per call site) that 0.4 is w600k_r50's and how to calibrate one.
+    """
+    if model_id in MATCH_THRESHOLDS:
+        return MATCH_THRESHOLDS[model_id]
+    if warn and model_id:
+        warnings.warn(
+            f"{model_id} has no calibrated match threshold; using {DEFAULT_MATCH_THRESHOLD}, which is w600k_r50's. "
+            "Measure one with `face-identity calibrate PEOPLE_FOLDER --recognizer ...` and pass it as the threshold.",
+            UncalibratedThresholdWarning,
+            stacklevel=2,
+        )
+    return DEFAULT_MATCH_THRESHOLD
 
 
 def cosine_matrix(first: NDArray[np.floating], second: NDArray[np.floating]) -> NDArray[np.float32]:
@@ -102,17 +120,12 @@ def average_identities(identities: Sequence[Identity], weights: Sequence[float] 
     )
 
 
-def drop_outlier_rows(
-    identities: Sequence[Identity], weights: Sequence[float] | None, min_similarity: float
-) -> tuple[Identity, int]:
-    """Average all rows except those that disagree with the rest, e.g. a photo of someone else.
+def agreeing_rows(identities: Sequence[Identity], weights: Sequence[float] | None, min_similarity: float) -> NDArray[np.bool_]:
+    """``[K]`` bool over all rows of ``identities`` in order: True for the rows ``drop_outlier_rows`` keeps.
 
-    A row is dropped when its cosine to the weighted mean of all *other* rows is below
-    ``min_similarity`` (leave-one-out, so an outlier cannot pull the mean towards itself). The
-    best-agreeing row is always kept, so the result is never empty.
-
-    Returns:
-        ``(one-row identity, number of rows dropped)``.
+    A row is dropped when its cosine to the weighted mean of all *other* rows is below ``min_similarity``
+    (leave-one-out, so an outlier cannot pull the mean towards itself), or when its weight is 0. The
+    best-agreeing row is always kept, so at least one is True.
     """
     average_identities(identities, weights)  # validates spaces and weights
     factors = [1.0] * len(identities) if weights is None else [float(w) for w in weights]
@@ -125,6 +138,19 @@ def drop_outlier_rows(
     keep = (agreement >= min_similarity) & (row_weights > 0)
     if not keep.any():
         keep[int(np.argmax(np.where(row_weights > 0, agreement, -np.inf)))] = True
+    return keep
+
+
+def drop_outlier_rows(
+    identities: Sequence[Identity], weights: Sequence[float] | None, min_similarity: float
+) -> tuple[Identity, int]:
+    """Average all rows except those that disagree with the rest (``agreeing_rows``), e.g. a photo of someone else.
+
+    Returns:
+        ``(one-row identity, number of rows dropped)``.
+    """
+    keep = agreeing_rows(identities, weights, min_similarity)
+    factors = [1.0] * len(identities) if weights is None else [float(w) for w in weights]
     kept_parts, kept_factors, offset = [], [], 0
     for identity, factor in zip(identities, factors):
         rows_here = np.nonzero(keep[offset : offset + len(identity)])[0]

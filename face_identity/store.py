@@ -12,9 +12,11 @@ ReActor's format (``models/reactor/faces/*.safetensors``) is insightface's ``Fac
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -108,11 +110,14 @@ def _write_safetensors(tensors: dict[str, NDArray[np.generic]], path: Path, meta
         temporary.unlink(missing_ok=True)
 
 
-def save_identity(identity: Identity, path: str | os.PathLike[str], if_exists: str = "error") -> Path:
+def save_identity(
+    identity: Identity, path: str | os.PathLike[str], if_exists: str = "error", sources: Sequence[str] = ()
+) -> Path:
     """Write ``identity`` as a safetensors file in our format; returns the path written.
 
     Args:
         if_exists: ``"error"`` (default), ``"new name"`` (``<stem>_2`` ...) or ``"overwrite"``.
+        sources: the photos (file names) the rows came from, kept in the metadata as a JSON list (``sources``).
 
     Raises:
         IdentityFileError: the file exists and ``if_exists`` is ``"error"``.
@@ -133,7 +138,18 @@ def save_identity(identity: Identity, path: str | os.PathLike[str], if_exists: s
         "dimension": str(identity.dimension),
         "rows": str(len(identity)),
     }
+    if sources:
+        metadata["sources"] = json.dumps([str(source) for source in sources])
     return _write_safetensors(tensors, Path(path), metadata, if_exists)
+
+
+def identity_file_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The safetensors metadata of an identity file (``format``, ``model_id``, ``sources`` ...; ``{}`` for ReActor's).
+
+    Raises:
+        IdentityFileError: the file is missing or not readable safetensors.
+    """
+    return _read_safetensors(Path(path))[1]
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, NDArray[np.generic]], dict[str, str]]:
