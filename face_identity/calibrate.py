@@ -22,6 +22,7 @@ from .detect import FaceDetector
 from .embed import ArcFaceRecognizer
 from .errors import InvalidArgumentError, InvalidImageError
 from .images import read_image
+from .progress import ProgressCallback
 from .select import select_faces
 
 logger = logging.getLogger(__name__)
@@ -183,15 +184,19 @@ def embed_main_faces(
     recognizer: ArcFaceRecognizer,
     flip: bool = False,
     unreadable: list[tuple[Path, str]] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[dict[Path, NDArray[np.float32]], list[Path]]:
     """Unit embedding of the largest face of each image (images are read one at a time), and the face-less images.
 
     Args:
         unreadable: when a list, an image that cannot be read is appended to it as ``(path, reason)``
             and left out, so one bad file does not stop the batch; when ``None`` it raises.
+        progress: called ``(images done, total)`` after each image.
     """
     crops, kept, missing = [], [], []
-    for path in paths:
+    for number, path in enumerate(paths, start=1):
+        if progress is not None:  # before each image: the first call shows the run has started
+            progress(number - 1, len(paths))
         try:
             image = read_image(path)
         except InvalidImageError as error:
@@ -208,13 +213,15 @@ def embed_main_faces(
         crop, _ = recognizer.align(image, faces)
         crops.append(crop)
         kept.append(path)
+    if progress is not None and paths:
+        progress(len(paths), len(paths))
     if not crops:
         return {}, missing
     result = recognizer.embed_crops(np.concatenate(crops), flip=flip)
     return dict(zip(kept, result.normalised)), missing
 
 
-def _read_pairs(pairs_file: Path, folder: Path) -> list[tuple[Path, Path, bool]]:
+def read_pairs(pairs_file: Path, folder: Path) -> list[tuple[Path, Path, bool]]:
     """Rows ``file_a, file_b, same`` (tab- or comma-separated, header optional); paths tried relative to several roots."""
     roots = [folder, folder.parent, pairs_file.parent, pairs_file.parent.parent, Path.cwd()]
 
@@ -245,6 +252,7 @@ def calibrate_folder(
     recognizer: ArcFaceRecognizer,
     pairs_file: str | os.PathLike[str] | None = None,
     flip: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> FolderCalibration:
     """Score same/different pairs and report ROC figures and the best threshold.
 
@@ -256,14 +264,14 @@ def calibrate_folder(
     unreadable: list[tuple[Path, str]] = []
     if pairs_file is None:
         labelled = labelled_images(root)
-        embeddings, missing = embed_main_faces([p for p, _ in labelled], detector, recognizer, flip, unreadable=unreadable)
+        embeddings, missing = embed_main_faces([p for p, _ in labelled], detector, recognizer, flip, unreadable, progress)
         usable = [(path, label) for path, label in labelled if path in embeddings]
         pairs = [(a, b, la == lb) for (a, la), (b, lb) in itertools.combinations(usable, 2)]
         skipped = len(labelled) * (len(labelled) - 1) // 2 - len(pairs)
     else:
-        listed = _read_pairs(Path(pairs_file), root)
+        listed = read_pairs(Path(pairs_file), root)
         unique = sorted({p for a, b, _ in listed for p in (a, b)})
-        embeddings, missing = embed_main_faces(unique, detector, recognizer, flip, unreadable=unreadable)
+        embeddings, missing = embed_main_faces(unique, detector, recognizer, flip, unreadable, progress)
         pairs = [pair for pair in listed if pair[0] in embeddings and pair[1] in embeddings]
         skipped = len(listed) - len(pairs)
     scores = [float(np.dot(embeddings[a], embeddings[b])) for a, b, _ in pairs]

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .calibrate import calibrate_folder, labelled_images
+from .calibrate import calibrate_folder, labelled_images, read_pairs
 from .catalog import HF_ENDPOINT_DEFAULT, build_catalog, names_for_role
 from .compare import match_threshold, similarity, verdict
 from .detect import DetectionSettings, FaceDetector, load_detector
@@ -28,6 +28,7 @@ from .errors import FaceIdentityError, NoFaceFoundError
 from .identity_cli import add_identity_parser
 from .images import IMAGE_EXTENSIONS, find_images, read_image
 from .pipeline import analyze
+from .progress import Progress, ProgressReporter
 from .runtime import PROVIDER_CHOICES
 from .score.cli import add_score_parser
 from .select import FACE_ORDERS, FaceSelection, parse_index_list
@@ -189,6 +190,12 @@ def _analyze_file(
     return {"image": str(path), "faces": _face_entries(analysis)}
 
 
+def _load_models(args: argparse.Namespace) -> tuple[FaceDetector, ArcFaceRecognizer]:
+    """Both models, saying so first on stderr (loading can take seconds; a download, minutes)."""
+    print(f"loading detector {args.detector} and recognizer {args.recognizer} ...", file=sys.stderr, flush=True)
+    return _load_detector(args), _load_recognizer(args)
+
+
 def command_analyze(args: argparse.Namespace) -> int:
     items = _expand_inputs(args.images)
     detector: FaceDetector | None = None
@@ -196,11 +203,14 @@ def command_analyze(args: argparse.Namespace) -> int:
     report = [item for item in items if not isinstance(item, Path)]
     if len(report) < len(items):  # models only when some file is there to read
         selection = FaceSelection(args.order, tuple(parse_index_list(args.indices) or ()) or None, args.max_faces, args.min_size)
-        detector, recognizer = _load_detector(args), _load_recognizer(args)
-        report = [
-            item if not isinstance(item, Path) else _analyze_file(item, detector, recognizer, selection, args.flip)
-            for item in items
-        ]
+        detector, recognizer = _load_models(args)
+        report = []
+        with Progress(len(items), "analyzed") as progress:
+            for item in items:
+                report.append(
+                    item if not isinstance(item, Path) else _analyze_file(item, detector, recognizer, selection, args.flip)
+                )
+                progress.update()
     readable = [entry for entry in report if "error" not in entry]
     if args.json:
         json.dump(report, sys.stdout)
@@ -244,7 +254,7 @@ def command_compare(args: argparse.Namespace) -> int:
         for path in paths:
             if not _is_identity_file(path):
                 read_image(path)  # a missing or damaged image fails before any model is loaded
-        detector, recognizer = _load_detector(args), _load_recognizer(args)
+        detector, recognizer = _load_models(args)
     first, second = (_identity_of(path, detector, recognizer) for path in paths)
     threshold = args.threshold if args.threshold is not None else match_threshold(first.model_id)
     score = similarity(first, second)
@@ -257,10 +267,16 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_calibrate(args: argparse.Namespace) -> int:
-    if args.pairs is None:
-        labelled_images(args.folder)  # a missing or image-less folder fails before any model is loaded
-    detector, recognizer = _load_detector(args), _load_recognizer(args)
-    result = calibrate_folder(args.folder, detector, recognizer, args.pairs, flip=args.flip)
+    if args.pairs is None:  # a missing or image-less folder, or a bad pairs file, fails before any model is loaded
+        labelled_images(args.folder)
+    else:
+        read_pairs(args.pairs, args.folder)
+    detector, recognizer = _load_models(args)
+    reporter = ProgressReporter("embedded")
+    try:
+        result = calibrate_folder(args.folder, detector, recognizer, args.pairs, flip=args.flip, progress=reporter)
+    finally:
+        reporter.close()
     report = result.report
     for path, reason in result.unreadable_images:
         _report_failure(path, reason)

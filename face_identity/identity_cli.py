@@ -199,7 +199,9 @@ def add_identity_parser(
         help="build, average, show, export and import identity files",
         description="Identity files (.safetensors): build from photos, average, show, export for ReActor, import ReActor's.",
     )
-    actions = parser.add_subparsers(dest="identity_command", required=True, metavar="ACTION")
+    actions = parser.add_subparsers(
+        dest="identity_command", required=True, metavar="ACTION", help="build, average, show, export or import"
+    )
     if_exists = {
         "choices": IF_EXISTS_CHOICES,
         "default": "error",

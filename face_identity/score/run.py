@@ -10,11 +10,11 @@ from functools import partial
 from pathlib import Path
 
 from .. import InvalidArgumentError, match_threshold
+from ..progress import Progress
 from .engine_embedded import run_embedded
 from .engine_ray import ActorPlan, ModelFactory, import_ray, run_ray
 from .inputs import DEFAULT_PATH_COLUMN, expand_dataset
 from .output import ResultStore
-from .progress import Progress
 from .references import References, load_gallery, load_references
 from .report import CopyResult, Summary, copy_passed, summarize, write_histogram
 from .rows import DEFAULT_DECODE_WORKERS, BatchScorer, Row, apply_threshold
@@ -124,7 +124,7 @@ def score_dataset(
         f"{len(paths)} images, {len(paths) - len(todo)} already scored in {store.out}; "
         f"{len(refs.names)} identit{'y' if len(refs.names) == 1 else 'ies'}; threshold {chosen:.3f}; engine {engine}"
     )
-    bar = Progress(len(todo), enabled=progress)
+    bar = Progress(len(todo), "scored", enabled=progress)
     scorer: BatchScorer | None = None
     try:
         if engine == "embedded":
