@@ -193,7 +193,9 @@ def _analyze_file(
 def _load_models(args: argparse.Namespace) -> tuple[FaceDetector, ArcFaceRecognizer]:
     """Both models, saying so first on stderr (loading can take seconds; a download, minutes)."""
     print(f"loading detector {args.detector} and recognizer {args.recognizer} ...", file=sys.stderr, flush=True)
-    return _load_detector(args), _load_recognizer(args)
+    detector, recognizer = _load_detector(args), _load_recognizer(args)
+    logging.getLogger(__name__).info("%r; recognizer %s runs on %s", detector, recognizer.name, recognizer.backend.describe())
+    return detector, recognizer
 
 
 def command_analyze(args: argparse.Namespace) -> int:

@@ -137,6 +137,7 @@ def resolve_model(
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or HF_ENDPOINT_DEFAULT
     if not allow_download or is_offline():
         reason = "offline mode (HF_HUB_OFFLINE) is on" if is_offline() else "downloads are disabled"
+        logger.info("%s is not in %s and %s", spec.filename, ", ".join(map(str, searched)), reason)
         raise not_available(spec, endpoint, reason, target_dir, searched)
     path = download_model(spec, target_dir, endpoint=endpoint, token=token, searched=searched)
     return ResolvedModel(path, spec, downloaded=True, verified=spec.hash_filename is not None)
@@ -145,6 +146,8 @@ def resolve_model(
 def _checked(path: Path, spec: ModelSpec | None) -> ResolvedModel:
     """A found file, checked against its ``.hash`` sidecar when it is a catalog model that has one."""
     check = check_sidecar(path, spec) if spec is not None else None
+    how = "its .hash sidecar matches" if check is not None else "no .hash sidecar to check" if spec is not None else "a file path"
+    logger.info("using %s (%s)", path, how)
     return ResolvedModel(path, spec, verified=check is not None)
 
 

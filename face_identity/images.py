@@ -118,8 +118,8 @@ def read_image(path: str | os.PathLike[str]) -> RGBImage:
     file_path = Path(path)
     if file_path.is_dir():
         raise InvalidImageError(
-            f"{file_path} is a folder, not an image file; give the image files in it "
-            "(the CLI takes a folder and reads its images itself)"
+            f"{file_path} is a folder, not an image file; give one image file here "
+            "(find_images, and the analyze, score and identity build commands, take folders of images)"
         )
     if not file_path.is_file():
         raise InvalidImageError(f"image file {file_path} does not exist")

@@ -417,3 +417,14 @@ def test_analyze_of_only_missing_files_fails_on_the_files_not_on_the_models(tmp_
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"image file {missing} does not exist" in result.stderr and "model file" not in result.stderr
     assert [entry["image"] for entry in json.loads(result.stdout)] == [str(missing), str(tmp_path)]
+
+
+def test_verbose_logs_the_model_files_and_providers(shared_data: Path, model_options: list[str], home: Path) -> None:
+    image = shared_data / "faces" / "barack_obama" / "face_recognition_obama.jpg"
+    quiet = run_cli("analyze", image, *model_options, home=home)
+    loud = run_cli("-v", "analyze", image, *model_options, home=home)
+    assert quiet.returncode == loud.returncode == 0
+    for text in ("INFO face_identity.download: using", "CPUExecutionProvider", "runs on onnxruntime"):
+        assert text in loud.stderr and text not in quiet.stderr
+    offline = run_cli("-v", "analyze", image, home=home, env={"HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 2 and "retinaface_10g.onnx is not in" in offline.stderr  # a failed lookup is logged too
