@@ -23,8 +23,9 @@ nothing else. By stage, one module each:
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
-  ``alignment_matrix``, ``warp_face``, ``align_faces``, ``crop_validity_mask``, ``paste_back``,
-  ``norm_crop`` (insightface's ``face_align.norm_crop``).
+  ``alignment_matrix``, ``align_faces``, ``norm_crop`` (insightface's ``face_align.norm_crop``).
+- Crop and paste geometry (``geometry``): ``warp_face`` (black or replicated border), ``crop_validity_mask``,
+  ``paste_back`` (insightface's feathered-square paste).
 - Embed (``embed``): ``ArcFaceRecognizer``, ``EmbeddingResult``, ``load_recognizer``.
 - Whole chain (``pipeline``, ``stream``, ``identify``): ``detect_faces``, ``embed_batch``,
   ``analyze``, ``Analysis``; chunked over long batches on a torch device: ``analyze_stream``,
@@ -59,17 +60,7 @@ nothing else. By stage, one module each:
 the torch graphs behind loaded models (for a host's memory management, e.g. ComfyUI's).
 """
 
-from .align import (
-    TEMPLATE_NAMES,
-    align_faces,
-    alignment_matrix,
-    crop_validity_mask,
-    estimate_similarity,
-    norm_crop,
-    paste_back,
-    template_points,
-    warp_face,
-)
+from .align import TEMPLATE_NAMES, align_faces, alignment_matrix, estimate_similarity, norm_crop, template_points
 from .calibrate import CalibrationReport, calibrate_folder, calibrate_scores
 from .catalog import ModelSpec, Role, build_catalog, get_spec, names_for_role
 from .compare import (
@@ -105,6 +96,7 @@ from .errors import (
 )
 from .face_models import FaceModel, load_face_model
 from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
+from .geometry import crop_validity_mask, paste_back, warp_face
 from .identify import EMBED_SOURCES, Identification, identify
 from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
 from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub

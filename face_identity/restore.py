@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from .align import alignable_faces
 from .compare import cosine_matrix
 from .embed import ArcFaceRecognizer
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError
 from .face_models import FaceModel
-from .masks import DEFAULT_BLUR, MaskSpec, _faces_per_image, aligned_crops, crop_masks, paste_crop
+from .geometry import paste_crop
+from .masks import DEFAULT_BLUR, MaskSpec, aligned_crops, crop_masks
 from .types import Face, FaceBatch, Identity
 
 DEFAULT_RESTORER = "gfpgan_1.4"
@@ -206,7 +208,7 @@ def restore_faces(
         ``RestoreResult``: the new images, the applied masks, the drift report, faces restored per image.
     """
     chosen = settings or RestoreSettings()
-    faces_per_image = _faces_per_image(faces)
+    faces_per_image = alignable_faces(faces)
     if len(images) != len(faces_per_image):
         raise InvalidArgumentError(
             f"{len(images)} images but faces for {len(faces_per_image)}; pass the images the faces came from"

@@ -13,7 +13,8 @@ from face_identity.devtools import synthetic_masks
 from face_identity.embed import load_recognizer
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError
 from face_identity.face_models import FaceModel, load_face_model
-from face_identity.masks import MaskSpec, box_mask, paste_crop_mask
+from face_identity.geometry import paste_crop_mask
+from face_identity.masks import MaskSpec, box_mask
 from face_identity.model_facts import build_model_facts, facts_for
 from face_identity.restore import RestoreSettings, restore_crops, restore_faces
 from face_identity.types import Face

@@ -16,8 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ..align import alignment_matrix, paste_back, warp_face
+from ..align import alignment_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
+from ..geometry import paste_back, warp_face
 from ..images import as_float_image, as_rgb_uint8
 from ..masks import POST_SWAP_TYPES, PRE_SWAP_TYPES, MaskSpec, crop_masks, with_landmarks_68
 from ..types import Face, FloatImage, Identity, RGBImage
@@ -43,7 +44,7 @@ class Swapper(Protocol):
     ``pixel_boost_factors`` (default ``PIXEL_BOOST_FACTORS``); ``target_latents(source_latent, unit
     [K, D], raw [K, D], strength)`` -> ``[K, D]`` (default: ``blend_latents`` in ``project_rows`` space);
     ``swap_crops_masked(crops, latents)`` -> ``(images, [N, S, S] learned mask or None)``;
-    ``paste_border`` (``align.paste_back``'s ``border``; default ``constant``, insightface's).
+    ``paste_border`` (``geometry.paste_back``'s ``border``; default ``constant``, insightface's).
     """
 
     name: str
