@@ -39,6 +39,7 @@ nothing else. By stage, one module each:
   ``safe_identity_filename``, ``IF_EXISTS_CHOICES``.
 - Swap (``swap``): ``load_swapper``, ``InswapperSwapper``, ``EmbeddingSwapper`` (HyperSwap, SimSwap, GHOST,
   HifiFace from their ``SWAPPER_FACTS`` rows, ``SWAPPER_FAMILY_NAMES``), ``describe_facts``, ``SwapSettings``, ``TargetSelection``,
+  the paste recipes and inswapper latent rules a swap can follow: ``PASTE_STYLES``, ``LATENT_RULES``,
   identity retention of a swap: ``measure_retention``, ``RetentionReport``,
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
   chunked over long batches: ``swap_stream``, ``SwappedBatch``.
@@ -139,7 +140,7 @@ from .swap import (
     swap_faces,
     swap_stream,
 )
-from .swapper_facts import SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
+from .swapper_facts import LATENT_RULES, PASTE_STYLES, SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
 from .types import Face, FaceBatch, Identity, concatenate_identities
 from .validate import IMAGE_RANGE_TOLERANCE, check_float_range, check_image_batch, check_number
 
@@ -233,6 +234,8 @@ __all__ = [
     "check_number",
     "check_float_range",
     "IMAGE_RANGE_TOLERANCE",
+    "LATENT_RULES",
+    "PASTE_STYLES",
     "insightface_compatible",
     "load_detector",
     "load_face_detector",

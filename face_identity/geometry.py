@@ -251,7 +251,6 @@ def paste_back(
     crop_mask: NDArray[np.floating] | None = None,
     blur_scale: float = 1.0,
     soft_mask: NDArray[np.floating] | None = None,
-    border: str = "constant",
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """insightface's paste: blend an (edited) aligned crop back into its image with the feathered square (``paste_mask``).
 
@@ -264,8 +263,6 @@ def paste_back(
         blur_scale: multiplies the Gaussian blur kernel (1 = insightface).
         soft_mask: optional ``[S, S]`` 0..1 mask in crop space (a learned or mask-spec mask), warped back
             bilinearly and multiplied into the feathered mask as is (no threshold, no erosion).
-        border: how the crop is sampled past its edge when warped back: ``constant`` (black, insightface)
-            or ``replicate`` (its edge pixels).
 
     Returns:
         ``(blended [H, W, C] float32, mask [H, W] float32 0..1)``. Pixels where the mask is 0
@@ -285,7 +282,7 @@ def paste_back(
         learned = np.clip(np.asarray(soft_mask, dtype=np.float32), 0.0, 1.0)
         mask = mask * cv2.warpAffine(learned, local_inverse, (x2 - x1, y2 - y1), borderValue=0.0)
     warped_crop = cv2.warpAffine(
-        np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderMode=_CV2_BORDERS[border], borderValue=0.0
+        np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
     ).reshape(y2 - y1, x2 - x1, image.shape[2])
     region = result[y1:y2, x1:x2]
     weight = mask[:, :, None]

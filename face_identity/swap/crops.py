@@ -73,8 +73,9 @@ def face_area_mask(crop_landmarks: NDArray[np.floating], crop_size: int) -> NDAr
 
     The ellipse is tilted with the eye line, centred ``FACE_AREA_CENTRE`` of the way from the eye
     midpoint to the mouth midpoint, ``FACE_AREA_HALF_WIDTH`` eye distances wide on each side and
-    ``FACE_AREA_HALF_HEIGHT`` eyes-to-mouth distances tall on each side. ``geometry.paste_mask`` erodes
-    and feathers it like the square.
+    ``FACE_AREA_HALF_HEIGHT`` eyes-to-mouth distances tall on each side. insightface's paste
+    (``geometry.paste_mask``) erodes and feathers it like the square; FaceFusion's paste smooths it
+    like an area mask (``masks.smooth_threshold``).
     """
     points = np.asarray(crop_landmarks, dtype=np.float64)
     eyes = (points[0] + points[1]) / 2
