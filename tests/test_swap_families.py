@@ -437,6 +437,8 @@ def test_paste_option_switches_any_family(linear_folder: Path, identity_folder: 
     assert family_facts("ghost").paste == "facefusion" and family_facts("inswapper").paste == "insightface"
     assert np.array_equal(default.images[0], facefusion.images[0]) and np.array_equal(default.masks[0], facefusion.masks[0])
     assert np.abs(default.masks[0] - insightface.masks[0]).max() > 0.1  # box mask vs eroded, feathered square
+    area = swap_faces(swapper, [image], source, faces, SwapSettings(face_area_mask=True))  # joins the box mask by minimum
+    assert np.all(area.masks[0] <= default.masks[0]) and 0 < area.masks[0].sum() < 0.8 * default.masks[0].sum()
     outside = insightface.masks[0] == 0
     assert np.array_equal(insightface.images[0][outside], image[outside])
     round_trip = swap_faces(
