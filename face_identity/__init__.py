@@ -23,8 +23,9 @@ nothing else. By stage, one module each:
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
-  ``alignment_matrix``, ``warp_face``, ``align_faces``, ``crop_validity_mask``, ``paste_back``,
-  ``norm_crop`` (insightface's ``face_align.norm_crop``).
+  ``alignment_matrix``, ``align_faces``, ``norm_crop`` (insightface's ``face_align.norm_crop``).
+- Crop and paste geometry (``geometry``): ``warp_face`` (black or replicated border), ``crop_validity_mask``,
+  ``paste_back`` (insightface's feathered-square paste).
 - Embed (``embed``): ``ArcFaceRecognizer``, ``EmbeddingResult``, ``load_recognizer``.
 - Whole chain (``pipeline``, ``stream``, ``identify``): ``detect_faces``, ``embed_batch``,
   ``analyze``, ``Analysis``; chunked over long batches on a torch device: ``analyze_stream``,
@@ -38,6 +39,7 @@ nothing else. By stage, one module each:
   ``safe_identity_filename``, ``IF_EXISTS_CHOICES``.
 - Swap (``swap``): ``load_swapper``, ``InswapperSwapper``, ``EmbeddingSwapper`` (HyperSwap, SimSwap, GHOST,
   HifiFace from their ``SWAPPER_FACTS`` rows, ``SWAPPER_FAMILY_NAMES``), ``describe_facts``, ``SwapSettings``, ``TargetSelection``,
+  the paste recipes and inswapper latent rules a swap can follow: ``PASTE_STYLES``, ``LATENT_RULES``,
   identity retention of a swap: ``measure_retention``, ``RetentionReport``,
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
   chunked over long batches: ``swap_stream``, ``SwappedBatch``.
@@ -59,17 +61,7 @@ nothing else. By stage, one module each:
 the torch graphs behind loaded models (for a host's memory management, e.g. ComfyUI's).
 """
 
-from .align import (
-    TEMPLATE_NAMES,
-    align_faces,
-    alignment_matrix,
-    crop_validity_mask,
-    estimate_similarity,
-    norm_crop,
-    paste_back,
-    template_points,
-    warp_face,
-)
+from .align import TEMPLATE_NAMES, align_faces, alignment_matrix, estimate_similarity, norm_crop, template_points
 from .calibrate import CalibrationReport, calibrate_folder, calibrate_scores
 from .catalog import ModelSpec, Role, build_catalog, get_spec, names_for_role
 from .compare import (
@@ -105,6 +97,7 @@ from .errors import (
 )
 from .face_models import FaceModel, load_face_model
 from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
+from .geometry import crop_validity_mask, paste_back, warp_face
 from .identify import EMBED_SOURCES, Identification, identify
 from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
 from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub
@@ -147,7 +140,7 @@ from .swap import (
     swap_faces,
     swap_stream,
 )
-from .swapper_facts import SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
+from .swapper_facts import LATENT_RULES, PASTE_STYLES, SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
 from .types import Face, FaceBatch, Identity, concatenate_identities
 from .validate import IMAGE_RANGE_TOLERANCE, check_float_range, check_image_batch, check_number
 
@@ -241,6 +234,8 @@ __all__ = [
     "check_number",
     "check_float_range",
     "IMAGE_RANGE_TOLERANCE",
+    "LATENT_RULES",
+    "PASTE_STYLES",
     "insightface_compatible",
     "load_detector",
     "load_face_detector",

@@ -1,25 +1,33 @@
-"""5-point face alignment: named templates, Umeyama similarity fit, crop warp (cv2 and batched torch), paste-back.
+"""5-point face alignment: named templates, Umeyama similarity fit, aligned crops (cv2 and batched torch).
 
 Matches insightface's ``face_align.norm_crop``: least-squares similarity (scikit-image's
 ``SimilarityTransform.estimate``, here in numpy) from the landmarks to the template, then
-``cv2.warpAffine`` with bilinear interpolation and a constant 0 border.
+``cv2.warpAffine`` with bilinear interpolation and a constant 0 border (``geometry.warp_face``).
+The crop and paste warps themselves live in ``geometry``; ``warp_face``, ``crop_validity_mask``,
+``paste_mask`` and ``paste_back`` are re-exported here under their old import path.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InvalidArgumentError, InvalidImageError, InvalidLandmarksError
-from .types import AffineMatrix, Face, Landmarks5
+from .geometry import check_image, invert
+from .geometry import crop_validity_mask as crop_validity_mask
+from .geometry import paste_back as paste_back
+from .geometry import paste_mask as paste_mask
+from .geometry import warp_face as warp_face
+from .types import AffineMatrix, Face, FaceBatch, Landmarks5
 
 if TYPE_CHECKING:
     import torch
+
+logger = logging.getLogger(__name__)
 
 ARCFACE_112_POINTS = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
@@ -68,18 +76,6 @@ _NORMALISED_TEMPLATES: dict[str, NDArray[np.float64]] = {
     ),
 }
 TEMPLATE_NAMES: tuple[str, ...] = ("arcface_112", "arcface_128", *_NORMALISED_TEMPLATES)
-
-INSWAPPER_ERODE_DIVISOR = 10
-"""insightface paste-back: erode the warped mask with a k x k kernel, k = max(mask_size // 10, 10)."""
-INSWAPPER_ERODE_MIN = 10
-INSWAPPER_BLUR_DIVISOR = 20
-"""insightface paste-back: Gaussian blur with kernel 2k+1, k = max(mask_size // 20, 5)."""
-INSWAPPER_BLUR_MIN = 5
-INSWAPPER_WHITE_THRESHOLD = 20
-"""insightface paste-back: warped-white pixels above 20 (of 255) count as inside the crop."""
-MASK_SNAP = 1e-6
-"""A warped-back mask value within this of 0 or 1 is that bound exactly (far below 1/255 of a grey level)."""
-
 
 def template_points(name: str, crop_size: int) -> NDArray[np.float64]:
     """``[5, 2]`` float64 template landmarks in pixels of a ``crop_size`` x ``crop_size`` crop.
@@ -168,32 +164,21 @@ def alignment_matrix(landmarks: Landmarks5, template: str = "arcface_112", crop_
     return estimate_similarity(points, template_points(template, crop_size))
 
 
-def _check_image(image: NDArray[np.generic]) -> None:
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
-        raise InvalidImageError(f"expected an [H, W, C] image with C in 1, 3, 4, got shape {image.shape}")
+def alignable_faces(batch: FaceBatch | Sequence[Sequence[Face]]) -> tuple[tuple[Face, ...], ...]:
+    """The faces of each image of a ``FaceBatch`` (duck-typed: the node pack loads the library under its own name)
+    or of nested lists, leaving out faces whose 5 points cannot be aligned (NaN, all equal), with a warning each:
+    one bad face never stops a batch."""
+    nested = cast("Sequence[Sequence[Face]]", getattr(batch, "faces_per_image", batch))
+    return tuple(tuple(face for face in faces if _alignable(face)) for faces in nested)
 
 
-def warp_face(image: NDArray[np.generic], matrix: AffineMatrix, crop_size: int) -> NDArray[np.generic]:
-    """Cut the aligned crop: ``cv2.warpAffine`` bilinear, constant 0 border (insightface ``norm_crop``).
-
-    Args:
-        image: ``[H, W, C]`` uint8 or float32 (any channel order; kept as is).
-        matrix: ``[2, 3]`` image-to-crop matrix.
-        crop_size: side of the square crop in pixels.
-
-    Returns:
-        ``[crop_size, crop_size, C]`` crop of the image's dtype.
-    """
-    _check_image(image)
-    crop = cv2.warpAffine(
-        cast("cv2.typing.MatLike", image),
-        np.asarray(matrix, dtype=np.float64),
-        (int(crop_size), int(crop_size)),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return crop.reshape(int(crop_size), int(crop_size), image.shape[2])
+def _alignable(face: Face) -> bool:
+    try:
+        alignment_matrix(face.landmarks)
+    except InvalidLandmarksError:
+        logger.warning("a face with landmarks that cannot be aligned was left out: %s", np.asarray(face.landmarks).tolist())
+        return False
+    return True
 
 
 def align_faces(
@@ -205,7 +190,7 @@ def align_faces(
         ``([F, crop_size, crop_size, C] crops of the image's dtype, faces with align_matrix set)``.
         With no faces the crop array has F = 0.
     """
-    _check_image(image)
+    check_image(image)
     crops = np.zeros((len(faces), crop_size, crop_size, image.shape[2]), dtype=image.dtype)
     aligned: list[Face] = []
     for index, face in enumerate(faces):
@@ -213,134 +198,6 @@ def align_faces(
         crops[index] = warp_face(image, matrix, crop_size)
         aligned.append(face.with_alignment(matrix, crop_size, template))
     return crops, aligned
-
-
-def crop_validity_mask(image_height: int, image_width: int, matrix: AffineMatrix, crop_size: int) -> NDArray[np.float32]:
-    """``[crop_size, crop_size]`` float32 in 0..1: 1 where the crop samples the image, 0 in the black border."""
-    inside = np.ones((image_height, image_width), dtype=np.float32)
-    mask = cv2.warpAffine(
-        inside,
-        np.asarray(matrix, dtype=np.float64),
-        (crop_size, crop_size),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return np.asarray(mask, dtype=np.float32)
-
-
-def snap_mask_bounds(mask: NDArray[Any]) -> NDArray[np.float32]:
-    """``mask`` as float32 clipped to 0..1, with values within ``MASK_SNAP`` of 0 or 1 set to exactly 0 or 1.
-
-    A mask that is 0 (or 1) by definition stays exactly that whatever the interpolation's float rounding:
-    OpenCV 5's ``warpAffine`` samples with exact float coordinates, so a near-identity warp mixes in weights
-    of ~1e-7 that OpenCV 4's 1/32-pixel fixed point rounded away. Pixels with weight 0 are never touched.
-    """
-    snapped = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
-    snapped[snapped < MASK_SNAP] = 0.0
-    snapped[snapped > 1.0 - MASK_SNAP] = 1.0
-    return snapped
-
-
-def paste_mask(
-    image_height: int,
-    image_width: int,
-    matrix: AffineMatrix,
-    crop_size: int,
-    crop_mask: NDArray[np.floating] | None = None,
-    blur_scale: float = 1.0,
-) -> tuple[NDArray[np.float32], tuple[int, int, int, int]]:
-    """insightface's paste-back mask for one crop, computed only inside the region the crop covers.
-
-    Steps (insightface ``INSwapper.get``): warp a white square back with the inverse matrix,
-    threshold at 20, erode with ``k = max(mask_size // 10, 10)``, Gaussian-blur with kernel
-    ``2k + 1``, ``k = max(mask_size // 20, 5)`` (times ``blur_scale``), divide by 255.
-    ``crop_mask`` (``[S, S]`` 0..1, e.g. a face-area mask) multiplies the white square first.
-
-    Returns:
-        ``(mask [y1:y2, x1:x2] float32 0..1, (y1, y2, x1, x2))``: the mask over its region of the image.
-    """
-    inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
-    corners = np.array([[0, 0, 1], [crop_size, 0, 1], [0, crop_size, 1], [crop_size, crop_size, 1]], dtype=np.float64)
-    image_corners = corners @ inverse.T
-    side = math.sqrt(abs(np.linalg.det(inverse[:, :2]))) * crop_size
-    blur_k = max(int(side) // INSWAPPER_BLUR_DIVISOR, INSWAPPER_BLUR_MIN)
-    margin = int(2 * blur_k * max(blur_scale, 1.0)) + 4
-    x1 = max(int(math.floor(image_corners[:, 0].min())) - margin, 0)
-    y1 = max(int(math.floor(image_corners[:, 1].min())) - margin, 0)
-    x2 = min(int(math.ceil(image_corners[:, 0].max())) + margin + 1, image_width)
-    y2 = min(int(math.ceil(image_corners[:, 1].max())) + margin + 1, image_height)
-    if x2 <= x1 or y2 <= y1:
-        return np.zeros((0, 0), dtype=np.float32), (0, 0, 0, 0)
-    local_inverse = inverse.copy()
-    local_inverse[:, 2] -= (x1, y1)
-    white = np.full((crop_size, crop_size), 255.0, dtype=np.float32)
-    if crop_mask is not None:
-        white = white * np.clip(np.asarray(crop_mask, dtype=np.float32), 0.0, 1.0)
-    warped = cv2.warpAffine(white, local_inverse, (x2 - x1, y2 - y1), borderValue=0.0)
-    warped[warped > INSWAPPER_WHITE_THRESHOLD] = 255.0
-    inside_rows, inside_cols = np.where(warped == 255.0)
-    if inside_rows.size == 0:
-        return np.zeros((y2 - y1, x2 - x1), dtype=np.float32), (y1, y2, x1, x2)
-    mask_size = int(math.sqrt(float(np.ptp(inside_rows)) * float(np.ptp(inside_cols))))
-    erode_k = max(mask_size // INSWAPPER_ERODE_DIVISOR, INSWAPPER_ERODE_MIN)
-    warped = cv2.erode(warped, np.ones((erode_k, erode_k), np.uint8), iterations=1)
-    blur_k = max(int(max(mask_size // INSWAPPER_BLUR_DIVISOR, INSWAPPER_BLUR_MIN) * blur_scale), 1)
-    warped = cv2.GaussianBlur(warped, (2 * blur_k + 1, 2 * blur_k + 1), 0)
-    return snap_mask_bounds(warped / 255.0), (y1, y2, x1, x2)
-
-
-def paste_back(
-    image: NDArray[np.floating],
-    crop: NDArray[np.floating],
-    matrix: AffineMatrix,
-    crop_mask: NDArray[np.floating] | None = None,
-    blur_scale: float = 1.0,
-    soft_mask: NDArray[np.floating] | None = None,
-    border: str = "constant",
-) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Blend an (edited) aligned crop back into its source image with insightface's feathered mask.
-
-    Args:
-        image: ``[H, W, C]`` float32 source image (any range; kept).
-        crop: ``[S, S, C]`` float32 crop in the same range, cut with ``matrix``.
-        matrix: the ``[2, 3]`` image-to-crop matrix the crop was cut with.
-        crop_mask: optional ``[S, S]`` 0..1 mask in crop space (face area); multiplies the square.
-        blur_scale: multiplies the Gaussian blur kernel (1 = insightface).
-        soft_mask: optional ``[S, S]`` 0..1 mask in crop space (a swapper's learned mask), warped back
-            bilinearly and multiplied into the feathered mask as is (no threshold, no erosion).
-        border: how the crop is sampled past its edge when warped back: ``constant`` (black, insightface)
-            or ``replicate`` (its edge pixels, FaceFusion).
-
-    Returns:
-        ``(blended [H, W, C] float32, mask [H, W] float32 0..1)``. Pixels where the mask is 0
-        are copied from ``image`` unchanged.
-    """
-    _check_image(image)
-    height, width = image.shape[:2]
-    crop_size = crop.shape[0]
-    result = np.array(image, dtype=np.float32, copy=True)
-    full_mask = np.zeros((height, width), dtype=np.float32)
-    mask, (y1, y2, x1, x2) = paste_mask(height, width, matrix, crop_size, crop_mask, blur_scale)
-    if mask.size == 0:
-        return result, full_mask
-    local_inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
-    local_inverse[:, 2] -= (x1, y1)
-    if soft_mask is not None:
-        learned = np.clip(np.asarray(soft_mask, dtype=np.float32), 0.0, 1.0)
-        mask = snap_mask_bounds(mask * cv2.warpAffine(learned, local_inverse, (x2 - x1, y2 - y1), borderValue=0.0))
-    # insightface samples outside the crop as black, which the feather's faint tail (~0.01) blends in at the crop
-    # edge (up to ~1.5 grey levels); FaceFusion's paste_back replicates the crop's edge instead.
-    border_mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-    warped_crop = cv2.warpAffine(
-        np.asarray(crop, dtype=np.float32), local_inverse, (x2 - x1, y2 - y1), borderMode=border_mode, borderValue=0.0
-    ).reshape(y2 - y1, x2 - x1, image.shape[2])
-    region = result[y1:y2, x1:x2]
-    weight = mask[:, :, None]
-    blended = weight * warped_crop + (1.0 - weight) * region
-    result[y1:y2, x1:x2] = np.where(weight > 0, blended, region)
-    full_mask[y1:y2, x1:x2] = mask
-    return result, full_mask
 
 
 def norm_crop(img: NDArray[Any], landmark: NDArray[np.floating], image_size: int = 112, mode: str = "arcface") -> NDArray[Any]:
@@ -413,7 +270,7 @@ def warp_faces_torch(
     output = images.new_zeros((face_count, channels, crop_size, crop_size))
     if face_count == 0:
         return output
-    inverse = np.stack([cv2.invertAffineTransform(m) for m in matrix_array])  # crop -> image
+    inverse = np.stack([invert(m) for m in matrix_array])  # crop -> image
     grid_dtype = torch.float32 if images.dtype in (torch.float16, torch.bfloat16) else images.dtype
     coordinates = torch.arange(crop_size, device=images.device, dtype=torch.float64)
     grid_y, grid_x = torch.meshgrid(coordinates, coordinates, indexing="ij")

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from .align import estimate_similarity, template_points
 from .errors import InvalidArgumentError, InvalidImageError
 from .face_models import FaceModel
+from .geometry import invert, transform_points, warp_face
 from .types import AffineMatrix, Face, FaceBatch
 
 LANDMARKER_KINDS = ("landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld")
@@ -44,15 +45,6 @@ def _as_uint8(image: NDArray[np.generic]) -> NDArray[np.uint8]:
     if array.dtype == np.uint8:
         return array
     return np.clip(np.rint(np.asarray(array, np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-def _transform(points: NDArray[np.floating], matrix: AffineMatrix) -> NDArray[np.float64]:
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    return pts @ np.asarray(matrix, np.float64)[:, :2].T + np.asarray(matrix, np.float64)[:, 2]
-
-
-def _inverse(matrix: AffineMatrix) -> AffineMatrix:
-    return np.asarray(cv2.invertAffineTransform(np.asarray(matrix, np.float64)), np.float64)
 
 
 def unit_template_matrix(landmarks5: NDArray[np.floating], template: str = "ffhq_512") -> AffineMatrix:
@@ -98,7 +90,7 @@ def _box_crops(
             matrix = fan_crop_matrix(face.bbox, size, facts.box_target)
         else:
             matrix = square_crop_matrix(face.bbox, size, facts.box_scale)
-        crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        crop = warp_face(image, matrix, size, "constant")  # FaceFusion's warp_face_by_translation: black border
         if facts.kind == "landmarker_2dfan4":
             crop = brighten_if_dark(np.asarray(crop, np.uint8))
         crops.append(crop.astype(np.float32) / 255.0)
@@ -127,9 +119,9 @@ def landmarks_68(
         return [], []
     if kind == "landmarker_68_5":
         matrices = [unit_template_matrix(face.landmarks, model.facts.template or "ffhq_512") for face in faces]
-        blob = np.stack([_transform(face.landmarks, m) for face, m in zip(faces, matrices)]).astype(np.float32)
+        blob = np.stack([transform_points(face.landmarks, m) for face, m in zip(faces, matrices)]).astype(np.float32)
         output = model.run(blob)[0].reshape(len(faces), 68, 2)
-        points = [_transform(out, _inverse(m)) for out, m in zip(output, matrices)]
+        points = [transform_points(out, invert(m)) for out, m in zip(output, matrices)]
         return [np.asarray(p, np.float32) for p in points], [None] * len(faces)
     crops, matrices = _box_crops(model, _as_uint8(image), faces)
     outputs = model.run(model.preprocess(crops))
@@ -145,7 +137,7 @@ def landmarks_68(
     else:
         crop_points = outputs[0].reshape(len(faces), 68, 2).astype(np.float64) * size
         scores = [None] * len(faces)
-    image_points = [np.asarray(_transform(p, _inverse(m)), np.float32) for p, m in zip(crop_points, matrices)]
+    image_points = [np.asarray(transform_points(p, invert(m)), np.float32) for p, m in zip(crop_points, matrices)]
     return image_points, scores
 
 

@@ -13,28 +13,26 @@ FaceFusion's recipe (``face_masker.py``), followed here; every mask is ``[S, S]`
   (a feathered edge just inside the hard edge).
 - combination: ``minimum`` over the selected masks (each removes area, none adds).
 
-Image space (``face_masks``): each face's crop mask is warped back with the inverse alignment matrix
-into the region the crop covers (zero outside), and the faces of one image are combined by maximum.
+Crops are cut with the image edge replicated and crop masks warped back into the region the crop
+covers (zero outside) by ``geometry``. Image space (``face_masks``): the faces of one image are
+combined by maximum.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .align import alignment_matrix, snap_mask_bounds
-from .errors import InvalidArgumentError, InvalidLandmarksError
+from .align import alignable_faces, alignment_matrix
+from .errors import InvalidArgumentError
 from .face_models import FaceModel
+from .geometry import paste_crop_mask, transform_points, warp_face
 from .landmarks68 import landmarks_68
-from .types import AffineMatrix, Face, FaceBatch
-
-logger = logging.getLogger(__name__)
+from .types import Face, FaceBatch
 
 MASK_TYPES: tuple[str, ...] = ("box", "occlusion", "region", "area")
 DEFAULT_MASK_TYPES: tuple[str, ...] = ("box",)
@@ -194,12 +192,6 @@ def area_mask(size: int, points_68: NDArray[np.floating], areas: Sequence[str]) 
     return smooth_threshold(mask)
 
 
-def transform_points(points: NDArray[np.floating], matrix: AffineMatrix) -> NDArray[np.float64]:
-    """``[K, 2]`` points through a ``[2, 3]`` affine matrix."""
-    m = np.asarray(matrix, np.float64)
-    return np.asarray(points, np.float64).reshape(-1, 2) @ m[:, :2].T + m[:, 2]
-
-
 PRE_SWAP_TYPES: tuple[str, ...] = ("box", "occlusion")
 """Mask types a swap computes on the target crop before the swap (FaceFusion's ``swap_face``)."""
 POST_SWAP_TYPES: tuple[str, ...] = ("region", "area")
@@ -240,71 +232,6 @@ def crop_masks(
     return np.clip(combined, 0.0, 1.0)
 
 
-def warp_crop(image: NDArray[np.floating], matrix: AffineMatrix, size: int) -> NDArray[np.float32]:
-    """``[size, size, 3]`` float32 crop, bilinear, edge pixels repeated outside the image (FaceFusion's crop)."""
-    warped = cv2.warpAffine(
-        np.asarray(image, np.float32),
-        np.asarray(matrix, np.float64),
-        (size, size),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    return np.asarray(warped, np.float32).reshape(size, size, -1)
-
-
-def paste_region(height: int, width: int, matrix: AffineMatrix, size: int) -> tuple[tuple[int, int, int, int], AffineMatrix]:
-    """``((x1, y1, x2, y2), crop->region matrix)``: the image rectangle a crop covers (clipped) and the warp into it."""
-    inverse = np.asarray(cv2.invertAffineTransform(np.asarray(matrix, np.float64)), np.float64)
-    corners = transform_points(np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64), inverse)
-    x1, y1 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [width, height])
-    x2, y2 = np.clip(np.ceil(corners.max(axis=0)).astype(int), 0, [width, height])
-    local = inverse.copy()
-    local[:, 2] -= (x1, y1)
-    return (int(x1), int(y1), int(x2), int(y2)), local
-
-
-def paste_crop_mask(
-    mask: NDArray[np.floating], matrix: AffineMatrix, height: int, width: int
-) -> tuple[NDArray[np.float32], tuple[int, int, int, int]]:
-    """A crop-space mask warped back into the image rectangle its crop covers: ``(mask [y2-y1, x2-x1] 0..1, (x1, y1, x2, y2))``."""
-    (x1, y1, x2, y2), local = paste_region(height, width, matrix, mask.shape[0])
-    if x2 <= x1 or y2 <= y1:
-        return np.zeros((0, 0), np.float32), (x1, y1, x2, y2)
-    warped = cv2.warpAffine(np.asarray(mask, np.float32), local, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    return snap_mask_bounds(warped), (x1, y1, x2, y2)
-
-
-def paste_crop(
-    image: NDArray[np.floating], crop: NDArray[np.floating], mask: NDArray[np.floating], matrix: AffineMatrix, amount: float = 1.0
-) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """FaceFusion's ``paste_back`` then blend: ``image * (1 - a m) + crop' * a m`` with ``crop'``/``m`` warped back.
-
-    Args:
-        image: ``[H, W, 3]`` float32 (not modified). crop: ``[S, S, 3]`` float32 cut with ``matrix``.
-        mask: ``[S, S]`` 0..1 crop-space mask. amount: blend ``a`` in 0..1 (FaceFusion's ``blend / 100``).
-
-    Returns:
-        ``(new image [H, W, 3] float32, the applied weight a*m [H, W] float32)``. Pixels where it is 0 are unchanged.
-    """
-    height, width = image.shape[:2]
-    result = np.array(image, dtype=np.float32, copy=True)
-    weight_full = np.zeros((height, width), np.float32)
-    warped_mask, (x1, y1, x2, y2) = paste_crop_mask(mask, matrix, height, width)
-    if warped_mask.size == 0:
-        return result, weight_full
-    _, local = paste_region(height, width, matrix, crop.shape[0])
-    warped = cv2.warpAffine(
-        np.asarray(crop, np.float32), local, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    warped = warped.reshape(y2 - y1, x2 - x1, -1)
-    weight = warped_mask * float(amount)
-    region = result[y1:y2, x1:x2]
-    blended = region * (1.0 - weight[:, :, None]) + warped * weight[:, :, None]
-    result[y1:y2, x1:x2] = np.where(weight[:, :, None] > 0, blended, region)
-    weight_full[y1:y2, x1:x2] = weight
-    return result, weight_full
-
-
 def with_landmarks_68(face: Face, spec: MaskSpec, image: NDArray[np.generic]) -> Face:
     """The face with 68-point landmarks when ``spec`` has the ``area`` type and the face has none yet (from ``spec.landmarker`` on ``image``)."""
     if "area" not in spec.types or face.landmarks_68 is not None:
@@ -325,26 +252,10 @@ def aligned_crops(
     aligned = []
     for index, face in enumerate(faces):
         matrix = alignment_matrix(face.landmarks, template, size)
-        crops[index] = warp_crop(image, matrix, size)
+        crops[index] = warp_face(np.asarray(image, np.float32), matrix, size, "replicate")
         face = face.with_alignment(matrix, size, template)
         aligned.append(with_landmarks_68(face, spec, image) if spec is not None else face)
     return crops, aligned
-
-
-def _faces_per_image(batch: FaceBatch | Sequence[Sequence[Face]]) -> tuple[tuple[Face, ...], ...]:
-    """The faces of each image of a ``FaceBatch`` (duck-typed: the node pack loads the library under its own name) or of
-    nested lists, leaving out faces whose 5 points cannot be aligned (NaN, all equal): one bad face never stops a batch."""
-    nested = cast("Sequence[Sequence[Face]]", getattr(batch, "faces_per_image", batch))
-    return tuple(tuple(face for face in faces if _alignable(face)) for faces in nested)
-
-
-def _alignable(face: Face) -> bool:
-    try:
-        alignment_matrix(face.landmarks, MASK_TEMPLATE, MASK_CROP_SIZE)
-    except InvalidLandmarksError:
-        logger.warning("a face with landmarks that cannot be aligned was left out: %s", face.landmarks.tolist())
-        return False
-    return True
 
 
 def face_masks(
@@ -366,7 +277,7 @@ def face_masks(
     Returns:
         ``[H, W]`` float32 0..1 per image.
     """
-    faces_per_image = _faces_per_image(batch)
+    faces_per_image = alignable_faces(batch)
     if len(images) != len(faces_per_image):
         raise InvalidArgumentError(
             f"{len(images)} images but faces for {len(faces_per_image)}; pass the images the faces came from"

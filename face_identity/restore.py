@@ -8,7 +8,10 @@ FaceFusion's recipe (``processors/modules/face_enhancer/core.py``), followed her
   ``[1]``, the fidelity) is fed only when the graph has that input;
 - output 0 clipped to ``[-1, 1]`` and mapped to 0..1 (FaceFusion then rounds to uint8; here the image stays float);
 - mask: the box mask (blur 0.3, no padding) by default, or any ``MaskSpec``, in the crop;
-- paste the crop back inside the mask, then blend with the original: weight ``blend x mask`` (default 0.8).
+- paste the crop back inside the mask, then blend with the original: weight ``blend x mask`` (default 0.8);
+- order: faces one after another, each cut from the image into which the previous face was already pasted
+  (``face_enhancer/core.py``), so overlapping faces see each other's restoration; images are independent,
+  so the k-th faces of all images are restored together.
 
 The drift report embeds each face before and after with a recognizer and gives their cosine (1 =
 the restorer left the identity as it was) and, with a source identity, the cosine of each to it.
@@ -22,11 +25,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from .align import alignable_faces, alignment_matrix
 from .compare import cosine_matrix
 from .embed import ArcFaceRecognizer
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError
 from .face_models import FaceModel
-from .masks import DEFAULT_BLUR, MaskSpec, _faces_per_image, aligned_crops, crop_masks, paste_crop
+from .geometry import paste_crop, warp_face
+from .masks import DEFAULT_BLUR, MaskSpec, crop_masks, with_landmarks_68
 from .types import Face, FaceBatch, Identity
 
 DEFAULT_RESTORER = "gfpgan_1.4"
@@ -184,6 +189,34 @@ def measure_drift(
     return DriftReport(drifts, recognizer.name, True)
 
 
+def _restore_step(
+    restorer: FaceModel,
+    originals: Sequence[NDArray[np.float32]],
+    outputs: list[NDArray[np.float32]],
+    masks: list[NDArray[np.float32]],
+    jobs: Sequence[tuple[int, Face]],
+    settings: RestoreSettings,
+) -> None:
+    """Restore one face in each of several images (one job per image), cut from and pasted into ``outputs`` in place.
+
+    The crop comes from the current output (faces restored before it included); 68-point landmarks for an
+    ``area`` mask from the original image, where the face was found.
+    """
+    template, size = restorer.facts.template or "ffhq_512", restorer.facts.size
+    crops = np.zeros((len(jobs), size, size, 3), np.float32)
+    aligned, matrices = [], []
+    for number, (image_index, face) in enumerate(jobs):
+        matrix = alignment_matrix(face.landmarks, template, size)
+        crops[number] = warp_face(outputs[image_index], matrix, size, "replicate")
+        aligned.append(with_landmarks_68(face.with_alignment(matrix, size, template), settings.mask, originals[image_index]))
+        matrices.append(matrix)
+    crop_mask = crop_masks(crops, aligned, settings.mask)
+    restored = restore_crops(restorer, crops, settings.fidelity)
+    for (image_index, _), matrix, crop, mask in zip(jobs, matrices, restored, crop_mask):
+        outputs[image_index], weight = paste_crop(outputs[image_index], crop, mask, matrix, settings.blend)
+        np.maximum(masks[image_index], weight, out=masks[image_index])
+
+
 def restore_faces(
     restorer: FaceModel,
     images: Sequence[NDArray[np.floating]],
@@ -206,7 +239,7 @@ def restore_faces(
         ``RestoreResult``: the new images, the applied masks, the drift report, faces restored per image.
     """
     chosen = settings or RestoreSettings()
-    faces_per_image = _faces_per_image(faces)
+    faces_per_image = alignable_faces(faces)
     if len(images) != len(faces_per_image):
         raise InvalidArgumentError(
             f"{len(images)} images but faces for {len(faces_per_image)}; pass the images the faces came from"
@@ -214,21 +247,12 @@ def restore_faces(
     originals = [np.asarray(image, np.float32) for image in images]
     outputs = [np.array(image, copy=True) for image in originals]
     masks = [np.zeros(image.shape[:2], np.float32) for image in originals]
-    template, size = restorer.facts.template or "ffhq_512", restorer.facts.size
-    flat = [(index, face) for index, image_faces in enumerate(faces_per_image) for face in image_faces]
-    for start in range(0, len(flat), chosen.faces_per_step):
-        step = flat[start : start + chosen.faces_per_step]
-        crop_list, aligned = [], []
-        for image_index, face in step:
-            crops, faces_aligned = aligned_crops(originals[image_index], [face], template, size, chosen.mask)
-            crop_list.append(crops)
-            aligned.extend(faces_aligned)
-        crops_all = np.concatenate(crop_list)
-        crop_mask = crop_masks(crops_all, aligned, chosen.mask)
-        restored = restore_crops(restorer, crops_all, chosen.fidelity)
-        for (image_index, _), face, crop, mask in zip(step, aligned, restored, crop_mask):
-            outputs[image_index], weight = paste_crop(outputs[image_index], crop, mask, face.align_matrix, chosen.blend)  # type: ignore[arg-type]
-            np.maximum(masks[image_index], weight, out=masks[image_index])
+    rounds = max((len(image_faces) for image_faces in faces_per_image), default=0)
+    for face_number in range(rounds):
+        # FaceFusion's order: the k-th face is cut from the frame the (k-1)-th was pasted into; images are independent
+        jobs = [(index, listed[face_number]) for index, listed in enumerate(faces_per_image) if len(listed) > face_number]
+        for start in range(0, len(jobs), chosen.faces_per_step):
+            _restore_step(restorer, originals, outputs, masks, jobs[start : start + chosen.faces_per_step], chosen)
     drift = DriftReport()
     if recognizer is not None:
         drift = measure_drift(recognizer, originals, outputs, faces_per_image, source)

@@ -23,6 +23,11 @@ Per family (all crops are RGB, the image's own colour order):
 - ``learned_mask``: the graph may have a second output ``mask`` ``[1, 1, S, S]`` (HyperSwap's export).
 - ``boost_factors``: the crop multiples offered (FaceFusion offers 256..1024 for the 256 models, 512..1024
   for the 512 one; factor 3 (768) is not offered here).
+- ``paste``: the crop-and-paste recipe of the family's authors, the default of ``SwapSettings.paste``.
+  ``facefusion`` (FaceFusion 3.8.1, ``face_helper.py`` and ``face_swapper/core.py``: crop with the
+  image edge replicated; box mask, blur 0.3, combined by minimum with the other masks; that mask
+  alone is the paste weight) for the families FaceFusion publishes; ``insightface`` (``INSwapper.get``:
+  black border, eroded and blurred square) for inswapper.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ from .errors import InvalidArgumentError
 
 SourceRule = Literal["emap", "embedding", "converter_raw", "converter_unit"]
 BlendRule = Literal["latent", "facefusion_unit", "facefusion_raw"]
+PasteStyle = Literal["facefusion", "insightface"]
+PASTE_STYLES: tuple[str, ...] = get_args(PasteStyle)
+"""The crop-and-paste recipes a swap can follow (``geometry.paste_crop``, ``geometry.paste_back``)."""
+LatentRule = Literal["insightface", "facefusion"]
+LATENT_RULES: tuple[str, ...] = get_args(LatentRule)
+"""inswapper's source latent: ``insightface`` (``INSwapper.get``: ``unit @ emap`` re-normalised) or ``facefusion``
+(``face_swapper/core.py``: ``raw @ emap / |raw|`` = ``unit @ emap``, not re-normalised)."""
 SwapperFamilyName = Literal["inswapper", "hyperswap", "simswap", "ghost", "hififace"]
 SWAPPER_FAMILY_NAMES: tuple[str, ...] = get_args(SwapperFamilyName)
 """Family names accepted by ``load_swapper(family=...)``."""
@@ -73,6 +85,7 @@ class FamilyFacts:
     converter: str | None = None
     learned_mask: bool = False
     boost_factors: tuple[int, ...] = (1, 2, 4)
+    paste: PasteStyle = "facefusion"
 
 
 @dataclass(frozen=True)
@@ -102,7 +115,7 @@ class ConverterFacts:
     description: str
 
 
-INSWAPPER = FamilyFacts("inswapper", "arcface_128", 128, ZERO, ONE, False, "emap", "latent")
+INSWAPPER = FamilyFacts("inswapper", "arcface_128", 128, ZERO, ONE, False, "emap", "latent", paste="insightface")
 HYPERSWAP = FamilyFacts("hyperswap", "arcface_128", 256, HALF, HALF, True, "embedding", "facefusion_unit", learned_mask=True)
 SIMSWAP_256 = FamilyFacts(
     "simswap", "arcface_112_v1", 256, IMAGENET_MEAN, IMAGENET_STD, False, "converter_unit", "facefusion_unit", "crossface_simswap"

@@ -9,6 +9,8 @@ from ..face_identity import (
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_ORDER,
     FACE_ORDERS,
+    LATENT_RULES,
+    PASTE_STYLES,
     PIXEL_BOOST_FACTORS,
     SELECTION_MODES,
     ArcFaceRecognizer,
@@ -49,7 +51,8 @@ class FaceSwap:
     OUTPUT_IS_LIST = (False, False, False, False, True, False, False)
     OUTPUT_TOOLTIPS = (
         "The images with the faces swapped.",
-        "The paste mask actually used per image (0..1): feathered square, face area, the swapper's learned mask and the mask spec.",
+        "The paste weight actually used per image (0..1): FaceFusion's crop mask (box, mask spec, learned mask) or "
+        "insightface's feathered square times the face area, learned mask and mask spec.",
         "Faces swapped in the whole batch.",
         "JSON list: faces swapped per image (0 = passed through unchanged).",
         "Identity retention per swapped face (cosine of the re-detected face to the source; a list, empty without a recognizer).",
@@ -115,7 +118,8 @@ class FaceSwap:
                         "min": 0.0,
                         "max": 8.0,
                         "step": 0.05,
-                        "tooltip": "Feather of the paste mask relative to insightface's.",
+                        "tooltip": "Feather of the paste mask relative to insightface's (insightface paste only; FaceFusion's "
+                        "paste takes its feather from the Face Mask spec's blur, 0.3 without one).",
                     },
                 ),
                 "face_area_mask": (
@@ -137,7 +141,11 @@ class FaceSwap:
                 ),
                 "learned_mask": (
                     "BOOLEAN",
-                    {"default": True, "tooltip": "Paste through the swapper's own learned mask when it has one (HyperSwap)."},
+                    {
+                        "default": False,
+                        "tooltip": "Paste through the swapper's own learned mask when it has one (HyperSwap). Off by default: "
+                        "FaceFusion ignores it.",
+                    },
                 ),
                 "measure_retention": (
                     "BOOLEAN",
@@ -155,6 +163,23 @@ class FaceSwap:
                     {
                         "tooltip": "From Face Mask: box and occlusion judged on the target before the swap, region and area on "
                         "the swapped face after it (FaceFusion's order), combined by minimum with the learned mask."
+                    },
+                ),
+                "paste": (
+                    ["auto", *PASTE_STYLES],
+                    {
+                        "default": "auto",
+                        "tooltip": "How the face is cut and pasted. auto = the swapper's authors' way (insightface for inswapper, "
+                        "FaceFusion for the others). facefusion = replicated image border, the crop mask alone as the paste "
+                        "weight. insightface = black border, eroded and feathered square.",
+                    },
+                ),
+                "inswapper_latent": (
+                    list(LATENT_RULES),
+                    {
+                        "default": "insightface",
+                        "tooltip": "inswapper only: insightface re-normalises the source latent (identity x emap), as "
+                        "insightface's INSwapper does; facefusion does not, as FaceFusion does.",
                     },
                 ),
             },
@@ -181,11 +206,13 @@ class FaceSwap:
         face_area_mask: bool,
         reference: Identity | None = None,
         recognizer: ArcFaceRecognizer | None = None,
-        learned_mask: bool = True,
+        learned_mask: bool = False,
         measure_retention: bool = True,
         second_recognizer: ArcFaceRecognizer | None = None,
         second_source: Identity | None = None,
         mask_spec: MaskSpec | None = None,
+        paste: str = "auto",
+        inswapper_latent: str = "insightface",
     ) -> tuple[Any, Any, int, str, list[float], str, Any]:
         count = check_image(image, "Face Swap")[0]  # the input policy (face_identity.validate), before any work
         threshold, strength, mask_blur = (
@@ -193,7 +220,14 @@ class FaceSwap:
             for value, name in ((threshold, "threshold"), (strength, "strength"), (mask_blur, "mask_blur"))
         )
         settings = SwapSettings(
-            int(pixel_boost), float(strength), float(mask_blur), bool(face_area_mask), bool(learned_mask), mask_spec
+            int(pixel_boost),
+            float(strength),
+            float(mask_blur),
+            bool(face_area_mask),
+            bool(learned_mask),
+            mask_spec,
+            paste,
+            inswapper_latent,
         )
         positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)

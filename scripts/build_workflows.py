@@ -400,7 +400,7 @@ def _swap(
     detector: Node,
     mask_spec: Node | None = None,
 ) -> Node:
-    """A Face Swap of every face at the defaults, with the learned mask and the retention scores on (and a mask spec)."""
+    """A Face Swap of every face at the defaults (each family's own paste), with the retention scores on (and a mask spec)."""
     extra = {} if mask_spec is None else {"mask_spec": (mask_spec, 2)}
     return wf.add(
         "FaceIdentity_FaceSwap",
@@ -418,8 +418,10 @@ def _swap(
         mask_blur=1.0,
         face_area_mask=False,
         recognizer=(recognizer, 0),
-        learned_mask=True,
+        learned_mask=False,
         measure_retention=True,
+        paste="auto",
+        inswapper_latent="insightface",
         **extra,
     )
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face_identity.align import snap_mask_bounds, template_points
+from face_identity.align import template_points
 from face_identity.devtools import synthetic_masks
 from face_identity.errors import InvalidArgumentError, ModelMismatchError
 from face_identity.face_models import FaceModel, load_face_model
@@ -19,10 +19,9 @@ from face_identity.masks import (
     box_mask,
     crop_masks,
     face_masks,
-    paste_crop,
-    paste_crop_mask,
     smooth_threshold,
 )
+from face_identity.geometry import paste_crop, paste_crop_mask, snap_mask
 from face_identity.types import Face, FaceBatch
 
 OFFSET = np.array([40.0, 30.0])
@@ -241,5 +240,5 @@ def test_warped_back_masks_are_exactly_zero_or_one_where_they_are_by_definition(
     np.testing.assert_array_equal(pasted[outside], image[outside])  # bit-identical outside the pasted square
     assert np.all(pasted[~outside] == 0.0)
     # the bounds only: a real feather keeps its values
-    soft = snap_mask_bounds(np.array([-0.5, 1e-7, 0.25, 1 - 1e-7, 1.5], np.float32))
+    soft = snap_mask(np.array([-0.5, 1e-7, 0.25, 1 - 1e-7, 1.5], np.float32))
     np.testing.assert_array_equal(soft, np.array([0.0, 0.0, 0.25, 1.0, 1.0], np.float32))

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from face_identity.align import template_points
+from face_identity.align import alignment_matrix, template_points
 from face_identity.catalog import get_spec, names_for_role
 from face_identity.devtools import synthetic_masks
 from face_identity.embed import load_recognizer
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError
 from face_identity.face_models import FaceModel, load_face_model
-from face_identity.masks import MaskSpec, box_mask, paste_crop_mask
+from face_identity.geometry import paste_crop_mask
+from face_identity.masks import MaskSpec, box_mask
 from face_identity.model_facts import build_model_facts, facts_for
 from face_identity.restore import RestoreSettings, restore_crops, restore_faces
 from face_identity.types import Face
@@ -99,14 +101,36 @@ def test_black_restorer_darkens_by_blend_times_the_box_mask(restorers: dict[str,
     image = _gradient_image()
     face = _face()
     result = restore_faces(restorer, [image], [[face]], RestoreSettings(blend=0.6))
-    from face_identity.align import alignment_matrix
-
     matrix = alignment_matrix(face.landmarks, "ffhq_512", 512)
     warped, (x1, y1, x2, y2) = paste_crop_mask(box_mask(512, 0.3), matrix, HEIGHT, WIDTH)
     weight = np.zeros((HEIGHT, WIDTH), np.float32)
     weight[y1:y2, x1:x2] = warped * 0.6
     np.testing.assert_allclose(result.images[0], image * (1 - weight[..., None]), atol=1e-5)
     np.testing.assert_allclose(result.masks[0], weight, atol=1e-6)
+
+
+def test_overlapping_faces_are_restored_one_after_another(tmp_path: Path) -> None:
+    """FaceFusion's enhancer cuts each face from the frame the previous face was pasted into."""
+    restorer = _load(synthetic_masks.build_restorer_like(tmp_path / "gfpgan_1.4.onnx", scale=0.5))  # x -> x / 2 + 1 / 4
+    image = _gradient_image()
+    faces = [_face(0.35, (100.0, 80.0)), _face(0.35, (150.0, 110.0))]  # their crops overlap by about half
+    result = restore_faces(restorer, [image], [faces])
+    in_one_step = restore_faces(restorer, [image, image], [faces, faces[:1]], RestoreSettings(faces_per_step=1))
+    sequential, parallel = image, image
+    for face in faces:
+        matrix = alignment_matrix(face.landmarks, "ffhq_512", 512)
+        inverse = cv2.invertAffineTransform(matrix)
+        weight = 0.8 * cv2.warpAffine(box_mask(512, 0.3), inverse, (WIDTH, HEIGHT)).clip(0, 1)[..., None]
+        outputs = []
+        for frame in (sequential, image):  # cut from the frame so far, or always from the original
+            crop = cv2.warpAffine(frame, matrix, (512, 512), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            restored = restore_crops(restorer, crop[None])[0]
+            outputs.append(cv2.warpAffine(restored, inverse, (WIDTH, HEIGHT), borderMode=cv2.BORDER_REPLICATE))
+        sequential = sequential * (1 - weight) + outputs[0] * weight
+        parallel = parallel * (1 - weight) + outputs[1] * weight
+    np.testing.assert_allclose(result.images[0], sequential, atol=1e-5)
+    assert np.abs(parallel - sequential).max() > 0.02  # the order shows where the faces overlap
+    assert np.array_equal(in_one_step.images[0], result.images[0])
 
 
 def test_codeformer_weight_is_fed_only_when_the_graph_has_it(restorers: dict[str, Path]) -> None:

@@ -17,12 +17,15 @@ import pytest
 from numpy.typing import NDArray
 from onnx import numpy_helper
 
+from face_identity.align import template_points
 from face_identity.catalog import W600K_R50_SPACE
 from face_identity.detect import FaceDetector, load_detector
 from face_identity.devtools import synthetic
 from face_identity.embed import ArcFaceRecognizer, load_recognizer
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError, ModelConversionError, ModelMismatchError
+from face_identity.geometry import paste_crop_mask
 from face_identity.images import read_image
+from face_identity.masks import box_mask
 from face_identity.select import order_faces
 from face_identity.swap import (
     InswapperSwapper,
@@ -156,6 +159,42 @@ def test_projection_matches_numpy_reference(swapper: InswapperSwapper, swapper_p
     latent = swapper.project(source)
     assert latent.shape == (512,) and latent.dtype == np.float32
     np.testing.assert_allclose(latent, expected, atol=1e-6)
+
+
+def test_facefusion_latent_rule_is_not_renormalised(swapper: InswapperSwapper, swapper_path: Path, source: Identity) -> None:
+    """FaceFusion feeds ``raw @ emap / |raw|`` (= unit centroid @ emap) as is; insightface re-normalises it (the default)."""
+    centroid = unit(unit(source.embeddings).mean(axis=0))
+    plain = centroid @ emap_of(swapper_path)
+    assert abs(np.linalg.norm(plain) - 1.0) > 0.01  # the rules differ for this emap (norm 1.027)
+    np.testing.assert_allclose(swapper.project(source, "facefusion"), plain, atol=1e-6)
+    recorded, backend = recording(swapper)
+    image = np.full((200, 200, 3), 0.5, np.float32)
+    points = template_points("arcface_128", 112) + 44.0
+    face = Face(np.array([44.0, 44.0, 156.0, 156.0]), 0.99, points.astype(np.float32))
+    swap_faces(recorded, [image], source, [[face]], SwapSettings(inswapper_latent="facefusion"))
+    swap_faces(recorded, [image], source, [[face]])
+    np.testing.assert_allclose(backend.sources[0][0], plain, atol=1e-6)
+    np.testing.assert_allclose(backend.sources[1][0], unit(plain), atol=1e-6)
+    with pytest.raises(InvalidArgumentError, match="inswapper_latent"):
+        SwapSettings(inswapper_latent="reactor")
+
+
+def test_inswapper_default_paste_is_insightface_and_switches_to_facefusion(
+    swapper: InswapperSwapper, source: Identity, two_people: NDArray[np.float32], two_people_faces: list[Face]
+) -> None:
+    faces = [two_people_faces[:1]]
+    default = swap_faces(swapper, [two_people], source, faces)
+    insightface = swap_faces(swapper, [two_people], source, faces, SwapSettings(paste="insightface"))
+    facefusion = swap_faces(swapper, [two_people], source, faces, SwapSettings(paste="facefusion"))
+    assert swapper.facts.paste == "insightface"
+    assert np.array_equal(default.images[0], insightface.images[0]) and np.array_equal(default.masks[0], insightface.masks[0])
+    matrix = facefusion.targets[0][0].align_matrix
+    assert matrix is not None
+    warped, (x1, y1, x2, y2) = paste_crop_mask(box_mask(128, 0.3), matrix, *two_people.shape[:2])
+    weight = np.zeros(two_people.shape[:2], np.float32)
+    weight[y1:y2, x1:x2] = warped
+    assert np.array_equal(facefusion.masks[0], weight)
+    assert np.abs(facefusion.images[0] - default.images[0]).max() > 0.01
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -16,6 +17,8 @@ from face_identity.catalog import W600K_R50_SPACE
 from face_identity.devtools import synthetic
 from face_identity.embed import ArcFaceRecognizer, load_recognizer
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError, ModelMismatchError
+from face_identity.geometry import paste_crop_mask
+from face_identity.masks import box_mask
 from face_identity.swap import (
     EmbeddingSwapper,
     InswapperSwapper,
@@ -25,7 +28,7 @@ from face_identity.swap import (
     swap_faces,
     swap_stream,
 )
-from face_identity.swapper_facts import SWAPPER_FACTS, strength_share
+from face_identity.swapper_facts import SWAPPER_FACTS, family_facts, strength_share
 from face_identity.types import Face, Identity
 
 pytestmark = pytest.mark.usefixtures("no_network")
@@ -332,20 +335,118 @@ def test_chunked_equals_unchunked(linear_folder: Path, source: Identity) -> None
     assert np.array_equal(whole.images[1], batch[1])
 
 
-def test_learned_mask_is_the_paste_mask_when_present(linear_folder: Path, source: Identity) -> None:
+def test_learned_mask_is_offered_but_off_by_default(linear_folder: Path, source: Identity) -> None:
+    """FaceFusion ignores HyperSwap's ``mask`` output: by default the paste does too; ``learned_mask=True`` uses it."""
     image = smooth_image()
     faces = [[planted_face(scale=1.3)]]
-    with_mask = swap_faces(load(linear_folder, "hyperswap_1a_256"), [image], source, faces)
-    without = swap_faces(load(linear_folder, "hyperswap_1b_256"), [image], source, faces)
-    switched_off = swap_faces(load(linear_folder, "hyperswap_1a_256"), [image], source, faces, SwapSettings(learned_mask=False))
-    refused = swap_faces(load(linear_folder, "hyperswap_1a_256", learned_mask=False), [image], source, faces)
+    on = SwapSettings(learned_mask=True)
+    default = swap_faces(load(linear_folder, "hyperswap_1a_256"), [image], source, faces)
+    with_mask = swap_faces(load(linear_folder, "hyperswap_1a_256"), [image], source, faces, on)
+    without = swap_faces(load(linear_folder, "hyperswap_1b_256"), [image], source, faces, on)
+    refused = swap_faces(load(linear_folder, "hyperswap_1a_256", learned_mask=False), [image], source, faces, on)
+    assert SwapSettings().learned_mask is False
+    assert np.array_equal(default.masks[0], without.masks[0]) and np.array_equal(default.images[0], without.images[0])
     assert with_mask.masks[0].sum() < 0.9 * without.masks[0].sum()
-    assert np.array_equal(switched_off.masks[0], without.masks[0])
     assert np.array_equal(refused.masks[0], without.masks[0]) and np.array_equal(refused.images[0], without.images[0])
     outside = with_mask.masks[0] == 0
     assert np.array_equal(with_mask.images[0][outside], image[outside])
-    boosted = swap_faces(load(linear_folder, "hyperswap_1a_256"), [image], source, faces, SwapSettings(pixel_boost=2))
+    boosted = swap_faces(
+        load(linear_folder, "hyperswap_1a_256"), [image], source, faces, SwapSettings(pixel_boost=2, learned_mask=True)
+    )
     assert np.abs(boosted.masks[0] - with_mask.masks[0]).max() < 0.05  # the 4 tiles' masks weave back into the same disc
+
+
+class BlurBackend:
+    """A spatial stand-in model: blurs the target crop (15 px box, within the crop) before the wrapped graph."""
+
+    name = "blur"
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def run(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> NDArray[np.float32]:
+        return self.run_outputs(target, source)[0]
+
+    def run_outputs(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
+        blurred = np.stack([[cv2.blur(plane, (15, 15), borderType=cv2.BORDER_REPLICATE) for plane in crop] for crop in target])
+        return self.inner.run_outputs(blurred.astype(np.float32), source)  # type: ignore[attr-defined, no-any-return]
+
+    def describe(self) -> str:
+        return "blur"
+
+
+def facefusion_reference(
+    image: NDArray[np.float32], matrix: NDArray[np.float64], size: int, model: object
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """FaceFusion 3.8.1's swap written out with OpenCV: replicated-border crop, the model, box mask 0.3, paste_back."""
+    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    swapped = model(crop)  # type: ignore[operator]
+    inverse = cv2.invertAffineTransform(matrix)
+    height, width = image.shape[:2]
+    back = cv2.warpAffine(swapped, inverse, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    weight = cv2.warpAffine(box_mask(size, 0.3), inverse, (width, height), flags=cv2.INTER_LINEAR).clip(0, 1)[..., None]
+    return (image * (1 - weight) + back * weight).astype(np.float32), weight[..., 0]
+
+
+def test_a_face_cut_by_the_image_border_leaves_no_dark_seam(identity_folder: Path, source: Identity) -> None:
+    loaded = load(identity_folder, "hyperswap_1a_256")
+    swapper = EmbeddingSwapper(BlurBackend(loaded.backend), loaded.model, loaded.facts, loaded.name, loaded.embedding_space)
+    image = smooth_image()
+    face = planted_face(centre_x=30.0, scale=1.3, template="arcface_128")  # the crop reaches ~110 px past the left edge
+    result = swap_faces(swapper, [image], source, [[face]])
+    matrix = result.targets[0][0].align_matrix
+    assert matrix is not None
+    blur = lambda crop: cv2.blur(crop, (15, 15), borderType=cv2.BORDER_REPLICATE)  # noqa: E731
+    expected, weight = facefusion_reference(image, matrix, 256, blur)
+    edge = (slice(None), slice(0, 12))  # the 12 columns along the left image edge, inside the face
+    assert weight[edge].max() > 0.99
+    assert np.abs(result.images[0] - expected)[edge].max() * 255 <= 1.0
+    assert np.abs(result.images[0] - expected).max() * 255 <= 1.0
+    # insightface's black border feeds black to the model: the blur drags it into the face along the edge
+    black = swap_faces(swapper, [image], source, [[face]], SwapSettings(paste="insightface"))
+    darker = (expected - black.images[0])[edge] * 255
+    assert darker.max() > 20 and darker.mean() > 2
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_paste_weight_is_the_crop_mask_alone(linear_folder: Path, source: Identity, name: str) -> None:
+    _, size, template, *_ = FAMILIES[name]
+    swapper = load(linear_folder, name)
+    image = smooth_image()
+    face = planted_face(centre_x=60.0, scale=1.3, template=template)
+    result = swap_faces(swapper, [image], source, [[face]])
+    matrix = result.targets[0][0].align_matrix
+    assert matrix is not None and swapper.facts.paste == "facefusion"
+    warped, (x1, y1, x2, y2) = paste_crop_mask(box_mask(size, 0.3), matrix, *image.shape[:2])
+    weight = np.zeros(image.shape[:2], np.float32)
+    weight[y1:y2, x1:x2] = warped
+    assert np.array_equal(result.masks[0], weight)  # nothing multiplies the box mask: no square, no learned mask
+    latent = swapper.project(source)
+    expected, _ = facefusion_reference(image, matrix, size, lambda crop: swapper.swap_crops(crop[None], latent[None])[0])
+    assert np.abs(result.images[0] - expected).max() < 2e-5
+    assert np.array_equal(result.images[0][weight == 0], image[weight == 0])
+
+
+def test_paste_option_switches_any_family(linear_folder: Path, identity_folder: Path, source: Identity) -> None:
+    image = smooth_image()
+    faces = [[planted_face(centre_x=60.0, scale=1.3)]]
+    swapper = load(linear_folder, "ghost_1_256")
+    default = swap_faces(swapper, [image], source, faces)
+    facefusion = swap_faces(swapper, [image], source, faces, SwapSettings(paste="facefusion"))
+    insightface = swap_faces(swapper, [image], source, faces, SwapSettings(paste="insightface"))
+    assert family_facts("ghost").paste == "facefusion" and family_facts("inswapper").paste == "insightface"
+    assert np.array_equal(default.images[0], facefusion.images[0]) and np.array_equal(default.masks[0], facefusion.masks[0])
+    assert np.abs(default.masks[0] - insightface.masks[0]).max() > 0.1  # box mask vs eroded, feathered square
+    area = swap_faces(swapper, [image], source, faces, SwapSettings(face_area_mask=True))  # joins the box mask by minimum
+    assert np.all(area.masks[0] <= default.masks[0]) and 0 < area.masks[0].sum() < 0.8 * default.masks[0].sum()
+    outside = insightface.masks[0] == 0
+    assert np.array_equal(insightface.images[0][outside], image[outside])
+    round_trip = swap_faces(
+        load(identity_folder, "ghost_1_256"), [image], source, [[planted_face(scale=1.3, template="arcface_112_v1")]]
+    )
+    assert np.abs(round_trip.images[0] - image).max() * 255 <= 1.0
+    with pytest.raises(InvalidArgumentError, match="paste"):
+        SwapSettings(paste="reactor")
 
 
 def test_pixel_boost_factors_per_family(linear_folder: Path, source: Identity) -> None:

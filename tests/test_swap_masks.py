@@ -1,5 +1,6 @@
 """Face Swap with a mask spec: box/occlusion judged on the target crop before the swap, region/area on the swapped
-crop after it, combined by minimum with the learned mask, multiplied into the paste mask (synthetic models only)."""
+crop after it, combined by minimum with the box mask and the learned mask; under HyperSwap's (FaceFusion's) paste
+that mask alone is the paste weight (synthetic models only)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def test_region_mask_limits_the_paste_to_that_region(models: Path, source: Ident
     )
     region = face_masks([image], [[planted_face()]], spec, "arcface_128", 256)[0]
     assert region[190, 162] == pytest.approx(1.0) and region.sum() > 0.5 * (30 * 45)
-    # the mask used = the feathered paste mask x the region mask (same warp), zero everywhere outside the rectangle
+    # the mask used = the box mask (the plain swap's) and the region mask by minimum: zero everywhere outside the rectangle
     np.testing.assert_allclose(masked.masks[0], plain.masks[0] * region, atol=1e-4)
     outside = np.ones(image.shape[:2], bool)
     outside[174:206, 139:186] = False
@@ -113,14 +114,18 @@ def test_spec_combines_with_the_learned_mask_by_minimum(models: Path, source: Id
     image = target()
     spec = MaskSpec(types=("box",), blur=0.0, padding=(0.0, 0.0, 50.0, 0.0))  # keeps the top half of the crop only
     faces = [[planted_face()]]
-    learned = swap_faces(swapper(models, "linear"), [image], source, faces)
-    box_only = swap_faces(swapper(models, "linear"), [image], source, faces, SwapSettings(learned_mask=False, masks=spec))
-    both = swap_faces(swapper(models, "linear"), [image], source, faces, SwapSettings(masks=spec))
+    # the learned mask under a box with no feather (a 1 px border): close to the learned mask alone
+    learned = swap_faces(
+        swapper(models, "linear"), [image], source, faces, SwapSettings(learned_mask=True, masks=MaskSpec(blur=0.0))
+    )
+    box_only = swap_faces(swapper(models, "linear"), [image], source, faces, SwapSettings(masks=spec))
+    both = swap_faces(swapper(models, "linear"), [image], source, faces, SwapSettings(learned_mask=True, masks=spec))
     assert np.all(both.masks[0] <= np.minimum(learned.masks[0], box_only.masks[0]) + 1e-5)
     assert both.masks[0][120:150].sum() > 0.5 * learned.masks[0][120:150].sum()  # the top half is kept
     assert both.masks[0][200:].max() == 0 and learned.masks[0][200:].max() > 0.1  # the bottom half is gone
-    none = swap_faces(swapper(models, "linear"), [image], source, faces, SwapSettings(masks=None))
-    assert np.array_equal(none.images[0], learned.images[0]) and np.array_equal(none.masks[0], learned.masks[0])
+    default_box = swap_faces(swapper(models, "linear"), [image], source, faces, SwapSettings(learned_mask=True))
+    none = swap_faces(swapper(models, "linear"), [image], source, faces, SwapSettings(learned_mask=True, masks=None))
+    assert np.array_equal(none.images[0], default_box.images[0]) and np.array_equal(none.masks[0], default_box.masks[0])
 
 
 def test_area_mask_from_the_landmarker_at_the_swap_crop(models: Path, source: Identity) -> None:

@@ -14,9 +14,10 @@
 - ``stream``: ``swap_stream``, the same for a long batch (a video), chunk by chunk into preallocated outputs.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
-mask come back bit-identical. Additions to insightface's recipe: FaceFusion-style pixel boost, a
-face-area mask, a swap strength that blends the target's own identity in, and target selection by
-reference identity.
+mask come back bit-identical. Each family is cut and pasted as its authors do (its ``paste`` fact in
+``swapper_facts``: insightface's recipe for inswapper, FaceFusion's for the others; ``SwapSettings.paste``
+switches). Additions: FaceFusion-style pixel boost, a face-area mask, a swap strength that blends the
+target's own identity in, and target selection by reference identity.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Crop geometry of a swap: FaceFusion-style pixel boost (split/merge) and the face-area mask from 5 landmarks.
 
 Pure array functions, independent of the swapper family: crops are ``[S, S, C]`` arrays aligned to
-the family's template; pasting back is ``align.paste_back``.
+the family's template; cutting and pasting back are ``geometry``'s.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InvalidArgumentError
+from ..geometry import transform_points
 from ..types import AffineMatrix
 
 PIXEL_BOOST_FACTORS: tuple[int, ...] = (1, 2, 4)
@@ -64,8 +65,7 @@ def merge_pixel_boost(tiles: NDArray[ScalarT], factor: int) -> NDArray[ScalarT]:
 
 def landmarks_in_crop(landmarks: NDArray[np.floating], matrix: AffineMatrix) -> NDArray[np.float64]:
     """``[5, 2]`` image landmarks mapped into crop pixels by the ``[2, 3]`` image-to-crop matrix."""
-    points = np.asarray(landmarks, dtype=np.float64)
-    return points @ np.asarray(matrix, dtype=np.float64)[:, :2].T + np.asarray(matrix, dtype=np.float64)[:, 2]
+    return transform_points(landmarks, matrix)
 
 
 def face_area_mask(crop_landmarks: NDArray[np.floating], crop_size: int) -> NDArray[np.float32]:
@@ -73,8 +73,9 @@ def face_area_mask(crop_landmarks: NDArray[np.floating], crop_size: int) -> NDAr
 
     The ellipse is tilted with the eye line, centred ``FACE_AREA_CENTRE`` of the way from the eye
     midpoint to the mouth midpoint, ``FACE_AREA_HALF_WIDTH`` eye distances wide on each side and
-    ``FACE_AREA_HALF_HEIGHT`` eyes-to-mouth distances tall on each side. ``paste_mask`` erodes
-    and feathers it like the square.
+    ``FACE_AREA_HALF_HEIGHT`` eyes-to-mouth distances tall on each side. insightface's paste
+    (``geometry.paste_mask``) erodes and feathers it like the square; FaceFusion's paste smooths it
+    like an area mask (``masks.smooth_threshold``).
     """
     points = np.asarray(crop_landmarks, dtype=np.float64)
     eyes = (points[0] + points[1]) / 2

@@ -72,7 +72,7 @@ class EmbeddingSwapper:
         converter: the crossface converter (families whose source rule is ``converter_*``), else ``None``.
         embedding_space: the identity space its source identities come from (w600k_r50).
         has_learned_mask: the graph has a second output ``mask`` ``[N, 1, S, S]``.
-        use_learned_mask: paste with that mask (default: whenever it exists).
+        use_learned_mask: read that mask (default: whenever it exists); ``SwapSettings.learned_mask`` decides whether the paste uses it.
     """
 
     def __init__(
@@ -101,7 +101,6 @@ class EmbeddingSwapper:
         self.template = facts.template
         self.input_size = int(facts.size)
         self.pixel_boost_factors = facts.boost_factors
-        self.paste_border = "replicate"  # FaceFusion's paste_back samples past the crop edge by replication
 
     @property
     def dimension(self) -> int:
@@ -128,8 +127,11 @@ class EmbeddingSwapper:
                 f"understands that ArcFace space: embed the {role} face with the {self.embedding_space} recognizer."
             )
 
-    def project_rows(self, normed: NDArray[np.floating]) -> NDArray[np.float32]:
-        """``[K, 512]`` ``source`` vectors for ``[K, 512]`` unit embeddings, by the family's source rule."""
+    def project_rows(self, normed: NDArray[np.floating], rule: str = "facefusion") -> NDArray[np.float32]:
+        """``[K, 512]`` ``source`` vectors for ``[K, 512]`` unit embeddings, by the family's source rule.
+
+        ``rule`` (inswapper's latent rule, ``swapper_facts.LATENT_RULES``) does not apply: these families have FaceFusion's only.
+        """
         rows = unit_rows(normed)
         if self.facts.source == "embedding":
             return rows.astype(np.float32)
@@ -139,8 +141,8 @@ class EmbeddingSwapper:
             converted = unit_rows(converted)
         return converted.astype(np.float32)
 
-    def project(self, identity: Identity) -> NDArray[np.float32]:
-        """``[512]`` float32 ``source`` vector of an identity's centroid (see ``project_rows``).
+    def project(self, identity: Identity, rule: str = "facefusion") -> NDArray[np.float32]:
+        """``[512]`` float32 ``source`` vector of an identity's centroid (see ``project_rows``; ``rule`` does not apply).
 
         Raises:
             IncompatibleIdentitiesError: not a w600k_r50 512-d identity.
@@ -212,8 +214,8 @@ class EmbeddingSwapper:
 
 def describe_facts(swapper: Any) -> str:
     """One line naming a swapper's family, size, template and how the identity is fed (for logs and nodes)."""
-    facts = getattr(swapper, "facts", None)
-    if facts is None:
+    facts = swapper.facts
+    if facts.source == "emap":
         return f"{swapper.name}: inswapper, {swapper.input_size} px, {swapper.template}, identity through the emap"
     route = {
         "embedding": "unit embedding",

@@ -3,8 +3,10 @@
 insightface's recipe (``model_zoo/inswapper.py``), followed here:
 
 - latent = ``normed_embedding @ emap``, divided by its L2 norm (``emap`` = the graph's last initializer);
-- target crop: 5-point similarity to the ``arcface_128`` template at 128 px, fed as RGB ``pixel / 255``;
-- output ``[1, 3, 128, 128]`` RGB in 0..1, pasted back with the eroded, blurred square mask (``align.paste_back``).
+  FaceFusion leaves out the division (latent rule ``facefusion``, ``swapper_facts.LATENT_RULES``);
+- target crop: 5-point similarity to the ``arcface_128`` template at 128 px, black border, fed as RGB ``pixel / 255``;
+- output ``[1, 3, 128, 128]`` RGB in 0..1, pasted back with the eroded, blurred square mask (``geometry.paste_back``;
+  the family's ``paste`` fact, ``swapper_facts.INSWAPPER``).
 
 Everything specific to this family lives here; ``run`` drives any swapper with the same surface
 (``run.Swapper``): a template and crop size, a source identity space, ``project`` and
@@ -33,6 +35,7 @@ from ..runtime import (
     require_kind,
     session_for_backend,
 )
+from ..swapper_facts import INSWAPPER, LATENT_RULES, FamilyFacts, LatentRule
 from ..types import Identity
 from .backends import OnnxSwapperBackend, SwapperBackend, torch_swapper_backend
 
@@ -42,18 +45,28 @@ INSWAPPER_INPUT_SIZE = 128
 """inswapper's crop side in pixels (used when neither the graph nor the catalog says)."""
 
 
-def project_embeddings(normed: NDArray[np.floating], emap: NDArray[np.floating]) -> NDArray[np.float32]:
-    """insightface's inswapper latent: ``latent = normed @ emap``, each row divided by its L2 norm.
+def project_embeddings(
+    normed: NDArray[np.floating], emap: NDArray[np.floating], rule: LatentRule | str = "insightface"
+) -> NDArray[np.float32]:
+    """inswapper's latent: ``latent = normed @ emap``, each row divided by its L2 norm (insightface) or not (FaceFusion).
 
     Args:
         normed: ``[D]`` or ``[K, D]`` unit-length w600k_r50 embeddings.
         emap: ``[D, D]`` the swapper's last initializer.
+        rule: ``insightface`` (re-normalised, ``INSwapper.get``) or ``facefusion`` (not re-normalised).
 
     Returns:
-        ``[K, D]`` float32 unit rows (computed in float64).
+        ``[K, D]`` float32 rows (computed in float64), unit rows under the insightface rule.
+
+    Raises:
+        InvalidArgumentError: unknown rule.
     """
+    if rule not in LATENT_RULES:
+        raise InvalidArgumentError(f"unknown inswapper latent rule {rule!r}; use one of {', '.join(LATENT_RULES)}")
     rows = np.atleast_2d(np.asarray(normed, dtype=np.float64))
     latents = rows @ np.asarray(emap, dtype=np.float64)
+    if rule == "facefusion":
+        return latents.astype(np.float32)
     norms = np.linalg.norm(latents, axis=1, keepdims=True)
     return (latents / np.maximum(norms, 1e-12)).astype(np.float32)
 
@@ -67,7 +80,10 @@ class InswapperSwapper:
         embedding_space: the identity space the projection expects (``arcface_w600k_r50``).
         input_size: model crop side (128). template: alignment template (``arcface_128``).
         backend: what runs the graph (onnxruntime session, or a converted torch module).
+        facts: the family's row (``swapper_facts.INSWAPPER``: its paste recipe).
     """
+
+    facts: FamilyFacts = INSWAPPER
 
     def __init__(
         self,
@@ -114,18 +130,18 @@ class InswapperSwapper:
                 f"makes sense for that ArcFace space: embed the {role} face with the {W600K_R50_SPACE} recognizer."
             )
 
-    def project(self, identity: Identity) -> NDArray[np.float32]:
-        """``[D]`` float32 unit latent of an identity (its centroid through the emap, re-normalised).
+    def project(self, identity: Identity, rule: LatentRule | str = "insightface") -> NDArray[np.float32]:
+        """``[D]`` float32 latent of an identity: its unit centroid through the emap, re-normalised under ``rule`` insightface.
 
         Raises:
             IncompatibleIdentitiesError: not a w600k_r50 512-d identity.
         """
         self.require_compatible(identity)
-        return project_embeddings(identity.centroid(), self.emap)[0]
+        return project_embeddings(identity.centroid(), self.emap, rule)[0]
 
-    def project_rows(self, normed: NDArray[np.floating]) -> NDArray[np.float32]:
-        """``[K, D]`` float32 unit latents of ``[K, D]`` unit embeddings of this space (``project_embeddings``)."""
-        return project_embeddings(normed, self.emap)
+    def project_rows(self, normed: NDArray[np.floating], rule: LatentRule | str = "insightface") -> NDArray[np.float32]:
+        """``[K, D]`` float32 latents of ``[K, D]`` unit embeddings of this space (``project_embeddings``)."""
+        return project_embeddings(normed, self.emap, rule)
 
     def swap_crops(self, crops: NDArray[np.floating], latents: NDArray[np.floating]) -> NDArray[np.float32]:
         """Run the swapper on aligned crops.

@@ -3,23 +3,33 @@
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention). Work stays in float32 so
 pixels outside the paste mask come back bit-identical; only detection and recognition see uint8 copies.
 
-Family-agnostic: any swapper with the ``Swapper`` surface runs here (``inswapper.InswapperSwapper`` today).
+Family-agnostic: any swapper with the ``Swapper`` surface runs here. How a face is cut and pasted is the
+family's ``paste`` fact (``swapper_facts``), which ``SwapSettings.paste`` can override:
+
+- ``facefusion`` (FaceFusion 3.8.1's ``swap_face`` and ``paste_back``): the crop is cut with the image edge
+  replicated; the box mask (the mask spec's, else FaceFusion's default: blur 0.3, no padding) and the
+  occlusion masks are judged on the target crop, the region and area masks on the swapped crop; they are
+  combined by minimum and that mask alone is the paste weight (``geometry.paste_crop``).
+- ``insightface`` (``INSwapper.get``): black border, eroded and blurred square (``geometry.paste_back``),
+  multiplied by the face-area ellipse, the learned mask and the mask spec's masks.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..align import alignment_matrix, paste_back, warp_face
+from ..align import alignment_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
+from ..geometry import paste_back, paste_crop, warp_face
 from ..images import as_float_image, as_rgb_uint8
-from ..masks import POST_SWAP_TYPES, PRE_SWAP_TYPES, MaskSpec, crop_masks, with_landmarks_68
+from ..masks import POST_SWAP_TYPES, PRE_SWAP_TYPES, MaskSpec, crop_masks, smooth_threshold, with_landmarks_68
+from ..swapper_facts import LATENT_RULES, PASTE_STYLES, FamilyFacts
 from ..types import Face, FloatImage, Identity, RGBImage
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
 from .targets import EVERY_TARGET, TargetSelection, embeddings_per_image, select_targets
@@ -34,31 +44,33 @@ class Swapper(Protocol):
     """What a swapper family provides to ``swap_faces``.
 
     - ``name``; ``template`` and ``input_size``: the alignment template and crop side of the model input;
+    - ``facts``: its family's row of ``swapper_facts`` (the default paste recipe);
     - ``embedding_space`` and ``dimension``: the identity space its source identities come from;
     - ``require_compatible(identity)``: raise ``IncompatibleIdentitiesError`` for an identity of another space;
-    - ``project(identity)`` -> ``[D]`` and ``project_rows([K, D] unit embeddings)`` -> ``[K, D]``: unit latents;
+    - ``project(identity, rule)`` -> ``[D]`` and ``project_rows([K, D] unit embeddings, rule)`` -> ``[K, D]``: latents
+      (``rule``: inswapper's latent rule, ``swapper_facts.LATENT_RULES``; other families ignore it);
     - ``swap_crops([N, S, S, 3] RGB 0..1 crops, [N, D] latents)`` -> ``[N, S, S, 3]`` float32 RGB 0..1.
 
     Optional (``embedding_swapper.EmbeddingSwapper`` has them; inswapper uses the defaults):
     ``pixel_boost_factors`` (default ``PIXEL_BOOST_FACTORS``); ``target_latents(source_latent, unit
     [K, D], raw [K, D], strength)`` -> ``[K, D]`` (default: ``blend_latents`` in ``project_rows`` space);
-    ``swap_crops_masked(crops, latents)`` -> ``(images, [N, S, S] learned mask or None)``;
-    ``paste_border`` (``align.paste_back``'s ``border``; default ``constant``, insightface's).
+    ``swap_crops_masked(crops, latents)`` -> ``(images, [N, S, S] learned mask or None)``.
     """
 
     name: str
     template: str
     input_size: int
     embedding_space: str
+    facts: FamilyFacts
 
     @property
     def dimension(self) -> int: ...
 
     def require_compatible(self, identity: Identity, role: str = "source") -> None: ...
 
-    def project(self, identity: Identity) -> NDArray[np.float32]: ...
+    def project(self, identity: Identity, rule: str = ...) -> NDArray[np.float32]: ...
 
-    def project_rows(self, normed: NDArray[np.floating]) -> NDArray[np.float32]: ...
+    def project_rows(self, normed: NDArray[np.floating], rule: str = ...) -> NDArray[np.float32]: ...
 
     def swap_crops(self, crops: NDArray[np.floating], latents: NDArray[np.floating]) -> NDArray[np.float32]: ...
 
@@ -73,17 +85,27 @@ class SwapSettings:
       times the detail.
     - ``strength``: 0..1. 1 swaps in the source identity (insightface). Below 1 the target's own
       identity is blended in: ``latent = normalise(s * normalise(source @ emap) + (1 - s) *
-      normalise(target @ emap))``; 0 asks the model to re-draw the target as itself. Needs a
-      w600k_r50 recognizer to embed the target faces.
-    - ``mask_blur``: multiplies insightface's Gaussian feather kernel (1 = insightface, 0 = nearly hard).
+      normalise(target @ emap))`` (without the normalisations under the ``facefusion`` latent rule);
+      0 asks the model to re-draw the target as itself. Needs a w600k_r50 recognizer to embed the target faces.
+    - ``mask_blur``: multiplies insightface's Gaussian feather kernel (1 = insightface, 0 = nearly hard);
+      ``insightface`` paste only (FaceFusion's feather is the mask spec's ``blur``).
     - ``face_area_mask``: also limit the paste to an ellipse over brows, eyes, nose, mouth and chin,
-      placed from the 5 landmarks (keeps hair, ears and background of the target).
+      placed from the 5 landmarks (keeps hair, ears and background of the target); eroded and feathered
+      with the square (``insightface``), or smoothed like an area mask and combined by minimum (``facefusion``).
     - ``learned_mask``: paste through the swapper's own learned mask when it has one (HyperSwap's
-      ``mask`` output), multiplied into the feathered square (and face-area) mask.
+      ``mask`` output), combined by minimum with the mask spec's masks. Off by default: FaceFusion
+      ignores that output.
     - ``masks``: an optional ``MaskSpec`` (the Face Mask stage's), applied as FaceFusion's swapper does: box
       and occlusion on the target crop before the swap, region and area on the swapped crop after it, all at
       the swap crop (template and ``pixel_boost`` size), combined by minimum with each other and with the
-      learned mask; the result multiplies the feathered paste mask like the learned mask. None = no extra mask.
+      learned mask. ``facefusion`` paste: that mask is the paste weight, and always includes a box mask (the
+      spec's, else FaceFusion's default: blur 0.3, no padding); ``insightface`` paste: it multiplies the
+      feathered square (None = no extra mask).
+    - ``paste``: ``auto`` (the family's ``paste`` fact: ``insightface`` for inswapper, ``facefusion`` for
+      HyperSwap, SimSwap, GHOST and HifiFace), ``facefusion`` or ``insightface`` (see the module docstring).
+    - ``inswapper_latent``: inswapper's source latent, ``insightface`` (``unit @ emap`` re-normalised,
+      ``INSwapper.get``) or ``facefusion`` (not re-normalised, FaceFusion's ``face_swapper``); other families
+      have FaceFusion's source rule only.
 
     Families other than inswapper apply ``strength`` by FaceFusion's weight rule
     (``swapper_facts.strength_share``); their pixel boost factors may be fewer (simswap 512: 1, 2).
@@ -93,10 +115,18 @@ class SwapSettings:
     strength: float = 1.0
     mask_blur: float = 1.0
     face_area_mask: bool = False
-    learned_mask: bool = True
+    learned_mask: bool = False
     masks: MaskSpec | None = None
+    paste: str = "auto"
+    inswapper_latent: str = "insightface"
 
     def __post_init__(self) -> None:
+        if self.paste not in ("auto", *PASTE_STYLES):
+            raise InvalidArgumentError(f"paste must be one of auto, {', '.join(PASTE_STYLES)}; got {self.paste!r}")
+        if self.inswapper_latent not in LATENT_RULES:
+            raise InvalidArgumentError(
+                f"inswapper_latent must be one of {', '.join(LATENT_RULES)}; got {self.inswapper_latent!r}"
+            )
         if self.pixel_boost not in PIXEL_BOOST_FACTORS:
             raise InvalidArgumentError(f"pixel boost must be one of {PIXEL_BOOST_FACTORS}, got {self.pixel_boost}")
         if not 0.0 <= self.strength <= 1.0:
@@ -106,7 +136,23 @@ class SwapSettings:
 
 
 DEFAULT_SWAP = SwapSettings()
-"""The default swap settings: insightface's (no pixel boost, full strength, its feather, square mask)."""
+"""The default swap settings: each family's authors' recipe (no pixel boost, full strength, the family's paste)."""
+FACEFUSION_SWAP_MASK = MaskSpec()
+"""FaceFusion's default ``face_mask_types``: the box mask, blur 0.3, no padding (the ``facefusion`` paste without a spec)."""
+
+
+def facefusion_spec(spec: MaskSpec | None) -> MaskSpec:
+    """The masks of a ``facefusion`` paste: ``spec`` with FaceFusion's default box mask added when it has none."""
+    if spec is None:
+        return FACEFUSION_SWAP_MASK
+    if "box" in spec.types:
+        return spec
+    return replace(spec, types=("box", *spec.types), blur=FACEFUSION_SWAP_MASK.blur, padding=FACEFUSION_SWAP_MASK.padding)
+
+
+def paste_style(swapper: Swapper, settings: SwapSettings) -> str:
+    """The paste recipe a swap follows: ``settings.paste``, or the family's ``paste`` fact for ``auto``."""
+    return swapper.facts.paste if settings.paste == "auto" else settings.paste
 
 
 class SwapCounts:
@@ -147,23 +193,26 @@ class SwapResult(SwapCounts):
 
 
 def blend_latents(
-    source_latent: NDArray[np.floating], target_latents: NDArray[np.floating], strength: float
+    source_latent: NDArray[np.floating], target_latents: NDArray[np.floating], strength: float, normalise: bool = True
 ) -> NDArray[np.float32]:
     """Swap strength: ``normalise(s * source_latent + (1 - s) * target_latent)`` per target row.
 
     Args:
-        source_latent: ``[D]`` unit latent of the source identity (``Swapper.project``).
-        target_latents: ``[K, D]`` unit latents of the target faces' own identities.
+        source_latent: ``[D]`` latent of the source identity (``Swapper.project``).
+        target_latents: ``[K, D]`` latents of the target faces' own identities.
         strength: ``s`` in 0..1; 1 returns the source latent for every row.
+        normalise: divide each mixed row by its L2 norm (the insightface latent rule); False keeps the plain mix.
 
     Returns:
-        ``[K, D]`` float32 unit rows.
+        ``[K, D]`` float32 rows (unit rows when ``normalise``).
     """
     if not 0.0 <= strength <= 1.0:
         raise InvalidArgumentError(f"swap strength must lie in 0..1, got {strength}")
     source = np.asarray(source_latent, dtype=np.float64).reshape(1, -1)
     targets = np.atleast_2d(np.asarray(target_latents, dtype=np.float64))
     mixed = strength * source + (1.0 - strength) * targets
+    if not normalise:
+        return mixed.astype(np.float32)
     norms = np.linalg.norm(mixed, axis=1, keepdims=True)
     return (mixed / np.maximum(norms, 1e-12)).astype(np.float32)
 
@@ -174,10 +223,11 @@ def _target_latents(
     uint8_images: Sequence[RGBImage] | None,
     images: Sequence[FloatImage],
     faces_per_image: Sequence[Sequence[Face]],
-    strength: float,
+    settings: SwapSettings,
     recognizer: Any,
 ) -> list[NDArray[np.float32]]:
     """Per image ``[F_i, D]`` latents: the source latent, blended with each target's own at strength < 1."""
+    strength, rule = settings.strength, settings.inswapper_latent
     counts = [len(faces) for faces in faces_per_image]
     if strength >= 1.0 or sum(counts) == 0:
         return [np.repeat(source_latent[None, :], count, axis=0) for count in counts]
@@ -202,7 +252,7 @@ def _target_latents(
         elif family_rule is not None:
             latents.append(family_rule(source_latent, rows, raw, strength))
         else:
-            latents.append(blend_latents(source_latent, swapper.project_rows(rows), strength))
+            latents.append(blend_latents(source_latent, swapper.project_rows(rows, rule), strength, rule == "insightface"))
     return latents
 
 
@@ -216,20 +266,21 @@ def _swap_round(
     """Swap one face in each of several images (one job per image), updating ``frames`` and ``masks`` in place."""
     factor = settings.pixel_boost
     crop_size = swapper.input_size * factor
+    style = paste_style(swapper, settings)
+    spec = facefusion_spec(settings.masks) if style == "facefusion" else settings.masks
     tiles, latents, matrices, crops, aligned = [], [], [], [], []
-    spec = settings.masks
     for image_index, face, latent in jobs:
         matrix = alignment_matrix(face.landmarks, swapper.template, crop_size)
-        crop = warp_face(frames[image_index], matrix, crop_size)
+        crop = warp_face(frames[image_index], matrix, crop_size, "replicate" if style == "facefusion" else "constant")
         tiles.append(split_pixel_boost(crop, factor))
         latents.append(np.repeat(latent[None, :], factor * factor, axis=0))
         matrices.append(matrix)
+        crops.append(crop)
+        aligned.append(face.with_alignment(matrix, crop_size, swapper.template))
         if spec is not None:
-            crops.append(crop)
-            aligned.append(with_landmarks_68(face.with_alignment(matrix, crop_size, swapper.template), spec, frames[image_index]))
+            aligned[-1] = with_landmarks_68(aligned[-1], spec, frames[image_index])
     # FaceFusion's swap_face: box and occlusion judge the target crop as it is, before the swap.
     spec_masks = None if spec is None else crop_masks(np.stack(crops), aligned, spec, PRE_SWAP_TYPES)
-    border = getattr(swapper, "paste_border", "constant")
     masked = getattr(swapper, "swap_crops_masked", None)
     learned_tiles = None
     if masked is not None:
@@ -243,24 +294,23 @@ def _swap_round(
     if spec is not None and spec_masks is not None:
         # region (face parser) and area (68 points) judge the swapped crop, after the swap
         spec_masks = np.minimum(spec_masks, crop_masks(np.stack(swapped_crops), aligned, spec, POST_SWAP_TYPES))
-    swapped_faces = []
     for job_number, (image_index, face, _) in enumerate(jobs):
-        swapped_crop = swapped_crops[job_number]
-        span = spans[job_number]
-        learned = None if learned_tiles is None else merge_pixel_boost(learned_tiles[span][..., None], factor)[..., 0]
+        matrix, span = matrices[job_number], spans[job_number]
+        combined = None if learned_tiles is None else merge_pixel_boost(learned_tiles[span][..., None], factor)[..., 0]
         if spec_masks is not None:
-            learned = spec_masks[job_number] if learned is None else np.minimum(learned, spec_masks[job_number])
-        crop_mask = (
-            face_area_mask(landmarks_in_crop(face.landmarks, matrices[job_number]), crop_size)
-            if settings.face_area_mask
-            else None
-        )
-        frames[image_index], face_mask = paste_back(
-            frames[image_index], swapped_crop, matrices[job_number], crop_mask, settings.mask_blur, learned, border
-        )
+            combined = spec_masks[job_number] if combined is None else np.minimum(combined, spec_masks[job_number])
+        area = face_area_mask(landmarks_in_crop(face.landmarks, matrix), crop_size) if settings.face_area_mask else None
+        if style == "facefusion":
+            assert combined is not None  # the spec always gives a mask under the facefusion paste
+            if area is not None:
+                combined = np.minimum(combined, smooth_threshold(area))
+            frames[image_index], face_mask = paste_crop(frames[image_index], swapped_crops[job_number], combined, matrix)
+        else:
+            frames[image_index], face_mask = paste_back(
+                frames[image_index], swapped_crops[job_number], matrix, area, settings.mask_blur, combined
+            )
         np.maximum(masks[image_index], face_mask, out=masks[image_index])
-        swapped_faces.append(face.with_alignment(matrices[job_number], crop_size, swapper.template))
-    return swapped_faces
+    return aligned
 
 
 def swap_faces(
@@ -301,9 +351,9 @@ def swap_faces(
             f"{swapper.name} offers pixel boost {', '.join(str(f) for f in factors)} (crops of "
             f"{', '.join(str(f * swapper.input_size) for f in factors)} px), not {settings.pixel_boost}"
         )
-    source_latent = swapper.project(source)
+    source_latent = swapper.project(source, settings.inswapper_latent)
     frames = [as_float_image(image) for image in images]
-    latents = _target_latents(swapper, source_latent, uint8_images, frames, faces_per_image, settings.strength, recognizer)
+    latents = _target_latents(swapper, source_latent, uint8_images, frames, faces_per_image, settings, recognizer)
     masks = [np.zeros(frame.shape[:2], dtype=np.float32) for frame in frames]
     swapped: list[list[Face]] = [[] for _ in frames]
     rounds = max((len(faces) for faces in faces_per_image), default=0)
