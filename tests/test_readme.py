@@ -233,3 +233,14 @@ def test_test_script_keeps_the_insightface_reference_out_of_pips_sight() -> None
     (install,) = [line for line in script.splitlines() if "insightface==2.1" in line and "pip_install" in line]
     assert "--no-deps" in install and '--target "$reference_dir"' in install
     assert f'reference_dir=$("$python" -c "import sys; print(sys.prefix)")/{REFERENCE_PACKAGES}' in script
+
+
+def test_models_doc_lists_the_whole_catalog() -> None:
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from model_reference import MODELS_DOC, models_doc
+
+    from face_identity.catalog import build_catalog
+
+    text = MODELS_DOC.read_text(encoding="utf-8")
+    assert models_doc(text) == text, "run: python scripts/model_reference.py --write"
+    assert all(f"| `{name}` |" in text for name in build_catalog())
