@@ -1,4 +1,4 @@
-"""ONNX -> torch converter's disk cache: written next to the model, reused without ONNX, keyed by the file, fallbacks."""
+"""ONNX -> torch converter's disk cache: under the cache home (never beside the model), reused without ONNX, keyed by the file."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def _run_torch(graph: ConvertedGraph, *inputs: NDArray[np.float32]) -> list[NDAr
         return [t.float().cpu().numpy() for t in graph(*[torch.from_numpy(x) for x in inputs])]
 
 
+def _home_cache() -> Path:
+    return Path(os.environ["FACE_IDENTITY_HOME"]) / "torch_cache"
+
+
 def _copy_model(source: Path, folder: Path, name: str = "recognizer.onnx") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
@@ -44,15 +48,16 @@ def _copy_model(source: Path, folder: Path, name: str = "recognizer.onnx") -> Pa
     return target
 
 
-def test_cache_is_written_next_to_the_model_and_reused_without_onnx(
+def test_cache_is_written_under_the_cache_home_and_reused_without_onnx(
     tiny_recognizer_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from face_identity.integrity import file_crc32
 
     model = _copy_model(tiny_recognizer_path, tmp_path / "models")
     first = load_graph_spec(model)
-    cached = model.parent / f"recognizer.{file_crc32(model)}.torch.safetensors"
+    cached = _home_cache() / f"recognizer.{file_crc32(model)}.torch.safetensors"
     assert cached.is_file()
+    assert sorted(p.name for p in model.parent.iterdir()) == ["recognizer.onnx"]  # nothing beside the user's model
     from safetensors import safe_open
 
     with safe_open(str(cached), framework="numpy") as handle:
@@ -81,12 +86,12 @@ def test_cache_is_keyed_by_the_model_file_hash(tmp_path: Path) -> None:
     first = load_graph_spec(model)
     synthetic.build_iresnet(model, synthetic.TINY_IRESNET, seed=1)  # same name, other weights
     second = load_graph_spec(model)
-    assert len(list(folder.glob("recognizer.*.torch.safetensors"))) == 2
+    assert len(list(_home_cache().glob("recognizer.*.torch.safetensors"))) == 2
     conv_weight = next(n.inputs[1] for n in first.nodes if n.op_type == "Conv")
     assert not np.array_equal(first.tensors[conv_weight], second.tensors[conv_weight])
 
 
-def test_read_only_model_folder_falls_back_to_the_home_cache(tiny_recognizer_path: Path, tmp_path: Path) -> None:
+def test_read_only_model_folder_is_never_written_the_cache_goes_home(tiny_recognizer_path: Path, tmp_path: Path) -> None:
     folder = tmp_path / "readonly"
     model = _copy_model(tiny_recognizer_path, folder)
     folder.chmod(0o555)
@@ -121,7 +126,8 @@ def test_corrupt_cache_is_ignored_and_rewritten(tiny_recognizer_path: Path, tmp_
     from face_identity.integrity import file_crc32
 
     model = _copy_model(tiny_recognizer_path, tmp_path / "models")
-    cached = model.parent / f"recognizer.{file_crc32(model)}.torch.safetensors"
+    cached = _home_cache() / f"recognizer.{file_crc32(model)}.torch.safetensors"
+    cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(b"not a safetensors file")
     spec = load_graph_spec(model)
     assert spec.output_names == ("683",)
@@ -135,7 +141,7 @@ def test_corrupt_cache_is_ignored_and_rewritten(tiny_recognizer_path: Path, tmp_
 def _cache_of(model: Path) -> Path:
     from face_identity.integrity import file_crc32
 
-    return model.parent / convert_cache.cache_file_name(model, file_crc32(model))
+    return _home_cache() / convert_cache.cache_file_name(model, file_crc32(model))
 
 
 def _rewrite(cached: Path, change: Callable[[dict[str, NDArray[Any]]], None]) -> None:

@@ -1,6 +1,7 @@
 """The converter's disk cache: a parsed ``GraphSpec`` stored as ``<stem>.<crc32>.torch.safetensors``.
 
-Next to the model, or under ``<face_identity home>/torch_cache`` when that folder is not writable. The
+Always under ``<face_identity home>/torch_cache`` (``$FACE_IDENTITY_HOME``), never beside the model:
+model folders are the user's (often shared or read-only), and nothing is written there. The
 tensors are the safetensors entries and the graph is JSON in its metadata, so a cached load parses no
 ONNX. The metadata also carries a SHA-256 digest of the graph and of every tensor (name, dtype,
 shape, bytes): a cache whose content does not match it (flipped bytes, another model's tensors, a
@@ -22,9 +23,8 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from ..download import default_model_dir
 from ..errors import ModelFileError
-from ..integrity import cached_crc32
+from ..integrity import cached_crc32, face_identity_home
 from .graph import GraphSpec, contiguous_array, graph_spec_from_proto
 from .registry import check_convertible
 
@@ -37,9 +37,9 @@ CACHE_VERSION = "2"
 CACHE_SUFFIX = ".torch.safetensors"
 
 
-def fallback_cache_dir() -> Path:
-    """Where converted graphs go when the model's folder is not writable: ``<default model dir>/../torch_cache``."""
-    return default_model_dir().parent / "torch_cache"
+def cache_dir() -> Path:
+    """Where converted graphs go: ``<face_identity home>/torch_cache``, never beside the user's model files."""
+    return face_identity_home() / "torch_cache"
 
 
 def cache_file_name(model_path: Path, crc32: str) -> str:
@@ -48,8 +48,7 @@ def cache_file_name(model_path: Path, crc32: str) -> str:
 
 
 def _cache_candidates(model_path: Path, crc32: str) -> list[Path]:
-    name = cache_file_name(model_path, crc32)
-    return [model_path.parent / name, fallback_cache_dir() / name]
+    return [cache_dir() / cache_file_name(model_path, crc32)]
 
 
 def cache_digest(graph_json: str, tensors: Mapping[str, NDArray[Any]]) -> str:
