@@ -7,7 +7,10 @@ Refused (an exception naming the caller, the item and the fix), before any work:
   than ``IMAGE_RANGE_TOLERANCE`` (``InvalidImageError``; values within the tolerance are clipped
   where the image is converted);
 - a number (threshold, strength, weight, ...) that is NaN or infinite, or outside its range
-  (``InvalidArgumentError``).
+  (``InvalidArgumentError``);
+- a name that becomes a file or folder name (identity files, gallery identities, copy folders)
+  and could leave its folder or clash with the platform (``safe_name``), or that is a reserved
+  label in any spelling (``refuse_reserved``).
 
 Flagged, never an error: per-image findings such as "no face" (the outputs say which images).
 An empty batch ``[0, H, W, C]`` is valid; callers return empty outputs of the right shape.
@@ -16,6 +19,7 @@ An empty batch ``[0, H, W, C]`` is valid; callers return empty outputs of the ri
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -117,3 +121,54 @@ def check_number(value: Any, name: str, context: str = "", minimum: float | None
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         raise InvalidArgumentError(f"{prefix}{name} is {number:g}, outside its range{span}")
     return number
+
+
+SAFE_NAME_MAX = 128
+"""Longest name ``safe_name`` accepts (characters)."""
+_WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+)
+"""Names Windows refuses as files whatever the extension."""
+_NAME_CHARACTERS = re.compile(r"[^\W_][\w .\-]*")
+"""A letter or digit (any script), then letters, digits, ``_``, space, ``.`` and ``-``."""
+
+
+def safe_name(name: str, what: str = "name", error: type[Exception] = InvalidArgumentError) -> str:
+    """The one check for every name that becomes a file or folder name; returns ``name`` unchanged.
+
+    Allowed: letters and digits of any script, space, ``_``, ``.`` and ``-``; it starts with a letter
+    or digit, has at most ``SAFE_NAME_MAX`` characters, no ``..``, does not end with ``.`` or a space,
+    and is no Windows device name (``CON``, ``NUL``, ``COM1``, ...). So it can never be a path
+    (``/``, ``\\``, ``:``), ``.`` or ``..``, hidden, or a name that one platform cannot create.
+
+    Raises:
+        error: (``InvalidArgumentError`` unless the caller names its own type) naming ``what``, the
+            name and the rule.
+    """
+    text = str(name)
+    device = text.split(".")[0].strip().upper() in _WINDOWS_DEVICES
+    if (
+        not _NAME_CHARACTERS.fullmatch(text)
+        or len(text) > SAFE_NAME_MAX
+        or ".." in text
+        or text.endswith((".", " "))
+        or device
+    ):
+        raise error(
+            f"{what} {text!r} is not allowed: use letters, digits, spaces, '_', '-' and '.', starting with a letter "
+            f"or digit, no '..', no folders and no Windows device names like CON (at most {SAFE_NAME_MAX} characters)"
+        )
+    return text
+
+
+def refuse_reserved(name: str, reserved: tuple[str, ...], what: str = "name") -> str:
+    """``name`` unless it is one of the ``reserved`` labels in any spelling (case, surrounding spaces).
+
+    Raises:
+        InvalidArgumentError: names the label, what it is reserved for not being known here, and the fix.
+    """
+    if name.strip().casefold() in {label.casefold() for label in reserved}:
+        raise InvalidArgumentError(
+            f"{what} {name!r} is a reserved label ({', '.join(map(repr, reserved))}, in any case); rename it"
+        )
+    return name

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import InvalidArgumentError
+from ..files import temporary_beside, write_atomic
 from .rows import COLUMNS, Row
 
 logger = logging.getLogger(__name__)
@@ -150,23 +151,24 @@ def write_rows(rows: Sequence[Row], path: Path) -> None:
 
     CSV cells: empty = none; ``face_scores`` as a JSON list; floats in full precision.
     """
-    temporary = path.with_name(f".{path.name}.writing")
-    if output_format(path) == "parquet":
-        import pyarrow.parquet as parquet
+    with temporary_beside(path) as temporary:  # deleted on every failure path (e.g. a full disk)
+        if output_format(path) == "parquet":
+            import pyarrow.parquet as parquet
 
-        parquet.write_table(rows_to_table(rows), temporary)
-    else:
-        with temporary.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(COLUMNS)
-            for row in rows:
-                writer.writerow(
-                    [
-                        json.dumps(row.get(name) or []) if name == "face_scores" else ("" if row.get(name) is None else row[name])
-                        for name in COLUMNS
-                    ]
-                )
-    os.replace(temporary, path)
+            parquet.write_table(rows_to_table(rows), temporary)
+        else:
+            with temporary.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(COLUMNS)
+                for row in rows:
+                    writer.writerow(
+                        [
+                            json.dumps(row.get(name) or [])
+                            if name == "face_scores"
+                            else ("" if row.get(name) is None else row[name])
+                            for name in COLUMNS
+                        ]
+                    )
 
 
 class ResultStore:
@@ -197,6 +199,9 @@ class ResultStore:
         for row in self._read_journal():
             self.previous[str(row["path"])] = row
         self.new: dict[str, Row] = {}
+
+    def _write_settings(self) -> None:
+        write_atomic(self.settings_file, (json.dumps(self.settings, indent=1, sort_keys=True) + "\n").encode("utf-8"))
 
     def _recorded_settings(self) -> dict[str, Any]:
         """The settings an earlier run recorded; a damaged file is an error naming it and the fix."""
@@ -263,7 +268,7 @@ class ResultStore:
         """Record finished rows in the journal (flushed, so a killed run keeps them)."""
         if self._journal_handle is None:
             self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.settings_file.write_text(json.dumps(self.settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            self._write_settings()
             self._journal_handle = self.journal.open("a", encoding="utf-8")
             if not _ends_a_line(self.journal):
                 self._journal_handle.write("\n")  # end a killed run's half line, so this run's first row stays whole
@@ -294,7 +299,7 @@ class ResultStore:
             rows = [finalize(row) for row in rows]
         self.out.parent.mkdir(parents=True, exist_ok=True)
         if not self.settings_file.exists():
-            self.settings_file.write_text(json.dumps(self.settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            self._write_settings()
         write_rows(rows, self.out)
         if self.journal.exists():
             self.journal.unlink()

@@ -25,6 +25,7 @@ from .. import (
     read_image,
 )
 from ..images import IMAGE_EXTENSIONS, find_images
+from ..validate import refuse_reserved, safe_name
 
 IDENTITY_SUFFIXES = (".safetensors",)
 """Reference files with these suffixes are identity files (ours or ReActor face models), not images."""
@@ -32,6 +33,8 @@ SINGLE_REFERENCE_NAME = "reference"
 """The name of the one identity of a run without a gallery."""
 UNKNOWN = "unknown"
 """The ``identity`` of a gallery-mode row whose best match is below the threshold."""
+RESERVED_LABELS = (UNKNOWN,)
+"""Labels a gallery member may not be named, in any case: rows use them for something else."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,25 +120,35 @@ def gallery_members(folder: Path) -> dict[str, list[Path]]:
     sub-folders included); each image or identity file directly in ``folder`` is one identity named
     by its stem. Sorted by name.
 
+    Every name must pass ``validate.safe_name`` (it becomes a folder of ``--copy-passed``), must not
+    be a reserved label (``RESERVED_LABELS``, in any case), and names must differ in more than case
+    (they would share one folder on Windows and macOS).
+
     Raises:
-        InvalidArgumentError: not a folder, no members, or two members with one name.
+        InvalidArgumentError: not a folder, no members, an unsafe or reserved name, or two members with one name.
     """
     if not folder.is_dir():
         raise InvalidArgumentError(f"gallery {folder} is not a folder; give a folder with one sub-folder per identity")
     members: dict[str, list[Path]] = {}
+    seen: dict[str, str] = {}
     for entry in sorted(folder.iterdir()):
         if entry.is_dir():
-            files = find_images([entry], recursive=True) + sorted(entry.rglob("*.safetensors"))
-            if files:
-                members[entry.name] = files
-                if entry.name == UNKNOWN:
-                    raise InvalidArgumentError(
-                        f"gallery {folder}: {UNKNOWN!r} names rows below the threshold; rename that member"
-                    )
+            name, files = entry.name, find_images([entry], recursive=True) + sorted(entry.rglob("*.safetensors"))
+            if not files:
+                continue
         elif entry.suffix.lower() in IMAGE_EXTENSIONS + IDENTITY_SUFFIXES:
-            if entry.stem in members:
-                raise InvalidArgumentError(f"gallery {folder}: two members are named {entry.stem!r}; rename one")
-            members[entry.stem] = [entry]
+            name, files = entry.stem, [entry]
+        else:
+            continue
+        what = f"gallery {folder}: the member {entry.name!r} gives the identity name"
+        refuse_reserved(safe_name(name, what), RESERVED_LABELS, what)
+        if name.casefold() in seen:
+            raise InvalidArgumentError(
+                f"gallery {folder}: two members are named {seen[name.casefold()]!r} and {name!r} (names must differ "
+                "in more than case); rename one"
+            )
+        seen[name.casefold()] = name
+        members[name] = files
     if not members:
         raise InvalidArgumentError(f"gallery {folder} holds no images or identity files")
     return members
