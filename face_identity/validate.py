@@ -6,7 +6,10 @@ Refused (an exception naming the caller, the item and the fix), before any work:
   neither uint8 nor float, or with a NaN/infinite pixel, or float values outside 0..1 by more
   than ``IMAGE_RANGE_TOLERANCE`` (``InvalidImageError``; values within the tolerance are clipped
   where the image is converted);
-- a number (threshold, strength, weight, ...) that is NaN or infinite, or outside its range
+- a number (threshold, strength, weight, ...) that is NaN or infinite, or outside its range, and
+  a count or size that is not a whole number (``check_number``, ``check_integer``; the CLI's
+  argparse types ``number_argument``/``integer_argument`` apply the same functions), and a face
+  index list with a negative index or one listed twice (``check_index_list``)
   (``InvalidArgumentError``);
 - a name that becomes a file or folder name (identity files, gallery identities, copy folders)
   and could leave its folder or clash with the platform (``safe_name``), or that is a reserved
@@ -18,8 +21,10 @@ An empty batch ``[0, H, W, C]`` is valid; callers return empty outputs of the ri
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -121,6 +126,70 @@ def check_number(value: Any, name: str, context: str = "", minimum: float | None
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         raise InvalidArgumentError(f"{prefix}{name} is {number:g}, outside its range{span}")
     return number
+
+
+def check_integer(value: Any, name: str, context: str = "", minimum: int | None = None, maximum: int | None = None) -> int:
+    """Apply the number policy to a whole number: ``value`` as an int when it is integral and within ``minimum..maximum``.
+
+    ``640`` and ``640.0`` pass; ``640.5``, ``True``, NaN and infinity do not (nothing is truncated).
+
+    Raises:
+        InvalidArgumentError: not a whole number, or out of range; names ``context``, ``name``, the value and the range.
+    """
+    prefix = f"{context}: " if context else ""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidArgumentError(f"{prefix}{name} must be a whole number, got {value!r}")
+    number = check_number(value, name, context, minimum, maximum)
+    if not number.is_integer():
+        raise InvalidArgumentError(f"{prefix}{name} must be a whole number, got {value!r} (nothing is rounded for you)")
+    return int(number)
+
+
+def check_index_list(indices: Any, context: str = "") -> tuple[int, ...]:
+    """Face indices as a tuple of whole numbers >= 0, each listed once (a face is never picked twice).
+
+    Raises:
+        InvalidArgumentError: a negative or non-integral index, or one listed twice (names it and the fix).
+    """
+    checked = tuple(check_integer(index, "face index", context, minimum=0) for index in indices)
+    repeated = sorted({index for index in checked if checked.count(index) > 1})
+    if repeated:
+        prefix = f"{context}: " if context else ""
+        raise InvalidArgumentError(
+            f"{prefix}face index list {','.join(map(str, checked))} names face {', '.join(map(str, repeated))} more than "
+            "once; list each face once (e.g. \"0,2\")"
+        )
+    return checked
+
+
+def number_argument(name: str, minimum: float | None = None, maximum: float | None = None) -> Callable[[str], float]:
+    """An argparse ``type`` applying ``check_number`` (so ``nan``, ``inf`` and out-of-range values are usage errors)."""
+
+    def parse(text: str) -> float:
+        try:
+            return check_number(text, name, minimum=minimum, maximum=maximum)
+        except InvalidArgumentError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
+def integer_argument(
+    name: str, minimum: int | None = None, maximum: int | None = None, automatic: str | None = None
+) -> Callable[[str], int | None]:
+    """An argparse ``type`` applying ``check_integer``; the word ``automatic`` (when given) means ``None``."""
+
+    def parse(text: str) -> int | None:
+        if automatic is not None and text.strip().lower() == automatic:
+            return None
+        try:
+            value = float(text) if text.strip().lstrip("+-").replace(".", "", 1).isdigit() else text
+            return check_integer(value, name, minimum=minimum, maximum=maximum)
+        except InvalidArgumentError as error:
+            hint = f" (or {automatic})" if automatic else ""
+            raise argparse.ArgumentTypeError(f"{error}{hint}") from None
+
+    return parse
 
 
 SAFE_NAME_MAX = 128
