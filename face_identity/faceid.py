@@ -31,7 +31,7 @@ from .errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidIm
 from .insightface_compat import ensure_face_align
 from .detect.settings import MAX_DET_SIZE
 from .types import Face, Identity
-from .validate import check_integer, check_number
+from .validate import check_integer, check_not_empty, check_number
 
 if TYPE_CHECKING:
     import torch
@@ -147,6 +147,7 @@ def _checked_bgr(image: object) -> NDArray[np.uint8]:
         raise InvalidImageError(
             f"get() takes one BGR image as an [H, W, 3] uint8 numpy array (insightface's convention), got {shape} {dtype}"
         )
+    check_not_empty(image, "get()")  # one image alone: empty is an error, as everywhere (validate.py)
     return image
 
 
@@ -256,7 +257,7 @@ class FaceAnalysisCompat:
             records no raw norm, times the norm of the face's own raw embedding).
 
         Raises:
-            InvalidImageError: not an ``[H, W, 3]`` uint8 array.
+            InvalidImageError: not an ``[H, W, 3]`` uint8 array, or an empty one (height or width 0).
             InvalidArgumentError: ``det_model.input_size`` not a pair of whole multiples of 32 in 32..4096
                 (``MAX_DET_SIZE``; 640.5 is refused, never truncated), or a threshold not a finite number in 0..1.
         """

@@ -16,6 +16,12 @@ Refused (an exception naming the caller, the item and the fix), before any work:
   label in any spelling (``refuse_reserved``).
 
 Flagged, never an error: per-image findings such as "no face" (the outputs say which images).
+
+An empty image (height or width 0) is the same everywhere: given alone (a detector's ``detect``,
+``FaceAnalysisCompat.get``, ``as_rgb_uint8``, a node's IMAGE) it is an ``InvalidImageError``
+(``check_not_empty``); inside a list of separate images (a detector's ``detect_batch``,
+``analyze``/``detect_faces``) it is "no face" for that image, logged with its index, and the other
+images go on.
 An empty batch ``[0, H, W, C]`` is valid; callers return empty outputs of the right shape.
 """
 
@@ -106,6 +112,24 @@ def check_image_batch(images: Any, context: str = "image") -> tuple[int, int, in
                     f"but an IMAGE holds 0..1.{hint}"
                 )
     return sides[0], sides[1], sides[2], sides[3]
+
+
+def is_empty_image(image: Any) -> bool:
+    """Whether an ``[H, W, ...]`` image has no pixels (height or width 0)."""
+    shape = tuple(getattr(image, "shape", ()))
+    return len(shape) >= 2 and (int(shape[0]) == 0 or int(shape[1]) == 0)
+
+
+def check_not_empty(image: Any, context: str = "image") -> None:
+    """Refuse an empty image given on its own (see the module docstring for batches).
+
+    Raises:
+        InvalidImageError: names ``context``, the shape and the fix.
+    """
+    if is_empty_image(image):
+        raise InvalidImageError(
+            f"{context}: the image is empty (shape {tuple(image.shape)}); give an image of at least 1 x 1 pixels"
+        )
 
 
 def check_number(value: Any, name: str, context: str = "", minimum: float | None = None, maximum: float | None = None) -> float:

@@ -8,10 +8,14 @@ close-up faces), then once on a black-padded copy (a face filling a tight crop g
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InvalidArgumentError
-from ..validate import check_integer, check_number
+from ..validate import check_integer, check_number, is_empty_image
+
+logger = logging.getLogger(__name__)
 
 RETRY_SIZE_STEP = 64
 """When nothing is found, retry with the fit size shrunk in steps of 64 px (ComfyUI packs' 640 -> 320 rule)."""
@@ -75,3 +79,11 @@ def retry_fit_sizes(settings: DetectionSettings, fixed_input: tuple[int, int] | 
 def pad_retry_margin(height: int, width: int) -> int:
     """Black border (px, every side) of the padded retry of a ``height`` x ``width`` image: half its longer side."""
     return int(round(max(height, width) * PAD_RETRY_FRACTION))
+
+
+def skip_empty(image: Any, index: int) -> bool:
+    """In a batch of separate images, an empty one (height or width 0) has no faces: warn, naming it, and skip it."""
+    if not is_empty_image(image):
+        return False
+    logger.warning("image %d of the batch is empty (shape %s); it has no faces, the other images go on", index, tuple(image.shape))
+    return True
