@@ -278,6 +278,7 @@ def command_calibrate(args: argparse.Namespace) -> int:
         payload["tpr_at_fpr"] = {str(k): v for k, v in report.tpr_at_fpr.items()}
         payload["images_without_face"] = [str(p) for p in result.images_without_face]
         payload["unreadable_images"] = [{"image": str(p), "error": reason} for p, reason in result.unreadable_images]
+        payload["left_out"] = [{"input": str(p), "reason": reason} for p, reason in result.left_out]
         payload["model_id"] = recognizer.model_id
         print(json.dumps(payload))
     else:
@@ -285,6 +286,8 @@ def command_calibrate(args: argparse.Namespace) -> int:
         print(report.summary())
         for path in result.images_without_face:
             print(f"no face: {path}")
+        for path, reason in result.left_out:
+            print(f"left out: {path}: {reason}")
     if result.unreadable_images:
         count = len(result.unreadable_images)
         print(f"error: {count} image(s) could not be read and were left out; the rest were calibrated", file=sys.stderr)

@@ -135,6 +135,8 @@ def run_score(args: argparse.Namespace) -> int:
             f"{outcome.scored_now} scored now ({outcome.images_per_second:.1f} images/s), {outcome.skipped} already in {outcome.out}"
         )
         print(f"rows: {outcome.out}\nsummary: {outcome.summary_path}\nhistogram: {outcome.histogram_path}")
+        for item, reason in outcome.left_out:
+            print(f"left out: {item}: {reason}")
         if outcome.copied is not None:
             copied = outcome.copied
             print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from numpy.typing import NDArray
 from .. import (
     ArcFaceRecognizer,
     FaceDetector,
+    FaceIdentityError,
     FaceSelection,
     Identity,
     IncompatibleIdentitiesError,
@@ -26,6 +28,8 @@ from .. import (
 )
 from ..images import IMAGE_EXTENSIONS, find_images
 from ..validate import refuse_reserved, safe_name
+
+logger = logging.getLogger(__name__)
 
 IDENTITY_SUFFIXES = (".safetensors",)
 """Reference files with these suffixes are identity files (ours or ReActor face models), not images."""
@@ -46,6 +50,8 @@ class References:
     - ``model_id``: the embedding space they live in (must equal the recognizer's).
     - ``gallery``: True in 1:N mode (rows then name their identity, or ``unknown``).
     - ``sources``: ``[N]`` how many faces or identity rows each centroid averages.
+    - ``left_out``: ``(input, reason)`` of every gallery input that contributes nothing (an empty
+      member folder, a file without a usable face, a member none of whose files could be used).
     """
 
     names: tuple[str, ...]
@@ -53,6 +59,7 @@ class References:
     model_id: str
     gallery: bool
     sources: tuple[int, ...]
+    left_out: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         centroids = np.array(self.centroids, dtype=np.float32, copy=True)
@@ -115,14 +122,16 @@ def load_references(
     return References((SINGLE_REFERENCE_NAME,), centroid[None, :], recognizer.model_id, False, (count,))
 
 
-def gallery_members(folder: Path) -> dict[str, list[Path]]:
+def gallery_members(folder: Path, left_out: list[tuple[str, str]] | None = None) -> dict[str, list[Path]]:
     """Identity name -> its files: each sub-folder is one identity (its images and identity files,
     sub-folders included); each image or identity file directly in ``folder`` is one identity named
     by its stem. Sorted by name.
 
     Every name must pass ``validate.safe_name`` (it becomes a folder of ``--copy-passed``), must not
     be a reserved label (``RESERVED_LABELS``, in any case), and names must differ in more than case
-    (they would share one folder on Windows and macOS).
+    (they would share one folder on Windows and macOS). A sub-folder with no images or identity
+    files, and a file directly in ``folder`` that is neither, contribute nothing: each is appended
+    to ``left_out`` as ``(path, reason)`` (when a list is given) rather than dropped without a word.
 
     Raises:
         InvalidArgumentError: not a folder, no members, an unsafe or reserved name, or two members with one name.
@@ -135,10 +144,13 @@ def gallery_members(folder: Path) -> dict[str, list[Path]]:
         if entry.is_dir():
             name, files = entry.name, find_images([entry], recursive=True) + sorted(entry.rglob("*.safetensors"))
             if not files:
+                _leave_out(left_out, entry, "a member folder with no images or identity files")
                 continue
         elif entry.suffix.lower() in IMAGE_EXTENSIONS + IDENTITY_SUFFIXES:
             name, files = entry.stem, [entry]
         else:
+            if not entry.name.startswith("."):
+                _leave_out(left_out, entry, "neither an image nor an identity file")
             continue
         what = f"gallery {folder}: the member {entry.name!r} gives the identity name"
         refuse_reserved(safe_name(name, what), RESERVED_LABELS, what)
@@ -154,14 +166,45 @@ def gallery_members(folder: Path) -> dict[str, list[Path]]:
     return members
 
 
+def _leave_out(left_out: list[tuple[str, str]] | None, path: Path, reason: str) -> None:
+    logger.warning("gallery: %s left out: %s", path, reason)
+    if left_out is not None:
+        left_out.append((str(path), reason))
+
+
 def load_gallery(
     folder: str | os.PathLike[str], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
 ) -> References:
-    """Several named identities for 1:N scoring (see ``gallery_members``); each member's files averaged."""
-    members = gallery_members(Path(folder))
-    rows, counts = [], []
-    for files in members.values():
-        centroid, count = average_of(files, detector, recognizer, flip)
-        rows.append(centroid)
-        counts.append(count)
-    return References(tuple(members), np.stack(rows), recognizer.model_id, True, tuple(counts))
+    """Several named identities for 1:N scoring (see ``gallery_members``); each member's usable files averaged.
+
+    One bad input never stops the run: a file that cannot be used (no face, unreadable, damaged) is
+    left out, and so is a member none of whose files can be used; each is named in ``left_out`` (and
+    logged). Only a gallery with no usable member at all is an error.
+
+    Raises:
+        InvalidArgumentError: no member left (the message lists why each was left out).
+        IncompatibleIdentitiesError: an identity file of another embedding space (a setup error, not a bad item).
+    """
+    left_out: list[tuple[str, str]] = []
+    members = gallery_members(Path(folder), left_out)
+    names, rows, counts = [], [], []
+    for name, files in members.items():
+        identities = []
+        for path in files:
+            try:
+                identities.append(identity_of_file(path, detector, recognizer, flip))
+            except IncompatibleIdentitiesError:
+                raise
+            except FaceIdentityError as error:
+                _leave_out(left_out, path, str(error))
+        if not identities:
+            member = Path(folder) / name if (Path(folder) / name).is_dir() else files[0]
+            _leave_out(left_out, member, f"member {name!r}: none of its {len(files)} file(s) could be used")
+            continue
+        names.append(name)
+        rows.append(average_identities(identities).embeddings[0])
+        counts.append(sum(len(identity) for identity in identities))
+    if not names:
+        reasons = "; ".join(f"{path}: {reason}" for path, reason in left_out)
+        raise InvalidArgumentError(f"gallery {folder} has no usable member ({reasons[:600]})")
+    return References(tuple(names), np.stack(rows), recognizer.model_id, True, tuple(counts), tuple(left_out))

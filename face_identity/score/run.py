@@ -37,6 +37,8 @@ class ScoreOutcome:
     skipped: int
     images_per_second: float
     copied: CopyResult | None
+    left_out: tuple[tuple[str, str], ...] = ()
+    """``(input, reason)`` of every dataset item and gallery input that contributes nothing."""
 
 
 def report_paths(out: Path, report_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
@@ -99,7 +101,8 @@ def score_dataset(
     if engine == "ray":
         import_ray()  # before any work: without Ray, say how to install it
     note = on_message or (lambda _text: None)
-    paths = [str(p) for p in expand_dataset(dataset, path_column)]
+    left_out: list[tuple[str, str]] = []  # inputs that contribute nothing: named in the summary, never dropped silently
+    paths = [str(p) for p in expand_dataset(dataset, path_column, left_out)]
     if not paths:
         raise InvalidArgumentError(f"no images found in {', '.join(map(str, dataset))}")
     summary_path, histogram_path = report_paths(Path(out), report_dir)
@@ -110,6 +113,7 @@ def score_dataset(
         if gallery is not None
         else load_references(references, detector, recognizer, flip)
     )
+    left_out.extend(refs.left_out)
     chosen = float(threshold) if threshold is not None else match_threshold(recognizer.model_id)
     settings = {
         "recognizer": recognizer.model_id,
@@ -172,7 +176,10 @@ def score_dataset(
         "detector": detector.name,
         "recognizer": recognizer.name,
         "settings": settings,
+        "left_out": [{"input": item, "reason": reason} for item, reason in left_out],
     }
     write_atomic(summary_path, (json.dumps(payload, indent=1) + "\n").encode("utf-8"))
     write_histogram(rows, chosen, histogram_path)  # after the summary that claims it, so a rerun may replace it
-    return ScoreOutcome(rows, summary, store.out, summary_path, histogram_path, len(todo), len(paths) - len(todo), rate, copied)
+    return ScoreOutcome(
+        rows, summary, store.out, summary_path, histogram_path, len(todo), len(paths) - len(todo), rate, copied, tuple(left_out)
+    )
