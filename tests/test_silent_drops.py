@@ -130,3 +130,16 @@ def test_library_collects_what_contributes_nothing(tmp_path: Path) -> None:
     (tmp_path / "people" / "q").mkdir()
     assert labelled_images(tmp_path / "people", labels_left) == [(tmp_path / "people" / "p" / "1.jpg", "p")]
     assert labels_left == [(tmp_path / "people" / "q", "an identity subfolder with no images")]
+
+
+def test_identity_average_node_names_inputs_of_weight_zero(pack: Any) -> None:
+    """The node's info output names an input that contributes nothing (weight 0) instead of counting it as used."""
+    node = pack.NODE_CLASS_MAPPINGS["FaceIdentity_IdentityAverage"]()
+    make = pack.face_identity.Identity
+    first = make(embeddings=np.array([[1.0, 0.0, 0.0]], np.float32), model_id="m")
+    second = make(embeddings=np.array([[0.0, 1.0, 0.0], [0.0, 0.9, 0.1]], np.float32), model_id="m")
+    identity, info = node.average(first, 1.0, -1.0, second, 0.0)
+    assert "averaged 1 row(s) from 1 input(s)" in info and "identity_2 left out (weight 0)" in info
+    np.testing.assert_allclose(identity.embeddings[0], [1.0, 0.0, 0.0], atol=1e-6)
+    _, info = node.average(first, 1.0, 0.5, second, 0.0)
+    assert "dropped 0 below 0.50" in info and "identity_2 left out (weight 0)" in info
