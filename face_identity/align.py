@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from .errors import InvalidArgumentError, InvalidImageError, InvalidLandmarksError
 from .types import AffineMatrix, Face, Landmarks5
+from .validate import check_not_empty
 
 if TYPE_CHECKING:
     import torch
@@ -167,6 +168,7 @@ def alignment_matrix(landmarks: Landmarks5, template: str = "arcface_112", crop_
 
 
 def _check_image(image: NDArray[np.generic]) -> None:
+    check_not_empty(image)
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
         raise InvalidImageError(f"expected an [H, W, C] image with C in 1, 3, 4, got shape {image.shape}")
 

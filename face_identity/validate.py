@@ -84,6 +84,11 @@ def check_image_batch(images: Any, context: str = "image") -> tuple[int, int, in
     """
     shape = tuple(int(side) for side in images.shape)
     sides = (1, *shape) if len(shape) == 3 else shape
+    if len(sides) == 4 and sides[3] in (1, 3, 4) and (sides[1] < 1 or sides[2] < 1):
+        raise InvalidImageError(
+            f"{context}: the images are empty (height or width 0, shape {shape}); an image needs at least 1 x 1 pixels. "
+            "Check the node that made or cropped them."
+        )
     if len(sides) != 4 or sides[3] not in (1, 3, 4) or sides[1] < 1 or sides[2] < 1:
         raise InvalidImageError(
             f"{context}: expected an IMAGE [batch, height, width, channels] with 1, 3 or 4 channels, got shape {shape}. "

@@ -63,7 +63,7 @@ SINGLE: list[tuple[str, Callable[[dict[str, Any], np.ndarray], object]]] = [
 def test_an_empty_image_alone_is_a_clear_error(
     models: dict[str, Any], call: Callable[[dict[str, Any], np.ndarray], object], shape: tuple[int, int, int]
 ) -> None:
-    with pytest.raises(InvalidImageError, match=r"empty|height/width 0|\(0, |, 0, "):
+    with pytest.raises(InvalidImageError, match="empty"):
         call(models, np.zeros(shape, np.uint8))
 
 

@@ -159,6 +159,13 @@ def report_owner(summary_path: Path) -> dict[str, Any] | None:
     return None
 
 
+def _same_path(recorded: object, path: Path) -> bool:
+    """Whether a path recorded in a summary names ``path`` (as written, or once both are resolved)."""
+    if not isinstance(recorded, str):
+        return False
+    return recorded == str(path) or Path(recorded).resolve() == path.resolve()
+
+
 def check_report_targets(summary_path: Path, histogram_path: Path, out: Path) -> None:
     """Refuse, before any work, to replace a summary or histogram this command did not write for ``out``.
 
@@ -170,11 +177,11 @@ def check_report_targets(summary_path: Path, histogram_path: Path, out: Path) ->
         InvalidArgumentError: names the file and the fix (another ``--report`` folder or ``--out``).
     """
     owner = report_owner(summary_path) if summary_path.exists() else None
-    ours = owner is not None and owner.get("out") == str(out)
+    ours = owner is not None and _same_path(owner.get("out"), out)
     for path in (summary_path, histogram_path):
         if not os.path.lexists(path):
             continue
-        if ours and (path == summary_path or (owner or {}).get("histogram") == str(histogram_path)):
+        if ours and (path == summary_path or _same_path((owner or {}).get("histogram"), histogram_path)):
             continue
         raise InvalidArgumentError(
             f"{path} exists and was not written by a score run for {out}; it is left alone. Pick another --report "
