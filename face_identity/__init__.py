@@ -13,7 +13,7 @@ nothing else. By stage, one module each:
 - Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
   ``image_batch_frames``.
 - Input policy (``validate``): ``check_image_batch``, ``check_float_range``, ``check_number``,
-  ``IMAGE_RANGE_TOLERANCE``.
+  ``check_integer``, ``check_index_list``, ``check_not_empty``, ``safe_name``, ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
   ``names_for_role``, ``ResolvedModel``, ``resolve_model``, ``spec_for_file``, ``default_model_dir``.
 - Runtime (``runtime``): ``ModelSession``, ``open_session``, ``graph_session``, ``onnxruntime_available``,
@@ -142,7 +142,16 @@ from .swap import (
 )
 from .swapper_facts import LATENT_RULES, PASTE_STYLES, SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
 from .types import Face, FaceBatch, Identity, concatenate_identities
-from .validate import IMAGE_RANGE_TOLERANCE, check_float_range, check_image_batch, check_number
+from .validate import (
+    IMAGE_RANGE_TOLERANCE,
+    check_float_range,
+    check_image_batch,
+    check_index_list,
+    check_integer,
+    check_not_empty,
+    check_number,
+    safe_name,
+)
 
 __version__ = "0.1.0"
 
@@ -232,6 +241,10 @@ __all__ = [
     "image_batch_shape",
     "check_image_batch",
     "check_number",
+    "check_integer",
+    "check_index_list",
+    "check_not_empty",
+    "safe_name",
     "check_float_range",
     "IMAGE_RANGE_TOLERANCE",
     "LATENT_RULES",

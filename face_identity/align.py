@@ -77,6 +77,7 @@ _NORMALISED_TEMPLATES: dict[str, NDArray[np.float64]] = {
 }
 TEMPLATE_NAMES: tuple[str, ...] = ("arcface_112", "arcface_128", *_NORMALISED_TEMPLATES)
 
+
 def template_points(name: str, crop_size: int) -> NDArray[np.float64]:
     """``[5, 2]`` float64 template landmarks in pixels of a ``crop_size`` x ``crop_size`` crop.
 

@@ -161,12 +161,24 @@ class FolderCalibration:
     pairs_skipped: int
     unreadable_images: tuple[tuple[Path, str], ...] = ()
     """``(path, reason)`` of images that could not be read (empty, damaged, not an image); left out like face-less ones."""
+    left_out: tuple[tuple[Path, str], ...] = ()
+    """``(input, reason)`` of every other input that contributes nothing: an identity subfolder with no
+    images, an image outside the subfolders (it has no label), a pairs-file row that is not ``file_a, file_b, 0|1``."""
 
 
-def labelled_images(folder: Path) -> list[tuple[Path, str]]:
-    """``(image path, identity)`` for every image in the identity subfolders of ``folder``, sorted."""
+def labelled_images(folder: Path, left_out: list[tuple[Path, str]] | None = None) -> list[tuple[Path, str]]:
+    """``(image path, identity)`` for every image in the identity subfolders of ``folder``, sorted.
+
+    Subfolders with no images and images directly in ``folder`` (no label) contribute nothing; each is
+    appended to ``left_out`` as ``(path, reason)`` when a list is given.
+    """
     if not folder.is_dir():
         raise InvalidArgumentError(f"{folder} is not a folder; calibrate needs one subfolder per identity")
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and not any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in entry.rglob("*")):
+            _leave_out(left_out, entry, "an identity subfolder with no images")
+        elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
+            _leave_out(left_out, entry, "an image outside the identity subfolders (it has no label)")
     found = [
         (path, subfolder.name)
         for subfolder in sorted(p for p in folder.iterdir() if p.is_dir())
@@ -176,6 +188,11 @@ def labelled_images(folder: Path) -> list[tuple[Path, str]]:
     if not found:
         raise InvalidArgumentError(f"no images in identity subfolders of {folder}")
     return found
+
+
+def _leave_out(left_out: list[tuple[Path, str]] | None, path: Path, reason: str) -> None:
+    if left_out is not None:  # calibrate_folder logs the list once
+        left_out.append((path, reason))
 
 
 def embed_main_faces(
@@ -221,7 +238,7 @@ def embed_main_faces(
     return dict(zip(kept, result.normalised)), missing
 
 
-def read_pairs(pairs_file: Path, folder: Path) -> list[tuple[Path, Path, bool]]:
+def read_pairs(pairs_file: Path, folder: Path, left_out: list[tuple[Path, str]] | None = None) -> list[tuple[Path, Path, bool]]:
     """Rows ``file_a, file_b, same`` (tab- or comma-separated, header optional); paths tried relative to several roots."""
     roots = [folder, folder.parent, pairs_file.parent, pairs_file.parent.parent, Path.cwd()]
 
@@ -237,9 +254,11 @@ def read_pairs(pairs_file: Path, folder: Path) -> list[tuple[Path, Path, bool]]:
     text = pairs_file.read_text(encoding="utf-8")
     delimiter = "\t" if "\t" in (text.splitlines() or [""])[0] else ","
     pairs = []
-    for row in csv.reader(text.splitlines(), delimiter=delimiter):
+    for number, row in enumerate(csv.reader(text.splitlines(), delimiter=delimiter), start=1):
         if len(row) < 3 or row[2].strip().lower() not in ("0", "1", "true", "false", "yes", "no"):
-            continue  # header or blank line
+            if number > 1 and any(cell.strip() for cell in row):  # not the header, not a blank line
+                _leave_out(left_out, Path(f"{pairs_file}:{number}"), "not a row file_a, file_b, 0|1")
+            continue
         pairs.append((locate(row[0].strip()), locate(row[1].strip()), row[2].strip().lower() in ("1", "true", "yes")))
     if not pairs:
         raise InvalidArgumentError(f"{pairs_file} has no rows of the form file_a, file_b, 0|1")
@@ -262,18 +281,21 @@ def calibrate_folder(
     """
     root = Path(folder)
     unreadable: list[tuple[Path, str]] = []
+    left_out: list[tuple[Path, str]] = []
     if pairs_file is None:
-        labelled = labelled_images(root)
+        labelled = labelled_images(root, left_out)
         embeddings, missing = embed_main_faces([p for p, _ in labelled], detector, recognizer, flip, unreadable, progress)
         usable = [(path, label) for path, label in labelled if path in embeddings]
         pairs = [(a, b, la == lb) for (a, la), (b, lb) in itertools.combinations(usable, 2)]
         skipped = len(labelled) * (len(labelled) - 1) // 2 - len(pairs)
     else:
-        listed = read_pairs(Path(pairs_file), root)
+        listed = read_pairs(Path(pairs_file), root, left_out)
         unique = sorted({p for a, b, _ in listed for p in (a, b)})
         embeddings, missing = embed_main_faces(unique, detector, recognizer, flip, unreadable, progress)
         pairs = [pair for pair in listed if pair[0] in embeddings and pair[1] in embeddings]
         skipped = len(listed) - len(pairs)
     scores = [float(np.dot(embeddings[a], embeddings[b])) for a, b, _ in pairs]
     report = calibrate_scores(scores, [same for _, _, same in pairs], match_threshold(recognizer.model_id, warn=False))
-    return FolderCalibration(report, tuple(missing), skipped, tuple(unreadable))
+    for path, reason in left_out:
+        logger.warning("%s is left out of the calibration: %s", path, reason)
+    return FolderCalibration(report, tuple(missing), skipped, tuple(unreadable), tuple(left_out))

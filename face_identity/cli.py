@@ -34,25 +34,34 @@ from .score.cli import add_score_parser
 from .select import FACE_ORDERS, FaceSelection, parse_index_list
 from .store import load_identity
 from .types import Identity
+from .validate import integer_argument, number_argument
 
 DEFAULT_DETECTOR = "retinaface_10g"
 DEFAULT_RECOGNIZER = "arcface_w600k_r50"
 EXIT_FAILED = 2
 """Exit status when the command failed, or when any file of a batch could not be processed."""
 MODULE_PROG = "python -m face_identity"
+THRESHOLD = number_argument("--threshold", -1.0, 1.0)
+"""compare's ``--threshold`` (score's is made the same way): NaN, infinity and values outside -1..1 are refused."""
 
 
 def _det_size(text: str) -> tuple[int, int]:
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        values = [int(part) for part in parts if part]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"det size {text!r}: write 640 or 640x480") from error
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) == 2:
-        return values[0], values[1]
-    raise argparse.ArgumentTypeError(f"det size {text!r}: write 640 or 640x480")
+    parts = [part for part in text.lower().replace(",", "x").split("x") if part]
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"det size {text!r}: write 640 or 640x480")
+    sides: list[Any] = [int(part) if part.isdecimal() else part for part in parts]
+    try:  # DetectionSettings' own rule: whole multiples of 32 in 32..MAX_DET_SIZE (4096)
+        settings = DetectionSettings(det_size=(sides[0], sides[-1]))
+    except FaceIdentityError as error:
+        raise argparse.ArgumentTypeError(f"det size {text!r}: {error}") from None
+    return settings.det_size or (0, 0)
+
+
+def _indices(text: str) -> tuple[int, ...] | None:
+    try:  # parse_index_list: whole numbers >= 0, each listed once ("1,1" would pick face 1 twice)
+        return tuple(parse_index_list(text) or ()) or None
+    except FaceIdentityError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_model_options(parser: argparse.ArgumentParser, recognizer: bool = True) -> None:
@@ -68,9 +77,9 @@ def _add_model_options(parser: argparse.ArgumentParser, recognizer: bool = True)
         )
         group.add_argument(
             "--batch-size",
-            type=int,
+            type=integer_argument("--batch-size", minimum=1, automatic="auto"),
             default=None,
-            help="faces per recognizer call (default: automatic; 1 for int8 models whose results depend on the batch)",
+            help="faces per recognizer call, >= 1, or auto (the default: 1 for int8 models whose results depend on the batch)",
         )
         group.add_argument(
             "--backend",
@@ -87,7 +96,12 @@ def _add_model_options(parser: argparse.ArgumentParser, recognizer: bool = True)
     group.add_argument("--device", default=None, help="cpu, cuda or cuda:N (sets providers and the GPU index)")
     group.add_argument("--strict", action="store_true", help="fail instead of falling back to the CPU")
     group.add_argument("--det-size", type=_det_size, default=None, help="detector input, e.g. 640 or 640x480")
-    group.add_argument("--det-thresh", type=float, default=0.5, help="detector score threshold (default 0.5)")
+    group.add_argument(
+        "--det-thresh",
+        type=number_argument("--det-thresh", 0.0, 1.0),
+        default=0.5,
+        help="detector score threshold, 0..1 (default 0.5)",
+    )
     group.add_argument(
         "--model-dir", action="append", default=[], help="folder to search for models before downloading (repeatable)"
     )
@@ -204,7 +218,7 @@ def command_analyze(args: argparse.Namespace) -> int:
     recognizer: ArcFaceRecognizer | None = None
     report = [item for item in items if not isinstance(item, Path)]
     if len(report) < len(items):  # models only when some file is there to read
-        selection = FaceSelection(args.order, tuple(parse_index_list(args.indices) or ()) or None, args.max_faces, args.min_size)
+        selection = FaceSelection(args.order, args.indices, args.max_faces, args.min_size)
         detector, recognizer = _load_models(args)
         report = []
         with Progress(len(items), "analyzed") as progress:
@@ -287,6 +301,7 @@ def command_calibrate(args: argparse.Namespace) -> int:
         payload["tpr_at_fpr"] = {str(k): v for k, v in report.tpr_at_fpr.items()}
         payload["images_without_face"] = [str(p) for p in result.images_without_face]
         payload["unreadable_images"] = [{"image": str(p), "error": reason} for p, reason in result.unreadable_images]
+        payload["left_out"] = [{"input": str(p), "reason": reason} for p, reason in result.left_out]
         payload["model_id"] = recognizer.model_id
         print(json.dumps(payload))
     else:
@@ -294,6 +309,8 @@ def command_calibrate(args: argparse.Namespace) -> int:
         print(report.summary())
         for path in result.images_without_face:
             print(f"no face: {path}")
+        for path, reason in result.left_out:
+            print(f"left out: {path}: {reason}")
     if result.unreadable_images:
         count = len(result.unreadable_images)
         print(f"error: {count} image(s) could not be read and were left out; the rest were calibrated", file=sys.stderr)
@@ -365,9 +382,21 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     analyze_parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
     analyze_parser.add_argument("--order", choices=FACE_ORDERS, default="large-small", help="face order (default large-small)")
-    analyze_parser.add_argument("--indices", default="", help="keep only these face indices, e.g. 0,2")
-    analyze_parser.add_argument("--max-faces", type=int, default=0, help="keep at most this many faces per image (0 = all)")
-    analyze_parser.add_argument("--min-size", type=float, default=0.0, help="drop faces smaller than this many pixels")
+    analyze_parser.add_argument(
+        "--indices", type=_indices, default=None, help="keep only these face indices, e.g. 0,2 (each once)"
+    )
+    analyze_parser.add_argument(
+        "--max-faces",
+        type=integer_argument("--max-faces", minimum=0),
+        default=0,
+        help="keep at most this many faces per image (0 = all)",
+    )
+    analyze_parser.add_argument(
+        "--min-size",
+        type=number_argument("--min-size", minimum=0.0),
+        default=0.0,
+        help="drop faces smaller than this many pixels",
+    )
     _add_model_options(analyze_parser)
     analyze_parser.set_defaults(handler=command_analyze)
 
@@ -375,7 +404,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     face_help = "an image (its largest face) or an identity file (.safetensors; needs no model)"
     compare_parser.add_argument("first", metavar="FIRST", help=face_help)
     compare_parser.add_argument("second", metavar="SECOND", help=face_help)
-    compare_parser.add_argument("--threshold", type=float, default=None, help="match threshold (default: the model's)")
+    compare_parser.add_argument("--threshold", type=THRESHOLD, default=None, help="match threshold, -1..1 (default: the model's)")
     compare_parser.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(compare_parser)
     compare_parser.set_defaults(handler=command_compare)

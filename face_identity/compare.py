@@ -72,7 +72,13 @@ def similarity(first: Identity, second: Identity) -> float:
 
 
 def verdict(score: float, threshold: float) -> str:
-    """``"same person"``, ``"uncertain"`` (within 0.05 below the threshold) or ``"different people"``."""
+    """``"same person"``, ``"uncertain"`` (within 0.05 below the threshold) or ``"different people"``.
+
+    Raises:
+        InvalidArgumentError: ``score`` or ``threshold`` NaN, infinite or outside -1..1 (a cosine similarity).
+    """
+    score = check_number(score, "similarity", minimum=-1.0, maximum=1.0)
+    threshold = check_number(threshold, "threshold", minimum=-1.0, maximum=1.0)
     if score >= threshold:
         return "same person"
     if score >= threshold - UNCERTAIN_MARGIN - 1e-9:  # 0.4 - 0.05 is 0.35000000000000003 in floating point

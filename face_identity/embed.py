@@ -25,6 +25,7 @@ from .integrity import cached_crc32, graph_mismatch
 from .onnx_graph import GraphFacts, read_graph_facts
 from .runtime import BACKEND_CHOICES, ModelSession, graph_session, require_kind, session_for_backend
 from .types import Face, Identity, RGBImage
+from .validate import check_integer
 
 if TYPE_CHECKING:
     import torch
@@ -170,11 +171,13 @@ class ArcFaceRecognizer:
         return int(self.backend.run(self.preprocess(crop)).shape[1])
 
     def _choose_batch_size(self, requested: int | None) -> int:
+        if requested is not None:  # None = automatic; 0 and negatives are refused, never taken as automatic
+            requested = check_integer(requested, "batch_size", minimum=1)
         if self.fixed_batch is not None:
             return self.fixed_batch
         # The torch backend quantizes each face on its own, so its results do not depend on the batch.
         batch_dependent = self.facts.batch_dependent and not self.backend.batch_independent
-        if requested is not None and requested > 0:
+        if requested is not None:
             if batch_dependent and requested > 1:
                 logger.warning(
                     "%s quantizes activations per batch: a face's embedding will depend on the other faces in "
@@ -400,8 +403,8 @@ def load_recognizer(
         folders: model folders to search before downloading.
         providers: onnxruntime provider choice (``auto``, ``cuda``, ``cpu``, ...).
         strict: raise when a requested GPU provider is not active.
-        batch_size: faces per call (``None`` = automatic: 1 for batch-dependent int8 models,
-            32 on CPU, 256 on GPU).
+        batch_size: faces per call, a whole number >= 1 (``None`` = automatic: 1 for batch-dependent
+            int8 models, 32 on CPU, 256 on GPU; 0 and negatives are refused).
         model_id: override the embedding-space id (e.g. when a renamed w600k_r50 copy is used).
         backend: ``onnxruntime``, ``torch`` or ``auto`` (torch on a GPU device, onnxruntime on CPU).
         device: torch device for the torch backend (default: CUDA if available, else CPU).

@@ -26,10 +26,12 @@ from numpy.typing import NDArray
 
 from .catalog import W600K_R50_SPACE
 from .detect import FaceDetector
+from .detect.settings import MAX_DET_SIZE
 from .embed import ArcFaceRecognizer
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError
 from .insightface_compat import ensure_face_align
 from .types import Face, Identity
+from .validate import check_integer, check_not_empty, check_number
 
 if TYPE_CHECKING:
     import torch
@@ -92,7 +94,8 @@ class CompatFace(Mapping[str, Any]):
 class DetectionInputSize:
     """The part of insightface's ``det_model`` callers touch: ``input_size`` (width, height) and the thresholds.
 
-    ``input_size`` is the box the image is letterboxed into for the next ``get``; it must be multiples of 32.
+    ``input_size`` is the box the image is letterboxed into for the next ``get``; it must be whole multiples
+    of 32, at most ``MAX_DET_SIZE`` (4096) per side.
     A detector with a fixed input (e.g. 640 x 640) letterboxes into that fixed canvas at ``input_size``.
     """
 
@@ -144,6 +147,7 @@ def _checked_bgr(image: object) -> NDArray[np.uint8]:
         raise InvalidImageError(
             f"get() takes one BGR image as an [H, W, 3] uint8 numpy array (insightface's convention), got {shape} {dtype}"
         )
+    check_not_empty(image, "get()")  # one image alone: empty is an error, as everywhere (validate.py)
     return image
 
 
@@ -218,13 +222,14 @@ class FaceAnalysisCompat:
     def _detector_now(self) -> FaceDetector:
         size = self.det_model.input_size
         try:
-            width, height = (int(v) for v in size)
+            width, height = size
         except (TypeError, ValueError) as error:
             raise InvalidArgumentError(f"det_model.input_size must be a (width, height) pair, got {size!r}") from error
+        sides = [check_integer(side, "det_model.input_size", minimum=32, maximum=MAX_DET_SIZE) for side in (width, height)]
         return self.detector.with_settings(
-            det_size=(width, height),
-            score_threshold=float(self.det_model.det_thresh),
-            nms_threshold=float(self.det_model.nms_thresh),
+            det_size=(sides[0], sides[1]),
+            score_threshold=check_number(self.det_model.det_thresh, "det_model.det_thresh", minimum=0.0, maximum=1.0),
+            nms_threshold=check_number(self.det_model.nms_thresh, "det_model.nms_thresh", minimum=0.0, maximum=1.0),
             retry_smaller=False,
             pad_retry=False,
         )
@@ -252,8 +257,9 @@ class FaceAnalysisCompat:
             records no raw norm, times the norm of the face's own raw embedding).
 
         Raises:
-            InvalidImageError: not an ``[H, W, 3]`` uint8 array.
-            InvalidArgumentError: ``det_model.input_size`` not a pair of multiples of 32.
+            InvalidImageError: not an ``[H, W, 3]`` uint8 array, or an empty one (height or width 0).
+            InvalidArgumentError: ``det_model.input_size`` not a pair of whole multiples of 32 in 32..4096
+                (``MAX_DET_SIZE``; 640.5 is refused, never truncated), or a threshold not a finite number in 0..1.
         """
         faces = self.detect(img, max_num, det_metric)
         if not faces:

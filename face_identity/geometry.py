@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from .errors import InvalidArgumentError, InvalidImageError
 from .types import AffineMatrix
+from .validate import check_not_empty
 
 BorderMode = Literal["constant", "replicate"]
 BORDER_MODES: tuple[str, ...] = ("constant", "replicate")
@@ -51,7 +52,8 @@ INSWAPPER_WHITE_THRESHOLD = 20
 
 
 def check_image(image: NDArray[np.generic]) -> None:
-    """Raise ``InvalidImageError`` unless ``image`` is ``[H, W, C]`` with C in 1, 3, 4 and H, W >= 1."""
+    """Raise ``InvalidImageError`` unless ``image`` is ``[H, W, C]`` with C in 1, 3, 4 and H, W >= 1 (an empty one says so)."""
+    check_not_empty(image)
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
         raise InvalidImageError(f"expected an [H, W, C] image with C in 1, 3, 4, got shape {image.shape}")
 

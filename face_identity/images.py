@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from .errors import InvalidImageError
 from .types import FloatImage, RGBImage
-from .validate import check_float_range
+from .validate import check_float_range, check_not_empty
 
 
 def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
@@ -27,6 +27,7 @@ def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
             (beyond ``validate.IMAGE_RANGE_TOLERANCE``; within it they are clipped).
     """
     image = np.asarray(array)
+    check_not_empty(image)  # an empty image alone is an error everywhere (validate.py)
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
@@ -51,6 +52,7 @@ def as_float_image(image: NDArray[np.generic]) -> FloatImage:
             (beyond ``validate.IMAGE_RANGE_TOLERANCE``; within it they are clipped).
     """
     array = np.asarray(image)
+    check_not_empty(array)
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 1 or array.shape[1] < 1:
         raise InvalidImageError(f"expected an [H, W, 3] RGB image, got shape {array.shape}")
     if array.dtype == np.uint8:

@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from .catalog import ModelSpec
 from .errors import ModelIntegrityError
+from .files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +76,7 @@ def _read_cached(cache: Path, path: Path, stamp: dict[str, int]) -> str | None:
 
 def _write_cached(cache: Path, path: Path, stamp: dict[str, int], crc: str) -> None:
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=cache.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump({"path": str(path), **stamp, "crc32": crc}, stream)
-        os.replace(temporary, cache)
+        write_atomic(cache, json.dumps({"path": str(path), **stamp, "crc32": crc}).encode("utf-8"))  # no temporary left behind
     except OSError as error:  # a read-only home only costs a re-hash next time
         logger.debug("could not record the CRC32 of %s in %s: %s", path, cache, error)
 

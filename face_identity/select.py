@@ -8,6 +8,7 @@ from typing import Literal, get_args
 
 from .errors import InvalidArgumentError
 from .types import Face
+from .validate import check_index_list, check_integer, check_number
 
 FaceOrder = Literal["large-small", "small-large", "score", "left-right", "right-left", "top-bottom", "bottom-top"]
 FACE_ORDERS: tuple[str, ...] = get_args(FaceOrder)
@@ -42,7 +43,8 @@ def parse_index_list(text: str) -> list[int] | None:
     """``"0, 2,3"`` -> ``[0, 2, 3]``; empty or blank -> ``None`` (all faces).
 
     Raises:
-        InvalidArgumentError: a part is not a non-negative integer (names the part).
+        InvalidArgumentError: a part is not a non-negative integer (names the part), or an index is
+            listed twice (``validate.check_index_list``: a face is never picked twice).
     """
     parts = [part.strip() for part in text.replace(";", ",").split(",")]
     parts = [part for part in parts if part]
@@ -55,7 +57,7 @@ def parse_index_list(text: str) -> list[int] | None:
                 f'face index list {text!r}: {part!r} is not a non-negative whole number. Write indices like "0,2".'
             )
         indices.append(int(part))
-    return indices
+    return list(check_index_list(indices))
 
 
 def select_faces(
@@ -74,6 +76,9 @@ def select_faces(
         max_faces: keep at most this many (0 = no limit).
         min_size: drop faces whose box's shorter side is below this many pixels.
     """
+    indices = None if indices is None else check_index_list(indices)
+    max_faces = check_integer(max_faces, "max faces", minimum=0)
+    min_size = check_number(min_size, "min size", minimum=0.0)
     kept = [face for face in faces if min(face.width, face.height) >= min_size]
     ordered = order_faces(kept, order)
     if indices is not None:
@@ -91,6 +96,12 @@ class FaceSelection:
     indices: tuple[int, ...] | None = None
     max_faces: int = 0
     min_size: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.indices is not None:
+            object.__setattr__(self, "indices", check_index_list(self.indices))
+        object.__setattr__(self, "max_faces", check_integer(self.max_faces, "max faces", minimum=0))
+        object.__setattr__(self, "min_size", check_number(self.min_size, "min size", minimum=0.0))
 
     def apply(self, faces: Sequence[Face]) -> list[Face]:
         """``select_faces(faces, ...)`` with this selection's settings."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,23 +25,20 @@ from numpy.typing import NDArray
 from .catalog import W600K_R50_SPACE
 from .errors import IdentityFileError
 from .types import Identity
+from .validate import safe_name
 
 FORMAT_NAME = "face_identity.identity"
 FORMAT_VERSION = "1"
 IDENTITY_SUFFIX = ".safetensors"
 REACTOR_KEYS = ("bbox", "kps", "det_score", "landmark_3d_68", "pose", "landmark_2d_106", "embedding", "gender", "age")
-_WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-)
-"""Names Windows refuses as files whatever the extension."""
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,127}$")
 
 
 def safe_identity_filename(name: str) -> str:
     """``"Jane Doe"`` -> ``"Jane Doe.safetensors"``; refuses anything that could leave the folder.
 
-    Allowed: letters, digits, space, ``_``, ``.``, ``-``; must start with a letter or digit; at most 128
-    characters; no ``..``. The ``.safetensors`` suffix is added when missing.
+    The name (surrounding spaces and a ``.safetensors`` suffix dropped) must pass ``validate.safe_name``,
+    the one rule for every name that becomes a path: letters, digits, space, ``_``, ``.``, ``-``,
+    starting with a letter or digit, at most 128 characters, no ``..``. The suffix is added.
 
     Raises:
         IdentityFileError: the name is empty, has path separators or other characters, or contains "..".
@@ -50,13 +46,7 @@ def safe_identity_filename(name: str) -> str:
     stem = name.strip()
     if stem.lower().endswith(IDENTITY_SUFFIX):
         stem = stem[: -len(IDENTITY_SUFFIX)]
-    reserved = stem.split(".")[0].strip().upper() in _WINDOWS_RESERVED
-    if not _SAFE_NAME.fullmatch(stem) or ".." in stem or stem.endswith((".", " ")) or reserved:
-        raise IdentityFileError(
-            f"identity name {name!r} is not allowed: use letters, digits, spaces, '_', '-' and '.', "
-            "starting with a letter or digit, no '..', no folders and no Windows device names like CON (at most 128 characters)"
-        )
-    return stem + IDENTITY_SUFFIX
+    return safe_name(stem, "identity name", IdentityFileError) + IDENTITY_SUFFIX
 
 
 IfExists = Literal["new name", "error", "overwrite"]

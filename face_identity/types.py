@@ -138,6 +138,9 @@ class Identity:
     - ``model_id``: the embedding space; identities of different spaces are never compared.
     - ``image_indices`` / ``face_indices``: ``[K]`` int64, where each row came from (-1 = unknown).
     - ``bboxes`` ``[K, 4]`` and ``landmarks`` ``[K, 5, 2]`` float32 of the source faces (NaN = unknown).
+
+    Every field is checked when the identity is made (so also when an identity file is loaded):
+    finite embeddings, weights and norms, indices >= -1, no infinite coordinate.
     """
 
     # A field given as None gets its default in __post_init__, so a constructed Identity always holds
@@ -198,6 +201,22 @@ class Identity:
         weights = np.asarray(self.weights)
         if np.any(weights < 0) or not np.all(np.isfinite(weights)) or weights.sum() <= 0:
             raise InvalidArgumentError("identity weights must be finite, >= 0, and not all zero")
+        self._check_stored_fields()
+
+    def _check_stored_fields(self) -> None:
+        """The number policy for every other stored field: a raw norm is finite and >= 0 (0 = unknown);
+        source indices are >= -1 (-1 = unknown); boxes and landmarks are finite or NaN (NaN = unknown), never infinite."""
+        norms = np.asarray(self.norms)
+        if not np.all(np.isfinite(norms)) or np.any(norms < 0):
+            raise InvalidArgumentError(
+                "identity norms must be finite and >= 0 (0 = unknown); these hold NaN, infinity or a negative"
+            )
+        for name in ("image_indices", "face_indices"):
+            if np.any(np.asarray(getattr(self, name)) < -1):
+                raise InvalidArgumentError(f"identity {name} must be >= 0, or -1 for unknown")
+        for name in ("bboxes", "landmarks"):
+            if np.any(np.isinf(np.asarray(getattr(self, name)))):
+                raise InvalidArgumentError(f"identity {name} hold infinity; a coordinate is finite, or NaN for unknown")
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])

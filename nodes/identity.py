@@ -168,7 +168,7 @@ class IdentityAverage:
     FUNCTION = "average"
     RETURN_TYPES = (sockets.IDENTITY, "STRING")
     RETURN_NAMES = ("identity", "info")
-    OUTPUT_TOOLTIPS = ("A one-row identity.", "Rows used and dropped.")
+    OUTPUT_TOOLTIPS = ("A one-row identity.", "Rows used and dropped; an input of weight 0 is named (it contributes nothing).")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -211,19 +211,26 @@ class IdentityAverage:
         weight_4: float = 1.0,
     ) -> tuple[Identity, str]:
         min_similarity = check_number(min_similarity, "min_similarity", "Identity Average")
-        pairs = [
-            (i, check_number(w, f"weight_{n}", "Identity Average", 0.0))
+        numbered = [
+            (n, i, check_number(w, f"weight_{n}", "Identity Average", 0.0))
             for n, (i, w) in enumerate(
                 ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4)), start=1
             )
             if i is not None
         ]
+        pairs = [(i, w) for _, i, w in numbered]
+        idle = [f"identity_{n}" for n, _, w in numbered if w == 0]  # named: they contribute nothing
+        note = f"; {', '.join(idle)} left out (weight 0)" if idle else ""
         combined = average_identities([i for i, _ in pairs], [w for _, w in pairs])
-        rows = sum(len(i) for i, _ in pairs)
+        rows = sum(len(i) for i, w in pairs if w > 0)
         if min_similarity <= -1.0:
-            return combined, f"averaged {rows} row(s) from {len(pairs)} input(s)"
+            return combined, f"averaged {rows} row(s) from {len(pairs) - len(idle)} input(s){note}"
         kept, dropped = drop_outlier_rows([i for i, _ in pairs], [w for _, w in pairs], min_similarity)
-        return kept, f"averaged {rows - dropped} row(s) from {len(pairs)} input(s); dropped {dropped} below {min_similarity:.2f}"
+        dropped -= sum(len(i) for i, w in pairs if w == 0)  # zero-weight rows are named above, not "below"
+        return kept, (
+            f"averaged {rows - dropped} row(s) from {len(pairs) - len(idle)} input(s); dropped {dropped} below "
+            f"{min_similarity:.2f}{note}"
+        )
 
 
 def _identity_files() -> list[tuple[str, Path]]:

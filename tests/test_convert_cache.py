@@ -1,4 +1,4 @@
-"""ONNX -> torch converter's disk cache: written next to the model, reused without ONNX, keyed by the file, fallbacks."""
+"""ONNX -> torch converter's disk cache: under the cache home (never beside the model), reused without ONNX, keyed by the file."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def _run_torch(graph: ConvertedGraph, *inputs: NDArray[np.float32]) -> list[NDAr
         return [t.float().cpu().numpy() for t in graph(*[torch.from_numpy(x) for x in inputs])]
 
 
+def _home_cache() -> Path:
+    return Path(os.environ["FACE_IDENTITY_HOME"]) / "torch_cache"
+
+
 def _copy_model(source: Path, folder: Path, name: str = "recognizer.onnx") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
@@ -44,15 +48,16 @@ def _copy_model(source: Path, folder: Path, name: str = "recognizer.onnx") -> Pa
     return target
 
 
-def test_cache_is_written_next_to_the_model_and_reused_without_onnx(
+def test_cache_is_written_under_the_cache_home_and_reused_without_onnx(
     tiny_recognizer_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from face_identity.integrity import file_crc32
 
     model = _copy_model(tiny_recognizer_path, tmp_path / "models")
     first = load_graph_spec(model)
-    cached = model.parent / f"recognizer.{file_crc32(model)}.torch.safetensors"
+    cached = _home_cache() / f"recognizer.{file_crc32(model)}.torch.safetensors"
     assert cached.is_file()
+    assert sorted(p.name for p in model.parent.iterdir()) == ["recognizer.onnx"]  # nothing beside the user's model
     from safetensors import safe_open
 
     with safe_open(str(cached), framework="numpy") as handle:
@@ -81,12 +86,12 @@ def test_cache_is_keyed_by_the_model_file_hash(tmp_path: Path) -> None:
     first = load_graph_spec(model)
     synthetic.build_iresnet(model, synthetic.TINY_IRESNET, seed=1)  # same name, other weights
     second = load_graph_spec(model)
-    assert len(list(folder.glob("recognizer.*.torch.safetensors"))) == 2
+    assert len(list(_home_cache().glob("recognizer.*.torch.safetensors"))) == 2
     conv_weight = next(n.inputs[1] for n in first.nodes if n.op_type == "Conv")
     assert not np.array_equal(first.tensors[conv_weight], second.tensors[conv_weight])
 
 
-def test_read_only_model_folder_falls_back_to_the_home_cache(tiny_recognizer_path: Path, tmp_path: Path) -> None:
+def test_read_only_model_folder_is_never_written_the_cache_goes_home(tiny_recognizer_path: Path, tmp_path: Path) -> None:
     folder = tmp_path / "readonly"
     model = _copy_model(tiny_recognizer_path, folder)
     folder.chmod(0o555)
@@ -121,7 +126,8 @@ def test_corrupt_cache_is_ignored_and_rewritten(tiny_recognizer_path: Path, tmp_
     from face_identity.integrity import file_crc32
 
     model = _copy_model(tiny_recognizer_path, tmp_path / "models")
-    cached = model.parent / f"recognizer.{file_crc32(model)}.torch.safetensors"
+    cached = _home_cache() / f"recognizer.{file_crc32(model)}.torch.safetensors"
+    cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(b"not a safetensors file")
     spec = load_graph_spec(model)
     assert spec.output_names == ("683",)
@@ -135,7 +141,7 @@ def test_corrupt_cache_is_ignored_and_rewritten(tiny_recognizer_path: Path, tmp_
 def _cache_of(model: Path) -> Path:
     from face_identity.integrity import file_crc32
 
-    return model.parent / convert_cache.cache_file_name(model, file_crc32(model))
+    return _home_cache() / convert_cache.cache_file_name(model, file_crc32(model))
 
 
 def _rewrite(cached: Path, change: Callable[[dict[str, NDArray[Any]]], None]) -> None:
@@ -162,6 +168,40 @@ def _other_models_tensors(cached: Path) -> None:
     _rewrite(cached, lambda tensors: tensors.update({key: np.array(replacement[key]) for key in tensors}))
 
 
+def _other_models_cache(cached: Path, claim_this_model: bool) -> None:
+    """Put another model's whole, self-consistent cache at this model's cache name."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    other = synthetic.build_iresnet(cached.parent.parent / "other" / "recognizer.onnx", synthetic.TINY_IRESNET, seed=7)
+    load_graph_spec(other)
+    other_cache = _cache_of(other)
+    with safe_open(str(other_cache), framework="numpy") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    if claim_this_model:  # the recorded source hash edited to this model's: the digest must catch it
+        metadata["source_crc32"] = cached.name.split(".")[1]
+    save_file(tensors, str(cached), metadata=metadata)
+
+
+def _other_models_cache_renamed(cached: Path) -> None:
+    _other_models_cache(cached, claim_this_model=False)
+
+
+def _other_models_cache_claiming_this_model(cached: Path) -> None:
+    _other_models_cache(cached, claim_this_model=True)
+
+
+def _older_converter_version(cached: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(cached), framework="numpy") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    save_file(tensors, str(cached), metadata=dict(metadata, version="2"))
+
+
 def _biggest(tensors: dict[str, NDArray[Any]]) -> str:
     return max(tensors, key=lambda key: tensors[key].size)
 
@@ -183,7 +223,18 @@ def _truncated(cached: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "damage", [_flip_a_byte, _other_models_tensors, _missing_tensor, _reshaped_tensor, _truncated], ids=lambda f: f.__name__
+    "damage",
+    [
+        _flip_a_byte,
+        _other_models_tensors,
+        _other_models_cache_renamed,
+        _other_models_cache_claiming_this_model,
+        _older_converter_version,
+        _missing_tensor,
+        _reshaped_tensor,
+        _truncated,
+    ],
+    ids=lambda f: f.__name__,
 )
 def test_damaged_cache_is_regenerated_with_a_warning_never_loaded(
     tiny_recognizer_path: Path, tmp_path: Path, damage: Callable[[Path], None], caplog: pytest.LogCaptureFixture
@@ -239,3 +290,45 @@ def test_digest_covers_names_dtypes_shapes_and_bytes() -> None:
     ]
     digests = {convert_cache.cache_digest(text, tensors) for text, tensors in variants}
     assert reference not in digests and len(digests) == len(variants)
+
+
+def _builders() -> dict[str, Callable[[Path], Path]]:
+    from face_identity.devtools import synthetic_masks
+
+    return {
+        "recognizer": lambda path: synthetic.build_iresnet(path, synthetic.TINY_IRESNET, seed=0),
+        "detector": lambda path: synthetic.build_scrfd_like(path, seed=0),
+        "swapper": lambda path: synthetic.build_inswapper_like(path, seed=0),
+        "landmarker": lambda path: synthetic_masks.build_fan_68_5_like(path, seed=0),
+        "restorer": lambda path: synthetic_masks.build_restorer_like(path, size=64, scale=0.5, offset=0.1),
+        "occluder": lambda path: synthetic_masks.build_xseg_like(path),
+        "parser": lambda path: synthetic_masks.build_bisenet_like(path),
+    }
+
+
+MODEL_KINDS = ["recognizer", "detector", "swapper", "landmarker", "restorer", "occluder", "parser"]
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_every_model_kind_refuses_a_cache_holding_another_models_tensors(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Class 8 against every model kind: same names, dtypes and shapes, other values -> deleted, warned, converted again."""
+    model = _builders()[kind](tmp_path / "models" / f"{kind}.onnx")
+    expected = load_graph_spec(model, cache=False)
+    load_graph_spec(model)
+    cached = _cache_of(model)
+    rng = np.random.default_rng(3)
+
+    def other_model(tensors: dict[str, NDArray[Any]]) -> None:
+        for key, array in tensors.items():
+            if array.size:
+                values = rng.integers(0, 7, array.shape) if array.dtype.kind in "iub" else rng.normal(size=array.shape)
+                tensors[key] = np.ascontiguousarray(values.astype(array.dtype) + (array if array.dtype.kind == "f" else 0))
+
+    _rewrite(cached, other_model)
+    with caplog.at_level(logging.WARNING, logger="face_identity.convert"):
+        spec = load_graph_spec(model)
+    assert "converted again" in caplog.text and cached.name in caplog.text
+    for key, array in expected.tensors.items():
+        np.testing.assert_array_equal(spec.tensors[key], array)

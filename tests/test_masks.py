@@ -12,6 +12,7 @@ from face_identity.align import template_points
 from face_identity.devtools import synthetic_masks
 from face_identity.errors import InvalidArgumentError, ModelMismatchError
 from face_identity.face_models import FaceModel, load_face_model
+from face_identity.geometry import paste_crop, paste_crop_mask, snap_mask
 from face_identity.masks import (
     AREAS,
     MaskSpec,
@@ -21,7 +22,6 @@ from face_identity.masks import (
     face_masks,
     smooth_threshold,
 )
-from face_identity.geometry import paste_crop, paste_crop_mask, snap_mask
 from face_identity.types import Face, FaceBatch
 
 OFFSET = np.array([40.0, 30.0])

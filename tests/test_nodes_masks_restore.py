@@ -102,7 +102,10 @@ def test_face_mask_spec_into_face_swap(pack: Any, nodes: dict[str, Any], stand_i
     build_stand_in_swappers(stand_ins)
     optional = list(nodes["FaceSwap"].INPUT_TYPES()["optional"])
     # inputs are only ever appended, so saved workflows keep their widget positions
-    assert optional[-3:] == ["mask_spec", "paste", "inswapper_latent"] and nodes["FaceSwap"].INPUT_TYPES()["optional"]["mask_spec"][0] == "FACEID_MASK_SPEC"
+    assert (
+        optional[-3:] == ["mask_spec", "paste", "inswapper_latent"]
+        and nodes["FaceSwap"].INPUT_TYPES()["optional"]["mask_spec"][0] == "FACEID_MASK_SPEC"
+    )
     recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "cpu", "float32", 0, False)
     detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)
     swapper, _ = nodes["LoadFaceSwapper"].load("hyperswap_1a_256", "onnxruntime", "cpu", "float32", False)

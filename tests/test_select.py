@@ -103,7 +103,6 @@ def test_unknown_order_raises_naming_the_choices() -> None:
         ("   ", None),
         (" , ", None),
         ("007", [7]),
-        ("1,1", [1, 1]),
     ],
 )
 def test_parse_index_list(text: str, expected: list[int] | None) -> None:

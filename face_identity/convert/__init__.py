@@ -19,8 +19,8 @@ Quantized ops are computed exactly as ONNX specifies: DynamicQuantizeLinear roun
 and saturates to uint8; ConvInteger/MatMulInteger run on integer-valued float32 tensors
 ``(x - x_zero_point) * (w - w_zero_point)``, which is exact as long as the sums stay below 2**24.
 
-The parsed graph and its tensors are cached as ``<stem>.<crc32>.torch.safetensors`` next to the
-model (or under ``<face_identity home>/torch_cache`` when that folder is not writable), with the
+The parsed graph and its tensors are cached as ``<stem>.<crc32>.torch.safetensors`` under
+``<face_identity home>/torch_cache`` (never beside the user's model file), with the
 graph as JSON in the safetensors metadata, so a cached load does not parse the ONNX file.
 Nothing is ever pickled.
 

@@ -1,12 +1,15 @@
 """The converter's disk cache: a parsed ``GraphSpec`` stored as ``<stem>.<crc32>.torch.safetensors``.
 
-Next to the model, or under ``<face_identity home>/torch_cache`` when that folder is not writable. The
+Always under ``<face_identity home>/torch_cache`` (``$FACE_IDENTITY_HOME``), never beside the model:
+model folders are the user's (often shared or read-only), and nothing is written there. The
 tensors are the safetensors entries and the graph is JSON in its metadata, so a cached load parses no
-ONNX. The metadata also carries a SHA-256 digest of the graph and of every tensor (name, dtype,
-shape, bytes): a cache whose content does not match it (flipped bytes, another model's tensors, a
-missing or reshaped tensor, a truncated file) is deleted with a warning and the model converted
-again, so a damaged cache is never loaded and never left to fail later loads. A cache written for
-another model or converter version is ignored (and overwritten); nothing is ever pickled.
+ONNX. Every load verifies the cache against the model it was made from and against its own
+content: the metadata carries the source model's CRC32 (the hash the on-load ``.hash`` check keeps)
+and a SHA-256 digest of that CRC32, the graph and every tensor (name, dtype, shape, bytes). Any
+mismatch (made from another model file, another converter version, flipped bytes, another model's
+tensors of the same names and shapes, a missing or reshaped tensor, a truncated file, an edited
+source hash) deletes the cache with a warning and converts the model again, so a wrong cache is
+never loaded and never left to fail later loads. Nothing is ever pickled.
 """
 
 from __future__ import annotations
@@ -22,9 +25,8 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from ..download import default_model_dir
 from ..errors import ModelFileError
-from ..integrity import cached_crc32
+from ..integrity import cached_crc32, face_identity_home
 from .graph import GraphSpec, contiguous_array, graph_spec_from_proto
 from .registry import check_convertible
 
@@ -32,14 +34,14 @@ logger = logging.getLogger(__name__)
 
 
 CACHE_FORMAT = "face_identity.onnx_graph"
-CACHE_VERSION = "2"
-"""2: the metadata carries ``digest`` (``cache_digest``); version-1 caches are converted again."""
+CACHE_VERSION = "3"
+"""3: ``digest`` covers the source model's CRC32 too; caches of older versions are deleted and converted again."""
 CACHE_SUFFIX = ".torch.safetensors"
 
 
-def fallback_cache_dir() -> Path:
-    """Where converted graphs go when the model's folder is not writable: ``<default model dir>/../torch_cache``."""
-    return default_model_dir().parent / "torch_cache"
+def cache_dir() -> Path:
+    """Where converted graphs go: ``<face_identity home>/torch_cache``, never beside the user's model files."""
+    return face_identity_home() / "torch_cache"
 
 
 def cache_file_name(model_path: Path, crc32: str) -> str:
@@ -48,13 +50,14 @@ def cache_file_name(model_path: Path, crc32: str) -> str:
 
 
 def _cache_candidates(model_path: Path, crc32: str) -> list[Path]:
-    name = cache_file_name(model_path, crc32)
-    return [model_path.parent / name, fallback_cache_dir() / name]
+    return [cache_dir() / cache_file_name(model_path, crc32)]
 
 
-def cache_digest(graph_json: str, tensors: Mapping[str, NDArray[Any]]) -> str:
-    """SHA-256 (64 hex digits) of a cache's content: the graph JSON, then each tensor's name, dtype, shape and bytes in name order."""
+def cache_digest(graph_json: str, tensors: Mapping[str, NDArray[Any]], source_crc32: str = "") -> str:
+    """SHA-256 (64 hex digits) of a cache: the source model's CRC32, the graph JSON, then each tensor's name,
+    dtype, shape and bytes in name order (so neither the tensors nor the model they claim to come from can change alone)."""
     digest = hashlib.sha256()
+    digest.update(f"source:{source_crc32}\n".encode())
     digest.update(graph_json.encode("utf-8"))
     for name in sorted(tensors):
         array = contiguous_array(tensors[name])
@@ -76,24 +79,25 @@ def _discard(cache_path: Path, problem: str) -> None:
 def read_cached_graph(cache_path: Path, crc32: str) -> GraphSpec | None:
     """The graph stored in a cache file, or ``None`` when the file is not a usable cache of this model (re-convert then).
 
-    A file written for another model or converter version is left alone (the next write replaces
-    it); a damaged one (unreadable, or content not matching its digest) is deleted with a warning.
+    Any mismatch deletes the file with a warning: another format or converter version, made from
+    another model file than the one with CRC32 ``crc32``, unreadable, or content not matching its digest.
     """
     from safetensors import safe_open
 
     try:
         with safe_open(str(cache_path), framework="numpy") as handle:
             metadata = handle.metadata() or {}
-            if (
-                metadata.get("format") != CACHE_FORMAT
-                or metadata.get("version") != CACHE_VERSION
-                or metadata.get("source_crc32") != crc32
-            ):
-                logger.debug("ignoring %s: written for another model or converter version", cache_path)
+            if metadata.get("format") != CACHE_FORMAT or metadata.get("version") != CACHE_VERSION:
+                _discard(cache_path, f"was written by another converter version ({metadata.get('version')!r})")
+                return None
+            if metadata.get("source_crc32") != crc32:
+                _discard(
+                    cache_path, f"was made from another model file (CRC32 {metadata.get('source_crc32')!r}, this one {crc32})"
+                )
                 return None
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (safe_open is not iterable)
         graph_json = metadata["graph"]
-        if cache_digest(graph_json, tensors) != metadata.get("digest"):
+        if cache_digest(graph_json, tensors, crc32) != metadata.get("digest"):
             _discard(cache_path, "does not match the digest written with it (damaged or altered)")
             return None
         return GraphSpec.from_json(graph_json, tensors)
@@ -119,7 +123,7 @@ def write_cache_file(cache_path: Path, spec: GraphSpec, crc32: str, source_name:
         "source_crc32": crc32,
         "source_name": source_name,
         "graph": graph_json,
-        "digest": cache_digest(graph_json, tensors),
+        "digest": cache_digest(graph_json, tensors, crc32),
     }
     handle, temporary = tempfile.mkstemp(prefix=".converting-", suffix=CACHE_SUFFIX, dir=str(cache_path.parent))
     os.close(handle)

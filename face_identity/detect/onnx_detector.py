@@ -19,9 +19,10 @@ from ..download import resolve_model
 from ..errors import InvalidImageError, ModelMismatchError
 from ..runtime import ModelSession, graph_session, open_session, require_kind
 from ..types import Face, RGBImage
+from ..validate import check_not_empty
 from .postprocess import faces_from_detections, image_blob, letterbox, nms
 from .scrfd import decode_scrfd, layout_for_outputs
-from .settings import DetectionSettings, pad_retry_margin, retry_fit_sizes
+from .settings import DetectionSettings, pad_retry_margin, retry_fit_sizes, skip_empty
 from .yoloface import decode_yoloface
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class FaceDetector:
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise InvalidImageError(f"detect() takes an [H, W, 3] uint8 RGB image, got {image.shape} {image.dtype}")
+        check_not_empty(image, "detect()")
         threshold = self.settings.score_threshold if score_threshold is None else score_threshold
         fit_sizes = retry_fit_sizes(self.settings, self.fixed_input)
         for fit_size in fit_sizes:
@@ -127,10 +129,10 @@ class FaceDetector:
         score_threshold: float | None = None,
         on_image_done: Callable[[int], None] | None = None,
     ) -> list[list[Face]]:
-        """``detect`` for each image; ``result[i]`` holds image ``i``'s faces (``image_index = i``)."""
+        """``detect`` for each image; ``result[i]`` holds image ``i``'s faces (``image_index = i``); an empty image has none."""
         results = []
         for index, image in enumerate(images):
-            results.append(self.detect(image, index, score_threshold))
+            results.append([] if skip_empty(image, index) else self.detect(image, index, score_threshold))
             if on_image_done is not None:
                 on_image_done(index)
         return results

@@ -8,15 +8,23 @@ close-up faces), then once on a black-padded copy (a face filling a tight crop g
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InvalidArgumentError
+from ..validate import check_integer, check_number, is_empty_image
+
+logger = logging.getLogger(__name__)
 
 RETRY_SIZE_STEP = 64
 """When nothing is found, retry with the fit size shrunk in steps of 64 px (ComfyUI packs' 640 -> 320 rule)."""
 RETRY_MIN_SIZE = 320
 PAD_RETRY_FRACTION = 0.5
 """Last retry: pad every side by half the longer image side, so a face filling a tight crop gets context."""
+MAX_DET_SIZE = 4096
+"""Largest detector fit size side (px): 4096 x 4096 is 16x the usual 640 x 640 input and already needs
+gigabytes for one SCRFD run; beyond it the letterbox and anchors only exhaust memory."""
 DEFAULT_FIT_SIZE = (640, 640)
 """Fit size of a dynamic-size model when the settings name none."""
 
@@ -40,11 +48,16 @@ class DetectionSettings:
 
     def __post_init__(self) -> None:
         if self.det_size is not None:
-            width, height = self.det_size
-            if width < 32 or height < 32 or width % 32 or height % 32:
-                raise InvalidArgumentError(f"det size must be multiples of 32 and >= 32, got {self.det_size}")
-        if not 0.0 <= self.score_threshold <= 1.0 or not 0.0 <= self.nms_threshold <= 1.0:
-            raise InvalidArgumentError("score and NMS thresholds must lie in 0..1")
+            if len(self.det_size) != 2:
+                raise InvalidArgumentError(f"det size must be a (width, height) pair, got {self.det_size!r}")
+            width, height = (check_integer(side, "det size", minimum=32, maximum=MAX_DET_SIZE) for side in self.det_size)
+            if width % 32 or height % 32:
+                raise InvalidArgumentError(f"det size must be multiples of 32 (32..{MAX_DET_SIZE}), got {self.det_size}")
+            object.__setattr__(self, "det_size", (width, height))
+        object.__setattr__(
+            self, "score_threshold", check_number(self.score_threshold, "score threshold", minimum=0.0, maximum=1.0)
+        )
+        object.__setattr__(self, "nms_threshold", check_number(self.nms_threshold, "NMS threshold", minimum=0.0, maximum=1.0))
 
 
 def retry_fit_sizes(settings: DetectionSettings, fixed_input: tuple[int, int] | None) -> list[tuple[int, int]]:
@@ -68,3 +81,13 @@ def retry_fit_sizes(settings: DetectionSettings, fixed_input: tuple[int, int] | 
 def pad_retry_margin(height: int, width: int) -> int:
     """Black border (px, every side) of the padded retry of a ``height`` x ``width`` image: half its longer side."""
     return int(round(max(height, width) * PAD_RETRY_FRACTION))
+
+
+def skip_empty(image: Any, index: int) -> bool:
+    """In a batch of separate images, an empty one (height or width 0) has no faces: warn, naming it, and skip it."""
+    if not is_empty_image(image):
+        return False
+    logger.warning(
+        "image %d of the batch is empty (shape %s); it has no faces, the other images go on", index, tuple(image.shape)
+    )
+    return True

@@ -18,10 +18,11 @@ from numpy.typing import NDArray
 from ..errors import InvalidImageError, ModelConversionError
 from ..images import as_rgb_uint8
 from ..types import Face, RGBImage
+from ..validate import check_not_empty
 from .onnx_detector import FaceDetector
 from .postprocess import faces_from_detections, letterbox_size, nms
 from .scrfd import layout_for_outputs
-from .settings import DetectionSettings, pad_retry_margin, retry_fit_sizes
+from .settings import DetectionSettings, pad_retry_margin, retry_fit_sizes, skip_empty
 
 if TYPE_CHECKING:
     import torch
@@ -272,6 +273,7 @@ class TorchFaceDetector:
 
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise InvalidImageError(f"detect() takes an [H, W, 3] uint8 RGB image, got {image.shape} {image.dtype}")
+        check_not_empty(image, "detect()")
         tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(torch.float32)
         return self.detect_frames(tensor, [image_index], score_threshold)[0]
 
@@ -287,14 +289,22 @@ class TorchFaceDetector:
         """
         import torch
 
-        arrays = [as_rgb_uint8(image) for image in images]
+        arrays = [None if skip_empty(image, index) else as_rgb_uint8(image) for index, image in enumerate(images)]
         results: list[list[Face]] = []
         start = 0
         while start < len(arrays):
+            current = arrays[start]
+            if current is None:  # an empty image: no faces, the others go on
+                results.append([])
+                if on_image_done is not None:
+                    on_image_done(start)
+                start += 1
+                continue
             stop = start + 1
-            while stop < len(arrays) and arrays[stop].shape == arrays[start].shape:
+            while stop < len(arrays) and (following := arrays[stop]) is not None and following.shape == current.shape:
                 stop += 1
-            stacked = torch.from_numpy(np.stack(arrays[start:stop])).to(device=self.graph.device)
+            stacked = torch.from_numpy(np.stack([array for array in arrays[start:stop] if array is not None]))
+            stacked = stacked.to(device=self.graph.device)
             frames = stacked.permute(0, 3, 1, 2).to(torch.float32).contiguous()
             results.extend(self.detect_frames(frames, range(start, stop), score_threshold))
             for index in range(start, stop):

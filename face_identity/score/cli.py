@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ArcFaceRecognizer, FaceDetector
+from ..validate import integer_argument, number_argument
 from .inputs import DEFAULT_PATH_COLUMN
 from .output import parquet_available
 from .rows import DEFAULT_DECODE_WORKERS
@@ -62,7 +63,10 @@ def add_score_parser(
         "--out", type=Path, default=None, help=f"rows to .parquet or .csv (default {DEFAULT_OUT_PARQUET}); reruns resume"
     )
     parser.add_argument(
-        "--threshold", type=float, default=None, help="cosine threshold for pass (default: the model's; see calibrate)"
+        "--threshold",
+        type=number_argument("--threshold", -1.0, 1.0),
+        default=None,
+        help="cosine threshold for pass, -1..1 (default: the model's; see calibrate)",
     )
     parser.add_argument(
         "--report", type=Path, default=None, help="folder for summary.json and histogram.png (default: next to --out)"
@@ -71,9 +75,24 @@ def add_score_parser(
     parser.add_argument("--copy-mode", choices=("auto", "link", "copy"), default="auto", help="auto: link, else copy")
     parser.add_argument("--engine", choices=ENGINES, default="embedded", help="embedded (default) or ray")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray instance)")
-    parser.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per GPU, else one per node)")
-    parser.add_argument("--batch-images", type=int, default=DEFAULT_BATCH_IMAGES, help="images per batch")
-    parser.add_argument("--decode-workers", type=int, default=DEFAULT_DECODE_WORKERS, help="threads decoding files")
+    parser.add_argument(
+        "--actors",
+        type=integer_argument("--actors", minimum=1, automatic="auto"),
+        default=None,
+        help="Ray actors, >= 1, or auto (the default: one per GPU, else one per node)",
+    )
+    parser.add_argument(
+        "--batch-images",
+        type=integer_argument("--batch-images", minimum=1),
+        default=DEFAULT_BATCH_IMAGES,
+        help="images per batch",
+    )
+    parser.add_argument(
+        "--decode-workers",
+        type=integer_argument("--decode-workers", minimum=1),
+        default=DEFAULT_DECODE_WORKERS,
+        help="threads decoding files",
+    )
     parser.add_argument("--path-column", default=DEFAULT_PATH_COLUMN, help="column of paths in a .csv/.parquet dataset")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -119,6 +138,8 @@ def run_score(args: argparse.Namespace) -> int:
             f"{outcome.scored_now} scored now ({outcome.images_per_second:.1f} images/s), {outcome.skipped} already in {outcome.out}"
         )
         print(f"rows: {outcome.out}\nsummary: {outcome.summary_path}\nhistogram: {outcome.histogram_path}")
+        for item, reason in outcome.left_out:
+            print(f"left out: {item}: {reason}")
         if outcome.copied is not None:
             copied = outcome.copied
             print(

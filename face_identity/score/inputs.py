@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import glob
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from .. import InvalidArgumentError
-from ..images import find_images
+from ..images import IMAGE_EXTENSIONS, find_images
+
+logger = logging.getLogger(__name__)
 
 LIST_SUFFIXES = (".txt", ".lst")
 """A dataset argument with one of these suffixes is a text file with one image path per line."""
@@ -73,7 +76,11 @@ def read_path_column(path: Path, column: str = DEFAULT_PATH_COLUMN) -> list[Path
     return [_resolve(str(value), path.parent) for value in values if value is not None and str(value).strip()]
 
 
-def expand_dataset(items: Sequence[str | os.PathLike[str]], path_column: str = DEFAULT_PATH_COLUMN) -> list[Path]:
+def expand_dataset(
+    items: Sequence[str | os.PathLike[str]],
+    path_column: str = DEFAULT_PATH_COLUMN,
+    left_out: list[tuple[str, str]] | None = None,
+) -> list[Path]:
     """Every image a scoring run covers, in the order given, each path once.
 
     Each item is one of:
@@ -86,6 +93,9 @@ def expand_dataset(items: Sequence[str | os.PathLike[str]], path_column: str = D
     - anything else: taken as one image path, kept even when it does not exist or is no image,
       so that the run reports it in its row rather than dropping it silently.
 
+    A folder, list or table that yields no image contributes nothing: it is appended to
+    ``left_out`` as ``(item, reason)`` when a list is given (and logged), never dropped without a word.
+
     Raises:
         InvalidArgumentError: a glob that matches nothing, or a table without the column.
     """
@@ -93,6 +103,7 @@ def expand_dataset(items: Sequence[str | os.PathLike[str]], path_column: str = D
     for item in items:
         text = os.fspath(item)
         path = Path(text)
+        before = len(found)
         if path.is_dir():
             found.extend(find_images([path], recursive=True))
         elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
@@ -108,6 +119,14 @@ def expand_dataset(items: Sequence[str | os.PathLike[str]], path_column: str = D
                 found.extend(find_images([match_path], recursive=True) if match_path.is_dir() else [match_path])
         else:
             found.append(path)
+        if len(found) == before:
+            if path.is_dir():
+                reason = f"a folder with no images ({', '.join(IMAGE_EXTENSIONS)})"
+            else:
+                reason = "lists no image paths" if path.is_file() else "a pattern that matches no image"
+            logger.warning("dataset: %s left out: %s", text, reason)
+            if left_out is not None:
+                left_out.append((text, reason))
     unique: dict[str, Path] = {}
     for image in found:
         unique.setdefault(str(image), image)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -23,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import InvalidArgumentError
+from ..files import temporary_beside, write_atomic
 from .rows import COLUMNS, Row
+
+logger = logging.getLogger(__name__)
 
 INT_COLUMNS = ("faces", "best_face")
 FLOAT_COLUMNS = ("box_x1", "box_y1", "box_x2", "box_y2", "det_score", "similarity")
@@ -81,6 +85,43 @@ def _checked(row: dict[str, Any]) -> Row:
     return {name: row.get(name) for name in COLUMNS}
 
 
+def _ends_a_line(path: Path) -> bool:
+    """Whether a file is empty or ends with a newline (reads its last byte only)."""
+    with path.open("rb") as handle:
+        if not handle.seek(0, os.SEEK_END):
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _cell_type_ok(name: str, value: Any) -> bool:
+    """Whether a journal cell has its column's type (``None`` always does)."""
+    if value is None:
+        return True
+    if name in INT_COLUMNS:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if name in FLOAT_COLUMNS:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if name == "pass":
+        return isinstance(value, bool)
+    if name == "face_scores":
+        return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    return isinstance(value, str)
+
+
+def _journal_row(line: bytes) -> Row | None:
+    """One journal line as a row, or ``None`` when it is not a JSON object with a text ``path`` and valid cells."""
+    try:
+        value = json.loads(line.decode("utf-8"))
+        if not isinstance(value, dict) or not isinstance(value.get("path"), str) or not value["path"]:
+            return None
+        if not all(_cell_type_ok(name, value.get(name)) for name in COLUMNS):
+            return None
+        return _checked(value)
+    except (UnicodeDecodeError, ValueError, TypeError):
+        return None
+
+
 def _cell(text: str, name: str) -> Any:
     if name == "face_scores":
         return [float(v) for v in json.loads(text)] if text else []
@@ -110,23 +151,24 @@ def write_rows(rows: Sequence[Row], path: Path) -> None:
 
     CSV cells: empty = none; ``face_scores`` as a JSON list; floats in full precision.
     """
-    temporary = path.with_name(f".{path.name}.writing")
-    if output_format(path) == "parquet":
-        import pyarrow.parquet as parquet
+    with temporary_beside(path) as temporary:  # deleted on every failure path (e.g. a full disk)
+        if output_format(path) == "parquet":
+            import pyarrow.parquet as parquet
 
-        parquet.write_table(rows_to_table(rows), temporary)
-    else:
-        with temporary.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(COLUMNS)
-            for row in rows:
-                writer.writerow(
-                    [
-                        json.dumps(row.get(name) or []) if name == "face_scores" else ("" if row.get(name) is None else row[name])
-                        for name in COLUMNS
-                    ]
-                )
-    os.replace(temporary, path)
+            parquet.write_table(rows_to_table(rows), temporary)
+        else:
+            with temporary.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(COLUMNS)
+                for row in rows:
+                    writer.writerow(
+                        [
+                            json.dumps(row.get(name) or [])
+                            if name == "face_scores"
+                            else ("" if row.get(name) is None else row[name])
+                            for name in COLUMNS
+                        ]
+                    )
 
 
 class ResultStore:
@@ -143,16 +185,43 @@ class ResultStore:
         self._journal_handle: Any = None
         self._check_settings()
         self.previous: dict[str, Row] = {}
+        self.damaged_journal_lines = 0
         if self.out.exists():
-            for row in read_rows(self.out):
+            try:
+                earlier = read_rows(self.out)
+            except Exception as error:  # a truncated Parquet, a CSV with foreign cells, ...
+                raise InvalidArgumentError(
+                    f"{self.out} is damaged and cannot be resumed ({type(error).__name__}: {str(error)[:160]}). "
+                    f"Pick another --out, or delete {self.out.name} and {self.settings_file.name} to start over."
+                ) from error
+            for row in earlier:
                 self.previous[str(row["path"])] = row
         for row in self._read_journal():
             self.previous[str(row["path"])] = row
         self.new: dict[str, Row] = {}
 
+    def _write_settings(self) -> None:
+        write_atomic(self.settings_file, (json.dumps(self.settings, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+
+    def _recorded_settings(self) -> dict[str, Any]:
+        """The settings an earlier run recorded; a damaged file is an error naming it and the fix."""
+        try:
+            recorded = json.loads(self.settings_file.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            problem = f"cannot be read ({type(error).__name__}: {str(error)[:120]})"
+        else:
+            if isinstance(recorded, dict):
+                return recorded
+            problem = f"holds a JSON {type(recorded).__name__}, not the settings object"
+        raise InvalidArgumentError(
+            f"{self.settings_file} is damaged: it {problem}, so the scores in {self.out} cannot be checked for "
+            f"comparability. Pick another --out, or delete {self.out.name}, {self.settings_file.name} and "
+            f"{self.journal.name} (where present) to start over."
+        )
+
     def _check_settings(self) -> None:
         if self.settings_file.exists() and (self.out.exists() or self.journal.exists()):
-            recorded = json.loads(self.settings_file.read_text(encoding="utf-8"))
+            recorded = self._recorded_settings()
             differing = sorted(key for key in set(recorded) | set(self.settings) if recorded.get(key) != self.settings.get(key))
             if differing:
                 details = "; ".join(f"{key}: {recorded.get(key)!r} then, {self.settings.get(key)!r} now" for key in differing)
@@ -167,14 +236,28 @@ class ResultStore:
             )
 
     def _read_journal(self) -> list[Row]:
+        """The journal's rows; damaged lines (undecodable, not a row object) are skipped, counted and warned about.
+
+        A skipped line's image has no row, so it is scored again; ``damaged_journal_lines`` keeps the count.
+        """
         if not self.journal.exists():
             return []
-        rows = []
-        for line in self.journal.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(_checked(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, ValueError):
-                continue  # the last line of a run that was killed mid-write
+        rows, damaged = [], 0
+        for line in self.journal.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            row = _journal_row(line)
+            if row is None:
+                damaged += 1  # e.g. the last line of a run killed mid-write, or bytes from a failing disk
+            else:
+                rows.append(row)
+        self.damaged_journal_lines = damaged
+        if damaged:
+            logger.warning(
+                "%s: skipped %d damaged line(s) that are not score rows; their images are scored again",
+                self.journal,
+                damaged,
+            )
         return rows
 
     def done(self) -> set[str]:
@@ -185,8 +268,10 @@ class ResultStore:
         """Record finished rows in the journal (flushed, so a killed run keeps them)."""
         if self._journal_handle is None:
             self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.settings_file.write_text(json.dumps(self.settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            self._write_settings()
             self._journal_handle = self.journal.open("a", encoding="utf-8")
+            if not _ends_a_line(self.journal):
+                self._journal_handle.write("\n")  # end a killed run's half line, so this run's first row stays whole
         for row in rows:
             row = _checked(dict(row))
             self.new[str(row["path"])] = row
@@ -214,7 +299,7 @@ class ResultStore:
             rows = [finalize(row) for row in rows]
         self.out.parent.mkdir(parents=True, exist_ok=True)
         if not self.settings_file.exists():
-            self.settings_file.write_text(json.dumps(self.settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            self._write_settings()
         write_rows(rows, self.out)
         if self.journal.exists():
             self.journal.unlink()

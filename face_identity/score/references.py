@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from numpy.typing import NDArray
 from .. import (
     ArcFaceRecognizer,
     FaceDetector,
+    FaceIdentityError,
     FaceSelection,
     Identity,
     IncompatibleIdentitiesError,
@@ -25,6 +27,9 @@ from .. import (
     read_image,
 )
 from ..images import IMAGE_EXTENSIONS, find_images
+from ..validate import refuse_reserved, safe_name
+
+logger = logging.getLogger(__name__)
 
 IDENTITY_SUFFIXES = (".safetensors",)
 """Reference files with these suffixes are identity files (ours or ReActor face models), not images."""
@@ -32,6 +37,8 @@ SINGLE_REFERENCE_NAME = "reference"
 """The name of the one identity of a run without a gallery."""
 UNKNOWN = "unknown"
 """The ``identity`` of a gallery-mode row whose best match is below the threshold."""
+RESERVED_LABELS = (UNKNOWN,)
+"""Labels a gallery member may not be named, in any case: rows use them for something else."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +50,8 @@ class References:
     - ``model_id``: the embedding space they live in (must equal the recognizer's).
     - ``gallery``: True in 1:N mode (rows then name their identity, or ``unknown``).
     - ``sources``: ``[N]`` how many faces or identity rows each centroid averages.
+    - ``left_out``: ``(input, reason)`` of every gallery input that contributes nothing (an empty
+      member folder, a file without a usable face, a member none of whose files could be used).
     """
 
     names: tuple[str, ...]
@@ -50,6 +59,7 @@ class References:
     model_id: str
     gallery: bool
     sources: tuple[int, ...]
+    left_out: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         centroids = np.array(self.centroids, dtype=np.float32, copy=True)
@@ -112,43 +122,89 @@ def load_references(
     return References((SINGLE_REFERENCE_NAME,), centroid[None, :], recognizer.model_id, False, (count,))
 
 
-def gallery_members(folder: Path) -> dict[str, list[Path]]:
+def gallery_members(folder: Path, left_out: list[tuple[str, str]] | None = None) -> dict[str, list[Path]]:
     """Identity name -> its files: each sub-folder is one identity (its images and identity files,
     sub-folders included); each image or identity file directly in ``folder`` is one identity named
     by its stem. Sorted by name.
 
+    Every name must pass ``validate.safe_name`` (it becomes a folder of ``--copy-passed``), must not
+    be a reserved label (``RESERVED_LABELS``, in any case), and names must differ in more than case
+    (they would share one folder on Windows and macOS). A sub-folder with no images or identity
+    files, and a file directly in ``folder`` that is neither, contribute nothing: each is appended
+    to ``left_out`` as ``(path, reason)`` (when a list is given) rather than dropped without a word.
+
     Raises:
-        InvalidArgumentError: not a folder, no members, or two members with one name.
+        InvalidArgumentError: not a folder, no members, an unsafe or reserved name, or two members with one name.
     """
     if not folder.is_dir():
         raise InvalidArgumentError(f"gallery {folder} is not a folder; give a folder with one sub-folder per identity")
     members: dict[str, list[Path]] = {}
+    seen: dict[str, str] = {}
     for entry in sorted(folder.iterdir()):
         if entry.is_dir():
-            files = find_images([entry], recursive=True) + sorted(entry.rglob("*.safetensors"))
-            if files:
-                members[entry.name] = files
-                if entry.name == UNKNOWN:
-                    raise InvalidArgumentError(
-                        f"gallery {folder}: {UNKNOWN!r} names rows below the threshold; rename that member"
-                    )
+            name, files = entry.name, find_images([entry], recursive=True) + sorted(entry.rglob("*.safetensors"))
+            if not files:
+                _leave_out(left_out, entry, "a member folder with no images or identity files")
+                continue
         elif entry.suffix.lower() in IMAGE_EXTENSIONS + IDENTITY_SUFFIXES:
-            if entry.stem in members:
-                raise InvalidArgumentError(f"gallery {folder}: two members are named {entry.stem!r}; rename one")
-            members[entry.stem] = [entry]
+            name, files = entry.stem, [entry]
+        else:
+            if not entry.name.startswith("."):
+                _leave_out(left_out, entry, "neither an image nor an identity file")
+            continue
+        what = f"gallery {folder}: the member {entry.name!r} gives the identity name"
+        refuse_reserved(safe_name(name, what), RESERVED_LABELS, what)
+        if name.casefold() in seen:
+            raise InvalidArgumentError(
+                f"gallery {folder}: two members are named {seen[name.casefold()]!r} and {name!r} (names must differ "
+                "in more than case); rename one"
+            )
+        seen[name.casefold()] = name
+        members[name] = files
     if not members:
         raise InvalidArgumentError(f"gallery {folder} holds no images or identity files")
     return members
 
 
+def _leave_out(left_out: list[tuple[str, str]] | None, path: Path, reason: str) -> None:
+    logger.warning("gallery: %s left out: %s", path, reason)
+    if left_out is not None:
+        left_out.append((str(path), reason))
+
+
 def load_gallery(
     folder: str | os.PathLike[str], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
 ) -> References:
-    """Several named identities for 1:N scoring (see ``gallery_members``); each member's files averaged."""
-    members = gallery_members(Path(folder))
-    rows, counts = [], []
-    for files in members.values():
-        centroid, count = average_of(files, detector, recognizer, flip)
-        rows.append(centroid)
-        counts.append(count)
-    return References(tuple(members), np.stack(rows), recognizer.model_id, True, tuple(counts))
+    """Several named identities for 1:N scoring (see ``gallery_members``); each member's usable files averaged.
+
+    One bad input never stops the run: a file that cannot be used (no face, unreadable, damaged) is
+    left out, and so is a member none of whose files can be used; each is named in ``left_out`` (and
+    logged). Only a gallery with no usable member at all is an error.
+
+    Raises:
+        InvalidArgumentError: no member left (the message lists why each was left out).
+        IncompatibleIdentitiesError: an identity file of another embedding space (a setup error, not a bad item).
+    """
+    left_out: list[tuple[str, str]] = []
+    members = gallery_members(Path(folder), left_out)
+    names, rows, counts = [], [], []
+    for name, files in members.items():
+        identities = []
+        for path in files:
+            try:
+                identities.append(identity_of_file(path, detector, recognizer, flip))
+            except IncompatibleIdentitiesError:
+                raise
+            except FaceIdentityError as error:
+                _leave_out(left_out, path, str(error))
+        if not identities:
+            member = Path(folder) / name if (Path(folder) / name).is_dir() else files[0]
+            _leave_out(left_out, member, f"member {name!r}: none of its {len(files)} file(s) could be used")
+            continue
+        names.append(name)
+        rows.append(average_identities(identities).embeddings[0])
+        counts.append(sum(len(identity) for identity in identities))
+    if not names:
+        reasons = "; ".join(f"{path}: {reason}" for path, reason in left_out)
+        raise InvalidArgumentError(f"gallery {folder} has no usable member ({reasons[:600]})")
+    return References(tuple(names), np.stack(rows), recognizer.model_id, True, tuple(counts), tuple(left_out))

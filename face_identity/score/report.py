@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import logging
 import os
 import shutil
@@ -16,6 +17,8 @@ import cv2
 import numpy as np
 
 from .. import InvalidArgumentError
+from ..files import write_atomic
+from ..validate import safe_name
 from .rows import Row
 
 logger = logging.getLogger(__name__)
@@ -142,9 +145,48 @@ def write_histogram(rows: Sequence[Row], threshold: float, path: Path) -> Path:
     ok, encoded = cv2.imencode(".png", draw_histogram(values, threshold))
     if not ok:
         raise InvalidArgumentError(f"could not encode the histogram for {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    encoded.tofile(str(path))
-    return path
+    return write_atomic(path, encoded.tobytes())
+
+
+def report_owner(summary_path: Path) -> dict[str, Any] | None:
+    """The payload of a summary JSON written by a scoring run, or ``None`` when the file is not one."""
+    try:
+        payload = json.loads(summary_path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("summary"), dict) and isinstance(payload.get("out"), str):
+        return payload
+    return None
+
+
+def _same_path(recorded: object, path: Path) -> bool:
+    """Whether a path recorded in a summary names ``path`` (as written, or once both are resolved)."""
+    if not isinstance(recorded, str):
+        return False
+    return recorded == str(path) or Path(recorded).resolve() == path.resolve()
+
+
+def check_report_targets(summary_path: Path, histogram_path: Path, out: Path) -> None:
+    """Refuse, before any work, to replace a summary or histogram this command did not write for ``out``.
+
+    A summary JSON may be replaced when it is a scoring run's summary of the same ``out``; the
+    histogram only when that summary names it. Anything else (another run's report in a shared
+    ``--report`` folder, a user's own file of that name) is left alone.
+
+    Raises:
+        InvalidArgumentError: names the file and the fix (another ``--report`` folder or ``--out``).
+    """
+    owner = report_owner(summary_path) if summary_path.exists() else None
+    ours = owner is not None and _same_path(owner.get("out"), out)
+    for path in (summary_path, histogram_path):
+        if not os.path.lexists(path):
+            continue
+        if ours and (path == summary_path or _same_path((owner or {}).get("histogram"), histogram_path)):
+            continue
+        raise InvalidArgumentError(
+            f"{path} exists and was not written by a score run for {out}; it is left alone. Pick another --report "
+            f"folder (or --out), or move {path.name} away."
+        )
 
 
 @dataclass(frozen=True)
@@ -200,7 +242,15 @@ def copy_passed(rows: Sequence[Row], folder: str | os.PathLike[str], mode: str =
     placed, same, conflicts = 0, 0, []
     for row, source in zip(passing, sources):
         relative = source.relative_to(root)
-        target = target_root / (str(row["identity"]) if gallery and row.get("identity") else "") / relative
+        folder_name = str(row["identity"]) if gallery and row.get("identity") else ""
+        target = target_root / folder_name / relative
+        if folder_name:
+            try:
+                safe_name(folder_name, "identity")  # a row edited by hand must not place a file outside DIR
+            except InvalidArgumentError as error:
+                conflicts.append(target)
+                logger.warning("%s not copied: %s", source, error)
+                continue
         outcome = _place(source, target, mode)
         if outcome == "placed":
             placed += 1

@@ -10,13 +10,14 @@ from functools import partial
 from pathlib import Path
 
 from .. import InvalidArgumentError, match_threshold
+from ..files import write_atomic
 from ..progress import Progress
 from .engine_embedded import run_embedded
 from .engine_ray import ActorPlan, ModelFactory, import_ray, run_ray
 from .inputs import DEFAULT_PATH_COLUMN, expand_dataset
 from .output import ResultStore
 from .references import References, load_gallery, load_references
-from .report import CopyResult, Summary, copy_passed, summarize, write_histogram
+from .report import CopyResult, Summary, check_report_targets, copy_passed, summarize, write_histogram
 from .rows import DEFAULT_DECODE_WORKERS, BatchScorer, Row, apply_threshold
 
 ENGINES = ("embedded", "ray")
@@ -36,6 +37,8 @@ class ScoreOutcome:
     skipped: int
     images_per_second: float
     copied: CopyResult | None
+    left_out: tuple[tuple[str, str], ...] = ()
+    """``(input, reason)`` of every dataset item and gallery input that contributes nothing."""
 
 
 def report_paths(out: Path, report_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
@@ -98,15 +101,19 @@ def score_dataset(
     if engine == "ray":
         import_ray()  # before any work: without Ray, say how to install it
     note = on_message or (lambda _text: None)
-    paths = [str(p) for p in expand_dataset(dataset, path_column)]
+    left_out: list[tuple[str, str]] = []  # inputs that contribute nothing: named in the summary, never dropped silently
+    paths = [str(p) for p in expand_dataset(dataset, path_column, left_out)]
     if not paths:
         raise InvalidArgumentError(f"no images found in {', '.join(map(str, dataset))}")
+    summary_path, histogram_path = report_paths(Path(out), report_dir)
+    check_report_targets(summary_path, histogram_path, Path(out))  # before any work: never replace a file not ours
     detector, recognizer = models()
     refs: References = (
         load_gallery(gallery, detector, recognizer, flip)
         if gallery is not None
         else load_references(references, detector, recognizer, flip)
     )
+    left_out.extend(refs.left_out)
     chosen = float(threshold) if threshold is not None else match_threshold(recognizer.model_id)
     settings = {
         "recognizer": recognizer.model_id,
@@ -157,8 +164,6 @@ def score_dataset(
     rate = bar.rate()
     rows = store.finish(paths, partial(apply_threshold, threshold=chosen, gallery=refs.gallery))
     summary = summarize(rows, chosen, refs.gallery)
-    summary_path, histogram_path = report_paths(store.out, report_dir)
-    write_histogram(rows, chosen, histogram_path)
     copied = copy_passed(rows, copy_to, copy_mode, refs.gallery) if copy_to is not None else None
     payload = {
         "summary": summary.as_dict(),
@@ -171,7 +176,10 @@ def score_dataset(
         "detector": detector.name,
         "recognizer": recognizer.name,
         "settings": settings,
+        "left_out": [{"input": item, "reason": reason} for item, reason in left_out],
     }
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    summary_path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    return ScoreOutcome(rows, summary, store.out, summary_path, histogram_path, len(todo), len(paths) - len(todo), rate, copied)
+    write_atomic(summary_path, (json.dumps(payload, indent=1) + "\n").encode("utf-8"))
+    write_histogram(rows, chosen, histogram_path)  # after the summary that claims it, so a rerun may replace it
+    return ScoreOutcome(
+        rows, summary, store.out, summary_path, histogram_path, len(todo), len(paths) - len(todo), rate, copied, tuple(left_out)
+    )

@@ -19,6 +19,7 @@ from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..images import as_rgb_uint8
 from ..select import DEFAULT_ORDER, FACE_ORDERS, order_faces, select_faces
 from ..types import Face, Identity, RGBImage
+from ..validate import check_index_list, check_integer, check_number
 
 logger = logging.getLogger(__name__)
 
@@ -53,17 +54,15 @@ class TargetSelection:
             raise InvalidArgumentError(f"unknown target mode {self.mode!r}; use one of: {', '.join(SELECTION_MODES)}")
         if self.order not in FACE_ORDERS:
             raise InvalidArgumentError(f"unknown face order {self.order!r}; use one of: {', '.join(FACE_ORDERS)}")
-        object.__setattr__(self, "indices", tuple(int(index) for index in self.indices))
+        object.__setattr__(self, "indices", check_index_list(self.indices))  # "1,1" would swap face 1 twice
         if self.mode == "indices" and not self.indices:
             raise InvalidArgumentError('target mode "indices" needs at least one face index, e.g. (0,) or (0, 2)')
-        if any(index < 0 for index in self.indices):
-            raise InvalidArgumentError(f"face indices must be >= 0, got {self.indices}")
         if self.mode == "reference" and self.reference is None:
             raise InvalidArgumentError('target mode "reference" needs a reference identity (the person to replace)')
-        if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
-            raise InvalidArgumentError(f"similarity threshold must lie in -1..1, got {self.threshold}")
-        if self.max_faces < 0 or self.min_size < 0:
-            raise InvalidArgumentError("max faces and min size must be >= 0")
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", check_number(self.threshold, "similarity threshold", minimum=-1.0, maximum=1.0))
+        object.__setattr__(self, "max_faces", check_integer(self.max_faces, "max faces", minimum=0))
+        object.__setattr__(self, "min_size", check_number(self.min_size, "min size", minimum=0.0))
 
     def effective_threshold(self) -> float:
         """The cosine threshold of reference mode: the given one, else the reference model's default."""
