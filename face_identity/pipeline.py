@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detect import FaceDetector
 from .embed import ArcFaceRecognizer
+from .protocols import Detector
 from .select import EVERY_FACE, FaceSelection
 from .types import FaceBatch, Identity, RGBImage
 
 
 def detect_faces(
-    detector: FaceDetector,
+    detector: Detector,
     images: Sequence[RGBImage],
     selection: FaceSelection = EVERY_FACE,
     on_image_done: Callable[[int], None] | None = None,
@@ -62,7 +62,7 @@ def embed_batch(
 
 
 def analyze(
-    detector: FaceDetector,
+    detector: Detector,
     recognizer: ArcFaceRecognizer,
     images: Sequence[RGBImage],
     selection: FaceSelection = EVERY_FACE,
