@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from .download import resolve_model
 from .errors import InvalidImageError, ModelMismatchError
+from .io_facts import IOFacts, Shape
 from .model_facts import ModelFacts, ModelKind, facts_for
 from .runner import LoadKeywords, LoadOptions, ModelRunner, Probe, load_options, load_runner, open_model
 from .runtime import ModelSession, TensorInfo
@@ -118,6 +119,24 @@ def _check_inputs(model: ModelSession, facts: ModelFacts) -> None:
         raise ModelMismatchError(f"{model.path.name} is not a {facts.kind} like {facts.name}: it {problem}.")
 
 
+def io_facts(facts: ModelFacts) -> IOFacts:
+    """The input (and, where the code reads it by shape, output) shapes a row of ``model_facts`` implies."""
+    size = facts.size
+    outputs: tuple[Shape | None, ...] = ()
+    if facts.kind == "landmarker_68_5":
+        image: Shape = (None, 5, 2)
+        outputs = ((None, 68, 2),)
+    elif facts.layout == "NHWC":
+        image = (None, size, size, 3)
+    else:
+        image = (None, 3, size, size)
+    if facts.kind == "restorer":
+        outputs = ((None, 3, size, size),)
+    elif facts.kind == "parser":
+        outputs = ((None, 19, size, size),)
+    return IOFacts(f"the {facts.name} facts", {facts.input_name: image}, outputs)
+
+
 def _probe(facts: ModelFacts, model: ModelSession) -> Probe:
     """Seeded inputs of the facts' shape (two items, or the fixed batch) for checking a torch conversion."""
     rng = np.random.default_rng(12)
@@ -172,7 +191,8 @@ def load_face_model(
     resolved = resolve_model(target, folders, allow_download=settings.allow_download)
     session, backend = open_model(resolved.path, settings)
     _check_inputs(session, row)
+    probe = lambda: _probe(row, session)  # noqa: E731 - built only when a conversion is asked for
     runner = load_runner(
-        session, backend, settings, lambda: _probe(row, session), max_batch=batch_size or DEFAULT_BATCH, per_call=(None, 1)
+        session, backend, settings, probe, io=io_facts(row), max_batch=batch_size or DEFAULT_BATCH, per_call=(None, 1)
     )
     return FaceModel(row, runner)

@@ -9,7 +9,8 @@ fewer items per call (padding a fixed batch axis), and hands every output back a
 
 - ``open_model`` opens the file (``runtime.session_for_backend``): an onnxruntime session, or, without
   onnxruntime, the file's signature (``runtime.graph_session``) and the torch backend;
-- the kind's loader checks that signature (``runtime.require_kind``, the facts tables) before anything runs;
+- the kind's loader checks that signature (``runtime.require_kind``), and ``load_runner`` checks it against
+  the shapes the kind's facts state (``io_facts.IOFacts``: ``ModelMismatchError`` naming what differs);
 - for backend ``torch``/``auto`` the graph is converted and run on the kind's ``Probe``: kept when it
   matches onnxruntime within ``TORCH_MATCH_TOLERANCE`` (or, without onnxruntime, when its outputs are
   finite, with a warning that it was not compared). ``auto`` otherwise keeps onnxruntime with a warning;
@@ -32,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InvalidArgumentError, ModelConversionError
+from .io_facts import IOFacts, check_io
 from .runtime import BACKEND_CHOICES, ModelSession, TensorInfo, graph_session, session_for_backend
 
 if TYPE_CHECKING:
@@ -373,6 +375,7 @@ def load_runner(
     options: LoadOptions,
     probe: Probe | Callable[[], Probe] | None = None,
     *,
+    io: IOFacts | None = None,
     input_names: Sequence[str] | None = None,
     max_batch: int | None = None,
     per_call: Sequence[int | None] = (2, 1),
@@ -383,14 +386,18 @@ def load_runner(
     Args:
         model, backend: what ``open_model`` returned (after the kind's signature checks).
         probe: the kind's seeded inputs (or a function making them); ``None`` keeps onnxruntime.
+        io: the input and output shapes the kind's facts state for this file (``io_facts.check_io``).
         input_names, max_batch: as ``ModelRunner``.
         per_call: items per call to try the conversion at, in order (``None``: the whole probe).
         per_sample_quantization: quantize each item on its own (recognizers: batch-independent embeddings).
 
     Raises:
+        ModelMismatchError: the graph's inputs or outputs differ from ``io``.
         ModelConversionError: ``backend="torch"`` and the graph does not convert, or its conversion
             differs from onnxruntime (or gives non-finite outputs without onnxruntime).
     """
+    if io is not None:
+        check_io(model, io)
     runner = ModelRunner(model, input_names=input_names, max_batch=max_batch)
     if backend not in ("torch", "auto") or probe is None:
         return runner

@@ -13,9 +13,10 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from ..io_facts import IOFacts
 from ..runner import TORCH_MATCH_TOLERANCE, Probe
 
-__all__ = ["SWAPPER_BATCH", "TORCH_MATCH_TOLERANCE", "SwapperBackend", "swapper_probe"]
+__all__ = ["SWAPPER_BATCH", "TORCH_MATCH_TOLERANCE", "SwapperBackend", "swapper_io", "swapper_probe"]
 
 SWAPPER_BATCH = 16
 """Crops per call for a swapper graph with a dynamic batch axis."""
@@ -38,6 +39,13 @@ class SwapperBackend(Protocol):
         ...
 
     def describe(self) -> str: ...
+
+
+def swapper_io(source_of_facts: str, target_name: str, source_name: str, size: int, dimension: int) -> IOFacts:
+    """What a swapper's facts say of its graph: ``target [N, 3, S, S]``, ``source [N, D]`` in, ``[N, 3, S, S]`` out first."""
+    return IOFacts(
+        source_of_facts, {target_name: (None, 3, size, size), source_name: (None, dimension)}, ((None, 3, size, size),)
+    )
 
 
 def swapper_probe(target_name: str, source_name: str, size: int, dimension: int) -> Probe:

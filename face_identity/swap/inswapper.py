@@ -27,7 +27,7 @@ from ..onnx_graph import last_initializer
 from ..runner import LoadKeywords, LoadOptions, load_options, load_runner, open_model
 from ..runtime import ModelSession, TensorInfo, declared_embedding_space, require_kind
 from ..types import Identity
-from .backends import SWAPPER_BATCH, SwapperBackend, swapper_probe
+from .backends import SWAPPER_BATCH, SwapperBackend, swapper_io, swapper_probe
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -204,8 +204,10 @@ def load_inswapper(
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "swapper" else None
     side = target.shape[2]
     input_size = int(side) if isinstance(side, int) and side > 0 else (spec.input_size[1] if spec else INSWAPPER_INPUT_SIZE)
+    io = swapper_io("inswapper's I/O", target.name, source.name, input_size, int(source_dim))
     probe = swapper_probe(target.name, source.name, input_size, int(source_dim))
-    chosen = load_runner(model, backend, settings, probe, input_names=(target.name, source.name), max_batch=SWAPPER_BATCH)
+    names = (target.name, source.name)
+    chosen = load_runner(model, backend, settings, probe, io=io, input_names=names, max_batch=SWAPPER_BATCH)
     model = chosen.model
     return InswapperSwapper(
         chosen,

@@ -23,7 +23,7 @@ from ..onnx_graph import last_initializer
 from ..runner import LoadKeywords, LoadOptions, ModelRunner, Probe, load_options, load_runner, open_model
 from ..runtime import ModelSession, declared_embedding_space, require_kind
 from ..swapper_facts import SWAPPER_FACTS, FamilyFacts, family_facts
-from .backends import SWAPPER_BATCH, swapper_probe
+from .backends import SWAPPER_BATCH, swapper_io, swapper_probe
 from .embedding_swapper import SOURCE_DIMENSION, EmbeddingConverter, EmbeddingSwapper
 from .inswapper import InswapperSwapper, load_inswapper, swap_inputs
 
@@ -137,13 +137,10 @@ def load_swapper(
         del model  # inswapper's loader opens (and checks) its own session
         return load_inswapper(resolved.path, folders, settings, embedding_space=embedding_space)
     target, source = swap_inputs(model)
-    side = target.shape[2]
-    if isinstance(side, int) and side > 0 and side != facts.size:
-        raise ModelMismatchError(
-            f"{resolved.path.name}: its target input is {side} px, but the {facts.family} facts say {facts.size}"
-        )
+    io = swapper_io(f"the {facts.family} facts", target.name, source.name, facts.size, SOURCE_DIMENSION)
     probe = swapper_probe(target.name, source.name, facts.size, SOURCE_DIMENSION)
-    chosen = load_runner(model, backend, settings, probe, input_names=(target.name, source.name), max_batch=SWAPPER_BATCH)
+    names = (target.name, source.name)
+    chosen = load_runner(model, backend, settings, probe, io=io, input_names=names, max_batch=SWAPPER_BATCH)
     embedding_converter = None
     if facts.converter is not None:
         embedding_converter = load_converter(converter or facts.converter, folders, settings)
