@@ -71,6 +71,10 @@ class EmbeddingBackend(Protocol):
 
     def describe(self) -> str: ...
 
+    def report(self) -> str:
+        """``describe`` and the providers really active (``runner.ModelRunner.report``), for logs and nodes."""
+        ...
+
 
 @dataclass(frozen=True)
 class EmbeddingResult:

@@ -181,7 +181,7 @@ class ModelRunner:
         return graph is not None and (graph.per_sample_quantization or "DynamicQuantizeLinear" not in graph.spec.op_types)
 
     def describe(self) -> str:
-        """The one provider report: ``onnxruntime (CUDAExecutionProvider, CPUExecutionProvider)`` or
+        """What runs it: ``onnxruntime (CUDAExecutionProvider, CPUExecutionProvider)`` or
         ``torch cuda:0 float16 channels_last`` (with the items per call when the probe limited them)."""
         if self.graph is None:
             half = any(dtype == np.float16 for dtype in self.input_dtypes.values())
@@ -194,6 +194,18 @@ class ModelRunner:
         if self.batch_size is not None:
             parts.append(f"batch {self.batch_size}")
         return " ".join(parts)
+
+    def report(self) -> str:
+        """``describe`` and the onnxruntime providers really active, warning when a requested GPU provider is not."""
+        model = self.model
+        if not model.has_session:  # the torch backend runs it (requested_providers says why)
+            note = f"onnxruntime: not used ({', '.join(model.requested_providers) or 'torch backend'})"
+        else:
+            active = ", ".join(name.replace("ExecutionProvider", "") for name in model.active_providers)
+            wanted = [name for name in model.requested_providers if name != "CPUExecutionProvider"]
+            warning = f" (WARNING: {', '.join(wanted)} requested but not active)" if wanted and not model.on_gpu else ""
+            note = f"providers: {active}{warning}"
+        return f"backend {self.describe()} | {note}"
 
     def __repr__(self) -> str:
         return f"ModelRunner({self.model.path.name!r}, {self.describe()})"

@@ -40,6 +40,10 @@ class SwapperBackend(Protocol):
 
     def describe(self) -> str: ...
 
+    def report(self) -> str:
+        """``describe`` and the providers really active (``runner.ModelRunner.report``), for logs and nodes."""
+        ...
+
 
 def swapper_io(source_of_facts: str, target_name: str, source_name: str, size: int, dimension: int) -> IOFacts:
     """What a swapper's facts say of its graph: ``target [N, 3, S, S]``, ``source [N, D]`` in, ``[N, 3, S, S]`` out first."""
