@@ -5,7 +5,7 @@ on numpy arrays (``run_feeds``, ``run_outputs``, ``run``) or torch tensors (``ru
 It feeds each input in the dtype the graph wants, runs a batch chunk by chunk where the graph takes
 fewer items per call (padding a fixed batch axis), and hands every output back as float32.
 
-``load_runner`` is the one place a model file becomes a runner, under one ``LoadOptions``:
+``load_runner`` is the one place a model file becomes a runner, under one ``options.LoadOptions``:
 
 - ``open_model`` opens the file (``runtime.session_for_backend``): an onnxruntime session, or, without
   onnxruntime, the file's signature (``runtime.graph_session``) and the torch backend;
@@ -26,20 +26,34 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import InvalidArgumentError, ModelConversionError
+from .errors import ModelConversionError
 from .io_facts import IOFacts, check_io
-from .runtime import BACKEND_CHOICES, ModelSession, TensorInfo, graph_session, session_for_backend
+from .options import LoadKeywords, LoadOptions, load_options
+from .runtime import ModelSession, TensorInfo, graph_session, session_for_backend
 
 if TYPE_CHECKING:
     import torch
 
     from .convert import ConvertedGraph
+
+__all__ = [
+    "TORCH_MATCH_TOLERANCE",
+    "LoadKeywords",
+    "LoadOptions",
+    "ModelRunner",
+    "Probe",
+    "converted_graphs",
+    "load_options",
+    "load_runner",
+    "open_model",
+    "probe_difference",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,66 +66,6 @@ outputs in 0..1 (swapped crops, masks, scores) and relative for wider ones (embe
 """
 
 _NUMPY_DTYPES = {"tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(float)": np.float32}
-
-
-class LoadKeywords(TypedDict, total=False):
-    """The ``LoadOptions`` fields as keywords, which every public loader also takes (``backend="torch"``)."""
-
-    providers: str | Sequence[str]
-    strict: bool
-    allow_download: bool
-    backend: str
-    device: Any
-    dtype: str
-    device_id: int
-    channels_last: bool | None
-    cache: bool
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How a model is found and run; one value for every loader.
-
-    Attributes:
-        providers: onnxruntime provider choice (``auto``, ``cuda``, ``cpu``, ...; ``runtime.PROVIDER_CHOICES``)
-            or an explicit list of onnxruntime provider names.
-        strict: raise instead of warning when a requested GPU provider is not active.
-        allow_download: download a catalog model that is not on disk.
-        backend: ``onnxruntime``, ``torch`` or ``auto`` (torch on a GPU device when its conversion matches).
-        device, dtype: torch device (default: CUDA when available) and precision of the torch backend.
-        device_id: GPU index for onnxruntime's GPU providers.
-        channels_last, cache: the torch conversion's memory layout (default: per device) and disk cache.
-    """
-
-    providers: str | tuple[str, ...] = "auto"
-    strict: bool = False
-    allow_download: bool = True
-    backend: str = "onnxruntime"
-    device: Any = None
-    dtype: str = "float32"
-    device_id: int = 0
-    channels_last: bool | None = None
-    cache: bool = True
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKEND_CHOICES:
-            raise InvalidArgumentError(f"unknown backend {self.backend!r}; use onnxruntime, torch or auto")
-        if not isinstance(self.providers, str):
-            object.__setattr__(self, "providers", tuple(self.providers))
-
-
-def load_options(options: LoadOptions | None = None, keywords: Mapping[str, Any] | None = None) -> LoadOptions:
-    """``options`` (default ``LoadOptions()``) with the loader keywords a caller gave applied on top.
-
-    Raises:
-        InvalidArgumentError: a keyword ``LoadOptions`` does not have, or an unknown backend.
-    """
-    base = options or LoadOptions()
-    given = dict(keywords or {})
-    unknown = sorted(set(given) - set(LoadKeywords.__annotations__))
-    if unknown:
-        raise InvalidArgumentError(f"unknown loader option(s) {unknown}; the options are {sorted(LoadKeywords.__annotations__)}")
-    return replace(base, **given) if given else base
 
 
 @dataclass(frozen=True)
@@ -307,7 +261,10 @@ class ModelRunner:
 
 
 def probe_difference(expected: Sequence[NDArray[Any]], produced: Sequence[NDArray[Any]]) -> float:
-    """The ``TORCH_MATCH_TOLERANCE`` measure: per output, max |difference| / max(range of ``expected``, 1); the worst output."""
+    """The ``TORCH_MATCH_TOLERANCE`` measure: per output, max |difference| / max(range of ``expected``, 1); the worst output.
+
+    ``inf`` when the outputs differ in number or shape, or a difference is NaN.
+    """
     if len(expected) != len(produced):
         return math.inf
     worst = 0.0
@@ -317,7 +274,9 @@ def probe_difference(expected: Sequence[NDArray[Any]], produced: Sequence[NDArra
         if want.size:
             scale = max(float(np.ptp(want)), 1.0)
             difference = float(np.abs(np.asarray(got, np.float64) - want).max()) / scale
-            worst = difference if not difference <= worst else worst  # NaN wins
+            if math.isnan(difference):
+                return math.inf  # a NaN where onnxruntime has a number (or the other way round) never matches
+            worst = max(worst, difference)
     return worst
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from face_identity.embed import load_recognizer
 from face_identity.errors import InvalidArgumentError, ModelConversionError, ModelMismatchError
 from face_identity.face_models import load_face_model
 from face_identity.io_facts import IOFacts, check_io
-from face_identity.runner import TORCH_MATCH_TOLERANCE, LoadOptions, ModelRunner, load_options, probe_difference
+from face_identity.runner import TORCH_MATCH_TOLERANCE, LoadKeywords, LoadOptions, ModelRunner, load_options, probe_difference
 from face_identity.runtime import open_session
 from face_identity.swap import load_swapper
 
@@ -27,6 +28,7 @@ def test_one_options_value_and_the_old_keywords_give_the_same_loader(tiny_recogn
     crops = np.random.default_rng(1).integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
     np.testing.assert_array_equal(by_options.embed_crops(crops).raw, by_keywords.embed_crops(crops).raw)
     assert load_options(LoadOptions(providers="cpu"), {"strict": True}) == LoadOptions(providers="cpu", strict=True)
+    assert set(LoadKeywords.__annotations__) == {option.name for option in fields(LoadOptions)}  # one list, as keywords too
     assert LoadOptions(providers=["CPUExecutionProvider"]).providers == ("CPUExecutionProvider",)
     with pytest.raises(InvalidArgumentError, match="unknown loader option"):
         load_options(None, {"provider": "cpu"})
@@ -46,7 +48,7 @@ def test_one_tolerance_rule_for_every_kind() -> None:
     wide = np.array([[0.0, 50.0]], np.float32)  # a wider range: the difference relative to it
     assert probe_difference([wide], [wide + 0.5]) == pytest.approx(0.01)
     assert probe_difference([wide], [wide[:, :1]]) == np.inf
-    assert not probe_difference([wide], [wide * np.nan]) <= TORCH_MATCH_TOLERANCE["bfloat16"]  # NaN never passes
+    assert probe_difference([wide, small], [wide * np.nan, small]) == np.inf  # NaN never passes, whatever follows
 
 
 def test_a_file_that_differs_from_its_facts_is_refused_naming_what_differs(tmp_path: Path) -> None:
