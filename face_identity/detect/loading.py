@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..download import resolve_model
 from ..errors import ProviderUnavailableError
 from ..runner import LoadKeywords, LoadOptions, load_options, open_model
-from ..runtime import ONNXRUNTIME_INSTALL_HINT, graph_session, onnxruntime_available, require_kind
+from ..runtime import ONNXRUNTIME_INSTALL_HINT, onnxruntime_available, require_kind
 from .onnx_detector import FaceDetector
 from .settings import DetectionSettings
 from .torch_detector import TorchFaceDetector, torch_detector_for
@@ -86,14 +86,12 @@ def load_face_detector(
             f"{ONNXRUNTIME_INSTALL_HINT}. Without it, use an SCRFD detector (retinaface_10g, scrfd_2.5g), which runs with torch."
         )
     converted = torch_detector_for(detector, backend, chosen)
-    if isinstance(converted, TorchFaceDetector) and detector.model.has_session:
-        # checked against onnxruntime: keep no second copy of the weights in an onnxruntime session
-        released = FaceDetector(
-            graph_session(detector.model.path), detector.family, detector.name, detector.input_mean, detector.input_std,
-            detector.settings,
-        )
-        return TorchFaceDetector(released, converted.backend)
-    return converted
+    if not isinstance(converted, TorchFaceDetector):
+        return converted
+    # The runner released the onnxruntime session once the conversion matched it: the detector keeps none either.
+    model = converted.backend.model
+    released = FaceDetector(model, detector.family, detector.name, detector.input_mean, detector.input_std, detector.settings)
+    return TorchFaceDetector(released, converted.backend)
 
 
 def load_detector(
