@@ -21,7 +21,7 @@ nothing else. By stage, one module each:
   runs a model (onnxruntime, or the torch conversion checked against it).
 - Seams (``protocols``): ``Detector`` and ``Recognizer``, what every stage asks of a detector and a recognizer.
 - Detect (``detect``): ``FaceDetector``, ``DetectionSettings``, ``load_detector``; ``TorchFaceDetector`` and
-  ``load_face_detector`` (which runs an SCRFD with torch when onnxruntime is not installed).
+  ``load_face_detector`` (which runs an SCRFD with torch for backend torch/auto, or when onnxruntime is not installed).
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
