@@ -18,10 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .compare import DEFAULT_MATCH_THRESHOLD, match_threshold
-from .detect import FaceDetector
-from .embed import ArcFaceRecognizer
 from .errors import InvalidArgumentError, InvalidImageError
 from .images import read_image
+from .protocols import Detector, Recognizer
 from .select import select_faces
 
 logger = logging.getLogger(__name__)
@@ -179,8 +178,8 @@ def labelled_images(folder: Path) -> list[tuple[Path, str]]:
 
 def embed_main_faces(
     paths: Sequence[Path],
-    detector: FaceDetector,
-    recognizer: ArcFaceRecognizer,
+    detector: Detector,
+    recognizer: Recognizer,
     flip: bool = False,
     unreadable: list[tuple[Path, str]] | None = None,
 ) -> tuple[dict[Path, NDArray[np.float32]], list[Path]]:
@@ -241,8 +240,8 @@ def _read_pairs(pairs_file: Path, folder: Path) -> list[tuple[Path, Path, bool]]
 
 def calibrate_folder(
     folder: str | os.PathLike[str],
-    detector: FaceDetector,
-    recognizer: ArcFaceRecognizer,
+    detector: Detector,
+    recognizer: Recognizer,
     pairs_file: str | os.PathLike[str] | None = None,
     flip: bool = False,
 ) -> FolderCalibration:

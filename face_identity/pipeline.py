@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embed import ArcFaceRecognizer
-from .protocols import Detector
+from .protocols import Detector, Recognizer
 from .select import EVERY_FACE, FaceSelection
 from .types import FaceBatch, Identity, RGBImage
 
@@ -44,7 +43,7 @@ class Analysis:
 
 
 def embed_batch(
-    recognizer: ArcFaceRecognizer,
+    recognizer: Recognizer,
     images: Sequence[RGBImage],
     faces: FaceBatch,
     flip: bool = False,
@@ -63,7 +62,7 @@ def embed_batch(
 
 def analyze(
     detector: Detector,
-    recognizer: ArcFaceRecognizer,
+    recognizer: Recognizer,
     images: Sequence[RGBImage],
     selection: FaceSelection = EVERY_FACE,
     flip: bool = False,

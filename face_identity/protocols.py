@@ -47,6 +47,10 @@ class Detector(Protocol):
         """What runs it (``ModelRunner.describe``)."""
         ...
 
+    def with_settings(self, **changes: object) -> Detector:
+        """The same model with some ``DetectionSettings`` fields changed (e.g. ``score_threshold=0.4``)."""
+        ...
+
 
 class Recognizer(Protocol):
     """Embeds aligned face crops: ``[N, S, S, 3]`` uint8 RGB in, ``EmbeddingResult`` (raw, norms, unit rows) out."""
@@ -67,6 +71,10 @@ class Recognizer(Protocol):
 
     @property
     def dimension(self) -> int: ...
+
+    def align(self, image: RGBImage, faces: Sequence[Face]) -> tuple[NDArray[np.uint8], list[Face]]:
+        """Crops of ``faces`` in ``image`` aligned for this model, and the faces with their matrices."""
+        ...
 
     def embed_crops(
         self, crops: NDArray[np.uint8], flip: bool = False, on_chunk: Callable[[int], None] | None = None
