@@ -3,7 +3,9 @@
 A ``ModelRunner`` runs one ONNX graph, with onnxruntime or as a torch conversion (``face_identity.convert``),
 on numpy arrays (``run_feeds``, ``run_outputs``, ``run``) or torch tensors (``run_tensors``, ``run_tensor``).
 It feeds each input in the dtype the graph wants, runs a batch chunk by chunk where the graph takes
-fewer items per call (padding a fixed batch axis), and hands every output back as float32.
+fewer items per call (padding a fixed batch axis), and hands every output back as float32. Every output
+of every call, onnxruntime's or torch's, passes through ``ModelRunner._outputs`` once: the place for
+output checks.
 
 ``load_runner`` is the one place a model file becomes a runner, under one ``options.LoadOptions``:
 
