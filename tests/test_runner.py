@@ -103,3 +103,19 @@ def test_torch_detector_through_the_runner_releases_its_session(scrfd_like_dynam
     image = np.random.default_rng(3).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     reference = load_detector(scrfd_like_dynamic_path, providers="cpu")
     assert len(detector.detect(image)) == len(reference.detect(image))
+
+
+def test_every_swapper_family_follows_the_onnxruntime_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only inswapper: an embedding-driven swapper also runs its conversion without onnxruntime, and keeps no session."""
+    pytest.importorskip("torch")
+    import sys
+
+    path = synthetic.build_embedding_swapper_like(tmp_path / "hyper.onnx", size=256, mask=True)
+    converted = load_swapper(path, family="hyperswap", providers="cpu", backend="torch", device="cpu", allow_download=False)
+    assert converted.backend.name == "torch" and not converted.model.has_session  # compared, then released
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    alone = load_swapper(path, family="hyperswap", backend="auto", device="cpu", allow_download=False)
+    assert alone.backend.name == "torch" and "onnxruntime not installed" in alone.backend.report()
+    crops = np.random.default_rng(5).random((3, 256, 256, 3), dtype=np.float32)
+    rows = np.random.default_rng(6).normal(size=(3, 512)).astype(np.float32)
+    np.testing.assert_allclose(alone.swap_crops(crops, rows), converted.swap_crops(crops, rows), atol=1e-5)
