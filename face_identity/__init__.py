@@ -16,10 +16,12 @@ nothing else. By stage, one module each:
   ``check_integer``, ``check_index_list``, ``check_not_empty``, ``safe_name``, ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
   ``names_for_role``, ``ResolvedModel``, ``resolve_model``, ``spec_for_file``, ``default_model_dir``.
-- Runtime (``runtime``): ``ModelSession``, ``open_session``, ``graph_session``, ``onnxruntime_available``,
-  ``PROVIDER_CHOICES``, ``BACKEND_CHOICES``, ``TORCH_PRECISIONS``.
+- Runtime (``runtime``, ``runner``): ``ModelSession``, ``open_session``, ``graph_session``, ``onnxruntime_available``,
+  ``PROVIDER_CHOICES``, ``BACKEND_CHOICES``, ``TORCH_PRECISIONS``; ``LoadOptions``, how every loader finds and
+  runs a model (onnxruntime, or the torch conversion checked against it).
+- Seams (``protocols``): ``Detector`` and ``Recognizer``, what every stage asks of a detector and a recognizer.
 - Detect (``detect``): ``FaceDetector``, ``DetectionSettings``, ``load_detector``; ``TorchFaceDetector`` and
-  ``load_face_detector`` (which runs an SCRFD with torch when onnxruntime is not installed).
+  ``load_face_detector`` (which runs an SCRFD with torch for backend torch/auto, or when onnxruntime is not installed).
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
@@ -76,7 +78,6 @@ from .compare import (
     similarity_matrix,
     verdict,
 )
-from .convert import converted_graphs
 from .detect import DetectionSettings, FaceDetector, TorchFaceDetector, load_detector, load_face_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
 from .draw import draw_faces, retention_chart, score_chart, similarity_chart
@@ -108,9 +109,11 @@ from .masks import REGIONS as MASK_REGIONS
 from .masks import MaskSpec, crop_masks, face_masks
 from .model_facts import ModelFacts, ModelKind, build_model_facts
 from .pipeline import Analysis, analyze, detect_faces, embed_batch
+from .protocols import Detector, Recognizer
 from .restore import DEFAULT_BLEND as DEFAULT_RESTORE_BLEND
 from .restore import DEFAULT_FIDELITY as DEFAULT_RESTORE_FIDELITY
 from .restore import DriftReport, RestoreResult, RestoreSettings, restore_faces
+from .runner import LoadOptions, converted_graphs
 from .runtime import (
     BACKEND_CHOICES,
     PROVIDER_CHOICES,
@@ -261,6 +264,9 @@ __all__ = [
     "names_for_role",
     "graph_session",
     "converted_graphs",
+    "LoadOptions",
+    "Detector",
+    "Recognizer",
     "onnxruntime_available",
     "norm_crop",
     "open_session",

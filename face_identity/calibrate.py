@@ -18,11 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .compare import DEFAULT_MATCH_THRESHOLD, match_threshold
-from .detect import FaceDetector
-from .embed import ArcFaceRecognizer
 from .errors import InvalidArgumentError, InvalidImageError
 from .images import read_image
 from .progress import ProgressCallback
+from .protocols import Detector, Recognizer
 from .select import select_faces
 
 logger = logging.getLogger(__name__)
@@ -197,8 +196,8 @@ def _leave_out(left_out: list[tuple[Path, str]] | None, path: Path, reason: str)
 
 def embed_main_faces(
     paths: Sequence[Path],
-    detector: FaceDetector,
-    recognizer: ArcFaceRecognizer,
+    detector: Detector,
+    recognizer: Recognizer,
     flip: bool = False,
     unreadable: list[tuple[Path, str]] | None = None,
     progress: ProgressCallback | None = None,
@@ -267,8 +266,8 @@ def read_pairs(pairs_file: Path, folder: Path, left_out: list[tuple[Path, str]] 
 
 def calibrate_folder(
     folder: str | os.PathLike[str],
-    detector: FaceDetector,
-    recognizer: ArcFaceRecognizer,
+    detector: Detector,
+    recognizer: Recognizer,
     pairs_file: str | os.PathLike[str] | None = None,
     flip: bool = False,
     progress: ProgressCallback | None = None,

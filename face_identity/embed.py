@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,12 +23,14 @@ from .download import resolve_model
 from .errors import InvalidArgumentError, InvalidImageError
 from .integrity import cached_crc32, graph_mismatch
 from .onnx_graph import GraphFacts, read_graph_facts
-from .runtime import BACKEND_CHOICES, ModelSession, graph_session, require_kind, session_for_backend
+from .runner import LoadKeywords, LoadOptions, Probe, load_options, load_runner, open_model
+from .runtime import ModelSession, require_kind
 from .types import Face, Identity, RGBImage
 from .validate import check_integer
 
 if TYPE_CHECKING:
     import torch
+    from typing_extensions import Unpack
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +40,12 @@ AUTO_BATCH_GPU = 256
 
 
 class EmbeddingBackend(Protocol):
-    """Runs the recognizer graph on a preprocessed batch, and says what ``ArcFaceRecognizer`` may ask of it."""
+    """What ``ArcFaceRecognizer`` asks of what runs its graph (a ``runner.ModelRunner``, or a test stand-in)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """``onnxruntime`` or ``torch``."""
+        ...
 
     @property
     def on_gpu(self) -> bool:
@@ -49,61 +54,27 @@ class EmbeddingBackend(Protocol):
 
     @property
     def batch_independent(self) -> bool:
-        """Whether each face's embedding is independent of its batch mates even for a graph that quantizes per batch.
-
-        ``False`` leaves it to the graph (``GraphFacts.batch_dependent``); the torch backend quantizes
-        each face on its own and says ``True``.
-        """
+        """Whether each face's embedding is independent of its batch mates even for a graph that quantizes per batch."""
         ...
 
     @property
     def device(self) -> torch.device | None:
-        """The torch device the graph computes on, or ``None`` for a backend outside torch (onnxruntime)."""
+        """The torch device the graph computes on, or ``None`` for onnxruntime."""
         ...
 
-    def run(self, blob: NDArray[np.float32]) -> NDArray[np.float32]:
+    def run(self, blob: NDArray[np.float32], /) -> NDArray[np.float32]:
         """``[N, 3, S, S]`` float32 normalised input -> ``[N, D]`` float32 raw embeddings."""
         ...
 
-    def run_tensor(self, blob: torch.Tensor) -> torch.Tensor:
-        """``[N, 3, S, S]`` normalised float tensor on any device -> ``[N, D]`` raw embeddings.
-
-        Torch backends keep the tensors on their device; others copy the batch to the host and
-        return a CPU tensor.
-        """
+    def run_tensor(self, blob: torch.Tensor, /) -> torch.Tensor:
+        """``[N, 3, S, S]`` normalised tensor on any device -> raw embeddings, float32 (on the graph's device for torch)."""
         ...
 
     def describe(self) -> str: ...
 
-
-class OnnxRuntimeBackend:
-    """The recognizer in an onnxruntime session (fp16-input models are fed float16)."""
-
-    name = "onnxruntime"
-    batch_independent = False
-    device = None
-
-    def __init__(self, model: ModelSession) -> None:
-        self.model = model
-        self.input_name = model.inputs[0].name
-        self.input_dtype = np.float16 if model.inputs[0].is_float16 else np.float32
-
-    @property
-    def on_gpu(self) -> bool:
-        return self.model.on_gpu
-
-    def run(self, blob: NDArray[np.float32]) -> NDArray[np.float32]:
-        output = self.model.run({self.input_name: blob.astype(self.input_dtype, copy=False)})[0]
-        return np.asarray(output, dtype=np.float32).reshape(blob.shape[0], -1)
-
-    def run_tensor(self, blob: torch.Tensor) -> torch.Tensor:
-        """``run`` on a tensor: one copy to the host and a float32 CPU tensor back."""
-        import torch
-
-        return torch.from_numpy(self.run(np.ascontiguousarray(blob.detach().cpu().numpy(), dtype=np.float32)))
-
-    def describe(self) -> str:
-        return f"onnxruntime ({self.model.describe_providers()})"
+    def report(self) -> str:
+        """``describe`` and the providers really active (``runner.ModelRunner.report``), for logs and nodes."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -168,7 +139,7 @@ class ArcFaceRecognizer:
 
     def _probe_dimension(self) -> int:
         crop = np.zeros((1, self.input_size, self.input_size, 3), dtype=np.uint8)
-        return int(self.backend.run(self.preprocess(crop)).shape[1])
+        return int(self.backend.run(self.preprocess(crop)).reshape(1, -1).shape[1])
 
     def _choose_batch_size(self, requested: int | None) -> int:
         if requested is not None:  # None = automatic; 0 and negatives are refused, never taken as automatic
@@ -214,7 +185,7 @@ class ArcFaceRecognizer:
             if self.fixed_batch is not None and count < self.fixed_batch:
                 chunk = torch.cat([chunk, chunk.new_zeros((self.fixed_batch - count, *chunk.shape[1:]))])
             blob = self.preprocess_tensor(chunk.float())
-            raw = self.backend.run_tensor(blob)[:count].float().cpu().numpy()
+            raw = self.backend.run_tensor(blob)[:count].reshape(count, -1).float().cpu().numpy()
             outputs.append(np.asarray(raw, dtype=np.float32))
             if on_chunk is not None:
                 on_chunk(count)
@@ -254,7 +225,7 @@ class ArcFaceRecognizer:
             if self.fixed_batch is not None and count < self.fixed_batch:
                 padding = np.zeros((self.fixed_batch - count, *chunk.shape[1:]), dtype=chunk.dtype)
                 chunk = np.concatenate([chunk, padding])
-            outputs.append(self.backend.run(self.preprocess(chunk))[:count])
+            outputs.append(self.backend.run(self.preprocess(chunk))[:count].reshape(count, -1))
             if on_chunk is not None:
                 on_chunk(count)
         return np.concatenate(outputs) if outputs else np.zeros((0, self.dimension), np.float32)
@@ -382,63 +353,57 @@ def embedding_space_for(
     return content_id
 
 
+def _probe(model: ModelSession) -> Probe:
+    """Two seeded crops normalised as ArcFace wants them (about -1..1), for checking a torch conversion."""
+    info = model.inputs[0]
+    size = info.shape[2] if isinstance(info.shape[2], int) and info.shape[2] > 0 else 112
+    crops = np.random.default_rng(112).random((2, 3, size, size), dtype=np.float32) * 2 - 1
+    return Probe({info.name: crops}, (info.name,))
+
+
 def load_recognizer(
     name_or_path: str | os.PathLike[str] = "arcface_w600k_r50",
     folders: Sequence[str | os.PathLike[str]] = (),
+    options: LoadOptions | None = None,
     *,
-    providers: str | Sequence[str] = "auto",
-    strict: bool = False,
     batch_size: int | None = None,
     model_id: str | None = None,
-    backend: str = "onnxruntime",
-    device: Any = None,
-    dtype: str = "float32",
-    allow_download: bool = True,
-    device_id: int = 0,
+    **keywords: Unpack[LoadKeywords],
 ) -> ArcFaceRecognizer:
     """Find (or download), open and check an ArcFace recognizer.
 
     Args:
         name_or_path: catalog name or ``.onnx`` path.
         folders: model folders to search before downloading.
-        providers: onnxruntime provider choice (``auto``, ``cuda``, ``cpu``, ...).
-        strict: raise when a requested GPU provider is not active.
+        options: how to find and run it (``runner.LoadOptions``); its fields may also be given as keywords:
+            ``providers`` (``auto``, ``cuda``, ``cpu``, ...), ``strict`` (raise when a requested GPU provider is
+            not active), ``backend`` (``onnxruntime``, ``torch`` or ``auto``: torch on a GPU device, onnxruntime
+            on CPU), ``device`` and ``dtype`` (torch device and precision), ``device_id`` (onnxruntime's GPU), ...
         batch_size: faces per call, a whole number >= 1 (``None`` = automatic: 1 for batch-dependent
             int8 models, 32 on CPU, 256 on GPU; 0 and negatives are refused).
         model_id: override the embedding-space id (e.g. when a renamed w600k_r50 copy is used).
-        backend: ``onnxruntime``, ``torch`` or ``auto`` (torch on a GPU device, onnxruntime on CPU).
-        device: torch device for the torch backend (default: CUDA if available, else CPU).
-        dtype: torch backend precision: ``float32``, ``float16`` or ``bfloat16``.
-        device_id: GPU index for onnxruntime's GPU providers.
 
-    Without onnxruntime installed, ``auto`` (and ``torch``) run the torch conversion; ``onnxruntime``
-    raises ``ProviderUnavailableError`` saying how to install it. Once the torch backend is chosen no
+    The torch conversion quantizes each face on its own (its embeddings do not depend on the batch)
+    and is kept only when it matches onnxruntime on a probe (``runner.load_runner``). Without
+    onnxruntime installed, ``auto`` (and ``torch``) run the torch conversion; ``onnxruntime`` raises
+    ``ProviderUnavailableError`` saying how to install it. Once the torch backend is chosen no
     onnxruntime session stays open (``model`` is then a ``runtime.graph_session``).
 
     Raises:
         ModelMismatchError: the file is not a recognizer ("... is a face detector, not a face recognizer").
-        ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
+        ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError, ModelConversionError.
     """
-    if backend not in BACKEND_CHOICES:
-        raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
-    resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model, backend = session_for_backend(resolved.path, backend, providers, strict=strict, device_id=device_id)
+    settings = load_options(options, keywords)
+    resolved = resolve_model(name_or_path, folders, allow_download=settings.allow_download)
+    model, backend = open_model(resolved.path, settings)
     require_kind(model, "recognizer")
     facts = read_graph_facts(resolved.path)
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "recognizer" else None
     space = model_id or embedding_space_for(resolved.path, spec, verified=resolved.verified, model=model)
-    chosen: EmbeddingBackend = OnnxRuntimeBackend(model)
-    if backend in ("torch", "auto"):
-        from .convert import choose_torch_backend
-
-        torch_backend = choose_torch_backend(resolved.path, backend, device, dtype)
-        if torch_backend is not None:
-            chosen = torch_backend
-            if model.has_session:  # the torch module runs it: no second copy of the weights in onnxruntime
-                model = graph_session(resolved.path)
+    runner = load_runner(model, backend, settings, lambda: _probe(model), per_sample_quantization=True)
     return ArcFaceRecognizer(
-        chosen,
-        model,
+        runner,
+        runner.model,
         facts,
         space,
         spec.name if spec else resolved.path.stem,

@@ -25,11 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .catalog import W600K_R50_SPACE
-from .detect import FaceDetector
 from .detect.settings import MAX_DET_SIZE
-from .embed import ArcFaceRecognizer
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError
 from .insightface_compat import ensure_face_align
+from .protocols import Detector, Recognizer
 from .types import Face, Identity
 from .validate import check_integer, check_not_empty, check_number
 
@@ -185,8 +184,8 @@ class FaceAnalysisCompat:
 
     def __init__(
         self,
-        detector: FaceDetector,
-        recognizer: ArcFaceRecognizer,
+        detector: Detector,
+        recognizer: Recognizer,
         identity: Identity | None = None,
         require_space: str | None = W600K_R50_SPACE,
     ) -> None:
@@ -219,7 +218,7 @@ class FaceAnalysisCompat:
         )
         return f"detector {self.detector.name} | recognizer {self.recognizer.name} ({self.recognizer.model_id}) | {mode}"
 
-    def _detector_now(self) -> FaceDetector:
+    def _detector_now(self) -> Detector:
         size = self.det_model.input_size
         try:
             width, height = size
@@ -338,8 +337,8 @@ def faceid_embeds(
 
 
 def insightface_compatible(
-    detector: FaceDetector,
-    recognizer: ArcFaceRecognizer,
+    detector: Detector,
+    recognizer: Recognizer,
     identity: Identity | None = None,
 ) -> tuple[FaceAnalysisCompat, str]:
     """What the "Face Analysis (insightface-compatible)" node hands IPAdapter_plus.

@@ -22,6 +22,7 @@ from .embed import ArcFaceRecognizer
 from .errors import InvalidArgumentError, NoFaceFoundError
 from .images import as_rgb_uint8, image_batch_frames
 from .pipeline import embed_batch
+from .protocols import Detector
 from .select import EVERY_FACE, FaceSelection
 from .stream import analyze_stream
 from .types import FaceBatch, Identity
@@ -61,7 +62,7 @@ def embed_source(
     recognizer: ArcFaceRecognizer,
     batch_shape: tuple[int, ...],
     faces: FaceBatch | None = None,
-    detector: Any = None,
+    detector: Detector | None = None,
     context: str = "embed",
 ) -> EmbedSource:
     """How a batch of ``batch_shape`` ``(B, H, W, ...)`` images is to be embedded (see the module docstring).
@@ -113,7 +114,7 @@ def identify(
     recognizer: ArcFaceRecognizer,
     images: Any,
     faces: FaceBatch | None = None,
-    detector: Any = None,
+    detector: Detector | None = None,
     *,
     selection: FaceSelection = EVERY_FACE,
     flip: bool = False,
@@ -150,6 +151,7 @@ def identify(
         )
     source = embed_source(recognizer, shape, faces, detector, context)
     if source == "detector":
+        assert detector is not None  # embed_source says so
         progress = _Progress(shape[0], on_progress)
         analysis = analyze_stream(detector, recognizer, images, selection, flip=flip, on_frames_done=progress, context=context)
         return Identification(source, analysis.faces, analysis.identity)

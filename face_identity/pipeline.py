@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detect import FaceDetector
-from .embed import ArcFaceRecognizer
+from .protocols import Detector, Recognizer
 from .select import EVERY_FACE, FaceSelection
 from .types import FaceBatch, Identity, RGBImage
 
 
 def detect_faces(
-    detector: FaceDetector,
+    detector: Detector,
     images: Sequence[RGBImage],
     selection: FaceSelection = EVERY_FACE,
     on_image_done: Callable[[int], None] | None = None,
@@ -44,7 +43,7 @@ class Analysis:
 
 
 def embed_batch(
-    recognizer: ArcFaceRecognizer,
+    recognizer: Recognizer,
     images: Sequence[RGBImage],
     faces: FaceBatch,
     flip: bool = False,
@@ -62,8 +61,8 @@ def embed_batch(
 
 
 def analyze(
-    detector: FaceDetector,
-    recognizer: ArcFaceRecognizer,
+    detector: Detector,
+    recognizer: Recognizer,
     images: Sequence[RGBImage],
     selection: FaceSelection = EVERY_FACE,
     flip: bool = False,

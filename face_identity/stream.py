@@ -28,11 +28,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .align import alignment_matrix, warp_faces_torch
-from .detect import FaceDetector, TorchFaceDetector
+from .detect import TorchFaceDetector
 from .embed import ArcFaceRecognizer, EmbeddingResult
 from .errors import InvalidArgumentError, InvalidImageError
 from .images import as_rgb_uint8
 from .pipeline import Analysis
+from .protocols import Detector
 from .select import EVERY_FACE, FaceSelection, select_faces
 from .types import Face, FaceBatch, RGBImage
 from .validate import check_image_batch
@@ -155,7 +156,7 @@ def frames_per_chunk(
 # The stream
 
 
-def _default_device(recognizer: ArcFaceRecognizer | None, detector: Any, images: Any) -> Any:
+def _default_device(recognizer: ArcFaceRecognizer | None, detector: Detector, images: Any) -> Any:
     import torch
 
     backend_device = recognizer.backend.device if recognizer is not None else None
@@ -250,7 +251,7 @@ def _aligned_on_host(
 
 
 def _stream(
-    detector: FaceDetector | TorchFaceDetector,
+    detector: Detector,
     recognizer: ArcFaceRecognizer | None,
     images: Any,
     selection: FaceSelection,
@@ -275,7 +276,8 @@ def _stream(
     if chunk_frames is None and frames.count:
         height = max(h for h, _ in frames.sizes)
         width = max(w for _, w in frames.sizes)
-        canvas = detector.canvas_size(detector.settings.det_size or (640, 640)) if torch_detector else None  # type: ignore[union-attr]
+        det_size = detector.settings.det_size or (640, 640)
+        canvas = detector.canvas_size(det_size) if isinstance(detector, TorchFaceDetector) else None
         device_frames = torch_detector or (recognizer is not None and on_device)
         chunk_frames = frames_per_chunk(height, width, memory_budget_mb, canvas, device_frames)
     step = chunk_frames or 1
@@ -287,8 +289,8 @@ def _stream(
         groups = frames.device_groups(start, stop, torch_device) if need_device else []
         need_host = not torch_detector or (queue is not None and not on_device)
         host = frames.host_images(start, stop) if need_host else []
-        if torch_detector:
-            detected = [faces for group, indices in groups for faces in detector.detect_frames(group, indices)]  # type: ignore[union-attr]
+        if isinstance(detector, TorchFaceDetector):
+            detected = [faces for group, indices in groups for faces in detector.detect_frames(group, indices)]
         else:
             detected = [detector.detect(image, start + offset) for offset, image in enumerate(host)]
         chosen = [
@@ -314,7 +316,7 @@ def _stream(
 
 
 def analyze_stream(
-    detector: FaceDetector | TorchFaceDetector,
+    detector: Detector,
     recognizer: ArcFaceRecognizer,
     images: Any,
     selection: FaceSelection = EVERY_FACE,
@@ -363,7 +365,7 @@ def analyze_stream(
 
 
 def detect_stream(
-    detector: FaceDetector | TorchFaceDetector,
+    detector: Detector,
     images: Any,
     selection: FaceSelection = EVERY_FACE,
     *,

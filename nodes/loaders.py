@@ -15,7 +15,6 @@ from ..face_identity import (
     FaceModel,
     InswapperSwapper,
     ModelKind,
-    ModelSession,
     Role,
     TorchFaceDetector,
     check_number,
@@ -54,17 +53,6 @@ def model_choices(role: Role) -> list[str]:
     """Combo entries: catalog names of the role (downloaded on first use), then local files."""
     catalog = names_for_role(role)
     return catalog + [name for name in local_model_files(role) if name not in catalog]
-
-
-def provider_note(model: ModelSession) -> str:
-    """``"providers: CUDA, CPU"``, with a warning when a requested GPU provider is not the one running."""
-    if not model.has_session:  # the torch backend runs it (requested_providers says why)
-        return f"onnxruntime: not used ({', '.join(model.requested_providers) or 'torch backend'})"
-    active = ", ".join(name.replace("ExecutionProvider", "") for name in model.active_providers)
-    wanted = [n for n in model.requested_providers if n != "CPUExecutionProvider"]
-    if wanted and not model.on_gpu:
-        return f"providers: {active} (WARNING: {', '.join(wanted)} requested but not active)"
-    return f"providers: {active}"
 
 
 def model_input(role: Role, tooltip: str) -> tuple[list[str], dict[str, Any]]:
@@ -150,8 +138,8 @@ class LoadArcFaceModel:
             device_id=gpu_index(),
         )
         info = (
-            f"{recognizer.name} | space {recognizer.model_id} | {recognizer.dimension}-d | backend {recognizer.backend.describe()} | "
-            f"batch {recognizer.batch_size} | {provider_note(recognizer.model)}"
+            f"{recognizer.name} | space {recognizer.model_id} | {recognizer.dimension}-d | batch {recognizer.batch_size} | "
+            f"{recognizer.backend.report()}"
         )
         return recognizer, info
 
@@ -230,8 +218,7 @@ class LoadFaceDetector:
             device_id=gpu_index(),
             device=torch_device(),
         )
-        runs_on = f" | backend {detector.describe()}" if isinstance(detector, TorchFaceDetector) else ""
-        return detector, f"{detector.name} ({detector.family}){runs_on} | {provider_note(detector.model)}"
+        return detector, f"{detector.name} ({detector.family}) | {detector.backend.report()}"
 
 
 class LoadFaceSwapper:
@@ -280,7 +267,7 @@ class LoadFaceSwapper:
             dtype=precision,
             device_id=gpu_index(),
         )
-        return swapper, f"{describe_facts(swapper)} | backend {swapper.backend.describe()} | {provider_note(swapper.model)}"
+        return swapper, f"{describe_facts(swapper)} | {swapper.backend.report()}"
 
 
 def load_kind(name: str, kinds: ModelKind | tuple[ModelKind, ...], backend: str, provider: str, precision: str) -> FaceModel:
@@ -313,8 +300,7 @@ def loader_inputs(role: str, tooltip: str, extra: list[str] | None = None) -> di
 
 
 def describe(model: FaceModel) -> str:
-    note = provider_note(model.model) if model.model is not None else ""
-    return f"{model.name} ({model.facts.kind}, {model.facts.licence}) | backend {model.backend.describe()} | {note}"
+    return f"{model.name} ({model.facts.kind}, {model.facts.licence}) | {model.backend.report()}"
 
 
 class LoadFaceLandmarker:

@@ -18,17 +18,13 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from face_identity import convert  # noqa: E402
-from face_identity.convert import (  # noqa: E402
-    ConvertedGraph,
-    TorchBackend,
-    choose_torch_backend,
-    convert_model,
-)
+from face_identity.convert import ConvertedGraph, convert_model  # noqa: E402
 from face_identity.detect.postprocess import image_blob, letterbox, nms  # noqa: E402
 from face_identity.detect.scrfd import decode_scrfd  # noqa: E402
 from face_identity.devtools import synthetic  # noqa: E402
 from face_identity.embed import AUTO_BATCH_CPU, load_recognizer  # noqa: E402
 from face_identity.errors import InvalidArgumentError, ModelConversionError  # noqa: E402
+from face_identity.runner import LoadOptions, ModelRunner, Probe, load_runner, open_model  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -422,33 +418,42 @@ def test_unsupported_attribute_combination_raises(tmp_path: Path) -> None:
 
 
 def test_auto_on_cpu_keeps_onnxruntime(tiny_recognizer_path: Path) -> None:
-    assert choose_torch_backend(tiny_recognizer_path, "auto", "cpu", "float32") is None
     recognizer = load_recognizer(tiny_recognizer_path, providers="cpu", backend="auto", device="cpu")
     assert recognizer.backend.name == "onnxruntime"
 
 
+def _runner_for(path: Path, backend: str, device: str, dtype: str = "float32") -> ModelRunner:
+    """The shared runner's choice for a graph, probed on two seeded rows."""
+    options = LoadOptions(providers="cpu", backend=backend, device=device, dtype=dtype)
+    model, chosen = open_model(path, options)
+    info = model.inputs[0]
+    shape = (2, *[dim if isinstance(dim, int) and dim > 0 else 3 for dim in info.shape[1:]])
+    feeds = {info.name: np.random.default_rng(0).random(shape, np.float32)}
+    return load_runner(model, chosen, options, Probe(feeds, (info.name,)))
+
+
 def test_auto_falls_back_with_a_warning_when_conversion_fails(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = _graph_with(tmp_path / "odd.onnx", "NonZero")
-    with caplog.at_level(logging.WARNING, logger="face_identity.convert"):
-        assert choose_torch_backend(path, "auto", "meta", "float32") is None  # any non-CPU device asks for torch
+    with caplog.at_level(logging.WARNING, logger="face_identity.runner"):
+        assert _runner_for(path, "auto", "meta").name == "onnxruntime"  # any non-CPU device asks for torch
     assert "NonZero" in caplog.text and "onnxruntime" in caplog.text
     with pytest.raises(ModelConversionError, match="NonZero"):
-        choose_torch_backend(path, "torch", "cpu", "float32")
+        _runner_for(path, "torch", "cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch build or machine without CUDA")
 def test_unusable_device_is_refused_or_skipped(tiny_recognizer_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="face_identity.convert"):
-        assert choose_torch_backend(tiny_recognizer_path, "auto", "cuda", "float16") is None
+        assert _runner_for(tiny_recognizer_path, "auto", "cuda", "float16").name == "onnxruntime"
     assert "cannot use device cuda" in caplog.text
     with pytest.raises(ModelConversionError, match="cannot use device cuda"):
-        choose_torch_backend(tiny_recognizer_path, "torch", "cuda", "float32")
+        _runner_for(tiny_recognizer_path, "torch", "cuda")
 
 
 def test_torch_backend_in_load_recognizer(tiny_recognizer_path: Path) -> None:
     reference = load_recognizer(tiny_recognizer_path, providers="cpu")
     recognizer = load_recognizer(tiny_recognizer_path, providers="cpu", backend="torch", device="cpu")
-    assert isinstance(recognizer.backend, TorchBackend)
+    assert isinstance(recognizer.backend, ModelRunner)
     assert recognizer.backend.name == "torch"
     assert recognizer.backend.describe().startswith("torch cpu float32")
     assert recognizer.batch_size == AUTO_BATCH_CPU
@@ -489,5 +494,5 @@ def test_precision_names_and_devices() -> None:
         convert.resolve_device("warp-drive")
     assert convert.resolve_device("cpu").type == "cpu"
     assert convert.dtype_supported("cpu", "float32")
-    with pytest.raises(InvalidArgumentError):
-        choose_torch_backend("x.onnx", "onnxruntime")
+    with pytest.raises(InvalidArgumentError, match="unknown backend"):
+        LoadOptions(backend="tensorflow")

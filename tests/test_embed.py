@@ -265,7 +265,7 @@ def test_input_name_is_read_from_the_session(tmp_path: Path, crops: NDArray[np.u
         layers=(1, 1, 1, 1), widths=(8, 8, 16, 16), stem=8, embedding=128, input_name="data", output_name="fc1"
     )
     recognizer = recognizer_at(synthetic.build_iresnet(tmp_path / "named.onnx", config, seed=3))
-    assert recognizer.backend.input_name == "data"  # type: ignore[attr-defined]
+    assert recognizer.backend.input_names == ("data",)  # type: ignore[attr-defined]
     assert recognizer.dimension == 128
     assert recognizer.embed_crops(crops[:2]).raw.shape == (2, 128)
 
@@ -287,8 +287,8 @@ def test_fixed_batch_model_runs_face_by_face(tmp_path: Path, crops: NDArray[np.u
 
 def test_float16_input_model(tmp_path: Path, crops: NDArray[np.uint8]) -> None:
     half = recognizer_at(synthetic.build_fixed_batch_recognizer(tmp_path / "half.onnx", float16_input=True, seed=1))
-    assert half.backend.input_dtype == np.float16  # type: ignore[attr-defined]
-    assert half.backend.input_name == "input0"  # type: ignore[attr-defined]
+    assert set(half.backend.input_dtypes.values()) == {np.float16}  # type: ignore[attr-defined]
+    assert half.backend.input_names == ("input0",)  # type: ignore[attr-defined]
     full = recognizer_at(synthetic.build_fixed_batch_recognizer(tmp_path / "full.onnx", seed=1))
     half_result, full_result = half.embed_crops(crops), full.embed_crops(crops)
     assert half_result.raw.dtype == np.float32
@@ -298,7 +298,7 @@ def test_float16_input_model(tmp_path: Path, crops: NDArray[np.uint8]) -> None:
 def test_real_fp16_mobilefacenet_matches_fp32(real_models: dict[str, Path], real_crops: NDArray[np.uint8]) -> None:
     fp32 = recognizer_at(real_models["foamliu"])
     fp16 = recognizer_at(real_models["foamliu_fp16"])
-    assert fp16.backend.input_dtype == np.float16 and fp16.batch_size == 1  # type: ignore[attr-defined]
+    assert set(fp16.backend.input_dtypes.values()) == {np.float16} and fp16.batch_size == 1  # type: ignore[attr-defined]
     assert fp32.dimension == fp16.dimension == 128
     first, second = fp32.embed_crops(real_crops), fp16.embed_crops(real_crops)
     assert cosine_rows(first.raw, second.raw).min() > 0.99

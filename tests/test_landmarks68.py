@@ -61,7 +61,7 @@ def test_dark_crops_get_clahe_and_bright_ones_do_not() -> None:
 
 def test_landmarker_kind_is_checked(tmp_path: Path) -> None:
     restorer = load_face_model(
-        synthetic_masks.build_restorer_like(tmp_path / "gfpgan_1.4.onnx", size=64), "restorer", providers="cpu"
+        synthetic_masks.build_restorer_like(tmp_path / "gfpgan_1.4.onnx", size=512), "restorer", providers="cpu"
     )
     with pytest.raises(InvalidArgumentError, match="not a 68-point landmarker"):
         landmarks_68(restorer, np.zeros((8, 8, 3), np.uint8), [Face(bbox=[0, 0, 4, 4], score=1, landmarks=FIVE)])

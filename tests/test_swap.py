@@ -26,12 +26,12 @@ from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentErr
 from face_identity.geometry import paste_crop_mask
 from face_identity.images import read_image
 from face_identity.masks import box_mask
+from face_identity.runner import ModelRunner
 from face_identity.select import order_faces
 from face_identity.swap import (
     InswapperSwapper,
     SwapSettings,
     TargetSelection,
-    TorchSwapperBackend,
     blend_latents,
     detect_and_swap,
     landmarks_in_crop,
@@ -502,7 +502,7 @@ def test_torch_backend_matches_onnxruntime(
     path = fp16_swapper_path if float16_model else swapper_path
     onnx_swapper = load_swapper(path, providers="cpu", allow_download=False)
     torch_swapper = load_swapper(path, providers="cpu", allow_download=False, backend="torch", device="cpu")
-    assert isinstance(torch_swapper.backend, TorchSwapperBackend)
+    assert isinstance(torch_swapper.backend, ModelRunner) and torch_swapper.backend.name == "torch"
     assert torch_swapper.backend.batch_size == 1  # the synthetic graph hard-codes batch 1 in a Reshape, like the export
     crops = np.random.default_rng(9).random((3, 128, 128, 3)).astype(np.float32)
     latents = np.repeat(onnx_swapper.project(source)[None], 3, axis=0)
@@ -521,6 +521,7 @@ def test_torch_backend_refuses_an_inexact_conversion(swapper_path: Path, monkeyp
 
     class WrongGraph:
         input_names = ("target", "source")
+        device, dtype = torch.device("cpu"), torch.float32
 
         def __call__(self, target: object, source: object) -> tuple[object, ...]:
             return (torch.zeros((1, 3, 128, 128)),)

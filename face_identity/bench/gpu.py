@@ -31,7 +31,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,10 @@ from .reference import InsightFaceReference, insightface_missing
 from .report import add_comparisons
 from .timing import run_group
 from .variants import providers_for
+
+if TYPE_CHECKING:
+    from ..embed import ArcFaceRecognizer
+    from ..protocols import Detector
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -91,7 +95,7 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def _embed_all(recognizer: Any, crops: Any, count: int, batch: int) -> np.ndarray:
+def _embed_all(recognizer: ArcFaceRecognizer, crops: Any, count: int, batch: int) -> np.ndarray:
     """Raw embeddings of ``crops[:count]`` (host uint8 array or device tensor), ``batch`` crops per call."""
     embed = recognizer.embed_crops if isinstance(crops, np.ndarray) else recognizer.embed_tensor
     return np.concatenate([embed(crops[lo : min(lo + batch, count)]).raw for lo in range(0, count, batch)])
@@ -205,9 +209,8 @@ def long_batch_swap(data: Path, device: str, lengths: Sequence[int], chunk: int,
     swapper = load_swapper(
         swapper_path, providers="cpu", backend="torch" if on_gpu else "onnxruntime", device=device, allow_download=False
     )
-    detector: Any = load_detector(data / "models" / DETECTOR_REAL, providers="cpu", allow_download=False)
-    if on_gpu:
-        detector = load_torch_detector(detector, device, "float32")
+    onnx_detector = load_detector(data / "models" / DETECTOR_REAL, providers="cpu", allow_download=False)
+    detector: Detector = load_torch_detector(onnx_detector, device, "float32") if on_gpu else onnx_detector
     frame = read_image(data / "groups" / "insightface_t1.jpg")
     rng = np.random.default_rng(0)
     embedding = rng.normal(size=(1, swapper.dimension)).astype(np.float32)

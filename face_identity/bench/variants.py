@@ -15,9 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..detect import FaceDetector, TorchFaceDetector
+    from ..protocols import Detector
 
 REFERENCE_VARIANTS = ("reference", "reference_nospin")
 
@@ -41,7 +45,7 @@ def providers_for(device: str) -> list[str]:
     return [p for p in wanted if p in available] or ["CPUExecutionProvider"]
 
 
-def load_torch_detector(detector: Any, device: str, dtype: str) -> Any:
+def load_torch_detector(detector: FaceDetector, device: str, dtype: str) -> TorchFaceDetector:
     """The torch version of an onnxruntime ``FaceDetector`` on ``device``."""
     from ..detect import load_torch_detector
 
@@ -140,7 +144,7 @@ def _pipeline_variant(spec: dict[str, Any]) -> Variant:
             len(images),
             note,
         )
-    stream_detector: Any = detector
+    stream_detector: Detector = detector
     if variant == "ours_torch" and not device.startswith("cpu"):
         stream_detector = load_torch_detector(detector, device, dtype)
         note += f", detector {stream_detector.describe()}"

@@ -27,23 +27,20 @@ Nothing is ever pickled.
 Modules, in pipeline order: ``graph`` (the ONNX graph as plain data), ``cache`` (the safetensors
 disk cache), ``context`` and ``ops_*`` (one torch function per node: elementwise, dense incl. the
 exact int8 ops, shape/layout, spatial), ``registry`` (the covered ops), ``interpreter``
-(``ConvertedGraph``, ``converted_graphs``), ``device`` (device/precision policy), ``backends`` (``convert_model`` and the
-torch recognizer backend).
+(``ConvertedGraph``), ``device`` (device/precision policy), ``backends`` (``convert_model``). What runs a
+converted graph for every model kind, checked against onnxruntime, is ``face_identity.runner``.
 """
 
 from __future__ import annotations
 
-from .backends import TorchBackend, choose_torch_backend, convert_model
+from .backends import convert_model
 from .cache import CACHE_FORMAT, load_graph_spec
 from .device import dtype_supported, resolve_device, resolve_dtype, torch_target, usable_dtype
-from .interpreter import ConvertedGraph, converted_graphs
+from .interpreter import ConvertedGraph
 
 __all__ = [
     "CACHE_FORMAT",
     "ConvertedGraph",
-    "converted_graphs",
-    "TorchBackend",
-    "choose_torch_backend",
     "convert_model",
     "dtype_supported",
     "load_graph_spec",

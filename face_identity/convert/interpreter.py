@@ -255,18 +255,3 @@ class ConvertedGraph:
             for name in step.release:
                 values.pop(name, None)
         return tuple(as_tensor(values[name], state) for name in self.output_names)
-
-
-def converted_graphs(*models: Any) -> list[ConvertedGraph]:
-    """The torch graphs behind loaded models (a recognizer, detector or swapper on the torch backend).
-
-    Looks at ``model.graph`` and ``model.backend.graph``; models run by onnxruntime contribute none.
-    For hosts that manage device memory themselves (ComfyUI's model management moves them with ``to``).
-    """
-    found: list[ConvertedGraph] = []
-    for model in models:
-        for holder in (model, getattr(model, "backend", None)):
-            graph = getattr(holder, "graph", None)
-            if isinstance(graph, ConvertedGraph) and all(graph is not seen for seen in found):
-                found.append(graph)
-    return found

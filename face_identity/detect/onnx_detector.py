@@ -8,16 +8,15 @@ retries at smaller det sizes (big close-up faces) and then on a padded copy (tig
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..download import resolve_model
 from ..errors import InvalidImageError, ModelMismatchError
-from ..runtime import ModelSession, graph_session, open_session, require_kind
+from ..runner import ModelRunner
+from ..runtime import ModelSession
 from ..types import Face, RGBImage
 from ..validate import check_not_empty
 from .postprocess import faces_from_detections, image_blob, letterbox, nms
@@ -31,7 +30,11 @@ _FAMILY_NORMALISATION = {"scrfd": (127.5, 128.0), "yoloface": (0.0, 255.0)}
 
 
 class FaceDetector:
-    """A loaded face detector. Thread-compatible; the ONNX session is the only state."""
+    """A loaded face detector run by onnxruntime (``backend``, a ``runner.ModelRunner``). Thread-compatible.
+
+    Satisfies ``protocols.Detector``. Its ``model`` may be a ``runtime.graph_session`` (no onnxruntime)
+    when it only carries a ``TorchFaceDetector``'s settings and decoding facts.
+    """
 
     def __init__(
         self,
@@ -51,6 +54,7 @@ class FaceDetector:
             )
         default_mean, default_std = _FAMILY_NORMALISATION[family]
         self.model = model
+        self.backend = ModelRunner(model)
         self.family = family
         self.name = name
         self.input_mean = default_mean if input_mean is None else input_mean
@@ -66,6 +70,10 @@ class FaceDetector:
 
     def __repr__(self) -> str:
         return f"FaceDetector({self.name!r}, family={self.family}, providers={self.model.describe_providers()})"
+
+    def describe(self) -> str:
+        """What runs it (``ModelRunner.describe``)."""
+        return self.backend.describe()
 
     def with_settings(self, **changes: object) -> FaceDetector:
         """The same session with some settings changed (e.g. ``score_threshold=0.4``)."""
@@ -84,7 +92,7 @@ class FaceDetector:
         canvas_size = self.fixed_input or fit_size
         canvas, scale = letterbox(image, fit_size, canvas_size)
         blob = image_blob(canvas, self.input_mean, self.input_std, self._input_dtype)
-        outputs = self.model.run({self._input_name: blob})
+        outputs = self.backend.run_feeds({self._input_name: blob}, ())
         if self.family == "scrfd":
             boxes, scores, landmarks = decode_scrfd(outputs, canvas_size[1], canvas_size[0], score_threshold)
         else:
@@ -136,46 +144,3 @@ class FaceDetector:
             if on_image_done is not None:
                 on_image_done(index)
         return results
-
-
-def load_detector(
-    name_or_path: str | os.PathLike[str],
-    folders: Sequence[str | os.PathLike[str]] = (),
-    *,
-    providers: str | Sequence[str] = "auto",
-    strict: bool = False,
-    settings: DetectionSettings | None = None,
-    allow_download: bool = True,
-    device_id: int = 0,
-    without_onnxruntime: bool = False,
-) -> FaceDetector:
-    """Find (or download), open and check a face detector run by onnxruntime (``load_face_detector`` also takes torch).
-
-    Args:
-        name_or_path: catalog name (``retinaface_10g``, ``scrfd_2.5g``, ``yoloface_8n``) or an ``.onnx`` path.
-        folders: model folders to search before downloading.
-        providers: onnxruntime provider choice (``auto``, ``cuda``, ``cpu``, ...).
-        strict: raise when a requested GPU provider is not active.
-        device_id: GPU index for GPU providers.
-        without_onnxruntime: read the graph with ``onnx`` only (``runtime.graph_session``), for the torch detector.
-
-    Raises:
-        ModelMismatchError: the file is not a detector with 5 landmarks.
-        ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
-    """
-    resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    if without_onnxruntime:
-        model = graph_session(resolved.path, "torch backend (onnxruntime not installed)")
-    else:
-        model = open_session(resolved.path, providers, strict=strict, device_id=device_id)
-    signature = require_kind(model, "detector")
-    spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "detector" else None
-    family = signature.family or "scrfd"
-    return FaceDetector(
-        model,
-        family,
-        spec.name if spec else resolved.path.stem,
-        spec.input_mean if spec else None,
-        spec.input_std if spec else None,
-        settings,
-    )

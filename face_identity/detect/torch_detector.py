@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidImageError, ModelConversionError
 from ..images import as_rgb_uint8
+from ..runner import LoadOptions, ModelRunner, Probe, load_runner
 from ..types import Face, RGBImage
 from ..validate import check_not_empty
 from .onnx_detector import FaceDetector
@@ -167,15 +168,23 @@ class TorchFaceDetector:
     retries at smaller sizes and on a padded copy) within float rounding of the model outputs.
     """
 
-    def __init__(self, detector: FaceDetector, graph: ConvertedGraph) -> None:
+    def __init__(self, detector: FaceDetector, backend: ModelRunner) -> None:
         if detector.family != "scrfd":
             raise ModelConversionError(f"{detector.name}: only SCRFD-family detectors run on the torch device")
-        layout_for_outputs(len(graph.output_names))
+        if backend.graph is None:
+            raise ModelConversionError(f"{detector.name}: the torch detector needs a runner with a converted graph")
+        layout_for_outputs(len(backend.graph.output_names))
         self.detector = detector
-        self.graph = graph
+        self.backend = backend
         self.name = detector.name
         self.family = detector.family
-        self.layouts = output_layouts(graph)
+        self.layouts = output_layouts(backend.graph)
+
+    @property
+    def graph(self) -> ConvertedGraph:
+        """The converted graph its runner calls."""
+        assert self.backend.graph is not None  # checked in __init__
+        return self.backend.graph
 
     @property
     def settings(self) -> DetectionSettings:
@@ -188,7 +197,7 @@ class TorchFaceDetector:
 
     def with_settings(self, **changes: object) -> TorchFaceDetector:
         """The same converted model with some settings changed (as ``FaceDetector.with_settings``)."""
-        return TorchFaceDetector(self.detector.with_settings(**changes), self.graph)
+        return TorchFaceDetector(self.detector.with_settings(**changes), self.backend)
 
     @property
     def device(self) -> Any:
@@ -198,7 +207,8 @@ class TorchFaceDetector:
         return f"TorchFaceDetector({self.name!r}, device={self.graph.device}, dtype={self.graph.dtype})"
 
     def describe(self) -> str:
-        return f"torch {self.graph.device} {str(self.graph.dtype).replace('torch.', '')}"
+        """What runs it (``ModelRunner.describe``): ``torch cuda:0 float32 ...``."""
+        return self.backend.describe()
 
     def canvas_size(self, fit_size: tuple[int, int]) -> tuple[int, int]:
         return self.detector.fixed_input or fit_size
@@ -214,7 +224,7 @@ class TorchFaceDetector:
             frames, fit_size, canvas, self.detector.input_mean, self.detector.input_std, self.graph.dtype
         )
         with torch.inference_mode():
-            outputs = self.graph(blob)
+            outputs = self.backend.call_graph(blob)
             candidates = decode_scrfd_tensors(outputs, int(frames.shape[0]), canvas[1], canvas[0], threshold, self.layouts)
         if candidates is None:
             if frames.shape[0] == 1:
@@ -314,6 +324,31 @@ class TorchFaceDetector:
         return results
 
 
+def detector_probe(detector: FaceDetector) -> Probe:
+    """One seeded noise image letterboxed and normalised as the detector feeds it (640 px where the graph is dynamic)."""
+    info = detector.model.inputs[0]
+    width, height = detector.fixed_input or (640, 640)
+    pixels = np.random.default_rng(640).integers(0, 256, (1, 3, height, width)).astype(np.float32)
+    return Probe({info.name: (pixels - np.float32(detector.input_mean)) / np.float32(detector.input_std)})
+
+
+def torch_detector_for(detector: FaceDetector, backend: str, options: LoadOptions) -> FaceDetector | TorchFaceDetector:
+    """``detector`` converted to torch (``runner.load_runner``: probe-checked against onnxruntime where it has a session).
+
+    ``auto`` may keep ``detector`` (onnxruntime); ``torch`` raises when it cannot convert.
+
+    Raises:
+        ModelConversionError: ``backend="torch"`` and not an SCRFD model with landmarks, or a conversion that
+            fails or differs from onnxruntime.
+    """
+    if detector.family != "scrfd":
+        if backend == "torch":
+            raise ModelConversionError(f"{detector.name}: only SCRFD-family detectors run on the torch device")
+        return detector
+    runner = load_runner(detector.model, backend, options, lambda: detector_probe(detector), per_call=(None,))
+    return TorchFaceDetector(detector, runner) if runner.graph is not None else detector
+
+
 def load_torch_detector(
     detector: FaceDetector,
     device: Any = None,
@@ -324,13 +359,13 @@ def load_torch_detector(
 ) -> TorchFaceDetector:
     """Convert a loaded SCRFD ``FaceDetector``'s model to torch on ``device`` (default: CUDA when available, else CPU).
 
-    Raises:
-        ModelConversionError: not an SCRFD model with landmarks, or an op the converter lacks.
-    """
-    from ..convert.backends import convert_model
-    from ..convert.device import resolve_device, usable_dtype
+    The conversion is checked against the detector's onnxruntime session on a probe when it has one.
 
-    torch_device = resolve_device(device)
-    torch_dtype = usable_dtype(torch_device, dtype, "the torch detector")
-    graph = convert_model(detector.model.path, dtype=torch_dtype, device=torch_device, channels_last=channels_last, cache=cache)
-    return TorchFaceDetector(detector, graph)
+    Raises:
+        ModelConversionError: not an SCRFD model with landmarks, an op the converter lacks, or outputs that differ.
+    """
+    precision = str(dtype).removeprefix("torch.")
+    options = LoadOptions(backend="torch", device=device, dtype=precision, channels_last=channels_last, cache=cache)
+    converted = torch_detector_for(detector, "torch", options)
+    assert isinstance(converted, TorchFaceDetector)  # backend torch converts or raises
+    return converted

@@ -13,14 +13,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import (
-    ArcFaceRecognizer,
-    FaceDetector,
+    Detector,
     FaceIdentityError,
     FaceSelection,
     Identity,
     IncompatibleIdentitiesError,
     InvalidArgumentError,
     NoFaceFoundError,
+    Recognizer,
     analyze,
     average_identities,
     load_identity,
@@ -79,7 +79,7 @@ class References:
         return digest.hexdigest()
 
 
-def _require_space(identity: Identity, recognizer: ArcFaceRecognizer, source: Path) -> None:
+def _require_space(identity: Identity, recognizer: Recognizer, source: Path) -> None:
     if identity.model_id != recognizer.model_id or identity.dimension != recognizer.dimension:
         raise IncompatibleIdentitiesError(
             f"reference {source} holds {identity.model_id} ({identity.dimension}-d) embeddings but the recognizer "
@@ -88,7 +88,7 @@ def _require_space(identity: Identity, recognizer: ArcFaceRecognizer, source: Pa
         )
 
 
-def identity_of_file(path: Path, detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False) -> Identity:
+def identity_of_file(path: Path, detector: Detector, recognizer: Recognizer, flip: bool = False) -> Identity:
     """An identity file as is, or the largest face of a reference image (``NoFaceFoundError`` when it has none)."""
     if path.suffix.lower() in IDENTITY_SUFFIXES:
         identity = load_identity(path)
@@ -104,7 +104,7 @@ def identity_of_file(path: Path, detector: FaceDetector, recognizer: ArcFaceReco
 
 
 def average_of(
-    paths: Sequence[Path], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
+    paths: Sequence[Path], detector: Detector, recognizer: Recognizer, flip: bool = False
 ) -> tuple[NDArray[np.float32], int]:
     """``([D] unit centroid, number of rows averaged)`` of identity files and reference images together."""
     if not paths:
@@ -115,7 +115,7 @@ def average_of(
 
 
 def load_references(
-    paths: Sequence[str | os.PathLike[str]], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
+    paths: Sequence[str | os.PathLike[str]], detector: Detector, recognizer: Recognizer, flip: bool = False
 ) -> References:
     """One identity from reference images and/or identity files, all averaged (each face or row counts once)."""
     centroid, count = average_of([Path(p) for p in paths], detector, recognizer, flip)
@@ -173,7 +173,7 @@ def _leave_out(left_out: list[tuple[str, str]] | None, path: Path, reason: str) 
 
 
 def load_gallery(
-    folder: str | os.PathLike[str], detector: FaceDetector, recognizer: ArcFaceRecognizer, flip: bool = False
+    folder: str | os.PathLike[str], detector: Detector, recognizer: Recognizer, flip: bool = False
 ) -> References:
     """Several named identities for 1:N scoring (see ``gallery_members``); each member's usable files averaged.
 

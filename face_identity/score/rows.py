@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from .. import Analysis, ArcFaceRecognizer, FaceDetector, FaceSelection, InvalidArgumentError, analyze, cosine_matrix, read_image
+from .. import Analysis, Detector, FaceSelection, InvalidArgumentError, Recognizer, analyze, cosine_matrix, read_image
 from ..types import RGBImage
 from .references import UNKNOWN, References
 
@@ -96,8 +96,8 @@ class BatchScorer:
 
     def __init__(
         self,
-        detector: FaceDetector,
-        recognizer: ArcFaceRecognizer,
+        detector: Detector,
+        recognizer: Recognizer,
         references: References,
         threshold: float,
         decode_workers: int = DEFAULT_DECODE_WORKERS,

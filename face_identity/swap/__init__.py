@@ -5,7 +5,8 @@
 - ``embedding_swapper``: ``EmbeddingSwapper``, every other embedding-driven family (HyperSwap, SimSwap,
   GHOST, HifiFace) run from its row of ``swapper_facts``, and the crossface ``EmbeddingConverter``.
 - ``loading``: ``load_swapper`` for any family (catalog name, graph facts or ``family=``).
-- ``backends``: what runs a swapper graph (onnxruntime, or the torch conversion checked against it).
+- ``backends``: ``SwapperBackend``, what a swapper asks of its runner (``face_identity.runner``: onnxruntime, or
+  the torch conversion checked against it).
 - ``targets``: which faces to swap (all, by index, or by likeness to a reference identity).
 - ``crops``: pixel boost split/merge and the face-area mask.
 - ``run``: ``swap_faces`` and ``detect_and_swap`` for any swapper with the ``run.Swapper`` surface.
@@ -22,7 +23,7 @@ target's own identity in, and target selection by reference identity.
 
 from __future__ import annotations
 
-from .backends import TORCH_MATCH_TOLERANCE, OnnxSwapperBackend, SwapperBackend, TorchSwapperBackend
+from .backends import TORCH_MATCH_TOLERANCE, SwapperBackend
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
 from .embedding_swapper import EmbeddingConverter, EmbeddingSwapper, describe_facts
 from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, load_inswapper, project_embeddings
@@ -47,7 +48,6 @@ __all__ = [
     "RetentionReport",
     "EmbeddingSwapper",
     "InswapperSwapper",
-    "OnnxSwapperBackend",
     "SelectionMode",
     "SwapResult",
     "SwapSettings",
@@ -55,7 +55,6 @@ __all__ = [
     "Swapper",
     "SwapperBackend",
     "TargetSelection",
-    "TorchSwapperBackend",
     "blend_latents",
     "describe_facts",
     "detect_and_swap",

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError, ModelMismatchError
+from ..runner import ModelRunner
 from ..runtime import ModelSession
 from ..swapper_facts import FamilyFacts, strength_share
 from ..types import Identity
@@ -32,34 +33,32 @@ def unit_rows(rows: NDArray[np.floating]) -> NDArray[np.float64]:
 
 
 class EmbeddingConverter:
-    """A crossface converter in onnxruntime: ``[K, 512]`` w600k_r50 embeddings -> ``[K, 512]`` raw converted vectors.
+    """A crossface converter: ``[K, 512]`` w600k_r50 embeddings -> ``[K, 512]`` raw converted vectors.
 
-    Its graph takes one ``input`` ``[1, 512]`` float32 and gives one ``[1, 512]`` output; rows go one by one
-    when the batch axis is fixed.
+    Its graph takes one ``input`` ``[1, 512]`` float32 and gives one ``[1, 512]`` output; its runner
+    (``runner.ModelRunner``) sends rows one by one when the batch axis is fixed.
     """
 
-    def __init__(self, model: ModelSession, name: str) -> None:
+    def __init__(self, backend: ModelRunner, name: str) -> None:
+        model = backend.model
         if len(model.inputs) != 1 or len(model.outputs) < 1:
             raise ModelMismatchError(f"{name}: a crossface converter has one input and one output, got {model.inputs}")
         info = model.inputs[0]
         if len(info.shape) != 2 or (isinstance(info.shape[1], int) and info.shape[1] not in (SOURCE_DIMENSION, -1)):
             raise ModelMismatchError(f"{name}: a crossface converter takes [1, 512] vectors, its input is {list(info.shape)}")
+        self.backend = backend
         self.model = model
         self.name = name
-        self.input_name = info.name
-        batch = info.shape[0]
-        self.fixed_batch = isinstance(batch, int) and batch > 0
 
     def convert(self, rows: NDArray[np.floating]) -> NDArray[np.float32]:
         """``[K, 512]`` float rows -> ``[K, 512]`` float32 converter outputs (not normalised)."""
         values = np.atleast_2d(np.asarray(rows, dtype=np.float32))
-        if self.fixed_batch:
-            parts = [np.asarray(self.model.run({self.input_name: values[i : i + 1]})[0], np.float32) for i in range(len(values))]
-            return np.concatenate(parts).reshape(len(values), -1) if parts else np.zeros((0, SOURCE_DIMENSION), np.float32)
-        return np.asarray(self.model.run({self.input_name: values})[0], np.float32).reshape(len(values), -1)
+        if not len(values):
+            return np.zeros((0, SOURCE_DIMENSION), np.float32)
+        return self.backend.run(values).reshape(len(values), -1)
 
     def __repr__(self) -> str:
-        return f"EmbeddingConverter({self.name!r})"
+        return f"EmbeddingConverter({self.name!r}, backend={self.backend.describe()})"
 
 
 class EmbeddingSwapper:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,18 +26,14 @@ from ..catalog import W600K_R50_SPACE
 from ..download import resolve_model
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError, ModelMismatchError
 from ..onnx_graph import last_initializer
-from ..runtime import (
-    BACKEND_CHOICES,
-    ModelSession,
-    TensorInfo,
-    declared_embedding_space,
-    graph_session,
-    require_kind,
-    session_for_backend,
-)
+from ..runner import LoadKeywords, LoadOptions, load_options, load_runner, open_model
+from ..runtime import ModelSession, TensorInfo, declared_embedding_space, require_kind
 from ..swapper_facts import INSWAPPER, LATENT_RULES, FamilyFacts, LatentRule
 from ..types import Identity
-from .backends import OnnxSwapperBackend, SwapperBackend, torch_swapper_backend
+from .backends import SWAPPER_BATCH, SwapperBackend, swapper_io, swapper_probe
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 INSWAPPER_TEMPLATE = "arcface_128"
 """inswapper crops with insightface's 128 rule: ``(arcface_dst + [8, 0]) * size / 128``."""
@@ -181,15 +177,10 @@ def swap_inputs(model: ModelSession) -> tuple[TensorInfo, TensorInfo]:
 def load_inswapper(
     name_or_path: str | os.PathLike[str] = "inswapper_128",
     folders: Sequence[str | os.PathLike[str]] = (),
+    options: LoadOptions | None = None,
     *,
-    providers: str | Sequence[str] = "auto",
-    strict: bool = False,
-    allow_download: bool = True,
-    backend: str = "onnxruntime",
-    device: Any = None,
-    dtype: str = "float32",
     embedding_space: str | None = None,
-    device_id: int = 0,
+    **keywords: Unpack[LoadKeywords],
 ) -> InswapperSwapper:
     """Find (or download), open and check an inswapper-style swapper.
 
@@ -197,16 +188,12 @@ def load_inswapper(
         name_or_path: ``inswapper_128``, ``inswapper_128_fp16`` or an ``.onnx`` path (an existing
             ``insightface/inswapper_128.onnx`` in ``folders`` is found as is).
         folders: model folders to search before downloading.
-        providers: onnxruntime provider choice (``auto``, ``cuda``, ``cpu``, ...).
-        strict: raise when a requested GPU provider is not active.
-        backend: ``onnxruntime``; ``torch`` runs the graph converted by ``face_identity.convert`` on
-            ``device`` (checked against onnxruntime on a probe at load); ``auto`` does so on a GPU
-            device when the conversion is exact, and keeps onnxruntime otherwise.
-        device, dtype: torch device (default: CUDA if available) and precision (``float32``,
-            ``float16``, ``bfloat16``) of the torch backend.
+        options: how to find and run it (``runner.LoadOptions``; its fields may also be given as keywords):
+            ``providers``, ``strict``, ``device_id`` (onnxruntime); ``backend`` ``onnxruntime``, ``torch`` (the
+            graph converted by ``face_identity.convert`` on ``device`` in ``dtype``, checked against
+            onnxruntime on a probe at load) or ``auto`` (so on a GPU device when the conversion is exact).
         embedding_space: identity space the emap expects (default: the one the file declares in its ONNX
             metadata, ``runtime.EMBEDDING_SPACE_METADATA_KEY``; else the catalog's, else ``arcface_w600k_r50``).
-        device_id: GPU index for onnxruntime's GPU providers.
 
     Raises:
         ModelMismatchError: not a swapper, or the last initializer is not a ``[D, D]`` emap for the ``[1, D]`` source.
@@ -217,10 +204,9 @@ def load_inswapper(
     onnxruntime then); ``onnxruntime`` raises ``ProviderUnavailableError`` saying how to install it.
     Once the torch backend is chosen no onnxruntime session stays open (``runtime.graph_session``).
     """
-    if backend not in BACKEND_CHOICES:
-        raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
-    resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model, backend = session_for_backend(resolved.path, backend, providers, strict=strict, device_id=device_id)
+    settings = load_options(options, keywords)
+    resolved = resolve_model(name_or_path, folders, allow_download=settings.allow_download)
+    model, backend = open_model(resolved.path, settings)
     require_kind(model, "swapper")
     target, source = swap_inputs(model)
     emap = last_initializer(resolved.path)
@@ -234,14 +220,11 @@ def load_inswapper(
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "swapper" else None
     side = target.shape[2]
     input_size = int(side) if isinstance(side, int) and side > 0 else (spec.input_size[1] if spec else INSWAPPER_INPUT_SIZE)
-    chosen: SwapperBackend = OnnxSwapperBackend(model, target, source)
-    if backend in ("torch", "auto"):
-        reference = chosen if model.has_session else None
-        converted = torch_swapper_backend(resolved.path, backend, device, dtype, reference, input_size, int(source_dim))
-        if converted is not None:
-            chosen = converted
-            if model.has_session:  # checked against onnxruntime above; now no second copy of the weights stays open
-                model = graph_session(resolved.path)
+    io = swapper_io("inswapper's I/O", target.name, source.name, input_size, int(source_dim))
+    probe = swapper_probe(target.name, source.name, input_size, int(source_dim))
+    names = (target.name, source.name)
+    chosen = load_runner(model, backend, settings, probe, io=io, input_names=names, max_batch=SWAPPER_BATCH)
+    model = chosen.model
     return InswapperSwapper(
         chosen,
         model,

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..catalog import W600K_R50_SPACE
 from ..download import resolve_model
-from ..errors import InvalidArgumentError, ModelMismatchError
+from ..errors import ModelMismatchError
 from ..onnx_graph import last_initializer
-from ..runtime import BACKEND_CHOICES, ModelSession, declared_embedding_space, open_session, require_kind
+from ..runner import LoadKeywords, LoadOptions, ModelRunner, Probe, load_options, load_runner, open_model
+from ..runtime import ModelSession, declared_embedding_space, require_kind
 from ..swapper_facts import SWAPPER_FACTS, FamilyFacts, family_facts
-from .backends import OnnxSwapperBackend, SwapperBackend, torch_swapper_backend
+from .backends import SWAPPER_BATCH, swapper_io, swapper_probe
 from .embedding_swapper import SOURCE_DIMENSION, EmbeddingConverter, EmbeddingSwapper
 from .inswapper import InswapperSwapper, load_inswapper, swap_inputs
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def _graph_family(model: ModelSession, path: os.PathLike[str] | str) -> str:
@@ -61,46 +68,49 @@ def _facts_for(model: ModelSession, path: Any, spec_name: str | None, family: st
 def load_converter(
     name_or_path: str | os.PathLike[str],
     folders: Sequence[str | os.PathLike[str]] = (),
-    *,
-    providers: str | Sequence[str] = "auto",
-    allow_download: bool = True,
-    device_id: int = 0,
+    options: LoadOptions | None = None,
+    **keywords: Unpack[LoadKeywords],
 ) -> EmbeddingConverter:
     """Find (or download with its ``.hash``), open and check a crossface converter (``input [1, 512]`` -> ``[1, 512]``).
+
+    ``options`` (or its fields as keywords) as for ``load_swapper``; a converter runs in torch only where
+    ``auto`` would put it there (a GPU device, or no onnxruntime), since it is tiny.
 
     Raises:
         ModelMismatchError: not a one-vector-in, one-vector-out graph.
         ModelFileError, ModelNotAvailableError, ModelIntegrityError.
     """
-    resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
-    model = open_session(resolved.path, providers, device_id=device_id)
-    return EmbeddingConverter(model, resolved.spec.name if resolved.spec else resolved.path.stem)
+    settings = load_options(options, keywords)
+    settings = replace(settings, backend="onnxruntime" if settings.backend == "onnxruntime" else "auto")
+    resolved = resolve_model(name_or_path, folders, allow_download=settings.allow_download)
+    model, backend = open_model(resolved.path, settings)
+    name = resolved.spec.name if resolved.spec else resolved.path.stem
+    EmbeddingConverter(ModelRunner(model), name)  # checks the signature before anything runs
+    rows = np.random.default_rng(512).normal(size=(2, SOURCE_DIMENSION)).astype(np.float32)
+    probe = Probe({model.inputs[0].name: rows}, (model.inputs[0].name,))
+    return EmbeddingConverter(load_runner(model, backend, settings, probe), name)
 
 
 def load_swapper(
     name_or_path: str | os.PathLike[str] = "inswapper_128",
     folders: Sequence[str | os.PathLike[str]] = (),
+    options: LoadOptions | None = None,
     *,
-    providers: str | Sequence[str] = "auto",
-    strict: bool = False,
-    allow_download: bool = True,
-    backend: str = "onnxruntime",
-    device: Any = None,
-    dtype: str = "float32",
     embedding_space: str | None = None,
-    device_id: int = 0,
     family: str | None = None,
     converter: str | os.PathLike[str] | None = None,
     learned_mask: bool = True,
+    **keywords: Unpack[LoadKeywords],
 ) -> InswapperSwapper | EmbeddingSwapper:
     """Find (or download), open and check a swapper of any family (``swapper_facts.SWAPPER_FACTS``).
 
     Args:
         name_or_path: a catalog name (``inswapper_128``, ``hyperswap_1a_256``, ``simswap_256``, ...) or an ``.onnx`` path.
         folders: model folders to search before downloading (the converter is looked up there too).
-        providers, strict, device_id: onnxruntime provider choice.
-        backend, device, dtype: ``onnxruntime``, ``torch`` or ``auto`` (as for inswapper: the torch
-            conversion is checked against onnxruntime on a probe, every output included).
+        options: how to find and run it (``runner.LoadOptions``; its fields may also be given as keywords):
+            ``providers``, ``strict``, ``device_id`` (onnxruntime); ``backend``, ``device``, ``dtype``:
+            ``onnxruntime``, ``torch`` or ``auto`` (the torch conversion is checked against onnxruntime
+            on a probe, every output included).
         embedding_space: identity space the swapper is fed from (default: the file's metadata, else w600k_r50).
         family: ``inswapper``, ``hyperswap``, ``simswap``, ``ghost`` or ``hififace`` for a file the
             catalog does not name (default: from the catalog name, else from the graph).
@@ -112,55 +122,35 @@ def load_swapper(
         InvalidArgumentError: unknown backend or family.
         ModelConversionError, ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError.
     """
-    if backend not in BACKEND_CHOICES:
-        raise InvalidArgumentError(f"unknown backend {backend!r}; use onnxruntime, torch or auto")
+    settings = load_options(options, keywords)
     if family is not None:
         family_facts(family)
-    resolved = resolve_model(name_or_path, folders, allow_download=allow_download)
+    resolved = resolve_model(name_or_path, folders, allow_download=settings.allow_download)
     spec_name = resolved.spec.name if resolved.spec is not None and resolved.spec.role == "swapper" else None
     known = family or (SWAPPER_FACTS[spec_name].facts.family if spec_name in SWAPPER_FACTS else None)
-    model = None if known == "inswapper" else open_session(resolved.path, providers, strict=strict, device_id=device_id)
-    if model is not None:
-        require_kind(model, "swapper")
-    facts = family_facts("inswapper") if model is None else _facts_for(model, resolved.path, spec_name, family)
+    if known == "inswapper":
+        return load_inswapper(resolved.path, folders, settings, embedding_space=embedding_space)
+    model, backend = open_model(resolved.path, settings)
+    require_kind(model, "swapper")
+    facts = _facts_for(model, resolved.path, spec_name, family)
     if facts.source == "emap":
         del model  # inswapper's loader opens (and checks) its own session
-        return load_inswapper(
-            resolved.path,
-            folders,
-            providers=providers,
-            strict=strict,
-            allow_download=allow_download,
-            backend=backend,
-            device=device,
-            dtype=dtype,
-            embedding_space=embedding_space,
-            device_id=device_id,
-        )
-    assert model is not None  # opened above for every family but inswapper
+        return load_inswapper(resolved.path, folders, settings, embedding_space=embedding_space)
     target, source = swap_inputs(model)
-    side = target.shape[2]
-    if isinstance(side, int) and side > 0 and side != facts.size:
-        raise ModelMismatchError(
-            f"{resolved.path.name}: its target input is {side} px, but the {facts.family} facts say {facts.size}"
-        )
-    chosen: SwapperBackend = OnnxSwapperBackend(model, target, source)
-    if backend in ("torch", "auto"):
-        converted = torch_swapper_backend(resolved.path, backend, device, dtype, chosen, facts.size, SOURCE_DIMENSION)
-        if converted is not None:
-            chosen = converted
+    io = swapper_io(f"the {facts.family} facts", target.name, source.name, facts.size, SOURCE_DIMENSION)
+    probe = swapper_probe(target.name, source.name, facts.size, SOURCE_DIMENSION)
+    names = (target.name, source.name)
+    chosen = load_runner(model, backend, settings, probe, io=io, input_names=names, max_batch=SWAPPER_BATCH)
     embedding_converter = None
     if facts.converter is not None:
-        embedding_converter = load_converter(
-            converter or facts.converter, folders, providers=providers, allow_download=allow_download, device_id=device_id
-        )
-    has_mask = any(info.name == "mask" for info in model.outputs[1:])
+        embedding_converter = load_converter(converter or facts.converter, folders, settings)
+    has_mask = any(info.name == "mask" for info in chosen.model.outputs[1:])
     return EmbeddingSwapper(
         chosen,
-        model,
+        chosen.model,
         facts,
         spec_name or resolved.path.stem,
-        embedding_space or declared_embedding_space(model) or W600K_R50_SPACE,
+        embedding_space or declared_embedding_space(chosen.model) or W600K_R50_SPACE,
         embedding_converter,
         has_learned_mask=has_mask,
         use_learned_mask=learned_mask,

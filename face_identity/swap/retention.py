@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from ..compare import cosine_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..images import as_float_rgb, as_rgb_uint8, image_batch_frames
+from ..protocols import Detector, Recognizer
 from ..types import Face, Identity, RGBImage
 
 MATCH_IOU = 0.3
@@ -126,7 +127,7 @@ def match_swapped(swapped: Sequence[Face], found: Sequence[Face], min_iou: float
     return matches
 
 
-def _check(recognizer: Any, identity: Identity, role: str) -> None:
+def _check(recognizer: Recognizer, identity: Identity, role: str) -> None:
     if recognizer.model_id != identity.model_id or recognizer.dimension != identity.dimension:
         raise IncompatibleIdentitiesError(
             f"retention compares faces embedded by {recognizer.model_id} ({recognizer.dimension}-d) with the {role} "
@@ -135,7 +136,7 @@ def _check(recognizer: Any, identity: Identity, role: str) -> None:
         )
 
 
-def _embed(recognizer: Any, images: Sequence[RGBImage], faces: Sequence[Sequence[Face]]) -> list[NDArray[np.float32]]:
+def _embed(recognizer: Recognizer, images: Sequence[RGBImage], faces: Sequence[Sequence[Face]]) -> list[NDArray[np.float32]]:
     result, _ = recognizer.embed_faces(list(images), [list(group) for group in faces])
     bounds = np.cumsum([0] + [len(group) for group in faces])
     return [result.normalised[bounds[i] : bounds[i + 1]] for i in range(len(faces))]
@@ -156,13 +157,13 @@ def _cosines(rows: NDArray[np.float32], others: NDArray[np.float32]) -> NDArray[
 
 
 def measure_retention(
-    detector: Any,
-    recognizer: Any,
+    detector: Detector,
+    recognizer: Recognizer,
     originals: Any,
     swapped: Any,
     targets: Sequence[Sequence[Face]],
     source: Identity,
-    second_recognizer: Any = None,
+    second_recognizer: Recognizer | None = None,
     second_source: Identity | None = None,
     frames_per_step: int = RETENTION_FRAMES_PER_STEP,
 ) -> RetentionReport:

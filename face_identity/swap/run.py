@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +29,7 @@ from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..geometry import paste_back, paste_crop, warp_face
 from ..images import as_float_image, as_rgb_uint8
 from ..masks import POST_SWAP_TYPES, PRE_SWAP_TYPES, MaskSpec, crop_masks, smooth_threshold, with_landmarks_68
+from ..protocols import Detector, Recognizer
 from ..swapper_facts import LATENT_RULES, PASTE_STYLES, FamilyFacts
 from ..types import Face, FloatImage, Identity, RGBImage
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
@@ -224,7 +225,7 @@ def _target_latents(
     images: Sequence[FloatImage],
     faces_per_image: Sequence[Sequence[Face]],
     settings: SwapSettings,
-    recognizer: Any,
+    recognizer: Recognizer | None,
 ) -> list[NDArray[np.float32]]:
     """Per image ``[F_i, D]`` latents: the source latent, blended with each target's own at strength < 1."""
     strength, rule = settings.strength, settings.inswapper_latent
@@ -319,7 +320,7 @@ def swap_faces(
     source: Identity,
     faces_per_image: Sequence[Sequence[Face]],
     settings: SwapSettings = DEFAULT_SWAP,
-    recognizer: Any = None,
+    recognizer: Recognizer | None = None,
     uint8_images: Sequence[RGBImage] | None = None,
 ) -> SwapResult:
     """Swap the source identity onto the given faces of every image.
@@ -374,13 +375,13 @@ def swap_faces(
 
 def detect_and_swap(
     swapper: Swapper,
-    detector: Any,
+    detector: Detector,
     images: Sequence[NDArray[np.generic]],
     source: Identity,
     settings: SwapSettings = DEFAULT_SWAP,
     selection: TargetSelection = EVERY_TARGET,
-    recognizer: Any = None,
-    reference_recognizer: Any = None,
+    recognizer: Recognizer | None = None,
+    reference_recognizer: Recognizer | None = None,
 ) -> SwapResult:
     """Detect faces in every image, pick the targets, swap the source identity onto them.
 

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidArgumentError
 from ..images import as_float_rgb, as_rgb_uint8, image_batch_frames
+from ..protocols import Detector, Recognizer
 from ..stream import DEFAULT_MEMORY_BUDGET_MB, frames_per_chunk
 from ..types import Face, Identity
 from ..validate import check_image_batch
@@ -58,13 +59,13 @@ def _output(given: NDArray[np.float32] | None, shape: tuple[int, ...], name: str
 
 def swap_stream(
     swapper: Swapper,
-    detector: Any,
+    detector: Detector,
     images: Any,
     source: Identity,
     settings: SwapSettings = DEFAULT_SWAP,
     selection: TargetSelection = EVERY_TARGET,
-    recognizer: Any = None,
-    reference_recognizer: Any = None,
+    recognizer: Recognizer | None = None,
+    reference_recognizer: Recognizer | None = None,
     *,
     chunk_frames: int | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,

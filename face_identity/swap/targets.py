@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from ..compare import cosine_matrix, match_threshold
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..images import as_rgb_uint8
+from ..protocols import Recognizer
 from ..select import DEFAULT_ORDER, FACE_ORDERS, order_faces, select_faces
 from ..types import Face, Identity, RGBImage
 from ..validate import check_index_list, check_integer, check_number
@@ -76,7 +77,7 @@ EVERY_TARGET = TargetSelection()
 
 
 def unit_embeddings_per_image(
-    recognizer: Any, images: Sequence[RGBImage], faces_per_image: Sequence[Sequence[Face]]
+    recognizer: Recognizer, images: Sequence[RGBImage], faces_per_image: Sequence[Sequence[Face]]
 ) -> list[NDArray[np.float32]]:
     """Per image, ``[F_i, D]`` unit embeddings of its faces (all crops embedded together)."""
     result, _ = recognizer.embed_faces(list(images), [list(faces) for faces in faces_per_image])
@@ -85,7 +86,7 @@ def unit_embeddings_per_image(
 
 
 def embeddings_per_image(
-    recognizer: Any, images: Sequence[RGBImage], faces_per_image: Sequence[Sequence[Face]]
+    recognizer: Recognizer, images: Sequence[RGBImage], faces_per_image: Sequence[Sequence[Face]]
 ) -> list[tuple[NDArray[np.float32], NDArray[np.float32]]]:
     """Per image, ``([F_i, D]`` unit, ``[F_i, D]`` raw) embeddings of its faces (all crops embedded together)."""
     result, _ = recognizer.embed_faces(list(images), [list(faces) for faces in faces_per_image])
@@ -96,7 +97,7 @@ def embeddings_per_image(
 
 
 def reference_similarities(
-    recognizer: Any,
+    recognizer: Recognizer,
     images: Sequence[NDArray[np.generic]],
     faces_per_image: Sequence[Sequence[Face]],
     reference: Identity,
@@ -126,7 +127,7 @@ def select_targets(
     images: Sequence[NDArray[np.generic]],
     faces_per_image: Sequence[Sequence[Face]],
     selection: TargetSelection = EVERY_TARGET,
-    recognizer: Any = None,
+    recognizer: Recognizer | None = None,
 ) -> list[list[Face]]:
     """The faces to swap in each image, in swap order; an image may get none.
 
