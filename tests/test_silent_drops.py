@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face_identity.calibrate import _read_pairs, labelled_images
+from face_identity.calibrate import labelled_images, read_pairs
 from face_identity.cli import main
 from face_identity.score import expand_dataset
 from face_identity.score.references import gallery_members
@@ -122,7 +122,7 @@ def test_library_collects_what_contributes_nothing(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").write_bytes(b"x")
     pairs.write_text("file_a,file_b,same\na.jpg,a.jpg,1\na.jpg,a.jpg,maybe\n\nonly_one_column\n")
     pairs_left: list[tuple[Path, str]] = []
-    assert len(_read_pairs(pairs, tmp_path, pairs_left)) == 1
+    assert len(read_pairs(pairs, tmp_path, pairs_left)) == 1
     assert [str(path) for path, _ in pairs_left] == [f"{pairs}:3", f"{pairs}:5"]
     labels_left: list[tuple[Path, str]] = []
     (tmp_path / "people" / "p").mkdir(parents=True)
