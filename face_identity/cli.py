@@ -19,128 +19,28 @@ from pathlib import Path
 from typing import Any
 
 from .calibrate import calibrate_folder, labelled_images, read_pairs
-from .catalog import HF_ENDPOINT_DEFAULT, build_catalog, names_for_role
+from .catalog import HF_ENDPOINT_DEFAULT, build_catalog
+from .cli_models import add_model_options, indices_argument, load_detector_from, load_models_from, load_recognizer_from
 from .compare import match_threshold, similarity, verdict
-from .detect import DetectionSettings, FaceDetector, load_detector
+from .detect import FaceDetector
 from .download import default_model_dir, find_local_copy, resolve_model
-from .embed import ArcFaceRecognizer, load_recognizer
+from .embed import ArcFaceRecognizer
 from .errors import FaceIdentityError, NoFaceFoundError
 from .identity_cli import add_identity_parser
 from .images import IMAGE_EXTENSIONS, find_images, read_image
 from .pipeline import analyze
 from .progress import Progress, ProgressReporter
-from .runtime import PROVIDER_CHOICES
 from .score.cli import add_score_parser
-from .select import FACE_ORDERS, FaceSelection, parse_index_list
+from .select import FACE_ORDERS, FaceSelection
 from .store import load_identity
 from .types import Identity
 from .validate import integer_argument, number_argument
 
-DEFAULT_DETECTOR = "retinaface_10g"
-DEFAULT_RECOGNIZER = "arcface_w600k_r50"
 EXIT_FAILED = 2
 """Exit status when the command failed, or when any file of a batch could not be processed."""
 MODULE_PROG = "python -m face_identity"
 THRESHOLD = number_argument("--threshold", -1.0, 1.0)
 """compare's ``--threshold`` (score's is made the same way): NaN, infinity and values outside -1..1 are refused."""
-
-
-def _det_size(text: str) -> tuple[int, int]:
-    parts = [part for part in text.lower().replace(",", "x").split("x") if part]
-    if len(parts) not in (1, 2):
-        raise argparse.ArgumentTypeError(f"det size {text!r}: write 640 or 640x480")
-    sides: list[Any] = [int(part) if part.isdecimal() else part for part in parts]
-    try:  # DetectionSettings' own rule: whole multiples of 32 in 32..MAX_DET_SIZE (4096)
-        settings = DetectionSettings(det_size=(sides[0], sides[-1]))
-    except FaceIdentityError as error:
-        raise argparse.ArgumentTypeError(f"det size {text!r}: {error}") from None
-    return settings.det_size or (0, 0)
-
-
-def _indices(text: str) -> tuple[int, ...] | None:
-    try:  # parse_index_list: whole numbers >= 0, each listed once ("1,1" would pick face 1 twice)
-        return tuple(parse_index_list(text) or ()) or None
-    except FaceIdentityError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _add_model_options(parser: argparse.ArgumentParser, recognizer: bool = True) -> None:
-    group = parser.add_argument_group("models and runtime")
-    group.add_argument(
-        "--detector",
-        default=DEFAULT_DETECTOR,
-        help=f"catalog name or .onnx path (default {DEFAULT_DETECTOR}; catalog: {', '.join(names_for_role('detector'))})",
-    )
-    if recognizer:
-        group.add_argument(
-            "--recognizer", default=DEFAULT_RECOGNIZER, help=f"catalog name or .onnx path (default {DEFAULT_RECOGNIZER})"
-        )
-        group.add_argument(
-            "--batch-size",
-            type=integer_argument("--batch-size", minimum=1, automatic="auto"),
-            default=None,
-            help="faces per recognizer call, >= 1, or auto (the default: 1 for int8 models whose results depend on the batch)",
-        )
-        group.add_argument(
-            "--backend",
-            choices=("onnxruntime", "torch", "auto"),
-            default="onnxruntime",
-            help="recognizer backend (default onnxruntime)",
-        )
-        group.add_argument("--flip", action="store_true", help="average each embedding with that of the mirrored face")
-    group.add_argument(
-        "--providers",
-        default=None,
-        help=f"onnxruntime providers: one of {', '.join(PROVIDER_CHOICES)}, or a comma-separated list of provider names",
-    )
-    group.add_argument("--device", default=None, help="cpu, cuda or cuda:N (sets providers and the GPU index)")
-    group.add_argument("--strict", action="store_true", help="fail instead of falling back to the CPU")
-    group.add_argument("--det-size", type=_det_size, default=None, help="detector input, e.g. 640 or 640x480")
-    group.add_argument(
-        "--det-thresh",
-        type=number_argument("--det-thresh", 0.0, 1.0),
-        default=0.5,
-        help="detector score threshold, 0..1 (default 0.5)",
-    )
-    group.add_argument(
-        "--model-dir", action="append", default=[], help="folder to search for models before downloading (repeatable)"
-    )
-
-
-def _runtime(args: argparse.Namespace) -> tuple[Any, int, Any]:
-    device_id = 0
-    providers: Any = "auto"
-    torch_device = None
-    if args.device:
-        kind, _, index = args.device.partition(":")
-        device_id = int(index) if index.isdigit() else 0
-        providers = "cpu" if kind == "cpu" else "cuda"
-        torch_device = args.device
-    if args.providers:
-        providers = args.providers if args.providers in PROVIDER_CHOICES else [p.strip() for p in args.providers.split(",")]
-    return providers, device_id, torch_device
-
-
-def _load_detector(args: argparse.Namespace) -> FaceDetector:
-    providers, device_id, _ = _runtime(args)
-    settings = DetectionSettings(det_size=args.det_size, score_threshold=args.det_thresh)
-    return load_detector(
-        args.detector, args.model_dir, providers=providers, strict=args.strict, settings=settings, device_id=device_id
-    )
-
-
-def _load_recognizer(args: argparse.Namespace) -> ArcFaceRecognizer:
-    providers, device_id, torch_device = _runtime(args)
-    return load_recognizer(
-        args.recognizer,
-        args.model_dir,
-        providers=providers,
-        strict=args.strict,
-        batch_size=args.batch_size,
-        backend=args.backend,
-        device=torch_device,
-        device_id=device_id,
-    )
 
 
 def _rounded(values: Iterable[float], digits: int = 7) -> list[float]:
@@ -204,14 +104,6 @@ def _analyze_file(
     return {"image": str(path), "faces": _face_entries(analysis)}
 
 
-def _load_models(args: argparse.Namespace) -> tuple[FaceDetector, ArcFaceRecognizer]:
-    """Both models, saying so first on stderr (loading can take seconds; a download, minutes)."""
-    print(f"loading detector {args.detector} and recognizer {args.recognizer} ...", file=sys.stderr, flush=True)
-    detector, recognizer = _load_detector(args), _load_recognizer(args)
-    logging.getLogger(__name__).info("%r; recognizer %s runs on %s", detector, recognizer.name, recognizer.backend.describe())
-    return detector, recognizer
-
-
 def command_analyze(args: argparse.Namespace) -> int:
     items = _expand_inputs(args.images)
     detector: FaceDetector | None = None
@@ -219,7 +111,7 @@ def command_analyze(args: argparse.Namespace) -> int:
     report = [item for item in items if not isinstance(item, Path)]
     if len(report) < len(items):  # models only when some file is there to read
         selection = FaceSelection(args.order, args.indices, args.max_faces, args.min_size)
-        detector, recognizer = _load_models(args)
+        detector, recognizer = load_models_from(args)
         report = []
         with Progress(len(items), "analyzed") as progress:
             for item in items:
@@ -270,7 +162,7 @@ def command_compare(args: argparse.Namespace) -> int:
         for path in paths:
             if not _is_identity_file(path):
                 read_image(path)  # a missing or damaged image fails before any model is loaded
-        detector, recognizer = _load_models(args)
+        detector, recognizer = load_models_from(args)
     first, second = (_identity_of(path, detector, recognizer) for path in paths)
     threshold = args.threshold if args.threshold is not None else match_threshold(first.model_id)
     score = similarity(first, second)
@@ -287,7 +179,7 @@ def command_calibrate(args: argparse.Namespace) -> int:
         labelled_images(args.folder)
     else:
         read_pairs(args.pairs, args.folder)
-    detector, recognizer = _load_models(args)
+    detector, recognizer = load_models_from(args)
     reporter = ProgressReporter("embedded")
     try:
         result = calibrate_folder(args.folder, detector, recognizer, args.pairs, flip=args.flip, progress=reporter)
@@ -383,7 +275,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     analyze_parser.add_argument("--json", action="store_true", help="print one JSON list, one object per image")
     analyze_parser.add_argument("--order", choices=FACE_ORDERS, default="large-small", help="face order (default large-small)")
     analyze_parser.add_argument(
-        "--indices", type=_indices, default=None, help="keep only these face indices, e.g. 0,2 (each once)"
+        "--indices", type=indices_argument, default=None, help="keep only these face indices, e.g. 0,2 (each once)"
     )
     analyze_parser.add_argument(
         "--max-faces",
@@ -397,7 +289,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         default=0.0,
         help="drop faces smaller than this many pixels",
     )
-    _add_model_options(analyze_parser)
+    add_model_options(analyze_parser)
     analyze_parser.set_defaults(handler=command_analyze)
 
     compare_parser = command("compare", "similarity of two faces (images or identity files)")
@@ -406,7 +298,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     compare_parser.add_argument("second", metavar="SECOND", help=face_help)
     compare_parser.add_argument("--threshold", type=THRESHOLD, default=None, help="match threshold, -1..1 (default: the model's)")
     compare_parser.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_model_options(compare_parser)
+    add_model_options(compare_parser)
     compare_parser.set_defaults(handler=command_compare)
 
     calibrate_parser = command("calibrate", "ROC and best threshold on a folder of identity subfolders")
@@ -415,7 +307,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     calibrate_parser.add_argument("--pairs", type=Path, default=None, help="score only these pairs (file_a, file_b, 0|1 per row)")
     calibrate_parser.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_model_options(calibrate_parser)
+    add_model_options(calibrate_parser)
     calibrate_parser.set_defaults(handler=command_calibrate)
 
     models_parser = command("models", "list the catalog and where each model is on disk")
@@ -435,8 +327,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     download_parser.set_defaults(handler=command_download)
 
-    add_score_parser(commands, _add_model_options, _load_detector, _load_recognizer)
-    add_identity_parser(commands, _add_model_options, _load_detector, _load_recognizer)
+    add_score_parser(commands, add_model_options, load_detector_from, load_recognizer_from)
+    add_identity_parser(commands)
     return parser
 
 

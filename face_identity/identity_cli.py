@@ -7,8 +7,7 @@
 ``face-identity identity export FILE --reactor --out F``  a ReActor face model (raw w600k_r50 embedding)
 ``face-identity identity import FILE --out F``   a ReActor face model as one of our identity files
 
-``face_identity.cli`` registers it with ``add_identity_parser(commands, add_model_options, load_detector,
-load_recognizer)``, as it does ``score``. Nothing existing is overwritten unless ``--if-exists overwrite``.
+``face_identity.cli`` registers it with ``add_identity_parser(commands)``; the model options are ``cli_models``'. Nothing existing is overwritten unless ``--if-exists overwrite``.
 Photos that give nothing (unreadable, no face) are named on stderr and the rest are used.
 """
 
@@ -17,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .cli_models import add_model_options, load_models_from
 from .compare import agreeing_rows, average_identities, match_threshold
-from .detect import FaceDetector
-from .embed import ArcFaceRecognizer
 from .errors import FaceIdentityError, InvalidArgumentError
 from .images import find_images, read_image
 from .pipeline import analyze
@@ -74,14 +72,12 @@ def _kept(identities: Sequence[Identity], min_similarity: float) -> tuple[Identi
     return average_identities([identity for identity, kept in zip(identities, keep) if kept]), dropped
 
 
-def command_build(args: argparse.Namespace, load_detector: Any, load_recognizer: Any) -> int:
+def command_build(args: argparse.Namespace) -> int:
     photos = find_images(args.photos)
     if not photos:
         raise InvalidArgumentError(f"no photos found in {', '.join(map(str, args.photos))}; give image files or folders of them")
     path = _output_path(args.out, args.name)
-    _say(f"loading detector {args.detector} and recognizer {args.recognizer} ...")
-    detector: FaceDetector = load_detector(args)
-    recognizer: ArcFaceRecognizer = load_recognizer(args)
+    detector, recognizer = load_models_from(args)
     rows: list[Identity] = []
     used: list[str] = []
     failed: list[str] = []
@@ -187,12 +183,7 @@ def command_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_identity_parser(
-    commands: Any,
-    add_model_options: Callable[[argparse.ArgumentParser], None],
-    load_detector: Callable[[argparse.Namespace], FaceDetector],
-    load_recognizer: Callable[[argparse.Namespace], ArcFaceRecognizer],
-) -> argparse.ArgumentParser:
+def add_identity_parser(commands: Any) -> argparse.ArgumentParser:
     """Add ``identity`` with its subcommands to the CLI's subparsers."""
     parser = commands.add_parser(
         "identity",
@@ -225,7 +216,7 @@ def add_identity_parser(
     )
     build.add_argument("--if-exists", **if_exists)
     add_model_options(build)
-    build.set_defaults(handler=lambda args: command_build(args, load_detector, load_recognizer))
+    build.set_defaults(handler=command_build)
 
     average = actions.add_parser(
         "average", help="merge identity files into one row", description="The weighted mean of the unit rows, re-normalised."

@@ -243,14 +243,14 @@ def test_download_from_the_endpoint_in_hf_endpoint(fake_hub: FakeHub, tmp_path: 
 def test_device_option_reaches_both_onnxruntime_sessions(
     device: str, providers: str, device_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from face_identity import cli
+    from face_identity import cli, cli_models
 
     calls: dict[str, dict[str, Any]] = {}
-    monkeypatch.setattr(cli, "load_detector", lambda *a, **k: calls.setdefault("detector", k))
-    monkeypatch.setattr(cli, "load_recognizer", lambda *a, **k: calls.setdefault("recognizer", k))
+    monkeypatch.setattr(cli_models, "load_detector", lambda *a, **k: calls.setdefault("detector", k))
+    monkeypatch.setattr(cli_models, "load_recognizer", lambda *a, **k: calls.setdefault("recognizer", k))
     args = cli.build_parser().parse_args(["analyze", "photo.jpg", "--device", device])
-    cli._load_detector(args)
-    cli._load_recognizer(args)
+    cli_models.load_detector_from(args)
+    cli_models.load_recognizer_from(args)
     for role in ("detector", "recognizer"):
         assert calls[role]["providers"] == providers
         assert calls[role]["device_id"] == device_id
