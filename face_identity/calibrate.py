@@ -283,14 +283,16 @@ def calibrate_folder(
     left_out: list[tuple[Path, str]] = []
     if pairs_file is None:
         labelled = labelled_images(root, left_out)
-        embeddings, missing = embed_main_faces([p for p, _ in labelled], detector, recognizer, flip, unreadable, progress)
+        embeddings, missing = embed_main_faces(
+            [p for p, _ in labelled], detector, recognizer, flip, unreadable=unreadable, progress=progress
+        )
         usable = [(path, label) for path, label in labelled if path in embeddings]
         pairs = [(a, b, la == lb) for (a, la), (b, lb) in itertools.combinations(usable, 2)]
         skipped = len(labelled) * (len(labelled) - 1) // 2 - len(pairs)
     else:
         listed = read_pairs(Path(pairs_file), root, left_out)
         unique = sorted({p for a, b, _ in listed for p in (a, b)})
-        embeddings, missing = embed_main_faces(unique, detector, recognizer, flip, unreadable, progress)
+        embeddings, missing = embed_main_faces(unique, detector, recognizer, flip, unreadable=unreadable, progress=progress)
         pairs = [pair for pair in listed if pair[0] in embeddings and pair[1] in embeddings]
         skipped = len(listed) - len(pairs)
     scores = [float(np.dot(embeddings[a], embeddings[b])) for a, b, _ in pairs]
