@@ -70,6 +70,7 @@ FACEFUSION_SWAPPERS = {
     "ghost_2_256": ("models-3.0.0", 256, "arcface_112_v1"),
     "ghost_3_256": ("models-3.0.0", 256, "arcface_112_v1"),
     "hififace_unofficial_256": ("models-3.1.0", 256, "mtcnn_512"),
+    "alphaface_256": ("models-3.9.0", 256, "arcface_128"),
 }
 CONVERTERS = ("crossface_simswap", "crossface_ghost", "crossface_hififace")
 
@@ -113,6 +114,17 @@ def test_detector_families_and_embedding_spaces() -> None:
 
 def test_buffalo_l_alias_of_the_recognizer() -> None:
     assert "insightface/models/buffalo_l/w600k_r50.onnx" in get_spec("arcface_w600k_r50").aliases
+
+
+def test_inswapper_is_declared_once_in_the_swapper_facts_with_its_aliases() -> None:
+    """inswapper's catalog entries are built from its swapper_facts rows, as every swapper's, keeping insightface's paths."""
+    from face_identity.swapper_facts import SWAPPER_FACTS
+
+    for name in ("inswapper_128", "inswapper_128_fp16"):
+        spec, row = get_spec(name), SWAPPER_FACTS[name]
+        assert spec.aliases == row.aliases == (f"insightface/{name}.onnx",)
+        assert (spec.input_size, spec.template, spec.repo_id) == ((128, 128), row.facts.template, f"facefusion/{row.release}")
+        assert spec.description.startswith(row.description) and spec.licence == row.licence
 
 
 def test_names_for_role_keep_catalog_order_and_cover_every_entry() -> None:
