@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import InvalidArgumentError
-from .model_facts import ModelFacts, build_model_facts
+from .model_facts import ModelFacts, build_model_facts, role_of
+from .roles import Role
 from .swapper_facts import CONVERTER_FACTS, INSIGHTFACE_LICENCE, SWAPPER_FACTS
 
-Role = Literal["recognizer", "detector", "swapper", "converter", "landmarker", "occluder", "parser", "restorer"]
 DetectorFamily = Literal["scrfd", "yoloface"]
 
 HF_ENDPOINT_DEFAULT = "https://huggingface.co"
@@ -117,10 +117,9 @@ def build_catalog() -> dict[str, ModelSpec]:
 
 def _spec_from_facts(facts: ModelFacts) -> ModelSpec:
     """A downloadable entry for a ``model_facts`` row (landmarkers, occluders, parsers, restorers)."""
-    role: Role = "landmarker" if facts.kind.startswith("landmarker") else facts.kind  # type: ignore[assignment]
     return _facefusion(
         facts.name,
-        role=role,
+        role=role_of(facts.kind),
         licence=facts.licence,
         input_size=(facts.size, facts.size),
         input_mean=facts.mean[0] * 255.0,

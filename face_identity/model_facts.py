@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import InvalidArgumentError
+from .roles import Role
 
 ModelKind = Literal["landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld", "occluder", "parser", "restorer"]
-"""One code path per kind: the 5->68 point model, heatmap FAN, point regressor, XSeg, BiSeNet, face restorer."""
+"""One code path per kind: the 5->68 point model, heatmap FAN, point regressor, XSeg, BiSeNet, face restorer.
+Each is a ``roles.Role`` refined by its code path (``role_of``)."""
 Layout = Literal["NCHW", "NHWC"]
 ColourOrder = Literal["RGB", "BGR"]
 
@@ -167,6 +169,19 @@ def build_model_facts() -> dict[str, ModelFacts]:
         _restorer("restoreformer_plus_plus", APACHE_RESTOREFORMER, "wzhouxiff", "RestoreFormer++, 512 ffhq crop."),
     ]
     return {row.name: row for row in rows}
+
+
+def role_of(kind: ModelKind) -> Role:
+    """The ``roles.Role`` of a kind: the three landmarker kinds are ``landmarker``, the others their own name."""
+    roles: dict[str, Role] = {
+        "landmarker_68_5": "landmarker",
+        "landmarker_2dfan4": "landmarker",
+        "landmarker_pfld": "landmarker",
+        "occluder": "occluder",
+        "parser": "parser",
+        "restorer": "restorer",
+    }
+    return roles[kind]
 
 
 def names_of_kind(*kinds: ModelKind) -> list[str]:

@@ -150,3 +150,17 @@ def test_specs_are_frozen() -> None:
     spec = get_spec("scrfd_2.5g")
     with pytest.raises(AttributeError):
         spec.filename = "other.onnx"  # type: ignore[misc]
+
+
+def test_one_role_vocabulary_for_catalog_facts_and_sessions() -> None:
+    """catalog.Role is roles.Role; every model_facts kind maps to one of its roles, as its catalog entry says."""
+    from face_identity import catalog, roles
+    from face_identity.model_facts import build_model_facts, role_of
+
+    assert catalog.Role is roles.Role
+    assert {spec.role for spec in build_catalog().values()} == set(roles.ROLES)
+    for name, facts in build_model_facts().items():
+        assert role_of(facts.kind) in roles.ROLES
+        if facts.release:
+            assert get_spec(name).role == role_of(facts.kind)
+    assert set(roles.ROLES) | {"unknown"} == set(roles.ROLE_WORDS)
