@@ -156,8 +156,8 @@ def build_model_facts() -> dict[str, ModelFacts]:
         _occluder("xseg_1", "facefusion/models-3.1.0"),
         _occluder("xseg_2", "facefusion/models-3.1.0"),
         _occluder("xseg_3", "facefusion/models-3.2.0"),
+        _parser("bisenet_resnet_34", "facefusion/models-3.0.0"),  # FaceFusion's default parser first
         _parser("bisenet_resnet_18", "facefusion/models-3.1.0"),
-        _parser("bisenet_resnet_34", "facefusion/models-3.0.0"),
         _restorer("gfpgan_1.4", APACHE_GFPGAN, "TencentARC", "GFPGAN v1.4 face restorer, 512 ffhq crop (FaceFusion's default)."),
         _restorer("gfpgan_1.2", APACHE_GFPGAN, "TencentARC", "GFPGAN v1.2 face restorer, 512 ffhq crop."),
         _restorer("gfpgan_1.3", APACHE_GFPGAN, "TencentARC", "GFPGAN v1.3 face restorer, 512 ffhq crop."),
@@ -189,8 +189,10 @@ def names_of_kind(*kinds: ModelKind) -> list[str]:
     return [row.name for row in build_model_facts().values() if row.kind in kinds]
 
 
-def facts_for(name_or_path: str, kind: ModelKind | tuple[ModelKind, ...] | None = None) -> ModelFacts:
+def facts_for(name_or_path: str, kind: ModelKind | Role | tuple[ModelKind | Role, ...] | None = None) -> ModelFacts:
     """The facts row of a model by name or file (``.../gfpgan_1.4.onnx`` -> ``gfpgan_1.4``).
+
+    ``kind``: the kinds, or roles (``landmarker`` = its three kinds), the caller can run; ``None`` = any.
 
     Raises:
         InvalidArgumentError: no row with that name (or file stem), or of another kind; lists the known names.
@@ -200,8 +202,8 @@ def facts_for(name_or_path: str, kind: ModelKind | tuple[ModelKind, ...] | None 
     table = build_model_facts()
     kinds = (kind,) if isinstance(kind, str) else kind
     row = table.get(stem)
-    if row is None or (kinds is not None and row.kind not in kinds):
-        known = [name for name, facts in table.items() if kinds is None or facts.kind in kinds]
+    if row is None or (kinds is not None and row.kind not in kinds and role_of(row.kind) not in kinds):
+        known = [name for name, facts in table.items() if kinds is None or facts.kind in kinds or role_of(facts.kind) in kinds]
         raise InvalidArgumentError(
             f"no model facts for {name_or_path!r}; known models: {', '.join(known)}. "
             "A renamed file must keep its catalog name (e.g. gfpgan_1.4.onnx)."
