@@ -182,8 +182,10 @@ def test_unknown_files_get_their_family_from_the_graph_or_the_argument(linear_fo
     swapper = load(linear_folder, str(large))
     assert (swapper.facts.family, swapper.input_size, swapper.converter.name) == ("simswap", 512, "crossface_simswap")  # type: ignore[union-attr]
     plain = synthetic.build_embedding_swapper_like(tmp_path / "my_256.onnx", 256)
-    with pytest.raises(ModelMismatchError, match="family="):
+    with pytest.raises(ModelMismatchError, match="family=") as ambiguous:
         load_swapper(plain, [linear_folder], providers="cpu", allow_download=False)
+    assert all(name in str(ambiguous.value) for name in ("simswap", "ghost", "hififace", "alphaface"))
+    assert load(linear_folder, str(plain), family="alphaface").facts == SWAPPER_FACTS["alphaface_256"].facts
     ghost = load(linear_folder, str(plain), family="ghost")
     assert (ghost.facts.family, ghost.template) == ("ghost", "arcface_112_v1")
     with pytest.raises(InvalidArgumentError, match="family"):

@@ -25,7 +25,7 @@ from ..errors import ModelMismatchError
 from ..onnx_graph import last_initializer
 from ..runner import LoadKeywords, LoadOptions, ModelRunner, Probe, load_options, load_runner, open_model
 from ..runtime import ModelSession, TensorInfo, declared_embedding_space, require_kind
-from ..swapper_facts import SWAPPER_FACTS, FamilyFacts, family_facts, rows_for_graph
+from ..swapper_facts import SWAPPER_FACTS, SWAPPER_FAMILY_NAMES, FamilyFacts, family_facts, rows_for_graph
 from .backends import SWAPPER_BATCH, swapper_io, swapper_probe
 from .embedding_swapper import SOURCE_DIMENSION, EmbeddingConverter, EmbeddingSwapper
 
@@ -65,7 +65,7 @@ def _facts_for(model: ModelSession, path: Any, spec_name: str | None, family: st
         rows = [row for row in rows if (row.source == "emap") == projected]
     if len(rows) == 1:
         return rows[0]
-    families = sorted({row.family for row in rows_for_graph(side, has_mask)} - {"inswapper"}) or ["inswapper"]
+    families = sorted({row.family for row in rows_for_graph(side, has_mask)}) or list(SWAPPER_FAMILY_NAMES)
     raise ModelMismatchError(
         f"{model.path.name}: a {side or 'dynamic'}-px swapper whose family its graph does not tell ("
         f"{', '.join(families)} share such inputs); pass family= one of {', '.join(repr(name) for name in families)} "
