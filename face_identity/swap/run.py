@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +34,9 @@ from ..swapper_facts import LATENT_RULES, PASTE_STYLES, FamilyFacts
 from ..types import Face, FloatImage, Identity, RGBImage
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
 from .targets import EVERY_TARGET, TargetSelection, embeddings_per_image, select_targets
+
+if TYPE_CHECKING:
+    from .embedding_swapper import EmbeddingSwapper
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +86,13 @@ class Swapper(Protocol):
     def swap_crops_masked(
         self, crops: NDArray[np.floating], latents: NDArray[np.floating]
     ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]: ...
+
+
+if TYPE_CHECKING:
+
+    def _every_family_fits(swapper: EmbeddingSwapper) -> Swapper:
+        """mypy checks here that the one swapper class provides the whole ``Swapper`` surface."""
+        return swapper
 
 
 @dataclass(frozen=True)
