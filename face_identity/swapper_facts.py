@@ -59,6 +59,9 @@ SwapperFamilyName = Literal["inswapper", "hyperswap", "simswap", "ghost", "hifif
 SWAPPER_FAMILY_NAMES: tuple[str, ...] = get_args(SwapperFamilyName)
 """Family names accepted by ``load_swapper(family=...)``."""
 
+LEARNED_MASK_OUTPUT = "mask"
+"""The name of a learned-mask output (HyperSwap's export); a graph output of that name after the first is read as one."""
+
 FACEFUSION_WEIGHT_SPAN = 0.35
 """FaceFusion's ``--face-swapper-weight`` maps 0..1 onto a target share ``w`` of 0.35..-0.35."""
 
@@ -165,7 +168,7 @@ HYPERSWAP = FamilyFacts(
     "embedding",
     "facefusion_unit",
     learned_mask=True,
-    outputs=("output", "mask"),
+    outputs=("output", LEARNED_MASK_OUTPUT),
     sources=FF_CORE + "; facefusion-labs hyperswap/src/exporting.py (I/O names, the mask output)",
 )
 SIMSWAP_256 = FamilyFacts(

@@ -175,6 +175,18 @@ def test_catalog_name_picks_the_family_facts(linear_folder: Path, name: str) -> 
     assert SWAPPER_FACTS[name].release.startswith("models-3.") and SWAPPER_FACTS[name].licence
 
 
+def test_every_row_names_its_sources_and_can_be_found_from_a_graph() -> None:
+    """Each family row says where its facts come from, and the graph-side lookup knows every catalog swapper's row."""
+    from face_identity.swapper_facts import FAMILY_ROWS, rows_for_graph
+
+    for name, row in SWAPPER_FACTS.items():
+        assert row.facts.sources, name
+        assert row.facts in FAMILY_ROWS, name
+        assert row.facts in rows_for_graph(row.facts.size, row.facts.learned_mask), name
+        assert row.facts.inputs == ("target", "source") and row.facts.outputs[0] == "output", name
+        assert (len(row.facts.outputs) > 1) == row.facts.learned_mask, name
+
+
 def test_unknown_files_get_their_family_from_the_graph_or_the_argument(linear_folder: Path, tmp_path: Path) -> None:
     masked = synthetic.build_embedding_swapper_like(tmp_path / "my_swapper.onnx", 256, mask=True)
     assert load(linear_folder, str(masked)).facts.family == "hyperswap"

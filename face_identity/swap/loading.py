@@ -25,7 +25,7 @@ from ..errors import ModelMismatchError
 from ..onnx_graph import last_initializer
 from ..runner import LoadKeywords, LoadOptions, ModelRunner, Probe, load_options, load_runner, open_model
 from ..runtime import ModelSession, TensorInfo, declared_embedding_space, require_kind
-from ..swapper_facts import SWAPPER_FACTS, SWAPPER_FAMILY_NAMES, FamilyFacts, family_facts, rows_for_graph
+from ..swapper_facts import LEARNED_MASK_OUTPUT, SWAPPER_FACTS, SWAPPER_FAMILY_NAMES, FamilyFacts, family_facts, rows_for_graph
 from .backends import SWAPPER_BATCH, swapper_io, swapper_probe
 from .embedding_swapper import SOURCE_DIMENSION, EmbeddingConverter, EmbeddingSwapper
 
@@ -58,7 +58,7 @@ def _facts_for(model: ModelSession, path: Any, spec_name: str | None, family: st
         return SWAPPER_FACTS[spec_name].facts
     target, source = swap_inputs(model)
     side = target.shape[2] if isinstance(target.shape[2], int) and target.shape[2] > 0 else None
-    has_mask = any(info.name == "mask" for info in model.outputs[1:])
+    has_mask = any(info.name == LEARNED_MASK_OUTPUT for info in model.outputs[1:])
     rows = rows_for_graph(side, has_mask, family)
     if len(rows) > 1:
         projected = _emap(path, source) is not None
@@ -159,7 +159,7 @@ def load_swapper(
     embedding_converter = None
     if facts.converter is not None:
         embedding_converter = load_converter(converter or facts.converter, folders, settings)
-    has_mask = any(info.name == "mask" for info in chosen.model.outputs[1:])
+    has_mask = any(info.name == LEARNED_MASK_OUTPUT for info in chosen.model.outputs[1:])
     return EmbeddingSwapper(
         chosen,
         chosen.model,
