@@ -39,8 +39,9 @@ nothing else. By stage, one module each:
 - Calibrate (``calibrate``): ``calibrate_scores``, ``CalibrationReport``, ``calibrate_folder``.
 - Store (``store``): ``save_identity``, ``load_identity``, ``export_reactor_face``,
   ``safe_identity_filename``, ``IF_EXISTS_CHOICES``.
-- Swap (``swap``): ``load_swapper``, ``InswapperSwapper``, ``EmbeddingSwapper`` (HyperSwap, SimSwap, GHOST,
-  HifiFace from their ``SWAPPER_FACTS`` rows, ``SWAPPER_FAMILY_NAMES``), ``describe_facts``, ``SwapSettings``, ``TargetSelection``,
+- Swap (``swap``): ``load_swapper``, ``EmbeddingSwapper`` (every family, inswapper to AlphaFace, run from its
+  ``SWAPPER_FACTS`` row, ``SWAPPER_FAMILY_NAMES``), ``InswapperSwapper`` (the same built from an emap),
+  ``describe_facts``, ``SwapSettings``, ``TargetSelection``,
   the paste recipes and inswapper latent rules a swap can follow: ``PASTE_STYLES``, ``LATENT_RULES``,
   identity retention of a swap: ``measure_retention``, ``RetentionReport``,
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;

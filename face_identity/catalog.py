@@ -9,20 +9,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import InvalidArgumentError
-from .model_facts import ModelFacts, build_model_facts
-from .swapper_facts import CONVERTER_FACTS, SWAPPER_FACTS
+from .model_facts import ModelFacts, build_model_facts, role_of
+from .roles import Role
+from .swapper_facts import CONVERTER_FACTS, INSIGHTFACE_LICENCE, SWAPPER_FACTS
 
-Role = Literal["recognizer", "detector", "swapper", "converter", "landmarker", "occluder", "parser", "restorer"]
 DetectorFamily = Literal["scrfd", "yoloface"]
 
 HF_ENDPOINT_DEFAULT = "https://huggingface.co"
 HF_REVISION = "main"
 """Every catalog model is downloaded from its repository's ``main`` branch."""
 FACEFUSION_REPO = "facefusion/models-3.0.0"
-INSIGHTFACE_LICENCE = (
-    "InsightFace model weights: non-commercial research use only "
-    "(https://github.com/deepinsight/insightface#license); WebFace600K training data is research-only."
-)
 YOLOFACE_LICENCE = "GPL-3.0 (derronqi/yolov8-face, as listed by FaceFusion); YOLOv8 code is AGPL-3.0."
 
 W600K_R50_SPACE = "arcface_w600k_r50"
@@ -77,16 +73,6 @@ def build_catalog() -> dict[str, ModelSpec]:
         "input_mean": 127.5,
         "input_std": 128.0,
     }
-    inswapper: dict[str, object] = {
-        "role": "swapper",
-        "licence": INSIGHTFACE_LICENCE,
-        "input_size": (128, 128),
-        "input_mean": 0.0,
-        "input_std": 255.0,
-        "template": "arcface_128",
-        "embedding_space": W600K_R50_SPACE,
-        "embedding_dim": 512,
-    }
     specs = [
         _facefusion(
             "arcface_w600k_r50",
@@ -123,18 +109,6 @@ def build_catalog() -> dict[str, ModelSpec]:
             input_std=255.0,
             description="YOLOv8n-face with 5 landmarks (FaceFusion's default detector).",
         ),
-        _facefusion(
-            "inswapper_128",
-            **inswapper,
-            description="InsightFace inswapper_128 face swapper (fp32).",
-            aliases=("insightface/inswapper_128.onnx",),
-        ),
-        _facefusion(
-            "inswapper_128_fp16",
-            **inswapper,
-            description="InsightFace inswapper_128 face swapper, fp16 weights (half the download).",
-            aliases=("insightface/inswapper_128_fp16.onnx",),
-        ),
     ]
     specs += _facefusion_swappers()
     specs.extend(_spec_from_facts(facts) for facts in build_model_facts().values() if facts.release)
@@ -143,10 +117,9 @@ def build_catalog() -> dict[str, ModelSpec]:
 
 def _spec_from_facts(facts: ModelFacts) -> ModelSpec:
     """A downloadable entry for a ``model_facts`` row (landmarkers, occluders, parsers, restorers)."""
-    role: Role = "landmarker" if facts.kind.startswith("landmarker") else facts.kind  # type: ignore[assignment]
     return _facefusion(
         facts.name,
-        role=role,
+        role=role_of(facts.kind),
         licence=facts.licence,
         input_size=(facts.size, facts.size),
         input_mean=facts.mean[0] * 255.0,
@@ -157,21 +130,19 @@ def _spec_from_facts(facts: ModelFacts) -> ModelSpec:
     )
 
 
-# --- FaceFusion's embedding-driven swappers and crossface converters (issue 11) ------------------------
-# Built from swapper_facts (one table); inswapper_128(_fp16) above keep their own entries and aliases.
+# --- swappers and crossface converters: built from swapper_facts (one table, inswapper included) ----------
 
 
 def _facefusion_swappers() -> list[ModelSpec]:
-    """Catalog entries of every ``SWAPPER_FACTS`` row but inswapper's, and of the crossface converters.
+    """Catalog entries of every ``SWAPPER_FACTS`` row (with its aliases) and of the crossface converters.
 
     ``input_mean``/``input_std`` are the first channel's, in 0..255 pixels (simswap_256's per-channel
     ImageNet values are in its ``swapper_facts`` row, which the swap stage reads).
     """
     specs = []
     for row in SWAPPER_FACTS.values():
-        if row.facts.family == "inswapper":
-            continue
         facts = row.facts
+        size = f" About {row.file_mb:g} MB." if row.file_mb else ""
         specs.append(
             _facefusion(
                 row.name,
@@ -183,8 +154,9 @@ def _facefusion_swappers() -> list[ModelSpec]:
                 template=facts.template,
                 embedding_space=W600K_R50_SPACE,
                 embedding_dim=512,
-                description=f"{row.description} About {row.file_mb:g} MB.",
+                description=f"{row.description}{size}",
                 repo_id=f"facefusion/{row.release}",
+                aliases=row.aliases,
             )
         )
     for converter in CONVERTER_FACTS.values():

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from .catalog import W600K_R50_SPACE
 from .errors import InvalidArgumentError
-from .types import Identity, require_same_space
+from .types import Identity, mean_raw_norm, require_same_space
 from .validate import check_number
 
 DEFAULT_MATCH_THRESHOLD = 0.4
@@ -93,7 +93,8 @@ def average_identities(identities: Sequence[Identity], weights: Sequence[float] 
     the normalised embeddings (not the raw ones, as ReActor does) makes every face count by its
     weight rather than by its raw norm, which tracks image quality; re-normalising puts the result
     back on the unit sphere where cosine similarity and inswapper's projection expect it. The raw
-    norm kept is the weighted mean of the rows' norms.
+    norm kept is the weighted mean of the rows' norms (``types.mean_raw_norm``; 0 = unknown when any
+    row's is), so the result's ``raw_centroid`` is the unit centroid times the mean raw norm.
 
     Raises:
         IncompatibleIdentitiesError: mixed models.
@@ -118,11 +119,10 @@ def average_identities(identities: Sequence[Identity], weights: Sequence[float] 
     length = np.linalg.norm(mean)
     if length < 1e-9:
         raise InvalidArgumentError("the identities cancel out; their average has no direction")
-    mean_norm = float((norms * row_weights).sum() / total) if np.all(norms > 0) else 0.0
     return Identity(
         embeddings=(mean / length)[None, :].astype(np.float32),
         model_id=identities[0].model_id,
-        norms=np.array([mean_norm], dtype=np.float32),
+        norms=np.array([mean_raw_norm(norms, row_weights)], dtype=np.float32),
     )
 
 

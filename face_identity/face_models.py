@@ -23,6 +23,7 @@ from .download import resolve_model
 from .errors import InvalidImageError, ModelMismatchError
 from .io_facts import IOFacts, Shape
 from .model_facts import ModelFacts, ModelKind, facts_for
+from .roles import Role
 from .runner import LoadKeywords, LoadOptions, ModelRunner, Probe, load_options, load_runner, open_model
 from .runtime import ModelSession, TensorInfo
 
@@ -158,7 +159,7 @@ def _probe(facts: ModelFacts, model: ModelSession) -> Probe:
 
 def load_face_model(
     name_or_path: str | os.PathLike[str],
-    kinds: ModelKind | tuple[ModelKind, ...],
+    kinds: ModelKind | Role | tuple[ModelKind | Role, ...],
     folders: Sequence[str | os.PathLike[str]] = (),
     options: LoadOptions | None = None,
     *,
@@ -171,7 +172,7 @@ def load_face_model(
     Args:
         name_or_path: a name of the table (``gfpgan_1.4``, ``xseg_1``, ...) or an ``.onnx`` path whose
             file stem is such a name (or pass ``facts`` for a file under another name).
-        kinds: the kind(s) the caller can run (e.g. ``"restorer"``).
+        kinds: the kind(s) or role(s) the caller can run (e.g. ``"restorer"``, ``"landmarker"``).
         options: how to find and run it (``runner.LoadOptions``; its fields may also be given as keywords):
             ``backend`` ``onnxruntime``, ``torch`` or ``auto`` (torch on a GPU device when the conversion matches), ...
         batch_size: items per call for a dynamic batch axis (default ``DEFAULT_BATCH``).

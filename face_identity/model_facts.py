@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import InvalidArgumentError
+from .roles import Role
 
 ModelKind = Literal["landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld", "occluder", "parser", "restorer"]
-"""One code path per kind: the 5->68 point model, heatmap FAN, point regressor, XSeg, BiSeNet, face restorer."""
+"""One code path per kind: the 5->68 point model, heatmap FAN, point regressor, XSeg, BiSeNet, face restorer.
+Each is a ``roles.Role`` refined by its code path (``role_of``)."""
 Layout = Literal["NCHW", "NHWC"]
 ColourOrder = Literal["RGB", "BGR"]
 
@@ -154,8 +156,8 @@ def build_model_facts() -> dict[str, ModelFacts]:
         _occluder("xseg_1", "facefusion/models-3.1.0"),
         _occluder("xseg_2", "facefusion/models-3.1.0"),
         _occluder("xseg_3", "facefusion/models-3.2.0"),
+        _parser("bisenet_resnet_34", "facefusion/models-3.0.0"),  # FaceFusion's default parser first
         _parser("bisenet_resnet_18", "facefusion/models-3.1.0"),
-        _parser("bisenet_resnet_34", "facefusion/models-3.0.0"),
         _restorer("gfpgan_1.4", APACHE_GFPGAN, "TencentARC", "GFPGAN v1.4 face restorer, 512 ffhq crop (FaceFusion's default)."),
         _restorer("gfpgan_1.2", APACHE_GFPGAN, "TencentARC", "GFPGAN v1.2 face restorer, 512 ffhq crop."),
         _restorer("gfpgan_1.3", APACHE_GFPGAN, "TencentARC", "GFPGAN v1.3 face restorer, 512 ffhq crop."),
@@ -169,13 +171,28 @@ def build_model_facts() -> dict[str, ModelFacts]:
     return {row.name: row for row in rows}
 
 
+def role_of(kind: ModelKind) -> Role:
+    """The ``roles.Role`` of a kind: the three landmarker kinds are ``landmarker``, the others their own name."""
+    roles: dict[str, Role] = {
+        "landmarker_68_5": "landmarker",
+        "landmarker_2dfan4": "landmarker",
+        "landmarker_pfld": "landmarker",
+        "occluder": "occluder",
+        "parser": "parser",
+        "restorer": "restorer",
+    }
+    return roles[kind]
+
+
 def names_of_kind(*kinds: ModelKind) -> list[str]:
     """Model names of the given kinds, in table order (the first is the default)."""
     return [row.name for row in build_model_facts().values() if row.kind in kinds]
 
 
-def facts_for(name_or_path: str, kind: ModelKind | tuple[ModelKind, ...] | None = None) -> ModelFacts:
+def facts_for(name_or_path: str, kind: ModelKind | Role | tuple[ModelKind | Role, ...] | None = None) -> ModelFacts:
     """The facts row of a model by name or file (``.../gfpgan_1.4.onnx`` -> ``gfpgan_1.4``).
+
+    ``kind``: the kinds, or roles (``landmarker`` = its three kinds), the caller can run; ``None`` = any.
 
     Raises:
         InvalidArgumentError: no row with that name (or file stem), or of another kind; lists the known names.
@@ -185,8 +202,8 @@ def facts_for(name_or_path: str, kind: ModelKind | tuple[ModelKind, ...] | None 
     table = build_model_facts()
     kinds = (kind,) if isinstance(kind, str) else kind
     row = table.get(stem)
-    if row is None or (kinds is not None and row.kind not in kinds):
-        known = [name for name, facts in table.items() if kinds is None or facts.kind in kinds]
+    if row is None or (kinds is not None and row.kind not in kinds and role_of(row.kind) not in kinds):
+        known = [name for name, facts in table.items() if kinds is None or facts.kind in kinds or role_of(facts.kind) in kinds]
         raise InvalidArgumentError(
             f"no model facts for {name_or_path!r}; known models: {', '.join(known)}. "
             "A renamed file must keep its catalog name (e.g. gfpgan_1.4.onnx)."

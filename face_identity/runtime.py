@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from .errors import InvalidArgumentError, ModelFileError, ModelMismatchError, ProviderUnavailableError
 from .onnx_graph import load_model_proto
+from .roles import ROLE_WORDS, Role
 
 logger = logging.getLogger(__name__)
 
@@ -346,15 +347,6 @@ def open_session(
     )
 
 
-ModelKind = Literal["recognizer", "detector", "swapper", "unknown"]
-_KIND_WORDS = {
-    "recognizer": "a face recognizer (embedding model)",
-    "detector": "a face detector",
-    "swapper": "a face swapper",
-    "unknown": "not a face model this library knows",
-}
-
-
 @dataclass(frozen=True)
 class Signature:
     """What a model's inputs and outputs say it is.
@@ -363,7 +355,7 @@ class Signature:
     ``yoloface`` for YOLOv8-face rows) and is ``None`` for other kinds.
     """
 
-    kind: ModelKind
+    kind: Role | Literal["unknown"]
     family: str | None
     detail: str
 
@@ -408,7 +400,7 @@ def classify_signature(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInf
     return Signature("unknown", None, f"{len(outputs)} outputs {[list(o.shape) for o in outputs][:4]}")
 
 
-def require_kind(model: ModelSession, expected: ModelKind) -> Signature:
+def require_kind(model: ModelSession, expected: Role) -> Signature:
     """Check a session's signature against the role the caller wants.
 
     Raises:
@@ -417,7 +409,7 @@ def require_kind(model: ModelSession, expected: ModelKind) -> Signature:
     signature = classify_signature(model.inputs, model.outputs)
     if signature.kind != expected:
         raise ModelMismatchError(
-            f"{model.path.name} is {_KIND_WORDS[signature.kind]}, not {_KIND_WORDS[expected]} "
+            f"{model.path.name} is {ROLE_WORDS[signature.kind]}, not {ROLE_WORDS[expected]} "
             f"({signature.detail}). Pick a {expected} model file for this input."
         )
     return signature

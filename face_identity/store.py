@@ -256,8 +256,9 @@ def import_reactor_face(tensors: dict[str, NDArray[np.generic]], source: Path | 
 def export_reactor_face(identity: Identity, path: str | os.PathLike[str], if_exists: str = "error") -> Path:
     """Write the identity's centroid as a ReActor face model (9 keys, raw embedding).
 
-    The raw embedding is the centroid direction times the mean raw norm of the rows (insightface
-    ``Face.embedding`` is un-normalised). Fields we do not estimate are filled neutrally:
+    The raw embedding is ``Identity.raw_centroid`` (insightface ``Face.embedding`` is un-normalised): the
+    unit centroid times the weighted mean raw norm of the rows; an identity whose raw norms are unknown
+    is written as its unit centroid (insightface's ``normed_embedding`` of it is the same). Fields we do not estimate are filled neutrally:
     ``landmark_3d_68``, ``pose``, ``landmark_2d_106`` zeros, ``gender`` -1 and ``age`` -1
     (unknown), ``det_score`` 1. ``bbox``/``kps`` come from the first row when known.
 
@@ -270,8 +271,7 @@ def export_reactor_face(identity: Identity, path: str | os.PathLike[str], if_exi
             f"ReActor face models hold w600k_r50 embeddings; this identity is from {identity.model_id} "
             f"({identity.dimension}-d). Embed the faces with arcface_w600k_r50 to export them for ReActor."
         )
-    norms = identity.norms[identity.norms > 0]
-    scale = float(norms.mean()) if norms.size else 1.0
+    embedding = identity.raw_centroid() if identity.raw_norm > 0 else identity.centroid()
     bbox = identity.bboxes[0] if np.all(np.isfinite(identity.bboxes[0])) else np.zeros(4, np.float32)
     kps = identity.landmarks[0] if np.all(np.isfinite(identity.landmarks[0])) else np.zeros((5, 2), np.float32)
     tensors: dict[str, NDArray[np.generic]] = {
@@ -281,7 +281,7 @@ def export_reactor_face(identity: Identity, path: str | os.PathLike[str], if_exi
         "landmark_3d_68": np.zeros((68, 3), np.float32),
         "pose": np.zeros(3, np.float32),
         "landmark_2d_106": np.zeros((106, 2), np.float32),
-        "embedding": (identity.centroid() * scale).astype(np.float32),
+        "embedding": embedding.astype(np.float32),
         "gender": np.array(-1, dtype=np.int64),
         "age": np.array(-1, dtype=np.int64),
     }

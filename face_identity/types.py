@@ -255,10 +255,49 @@ class Identity:
             landmarks=self.landmarks[index],
         )
 
+    @property
+    def raw_norm(self) -> float:
+        """The identity's raw norm: the weighted mean of its rows' raw norms (``mean_raw_norm``); 0.0 = unknown."""
+        return mean_raw_norm(self.norms, self.weights)
+
+    def raw_centroid(self) -> NDArray[np.float32]:
+        """``[D]`` float32: the raw vector of the identity, its unit ``centroid`` times its ``raw_norm``.
+
+        This is how an averaged (or saved) identity stands for a raw model output: the direction of
+        the weighted mean of the unit rows, the length of the weighted mean raw norm. For one row it is
+        that row's raw embedding. FaceFusion's raw-fed swappers (AlphaFace) and ReActor files take it.
+
+        Raises:
+            IncompatibleIdentitiesError: a row's raw norm is unknown (0), e.g. an identity averaged from
+                rows without norms; the fix is to embed the faces again.
+        """
+        norm = self.raw_norm
+        if norm <= 0:
+            raise IncompatibleIdentitiesError(
+                "this identity does not know the raw norm of its embeddings (norm 0 = unknown, e.g. a file saved "
+                "without norms or an average over such rows), so it has no raw vector; embed the source faces "
+                "again with the recognizer to get one"
+            )
+        return (self.centroid().astype(np.float64) * norm).astype(np.float32)
+
     def raw_embeddings(self) -> NDArray[np.float32]:
         """``[K, D]`` float32: rows scaled back by their raw norms (rows with unknown norm stay unit length)."""
         norms = np.where(self.norms > 0, self.norms, 1.0).astype(np.float32)
         return self.embeddings * norms[:, None]
+
+
+def mean_raw_norm(norms: NDArray[np.floating], weights: NDArray[np.floating]) -> float:
+    """The raw norm of averaged rows: ``sum(w * norm) / sum(w)`` over ``[K]`` norms and weights.
+
+    0.0 (unknown) when any row's norm is 0 (unknown): a mean over a part of the rows would stand for
+    other faces than the centroid's. ``average_identities`` stores it, ``Identity.raw_centroid`` uses it.
+    """
+    values = np.asarray(norms, dtype=np.float64)
+    shares = np.asarray(weights, dtype=np.float64)
+    total = shares.sum()
+    if values.size == 0 or total <= 0 or np.any(values <= 0):
+        return 0.0
+    return float((values * shares).sum() / total)
 
 
 def require_same_space(first: Identity, second: Identity) -> None:

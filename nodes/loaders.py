@@ -13,12 +13,11 @@ from ..face_identity import (
     EmbeddingSwapper,
     FaceDetector,
     FaceModel,
-    InswapperSwapper,
-    ModelKind,
     Role,
     TorchFaceDetector,
     check_number,
     describe_facts,
+    get_spec,
     load_face_detector,
     load_face_model,
     load_recognizer,
@@ -31,7 +30,28 @@ from .comfy import gpu_index, model_folders, torch_device
 from .sockets import LANDMARKER, OCCLUDER, PARSER, RESTORER
 
 LOADERS_CATEGORY = f"{sockets.CATEGORY}/loaders"
-ALL_OCCLUDERS = "many (xseg_1 + xseg_2 + xseg_3)"
+DOWNLOADED = (
+    "Catalog models are downloaded on first use from their Hugging Face release and checked against its .hash file; "
+    "licences per model in docs/models.md."
+)
+
+
+def catalog_names(role: Role) -> str:
+    """The catalog names of a role in words, the default first: ``a (default), b or c`` (node descriptions and tooltips)."""
+    names = names_for_role(role)
+    words = [f"{names[0]} (default)", *names[1:]]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def reused_copies(role: Role) -> str:
+    """The alias paths under ``models/`` where an existing copy of a catalog model of the role is reused."""
+    paths = [f"models/{alias}" for name in names_for_role(role) for alias in get_spec(name).aliases]
+    return f" Existing copies are reused: {', '.join(paths)}." if paths else ""
+
+
+def all_occluders() -> str:
+    """The occluder combo entry that loads every catalog occluder (their masks combined by minimum)."""
+    return f"many ({' + '.join(names_for_role('occluder'))})"
 
 
 def local_model_files(role: Role) -> list[str]:
@@ -75,10 +95,7 @@ def strict_input() -> tuple[str, dict[str, Any]]:
 
 
 class LoadArcFaceModel:
-    DESCRIPTION = (
-        "Loads an ArcFace recognizer (InsightFace w600k_r50 by default). Catalog models are downloaded from Hugging Face on "
-        "first use and verified; an existing models/insightface/models/buffalo_l/w600k_r50.onnx is reused."
-    )
+    DESCRIPTION = f"Loads an ArcFace recognizer: {catalog_names('recognizer')}. {DOWNLOADED}{reused_copies('recognizer')}"
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
     RETURN_TYPES = (sockets.RECOGNIZER, "STRING")
@@ -146,8 +163,8 @@ class LoadArcFaceModel:
 
 class LoadFaceDetector:
     DESCRIPTION = (
-        "Loads a face detector with 5 landmarks: SCRFD / RetinaFace-10g (insightface det_10g) or YOLOFace-8n. Faces are searched "
-        "again at smaller sizes and on a padded copy when none is found (close-ups, tight crops)."
+        f"Loads a 5-landmark face detector: {catalog_names('detector')}. Faces are searched again at smaller sizes and "
+        f"on a padded copy when none is found (close-ups, tight crops). {DOWNLOADED}{reused_copies('detector')}"
     )
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
@@ -223,10 +240,8 @@ class LoadFaceDetector:
 
 class LoadFaceSwapper:
     DESCRIPTION = (
-        "Loads a face swapper for Face Swap: inswapper_128 (fp32/fp16; an existing models/insightface/inswapper_128.onnx "
-        "is reused), HyperSwap 1a/1b/1c 256 (FaceFusion's default), SimSwap 256/512, GHOST 1/2/3 256 or HifiFace 256 (the last "
-        "three fed through their crossface converter, downloaded with them). Licences differ: inswapper and SimSwap are "
-        "non-commercial, HyperSwap ResearchRAIL, GHOST Apache-2.0, HifiFace unknown (see docs/swap.md)."
+        f"Loads a swapper for Face Swap: {catalog_names('swapper')}. Families fed through a crossface converter "
+        f"download it with them. {DOWNLOADED} Each family's facts: docs/swap.md.{reused_copies('swapper')}"
     )
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
@@ -254,9 +269,7 @@ class LoadFaceSwapper:
             }
         }
 
-    def load(
-        self, model_name: str, backend: str, provider: str, precision: str, strict: bool
-    ) -> tuple[InswapperSwapper | EmbeddingSwapper, str]:
+    def load(self, model_name: str, backend: str, provider: str, precision: str, strict: bool) -> tuple[EmbeddingSwapper, str]:
         swapper = load_swapper(
             model_name,
             model_folders(),
@@ -267,10 +280,13 @@ class LoadFaceSwapper:
             dtype=precision,
             device_id=gpu_index(),
         )
-        return swapper, f"{describe_facts(swapper)} | {swapper.backend.report()}"
+        licence = (
+            get_spec(swapper.name).licence if swapper.name in names_for_role("swapper") else "licence: see the file's source"
+        )
+        return swapper, f"{describe_facts(swapper)} | {licence} | {swapper.backend.report()}"
 
 
-def load_kind(name: str, kinds: ModelKind | tuple[ModelKind, ...], backend: str, provider: str, precision: str) -> FaceModel:
+def load_kind(name: str, kinds: Role, backend: str, provider: str, precision: str) -> FaceModel:
     """One model of ``model_facts`` from the model folders (or downloaded), as the loaders below configure it."""
     return load_face_model(
         name,
@@ -305,8 +321,8 @@ def describe(model: FaceModel) -> str:
 
 class LoadFaceLandmarker:
     DESCRIPTION = (
-        "Loads a 68-point landmarker for the area masks: fan_68_5 (5 detector points -> 68, tiny), 2dfan4 (68 points from "
-        "the face), or landmarks_68_pfld.onnx placed in models/face_identity (PFLD, MIT)."
+        f"Loads a 68-point landmarker (area masks): {catalog_names('landmarker')}. Or a landmarker file named like its "
+        f"model (e.g. landmarks_68_pfld.onnx) placed in models/face_identity. {DOWNLOADED}"
     )
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
@@ -316,17 +332,17 @@ class LoadFaceLandmarker:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        return loader_inputs("landmarker", "fan_68_5 / 2dfan4 (downloaded on demand) or a local landmarker file.")
+        return loader_inputs("landmarker", f"{catalog_names('landmarker')} (downloaded on demand) or a local landmarker file.")
 
     def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[FaceModel, str]:
-        model = load_kind(model_name, ("landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld"), backend, provider, precision)
+        model = load_kind(model_name, "landmarker", backend, provider, precision)
         return model, describe(model)
 
 
 class LoadFaceOccluder:
     DESCRIPTION = (
-        "Loads an XSeg occluder (DeepFaceLab, GPL-3.0) for occlusion masks: hands, hair, glasses and objects in front of "
-        "the face are left out. 'many' loads all three; their masks are combined by minimum."
+        f"Loads an occluder (occlusion masks): {catalog_names('occluder')}. Hands, hair, glasses and objects in front of "
+        f"the face are left out. 'many' loads them all; their masks are combined by minimum. {DOWNLOADED}"
     )
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
@@ -336,20 +352,21 @@ class LoadFaceOccluder:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        inputs = loader_inputs("occluder", "xseg_1 is FaceFusion's default.", [ALL_OCCLUDERS])
-        if "xseg_1" in inputs["required"]["model_name"][0]:
-            inputs["required"]["model_name"][1]["default"] = "xseg_1"
+        default = names_for_role("occluder")[0]
+        inputs = loader_inputs("occluder", f"{catalog_names('occluder')}.", [all_occluders()])
+        inputs["required"]["model_name"][1]["default"] = default
         return inputs
 
     def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[tuple[FaceModel, ...], str]:
-        names = ["xseg_1", "xseg_2", "xseg_3"] if model_name == ALL_OCCLUDERS else [model_name]
+        names = names_for_role("occluder") if model_name == all_occluders() else [model_name]
         models = tuple(load_kind(name, "occluder", backend, provider, precision) for name in names)
         return models, "\n".join(describe(model) for model in models)
 
 
 class LoadFaceParser:
     DESCRIPTION = (
-        "Loads a BiSeNet face parser (yakhyo, MIT; 19 classes) for region masks: skin, brows, eyes, glasses, nose, mouth, lips."
+        f"Loads a face parser (region masks): {catalog_names('parser')}. 19 classes: skin, brows, eyes, glasses, nose, "
+        f"mouth, lips. {DOWNLOADED}"
     )
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
@@ -359,11 +376,7 @@ class LoadFaceParser:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        inputs = loader_inputs("parser", "bisenet_resnet_34 is FaceFusion's default; _18 is smaller.")
-        choices = inputs["required"]["model_name"][0]
-        if "bisenet_resnet_34" in choices:
-            inputs["required"]["model_name"][1]["default"] = "bisenet_resnet_34"
-        return inputs
+        return loader_inputs("parser", f"{catalog_names('parser')}.")
 
     def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[FaceModel, str]:
         model = load_kind(model_name, "parser", backend, provider, precision)
@@ -371,11 +384,7 @@ class LoadFaceParser:
 
 
 class LoadFaceRestorer:
-    DESCRIPTION = (
-        "Loads a face restorer: gfpgan_1.4 (default), 1.2, 1.3 (Apache-2.0), codeformer (S-Lab, non-commercial), "
-        "gpen_bfr_256/512/1024/2048 (non-commercial), restoreformer_plus_plus (Apache-2.0). Downloaded on first use "
-        "from FaceFusion's Hugging Face releases and checked against their .hash files."
-    )
+    DESCRIPTION = f"Loads a face restorer: {catalog_names('restorer')}. {DOWNLOADED}"
     CATEGORY = LOADERS_CATEGORY
     FUNCTION = "load"
     RETURN_TYPES = (RESTORER, "STRING")

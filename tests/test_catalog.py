@@ -70,6 +70,7 @@ FACEFUSION_SWAPPERS = {
     "ghost_2_256": ("models-3.0.0", 256, "arcface_112_v1"),
     "ghost_3_256": ("models-3.0.0", 256, "arcface_112_v1"),
     "hififace_unofficial_256": ("models-3.1.0", 256, "mtcnn_512"),
+    "alphaface_256": ("models-3.9.0", 256, "arcface_128"),
 }
 CONVERTERS = ("crossface_simswap", "crossface_ghost", "crossface_hififace")
 
@@ -115,6 +116,17 @@ def test_buffalo_l_alias_of_the_recognizer() -> None:
     assert "insightface/models/buffalo_l/w600k_r50.onnx" in get_spec("arcface_w600k_r50").aliases
 
 
+def test_inswapper_is_declared_once_in_the_swapper_facts_with_its_aliases() -> None:
+    """inswapper's catalog entries are built from its swapper_facts rows, as every swapper's, keeping insightface's paths."""
+    from face_identity.swapper_facts import SWAPPER_FACTS
+
+    for name in ("inswapper_128", "inswapper_128_fp16"):
+        spec, row = get_spec(name), SWAPPER_FACTS[name]
+        assert spec.aliases == row.aliases == (f"insightface/{name}.onnx",)
+        assert (spec.input_size, spec.template, spec.repo_id) == ((128, 128), row.facts.template, f"facefusion/{row.release}")
+        assert spec.description.startswith(row.description) and spec.licence == row.licence
+
+
 def test_names_for_role_keep_catalog_order_and_cover_every_entry() -> None:
     roles = ("recognizer", "detector", "swapper", "converter", "landmarker", "occluder", "parser", "restorer")
     by_role = {role: names_for_role(role) for role in roles}
@@ -138,3 +150,17 @@ def test_specs_are_frozen() -> None:
     spec = get_spec("scrfd_2.5g")
     with pytest.raises(AttributeError):
         spec.filename = "other.onnx"  # type: ignore[misc]
+
+
+def test_one_role_vocabulary_for_catalog_facts_and_sessions() -> None:
+    """catalog.Role is roles.Role; every model_facts kind maps to one of its roles, as its catalog entry says."""
+    from face_identity import catalog, roles
+    from face_identity.model_facts import build_model_facts, role_of
+
+    assert catalog.Role is roles.Role
+    assert {spec.role for spec in build_catalog().values()} == set(roles.ROLES)
+    for name, facts in build_model_facts().items():
+        assert role_of(facts.kind) in roles.ROLES
+        if facts.release:
+            assert get_spec(name).role == role_of(facts.kind)
+    assert set(roles.ROLES) | {"unknown"} == set(roles.ROLE_WORDS)

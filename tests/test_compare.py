@@ -85,6 +85,30 @@ def test_average_is_the_weighted_mean_of_unit_rows_renormalised() -> None:
     assert averaged.norms[0] == pytest.approx(float((norms * row_weights).sum() / row_weights.sum()), rel=1e-5)
 
 
+def test_raw_vector_of_an_average_is_the_unit_centroid_times_the_mean_raw_norm() -> None:
+    """One definition (Identity.raw_centroid): the same for the averaged identity and for the rows it came from."""
+    first = Identity(embeddings=random_rows(2, seed=6), model_id=W600K_R50_SPACE, weights=np.array([1.0, 2.0]))
+    second = Identity(embeddings=random_rows(3, seed=7, scale=3.0), model_id=W600K_R50_SPACE)
+    averaged = average_identities([first, second], [0.25, 1.5])
+    together = Identity(
+        embeddings=np.concatenate([first.embeddings, second.embeddings]),
+        model_id=W600K_R50_SPACE,
+        weights=np.concatenate([first.weights * 0.25, second.weights * 1.5]),
+        norms=np.concatenate([first.norms, second.norms]),
+    )
+    expected = averaged.centroid().astype(np.float64) * float(averaged.norms[0])
+    np.testing.assert_allclose(averaged.raw_centroid(), expected, rtol=1e-5)
+    np.testing.assert_allclose(together.raw_centroid(), averaged.raw_centroid(), rtol=1e-5)
+    # one row: its raw vector is the raw embedding itself
+    single = Identity(embeddings=random_rows(1, seed=3, scale=20.0), model_id=W600K_R50_SPACE)
+    np.testing.assert_allclose(single.raw_centroid(), single.raw_embeddings()[0], rtol=1e-5)
+    # unknown norms stay unknown through averaging, and have no raw vector
+    unknown = Identity(embeddings=first.embeddings, model_id=W600K_R50_SPACE, norms=np.array([0.0, 20.0]))
+    assert average_identities([unknown, second]).raw_norm == 0.0
+    with pytest.raises(IncompatibleIdentitiesError, match="raw norm"):
+        average_identities([unknown, second]).raw_centroid()
+
+
 def test_average_weights_are_respected() -> None:
     first = Identity(embeddings=random_rows(1, seed=8), model_id="m")
     second = Identity(embeddings=random_rows(1, seed=9), model_id="m")

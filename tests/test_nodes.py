@@ -335,3 +335,25 @@ def test_image_shape_checks_name_the_shape(pack: Any) -> None:
             convert.image_size(bad)
         with pytest.raises(pack.face_identity.errors.InvalidImageError, match="1, 3 or 4 channels"):
             convert.image_to_uint8_list(bad)
+
+
+def test_loader_nodes_read_their_model_names_from_the_catalog(nodes: dict[str, Any], pack: Any) -> None:
+    """Each loader's description names every catalog model of its role, the default first: a new row shows up unedited."""
+    roles = {
+        "LoadArcFaceModel": "recognizer",
+        "LoadFaceDetector": "detector",
+        "LoadFaceSwapper": "swapper",
+        "LoadFaceLandmarker": "landmarker",
+        "LoadFaceOccluder": "occluder",
+        "LoadFaceParser": "parser",
+        "LoadFaceRestorer": "restorer",
+    }
+    for node, role in roles.items():
+        names = pack.face_identity.names_for_role(role)
+        description = type(nodes[node]).DESCRIPTION
+        assert f"{names[0]} (default)" in description, node
+        assert all(name in description for name in names), node
+        options = type(nodes[node]).INPUT_TYPES()["required"]["model_name"][1]
+        assert options["default"] == names[0], node
+    assert "alphaface_256" in type(nodes["LoadFaceSwapper"]).DESCRIPTION
+    assert "models/insightface/inswapper_128.onnx" in type(nodes["LoadFaceSwapper"]).DESCRIPTION

@@ -73,9 +73,12 @@ class RecordingBackend:
         self.sources: list[NDArray[np.float32]] = []
 
     def run(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> NDArray[np.float32]:
+        return self.run_outputs(target, source)[0]
+
+    def run_outputs(self, target: NDArray[np.float32], source: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
         self.targets.append(target.copy())
         self.sources.append(source.copy())
-        return self.inner.run(target, source)  # type: ignore[attr-defined]
+        return self.inner.run_outputs(target, source)  # type: ignore[attr-defined, no-any-return]
 
     def describe(self) -> str:
         return "recording"

@@ -1,4 +1,4 @@
-"""Every embedding-driven swapper family (HyperSwap, SimSwap 256/512, GHOST, HifiFace) through synthetic models
+"""Every embedding-driven swapper family (HyperSwap, SimSwap 256/512, GHOST, HifiFace, AlphaFace) through synthetic models
 with the real graphs' exact I/O names, shapes and dtypes: identity round trips, the identity path against numpy,
 batches, chunking, family detection, torch parity and the learned mask."""
 
@@ -21,7 +21,6 @@ from face_identity.geometry import paste_crop_mask
 from face_identity.masks import box_mask
 from face_identity.swap import (
     EmbeddingSwapper,
-    InswapperSwapper,
     SwapSettings,
     landmarks_in_crop,
     load_swapper,
@@ -40,7 +39,11 @@ FAMILIES: dict[str, tuple[str, int, str, str | None, tuple[float, ...], tuple[fl
     "simswap_unofficial_512": ("simswap", 512, "arcface_112_v1", "crossface_simswap", (0.0,) * 3, (1.0,) * 3, False),
     "ghost_1_256": ("ghost", 256, "arcface_112_v1", "crossface_ghost", (0.5,) * 3, (0.5,) * 3, True),
     "hififace_unofficial_256": ("hififace", 256, "mtcnn_512", "crossface_hififace", (0.5,) * 3, (0.5,) * 3, True),
+    # FaceFusion 3.9.0: crop in 0..1, output already 0..1, fed the raw w600k_r50 embedding (no converter).
+    "alphaface_256": ("alphaface", 256, "arcface_128", None, (0.0,) * 3, (1.0,) * 3, False),
 }
+RAW_FED = {"ghost", "alphaface"}
+"""Families whose strength rule mixes in the target's raw (not unit) embedding."""
 CONVERTER_SEEDS = {"crossface_simswap": 1, "crossface_ghost": 2, "crossface_hififace": 3}
 SWAPPER_SEED = 5
 
@@ -100,10 +103,13 @@ def unit(rows: NDArray[np.floating]) -> NDArray[np.float64]:
     return values / np.linalg.norm(values, axis=1, keepdims=True)
 
 
-def reference_source(name: str, centroid: NDArray[np.floating]) -> NDArray[np.float64]:
+def reference_source(name: str, identity: Identity) -> NDArray[np.float64]:
     """The ``source`` input FaceFusion builds from a w600k_r50 embedding, in numpy from the synthetic weights."""
     family, _, _, converter, *_ = FAMILIES[name]
-    embedding = unit(centroid)
+    embedding = unit(identity.centroid())
+    if family == "alphaface":  # the raw vector: unit centroid times the weighted mean raw norm
+        weights = identity.weights.astype(np.float64)
+        return embedding * float((identity.norms * weights).sum() / weights.sum())
     if converter is None:
         return embedding
     converted = embedding @ synthetic.crossface_weights(CONVERTER_SEEDS[converter]).astype(np.float64)
@@ -169,6 +175,18 @@ def test_catalog_name_picks_the_family_facts(linear_folder: Path, name: str) -> 
     assert SWAPPER_FACTS[name].release.startswith("models-3.") and SWAPPER_FACTS[name].licence
 
 
+def test_every_row_names_its_sources_and_can_be_found_from_a_graph() -> None:
+    """Each family row says where its facts come from, and the graph-side lookup knows every catalog swapper's row."""
+    from face_identity.swapper_facts import FAMILY_ROWS, rows_for_graph
+
+    for name, row in SWAPPER_FACTS.items():
+        assert row.facts.sources, name
+        assert row.facts in FAMILY_ROWS, name
+        assert row.facts in rows_for_graph(row.facts.size, row.facts.learned_mask), name
+        assert row.facts.inputs == ("target", "source") and row.facts.outputs[0] == "output", name
+        assert (len(row.facts.outputs) > 1) == row.facts.learned_mask, name
+
+
 def test_unknown_files_get_their_family_from_the_graph_or_the_argument(linear_folder: Path, tmp_path: Path) -> None:
     masked = synthetic.build_embedding_swapper_like(tmp_path / "my_swapper.onnx", 256, mask=True)
     assert load(linear_folder, str(masked)).facts.family == "hyperswap"
@@ -176,14 +194,19 @@ def test_unknown_files_get_their_family_from_the_graph_or_the_argument(linear_fo
     swapper = load(linear_folder, str(large))
     assert (swapper.facts.family, swapper.input_size, swapper.converter.name) == ("simswap", 512, "crossface_simswap")  # type: ignore[union-attr]
     plain = synthetic.build_embedding_swapper_like(tmp_path / "my_256.onnx", 256)
-    with pytest.raises(ModelMismatchError, match="family="):
+    with pytest.raises(ModelMismatchError, match="family=") as ambiguous:
         load_swapper(plain, [linear_folder], providers="cpu", allow_download=False)
+    assert all(name in str(ambiguous.value) for name in ("simswap", "ghost", "hififace", "alphaface"))
+    assert load(linear_folder, str(plain), family="alphaface").facts == SWAPPER_FACTS["alphaface_256"].facts
     ghost = load(linear_folder, str(plain), family="ghost")
     assert (ghost.facts.family, ghost.template) == ("ghost", "arcface_112_v1")
     with pytest.raises(InvalidArgumentError, match="family"):
         load_swapper(plain, [linear_folder], providers="cpu", allow_download=False, family="blendswap")
     inswapper = synthetic.build_inswapper_like(tmp_path / "some_inswapper.onnx")
-    assert isinstance(load_swapper(inswapper, providers="cpu", allow_download=False), InswapperSwapper)
+    found = load_swapper(inswapper, providers="cpu", allow_download=False)
+    assert (type(found), found.facts.family, found.dimension) == (EmbeddingSwapper, "inswapper", 512)
+    with pytest.raises(ModelMismatchError, match="emap"):
+        load_swapper(plain, [linear_folder], providers="cpu", allow_download=False, family="inswapper")
 
 
 def test_identity_of_another_space_is_refused_with_the_fix(linear_folder: Path) -> None:
@@ -193,6 +216,23 @@ def test_identity_of_another_space_is_refused_with_the_fix(linear_folder: Path) 
         swapper.project(other)
     message = str(caught.value)
     assert "arcface_glintr100" in message and W600K_R50_SPACE in message and "crossface_simswap" in message
+
+
+def test_a_raw_fed_family_refuses_an_identity_without_raw_norms(linear_folder: Path, source: Identity) -> None:
+    """AlphaFace takes the raw vector: an identity whose norms are unknown (0) has none, and is refused with the fix."""
+    swapper = load(linear_folder, "alphaface_256")
+    assert swapper.facts.needs_raw and not load(linear_folder, "hyperswap_1a_256").facts.needs_raw
+    unknown = Identity(source.embeddings, W600K_R50_SPACE, norms=np.zeros(len(source)))
+    with pytest.raises(IncompatibleIdentitiesError, match="raw norm"):
+        swap_faces(swapper, [smooth_image()], unknown, [[planted_face(scale=1.3)]])
+    # a family fed the unit embedding does not need it
+    hyperswap = load(linear_folder, "hyperswap_1a_256")
+    assert np.allclose(hyperswap.project(unknown), hyperswap.project(source), atol=1e-6)
+    # one unknown row makes the whole average unknown: a mean over some rows would stand for other faces
+    partial = Identity(source.embeddings, W600K_R50_SPACE, norms=np.array([20.0, 0.0, 25.0]))
+    assert partial.raw_norm == 0.0
+    with pytest.raises(IncompatibleIdentitiesError, match="raw norm"):
+        swapper.project(partial)
 
 
 # --- the whole path with an output-equals-target swapper ------------------------------------------
@@ -240,7 +280,7 @@ def test_a_wrong_normalisation_would_be_caught(identity_folder: Path, source: Id
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_source_vector_matches_numpy(linear_folder: Path, source: Identity, name: str) -> None:
     swapper, backend = recording(load(linear_folder, name))
-    expected = reference_source(name, source.centroid())[0]
+    expected = reference_source(name, source)[0]
     assert np.allclose(swapper.project(source), expected, atol=1e-5)
     image = smooth_image()
     swap_faces(swapper, [image], source, [[planted_face(scale=1.3)]], SwapSettings(pixel_boost=2))
@@ -274,7 +314,7 @@ def test_strength_blends_the_target_embedding_by_facefusion_rule(linear_folder: 
     assert np.allclose(swapper.target_latents(latent, normalised, raw, 1.0), latent[None, :], atol=1e-6)
     share = strength_share(0.4)
     assert share == pytest.approx(0.35 * 0.6)
-    target = raw if FAMILIES[name][0] == "ghost" else normalised
+    target = raw if FAMILIES[name][0] in RAW_FED else normalised
     expected = latent[None, :].astype(np.float64) * (1 - share) + target * share
     assert np.allclose(swapper.target_latents(latent, normalised, raw, 0.4), expected, atol=1e-5)
 
@@ -288,7 +328,7 @@ def test_strength_end_to_end_embeds_the_target_with_the_recognizer(linear_folder
     swap_faces(swapper, [image], source, [[face]], SwapSettings(strength=0.5), recognizer=recognizer)
     embedded, _ = recognizer.embed_faces([np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)], [[face]])
     share = 0.35 * 0.5
-    expected = reference_source("hififace_unofficial_256", source.centroid()) * (1 - share) + embedded.normalised * share
+    expected = reference_source("hififace_unofficial_256", source) * (1 - share) + embedded.normalised * share
     assert np.allclose(backend.sources[0], expected, atol=1e-4)
 
 

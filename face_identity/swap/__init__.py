@@ -1,10 +1,9 @@
 """Face swap: paste a source identity onto chosen faces of images, one module per concern.
 
-- ``inswapper``: the inswapper family (inswapper_128, fp16): the emap projection of a w600k_r50
-  identity, ``InswapperSwapper`` and ``load_inswapper``.
-- ``embedding_swapper``: ``EmbeddingSwapper``, every other embedding-driven family (HyperSwap, SimSwap,
-  GHOST, HifiFace) run from its row of ``swapper_facts``, and the crossface ``EmbeddingConverter``.
-- ``loading``: ``load_swapper`` for any family (catalog name, graph facts or ``family=``).
+- ``embedding_swapper``: ``EmbeddingSwapper``, every family (inswapper, HyperSwap, SimSwap, GHOST,
+  HifiFace, AlphaFace) run from its row of ``swapper_facts``, and the crossface ``EmbeddingConverter``.
+- ``inswapper``: ``InswapperSwapper``, the same class built from an emap (inswapper's constructor).
+- ``loading``: ``load_swapper`` for any family (catalog name, graph facts or ``family=``); ``load_inswapper``.
 - ``backends``: ``SwapperBackend``, what a swapper asks of its runner (``face_identity.runner``: onnxruntime, or
   the torch conversion checked against it).
 - ``targets``: which faces to swap (all, by index, or by likeness to a reference identity).
@@ -25,11 +24,11 @@ from __future__ import annotations
 
 from .backends import TORCH_MATCH_TOLERANCE, SwapperBackend
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
-from .embedding_swapper import EmbeddingConverter, EmbeddingSwapper, describe_facts
-from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, load_inswapper, project_embeddings
-from .loading import load_converter, load_swapper
+from .embedding_swapper import EmbeddingConverter, EmbeddingSwapper, blend_latents, describe_facts
+from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, project_embeddings
+from .loading import load_converter, load_inswapper, load_swapper
 from .retention import FaceRetention, ImageRetention, RetentionReport, match_swapped, measure_retention
-from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, blend_latents, detect_and_swap, swap_faces
+from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, detect_and_swap, swap_faces
 from .stream import SwappedBatch, swap_stream
 from .targets import EVERY_TARGET, SELECTION_MODES, SelectionMode, TargetSelection, reference_similarities, select_targets
 

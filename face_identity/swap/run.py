@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +35,9 @@ from ..types import Face, FloatImage, Identity, RGBImage
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
 from .targets import EVERY_TARGET, TargetSelection, embeddings_per_image, select_targets
 
+if TYPE_CHECKING:
+    from .embedding_swapper import EmbeddingSwapper
+
 logger = logging.getLogger(__name__)
 
 CROPS_PER_STEP = 64
@@ -42,20 +45,19 @@ CROPS_PER_STEP = 64
 
 
 class Swapper(Protocol):
-    """What a swapper family provides to ``swap_faces``.
+    """What every swapper provides to ``swap_faces`` (``embedding_swapper.EmbeddingSwapper`` for every family).
 
     - ``name``; ``template`` and ``input_size``: the alignment template and crop side of the model input;
     - ``facts``: its family's row of ``swapper_facts`` (the default paste recipe);
+    - ``pixel_boost_factors``: the crop multiples the family offers (the row's ``boost_factors``);
     - ``embedding_space`` and ``dimension``: the identity space its source identities come from;
     - ``require_compatible(identity)``: raise ``IncompatibleIdentitiesError`` for an identity of another space;
-    - ``project(identity, rule)`` -> ``[D]`` and ``project_rows([K, D] unit embeddings, rule)`` -> ``[K, D]``: latents
-      (``rule``: inswapper's latent rule, ``swapper_facts.LATENT_RULES``; other families ignore it);
-    - ``swap_crops([N, S, S, 3] RGB 0..1 crops, [N, D] latents)`` -> ``[N, S, S, 3]`` float32 RGB 0..1.
-
-    Optional (``embedding_swapper.EmbeddingSwapper`` has them; inswapper uses the defaults):
-    ``pixel_boost_factors`` (default ``PIXEL_BOOST_FACTORS``); ``target_latents(source_latent, unit
-    [K, D], raw [K, D], strength)`` -> ``[K, D]`` (default: ``blend_latents`` in ``project_rows`` space);
-    ``swap_crops_masked(crops, latents)`` -> ``(images, [N, S, S] learned mask or None)``.
+    - ``project(identity, rule)`` -> ``[D]``: the source latent (``rule``: inswapper's latent rule,
+      ``swapper_facts.LATENT_RULES``; other families ignore it);
+    - ``target_latents(source_latent, unit [K, D], raw [K, D], strength, rule)`` -> ``[K, D]``: the latent per
+      target face at ``strength`` (the family's blend rule);
+    - ``swap_crops_masked([N, S, S, 3] RGB 0..1 crops, [N, D] latents)`` -> ``([N, S, S, 3]`` float32 RGB 0..1,
+      ``[N, S, S]`` learned mask or ``None)``.
     """
 
     name: str
@@ -63,6 +65,7 @@ class Swapper(Protocol):
     input_size: int
     embedding_space: str
     facts: FamilyFacts
+    pixel_boost_factors: tuple[int, ...]
 
     @property
     def dimension(self) -> int: ...
@@ -71,9 +74,25 @@ class Swapper(Protocol):
 
     def project(self, identity: Identity, rule: str = ...) -> NDArray[np.float32]: ...
 
-    def project_rows(self, normed: NDArray[np.floating], rule: str = ...) -> NDArray[np.float32]: ...
+    def target_latents(
+        self,
+        source_latent: NDArray[np.floating],
+        normalised: NDArray[np.floating],
+        raw: NDArray[np.floating],
+        strength: float,
+        rule: str = ...,
+    ) -> NDArray[np.float32]: ...
 
-    def swap_crops(self, crops: NDArray[np.floating], latents: NDArray[np.floating]) -> NDArray[np.float32]: ...
+    def swap_crops_masked(
+        self, crops: NDArray[np.floating], latents: NDArray[np.floating]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]: ...
+
+
+if TYPE_CHECKING:
+
+    def _every_family_fits(swapper: EmbeddingSwapper) -> Swapper:
+        """mypy checks here that the one swapper class provides the whole ``Swapper`` surface."""
+        return swapper
 
 
 @dataclass(frozen=True)
@@ -193,31 +212,6 @@ class SwapResult(SwapCounts):
     targets: tuple[tuple[Face, ...], ...]
 
 
-def blend_latents(
-    source_latent: NDArray[np.floating], target_latents: NDArray[np.floating], strength: float, normalise: bool = True
-) -> NDArray[np.float32]:
-    """Swap strength: ``normalise(s * source_latent + (1 - s) * target_latent)`` per target row.
-
-    Args:
-        source_latent: ``[D]`` latent of the source identity (``Swapper.project``).
-        target_latents: ``[K, D]`` latents of the target faces' own identities.
-        strength: ``s`` in 0..1; 1 returns the source latent for every row.
-        normalise: divide each mixed row by its L2 norm (the insightface latent rule); False keeps the plain mix.
-
-    Returns:
-        ``[K, D]`` float32 rows (unit rows when ``normalise``).
-    """
-    if not 0.0 <= strength <= 1.0:
-        raise InvalidArgumentError(f"swap strength must lie in 0..1, got {strength}")
-    source = np.asarray(source_latent, dtype=np.float64).reshape(1, -1)
-    targets = np.atleast_2d(np.asarray(target_latents, dtype=np.float64))
-    mixed = strength * source + (1.0 - strength) * targets
-    if not normalise:
-        return mixed.astype(np.float32)
-    norms = np.linalg.norm(mixed, axis=1, keepdims=True)
-    return (mixed / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 def _target_latents(
     swapper: Swapper,
     source_latent: NDArray[np.float32],
@@ -245,15 +239,12 @@ def _target_latents(
         )
     pictures = uint8_images if uint8_images is not None else [as_rgb_uint8(image) for image in images]
     embeddings = embeddings_per_image(recognizer, pictures, faces_per_image)
-    family_rule = getattr(swapper, "target_latents", None)
     latents = []
     for rows, raw in embeddings:
         if not rows.shape[0]:
             latents.append(np.zeros((0, source_latent.shape[-1]), np.float32))
-        elif family_rule is not None:
-            latents.append(family_rule(source_latent, rows, raw, strength))
         else:
-            latents.append(blend_latents(source_latent, swapper.project_rows(rows, rule), strength, rule == "insightface"))
+            latents.append(swapper.target_latents(source_latent, rows, raw, strength, rule))
     return latents
 
 
@@ -282,12 +273,7 @@ def _swap_round(
             aligned[-1] = with_landmarks_68(aligned[-1], spec, frames[image_index])
     # FaceFusion's swap_face: box and occlusion judge the target crop as it is, before the swap.
     spec_masks = None if spec is None else crop_masks(np.stack(crops), aligned, spec, PRE_SWAP_TYPES)
-    masked = getattr(swapper, "swap_crops_masked", None)
-    learned_tiles = None
-    if masked is not None:
-        swapped_tiles, learned_tiles = masked(np.concatenate(tiles), np.concatenate(latents))
-    else:
-        swapped_tiles = swapper.swap_crops(np.concatenate(tiles), np.concatenate(latents))
+    swapped_tiles, learned_tiles = swapper.swap_crops_masked(np.concatenate(tiles), np.concatenate(latents))
     if not settings.learned_mask:
         learned_tiles = None
     spans = [slice(number * factor * factor, (number + 1) * factor * factor) for number in range(len(jobs))]
@@ -346,7 +332,7 @@ def swap_faces(
     """
     if len(images) != len(faces_per_image):
         raise InvalidArgumentError(f"{len(images)} images but faces for {len(faces_per_image)}")
-    factors = getattr(swapper, "pixel_boost_factors", PIXEL_BOOST_FACTORS)
+    factors = swapper.pixel_boost_factors
     if settings.pixel_boost not in factors:
         raise InvalidArgumentError(
             f"{swapper.name} offers pixel boost {', '.join(str(f) for f in factors)} (crops of "
