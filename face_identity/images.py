@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InvalidImageError
+from .files import write_atomic
 from .types import FloatImage, RGBImage
 from .validate import check_float_range, check_not_empty
 
@@ -176,8 +177,6 @@ def save_image(path: str | os.PathLike[str], image: NDArray[np.generic]) -> Path
         InvalidImageError: not an image array ``as_rgb_uint8`` accepts, or an extension OpenCV cannot write.
         OSError: the write failed; an existing file at ``path`` is unchanged.
     """
-    from .files import write_atomic  # files.py has no image knowledge; imported here to keep the dependency local
-
     target = Path(path)
     pixels = as_rgb_uint8(image)
     try:

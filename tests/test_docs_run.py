@@ -9,8 +9,11 @@ run here is in ``SKIPPED``, with the reason; an entry that matches no documented
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +39,7 @@ SKIPPED: dict[str, str] = {
     "python scripts/bench_score.py": "a benchmark of minutes over the whole test data",
     "face-identity download": "downloads about 190 MB (tests never download; tests/test_download.py covers it offline)",
     "face-identity score /shared/outputs": "needs Ray (pip install face-identity[ray]) and a cluster",
+    "python docs/make_swap_example.py": "renders the synthetic swap picture; test_make_swap_example_* below run the script",
     "face-identity calibrate faces/ --pairs pairs_deepface_published_mapped.tsv": (
         "about a minute over 499 pairs on 2 cores; its output is pasted under it, and tests/test_cli.py runs calibrate"
     ),
@@ -89,6 +93,15 @@ def copy_photos(source: Path, target: Path, count: int, start: int = 0) -> list[
     return [Path(shutil.copy(photo, target / photo.name)) for photo in photos]
 
 
+def tour_inputs(data: Path, folder: Path) -> None:
+    """The files docs/tour.md names, made by docs/make_tour.py's own function (the tour's outputs come from it)."""
+    spec = importlib.util.spec_from_file_location("make_tour", REPO_ROOT / "docs" / "make_tour.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.scratch_folder(data, folder)
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, real_models: dict[str, Path]) -> Path:
     """A folder with every file the docs name, made of the test data's real photos."""
@@ -127,6 +140,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, real_
         copy_photos(faces / "joe_biden", root / folder, 1, start=1)
     detector = load_detector(real_models["scrfd"], providers="cpu", allow_download=False)
     recognizer = load_recognizer(real_models["mbf_int8"], providers="cpu", allow_download=False)
+    tour_inputs(shared_data, root)
     # person.safetensors stands for a w600k_r50 identity (ReActor export); the small w600k_mbf is trained like it
     declared = load_recognizer(real_models["mbf_int8"], providers="cpu", allow_download=False, model_id="arcface_w600k_r50")
     one = FaceSelection(max_faces=1)
@@ -230,16 +244,27 @@ def test_cli_reference_covers_every_subcommand_and_identity_action() -> None:
             assert all(f"| `identity {action}" in text for action in actions)
 
 
-def test_make_swap_example_refuses_photos_without_a_swapper(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def make_swap_example(*args: str) -> subprocess.CompletedProcess[str]:
+    script = REPO_ROOT / "docs" / "make_swap_example.py"
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
 
+
+def test_make_swap_example_refuses_photos_without_a_swapper(tmp_path: Path) -> None:
     output = tmp_path / "swap.png"
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "docs" / "make_swap_example.py"), "--source-image", "me.jpg", "--output", str(output)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = make_swap_example("--source-image", "me.jpg", "--output", str(output))
     assert result.returncode == 2 and not output.exists()
     assert "--source-image is used only for a real swap: add --swapper" in result.stderr
+
+
+def test_make_swap_example_renders_the_documented_picture(tmp_path: Path) -> None:
+    from face_identity import read_image
+
+    """tour.md's swap step as written: the synthetic picture, the layout of the committed docs/swap_example.png.
+
+    (Not its bytes: OpenCV versions draw the labels' text differently.)
+    """
+    output = tmp_path / "swap.png"
+    result = make_swap_example("--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"wrote {output} (1680 x 348)"
+    assert read_image(output).shape == read_image(REPO_ROOT / "docs" / "swap_example.png").shape
