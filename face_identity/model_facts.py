@@ -182,6 +182,20 @@ def kinds_table(table: dict[str, ModelFacts] | None = None) -> str:
     return "; ".join(f"{kind} ({', '.join(names)})" for kind, names in by_kind.items())
 
 
+def kind_hint(*kinds: ModelKind) -> str:
+    """What to load instead, for a model that is not of ``kinds``: their models and the next command.
+
+    E.g. "Models of kind restorer: gfpgan_1.4, gfpgan_1.2, ... (load one with load_face_model(NAME, 'restorer');
+    `face-identity download gfpgan_1.4` fetches one first)."
+    """
+    names = names_of_kind(*kinds)
+    downloadable = [name for name in names if build_model_facts()[name].release]
+    fetch = f"; `face-identity download {downloadable[0]}` fetches one first" if downloadable else ""
+    kind_text = " or ".join(kinds)
+    argument = repr(kinds[0]) if len(kinds) == 1 else repr(tuple(kinds))
+    return f"Models of kind {kind_text}: {', '.join(names)} (load one with load_face_model(NAME, {argument}){fetch})."
+
+
 def facts_for(name_or_path: str, kind: ModelKind | tuple[ModelKind, ...] | None = None) -> ModelFacts:
     """The facts row of a model by name or file (``.../gfpgan_1.4.onnx`` -> ``gfpgan_1.4``).
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_cli import run_cli
 
-from face_identity import load_detector, load_recognizer, load_swapper
+from face_identity import MaskSpec, load_detector, load_recognizer, load_swapper
 from face_identity.catalog import get_spec
 from face_identity.download import resolve_model
 from face_identity.errors import FaceIdentityError
@@ -70,6 +70,16 @@ CASES: list[tuple[str, Call, tuple[str, ...]]] = [
         "a renamed file",
         lambda m: load_face_model(m / "mask.onnx", "occluder", allow_download=False),
         ("no model facts for", "occluder models: xseg_1, xseg_2, xseg_3", "facts=facts_for('xseg_1')", "`face-identity models`"),
+    ),
+    (
+        "a region mask without a parser",
+        lambda m: MaskSpec(types=("region",)),
+        ("needs a face parser model", "bisenet_resnet_18, bisenet_resnet_34", "`face-identity download bisenet_resnet_18`"),
+    ),
+    (
+        "an occlusion mask without an occluder",
+        lambda m: MaskSpec(types=("occlusion",)),
+        ("needs an occluder model", "xseg_1, xseg_2, xseg_3", "load_face_model(NAME, 'occluder')"),
     ),
     ("an unknown catalog name", lambda m: get_spec("retinaface_mnet"), ("unknown model 'retinaface_mnet'", *CATALOG_HINT)),
     (
