@@ -27,10 +27,10 @@ from .align import estimate_similarity, template_points
 from .errors import InvalidArgumentError, InvalidImageError
 from .face_models import FaceModel
 from .geometry import invert, transform_points, warp_face
-from .model_facts import kind_hint
+from .model_facts import ModelKind, kind_hint
 from .types import AffineMatrix, Face, FaceBatch
 
-LANDMARKER_KINDS = ("landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld")
+LANDMARKER_KINDS: tuple[ModelKind, ...] = ("landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld")
 DARK_CROP_LIGHTNESS = 30
 """2dfan4: crops whose mean Lab lightness (0..255) is below this get CLAHE (clip limit 2) first."""
 FAN_GRID = 64
