@@ -112,3 +112,18 @@ def test_cli_names_the_supported_detectors(
     )
     assert result.returncode != 0
     assert all(words in result.stderr for words in DETECTOR_HINT), result.stderr
+
+
+def test_identity_build_without_any_face_says_how_to_look(real_models: dict[str, Path], tmp_path: Path) -> None:
+    import numpy as np
+
+    from face_identity import save_image
+
+    blank = save_image(tmp_path / "wall.png", np.full((160, 160, 3), 200, np.uint8))
+    result = run_cli(
+        "identity", "build", "Nobody", blank, "--out", tmp_path, "--detector", real_models["scrfd"],
+        "--recognizer", real_models["mbf_int8"], home=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0 and not (tmp_path / "Nobody.safetensors").exists()
+    assert "nothing was saved" in result.stderr and "`face-identity analyze PHOTO...`" in result.stderr, result.stderr
+    assert "--det-thresh" in result.stderr
