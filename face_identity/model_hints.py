@@ -19,7 +19,8 @@ SUPPORTED_FAMILIES: dict[str, str] = {
 }
 """The file layouts each role's loader reads, in words (see ``runtime.classify_signature``)."""
 
-_CLI_FLAG = {"detector": "--detector", "recognizer": "--recognizer", "swapper": "--swapper"}
+_CLI_FLAG = {"detector": "--detector", "recognizer": "--recognizer"}
+"""The face-identity options that take a model of the role (the CLI loads no swapper)."""
 
 
 def role_hint(role: Role) -> str:
