@@ -127,3 +127,19 @@ def test_identity_build_without_any_face_says_how_to_look(real_models: dict[str,
     assert result.returncode != 0 and not (tmp_path / "Nobody.safetensors").exists()
     assert "nothing was saved" in result.stderr and "`face-identity analyze PHOTO...`" in result.stderr, result.stderr
     assert "--det-thresh" in result.stderr
+
+
+@pytest.mark.parametrize("role", ["detector", "recognizer", "swapper"])
+def test_hints_name_only_commands_and_options_that_exist(role: str) -> None:
+    import re
+
+    from face_identity.catalog import names_for_role
+    from face_identity.cli import build_parser
+    from face_identity.model_hints import role_hint
+
+    hint = role_hint(role)  # type: ignore[arg-type]
+    for option, value in re.findall(r"`(--[\w-]+) (\S+)`", hint):
+        build_parser().parse_args(["analyze", "x.jpg", option, value])  # exits 2 on an unknown option
+    (download,) = re.findall(r"`face-identity download (\S+)`", hint)
+    assert download in names_for_role(role)  # type: ignore[arg-type]
+    assert build_parser().parse_args(["download", download]).names == [download]
