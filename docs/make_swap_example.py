@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from face_identity.align import ARCFACE_112_POINTS  # noqa: E402
 from face_identity.catalog import W600K_R50_SPACE  # noqa: E402
 from face_identity.devtools import synthetic  # noqa: E402
-from face_identity.images import as_rgb_uint8, read_image  # noqa: E402
+from face_identity.images import as_rgb_uint8, read_image, save_image  # noqa: E402
 from face_identity.swap import SwapSettings, TargetSelection, detect_and_swap, load_swapper, swap_faces  # noqa: E402
 from face_identity.types import Face, Identity  # noqa: E402
 
@@ -63,7 +63,7 @@ def labelled(image: NDArray[np.uint8], label: str) -> NDArray[np.uint8]:
     return np.concatenate([strip, image])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "swap_example.png")
     parser.add_argument("--swapper", help="a real inswapper_128.onnx (default: the synthetic stand-in)")
@@ -72,7 +72,15 @@ def main() -> None:
     parser.add_argument("--source-image", type=Path, help="photo of the person to paste in")
     parser.add_argument("--target-image", type=Path, help="photo to paste into")
     parser.add_argument("--pixel-boost", type=int, default=2, choices=(1, 2, 4))
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
+    real_swap_only = [name for name in ("source_image", "target_image", "recognizer", "detector") if getattr(arguments, name)]
+    if real_swap_only and not arguments.swapper:
+        given = ", ".join("--" + name.replace("_", "-") for name in real_swap_only)
+        parser.error(
+            f"{given} {'is' if len(real_swap_only) == 1 else 'are'} used only for a real swap: add --swapper (e.g. --swapper inswapper_128.onnx) with "
+            "--recognizer, --detector, --source-image and --target-image. Without --swapper the script draws its "
+            "synthetic picture and reads no photo."
+        )
 
     settings = SwapSettings(pixel_boost=arguments.pixel_boost, face_area_mask=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -107,8 +115,7 @@ def main() -> None:
         labelled(as_rgb_uint8(result.masks[0]), "paste mask (face area, feathered)"),
     ]
     picture = np.concatenate(panels, axis=1)
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(arguments.output), np.ascontiguousarray(picture[:, :, ::-1]))
+    save_image(arguments.output, picture)
     print(f"wrote {arguments.output} ({picture.shape[1]} x {picture.shape[0]})")  # noqa: T201
 
 

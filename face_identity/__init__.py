@@ -11,7 +11,7 @@ nothing else. By stage, one module each:
   ``ModelIntegrityError``, ``ModelMismatchError``, ``ModelNotAvailableError``, ``NoFaceFoundError``,
   ``ProviderUnavailableError``.
 - Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
-  ``image_batch_frames``.
+  ``image_batch_frames``, ``save_image`` (float 0..1 or uint8 RGB to a file).
 - Input policy (``validate``): ``check_image_batch``, ``check_float_range``, ``check_number``,
   ``check_integer``, ``check_index_list``, ``check_not_empty``, ``safe_name``, ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
@@ -101,7 +101,7 @@ from .face_models import FaceModel, load_face_model
 from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
 from .geometry import crop_validity_mask, paste_back, warp_face
 from .identify import EMBED_SOURCES, Identification, identify
-from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
+from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image, save_image
 from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub
 from .landmarks68 import add_landmarks_68, landmarks_68
 from .masks import AREAS as MASK_AREAS
@@ -275,6 +275,7 @@ __all__ = [
     "parse_index_list",
     "paste_back",
     "read_image",
+    "save_image",
     "remove_face_align_stub",
     "resolve_model",
     "retention_chart",

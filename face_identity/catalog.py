@@ -185,8 +185,20 @@ def get_spec(name: str) -> ModelSpec:
     """
     catalog = build_catalog()
     if name not in catalog:
-        raise InvalidArgumentError(f"unknown model {name!r}; known models: {', '.join(sorted(catalog))}")
+        raise InvalidArgumentError(f"unknown model {name!r}; the catalog by role: {names_by_role()}. {NEXT_COMMANDS}")
     return catalog[name]
+
+
+NEXT_COMMANDS = "`face-identity models` lists each with its size and licence; `face-identity download NAME` fetches one."
+"""The commands that follow every "unknown model" message."""
+
+
+def names_by_role() -> str:
+    """The catalog names grouped by role: ``"recognizer: arcface_w600k_r50; detector: retinaface_10g, ...; ..."``."""
+    by_role: dict[str, list[str]] = {}
+    for spec in build_catalog().values():
+        by_role.setdefault(spec.role, []).append(spec.name)
+    return "; ".join(f"{role}: {', '.join(names)}" for role, names in by_role.items())
 
 
 def names_for_role(role: Role) -> list[str]:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .catalog import HF_ENDPOINT_DEFAULT, HF_REVISION, ModelSpec, build_catalog
+from .catalog import HF_ENDPOINT_DEFAULT, HF_REVISION, NEXT_COMMANDS, ModelSpec, build_catalog, names_by_role
 from .errors import ModelFileError, ModelIntegrityError, ModelNotAvailableError
 from .integrity import cached_crc32, check_sidecar, face_identity_home, read_sidecar
 
@@ -126,8 +126,9 @@ def resolve_model(
         if explicit.is_dir():
             raise ModelFileError(f"model {text!r} is a folder, not a model file. Give the path of an .onnx file in it.")
         raise ModelFileError(
-            f"model {text!r} is neither a file nor a catalog name. Give the path of an .onnx file, "
-            f"or one of: {', '.join(sorted(catalog))}" + (f" (searched {', '.join(str(f) for f in search)})" if search else "")
+            f"model {text!r} is neither a file nor a catalog name"
+            + (f" (searched {', '.join(str(f) for f in search)})" if search else "")
+            + f". Give the path of an .onnx file, or a catalog name; by role: {names_by_role()}. {NEXT_COMMANDS}"
         )
     target_dir = Path(download_dir) if download_dir is not None else (search[0] if search else default_model_dir())
     searched = list(dict.fromkeys([*search, target_dir, default_model_dir()]))

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from .download import resolve_model
 from .errors import InvalidImageError, ModelMismatchError
 from .io_facts import IOFacts, Shape
-from .model_facts import ModelFacts, ModelKind, facts_for
+from .model_facts import ModelFacts, ModelKind, facts_for, kind_hint
 from .roles import Role
 from .runner import LoadKeywords, LoadOptions, ModelRunner, Probe, load_options, load_runner, open_model
 from .runtime import ModelSession, TensorInfo
@@ -117,7 +117,9 @@ def _check_inputs(model: ModelSession, facts: ModelFacts) -> None:
     if problem is None and unknown:
         problem = f"has inputs {unknown} a {facts.kind} of this kind does not take"
     if problem is not None:
-        raise ModelMismatchError(f"{model.path.name} is not a {facts.kind} like {facts.name}: it {problem}.")
+        raise ModelMismatchError(
+            f"{model.path.name} is not a {facts.kind} like {facts.name}: it {problem}. {kind_hint(facts.kind)}"
+        )
 
 
 def io_facts(facts: ModelFacts) -> IOFacts:

@@ -96,7 +96,10 @@ def command_build(args: argparse.Namespace) -> int:
         used.append(str(photo))
         _say(f"[{number}/{len(photos)}] {photo}: 1 face")
     if not rows:
-        raise InvalidArgumentError(f"none of the {len(photos)} photo(s) gave a face; nothing was saved")
+        raise InvalidArgumentError(
+            f"none of the {len(photos)} photo(s) gave a face; nothing was saved. `face-identity analyze PHOTO...` shows "
+            "what the detector finds; small or profile faces may need a lower --det-thresh (e.g. 0.3)"
+        )
     threshold = match_threshold(recognizer.model_id) if args.min_similarity is None else args.min_similarity
     identity, dropped = _kept(rows, threshold)
     for index in dropped:

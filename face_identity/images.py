@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InvalidImageError
+from .files import write_atomic
 from .types import FloatImage, RGBImage
 from .validate import check_float_range, check_not_empty
 
@@ -162,3 +163,29 @@ def find_images(paths: Sequence[str | os.PathLike[str]], *, recursive: bool = Fa
         else:
             found.append(path)
     return found
+
+
+def save_image(path: str | os.PathLike[str], image: NDArray[np.generic]) -> Path:
+    """Write an RGB image to ``path`` (format from the extension: .png, .jpg, .webp, ...), atomically.
+
+    ``image`` is what the library hands out: ``[H, W, 3]`` (or ``[H, W]``, ``[H, W, 1|4]``) uint8 RGB, or
+    float RGB in 0..1 (swap, restore, paste outputs), converted with ``as_rgb_uint8`` and written in
+    the file's BGR order, so neither a float image turns black nor red and blue trade places (the
+    two mistakes of a bare ``cv2.imwrite``). Returns ``path``.
+
+    Raises:
+        InvalidImageError: not an image array ``as_rgb_uint8`` accepts, or an extension OpenCV cannot write.
+        OSError: the write failed; an existing file at ``path`` is unchanged.
+    """
+    target = Path(path)
+    pixels = as_rgb_uint8(image)
+    try:
+        ok, encoded = cv2.imencode(target.suffix or ".", np.ascontiguousarray(pixels[:, :, ::-1]))
+    except cv2.error:
+        ok, encoded = False, None
+    if not ok or encoded is None:
+        raise InvalidImageError(
+            f"cannot write {target.name}: OpenCV has no encoder for {target.suffix or 'a file without an extension'!r}; "
+            "use an image extension like .png or .jpg"
+        )
+    return write_atomic(target, encoded.tobytes())

@@ -27,9 +27,10 @@ from .align import estimate_similarity, template_points
 from .errors import InvalidArgumentError, InvalidImageError
 from .face_models import FaceModel
 from .geometry import invert, transform_points, warp_face
+from .model_facts import ModelKind, kind_hint
 from .types import AffineMatrix, Face, FaceBatch
 
-LANDMARKER_KINDS = ("landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld")
+LANDMARKER_KINDS: tuple[ModelKind, ...] = ("landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld")
 DARK_CROP_LIGHTNESS = 30
 """2dfan4: crops whose mean Lab lightness (0..255) is below this get CLAHE (clip limit 2) first."""
 FAN_GRID = 64
@@ -114,7 +115,7 @@ def landmarks_68(
     """
     kind = model.facts.kind
     if kind not in LANDMARKER_KINDS:
-        raise InvalidArgumentError(f"{model.name} is a {kind}, not a 68-point landmarker")
+        raise InvalidArgumentError(f"{model.name} is a {kind}, not a 68-point landmarker. {kind_hint(*LANDMARKER_KINDS)}")
     if not faces:
         return [], []
     if kind == "landmarker_68_5":

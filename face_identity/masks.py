@@ -32,6 +32,7 @@ from .errors import InvalidArgumentError
 from .face_models import FaceModel
 from .geometry import paste_crop_mask, transform_points, warp_face
 from .landmarks68 import landmarks_68
+from .model_facts import kind_hint
 from .types import Face, FaceBatch
 
 MASK_TYPES: tuple[str, ...] = ("box", "occlusion", "region", "area")
@@ -106,15 +107,12 @@ class MaskSpec:
         if bad_areas or ("area" in self.types and not self.areas):
             raise InvalidArgumentError(f"areas must be some of {', '.join(AREAS)}; got {list(self.areas)}")
         if "occlusion" in self.types and not self.occluders:
-            raise InvalidArgumentError(
-                "the occlusion mask needs an occluder model (xseg_1, xseg_2, xseg_3): load one and pass it"
-            )
+            raise InvalidArgumentError(f"the occlusion mask needs an occluder model in occluders. {kind_hint('occluder')}")
         if "occlusion" in self.types and any(m.facts.kind != "occluder" for m in self.occluders):
-            raise InvalidArgumentError("occluders must be XSeg occluder models")
+            others = ", ".join(f"{m.name} ({m.facts.kind})" for m in self.occluders if m.facts.kind != "occluder")
+            raise InvalidArgumentError(f"occluders must be XSeg occluder models, not {others}. {kind_hint('occluder')}")
         if "region" in self.types and (self.parser is None or self.parser.facts.kind != "parser"):
-            raise InvalidArgumentError(
-                "the region mask needs a face parser model (bisenet_resnet_18 or _34): load one and pass it"
-            )
+            raise InvalidArgumentError(f"the region mask needs a face parser model as parser. {kind_hint('parser')}")
 
     def describe(self) -> str:
         parts = [f"types {'+'.join(self.types)}", f"blur {self.blur:g}"]

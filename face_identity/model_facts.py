@@ -14,10 +14,10 @@ colour order, pixels 0..255. Output de-normalisation (restorers): ``pixel / 255 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from .errors import InvalidArgumentError
-from .roles import Role
+from .roles import ROLES, Role
 
 ModelKind = Literal["landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld", "occluder", "parser", "restorer"]
 """One code path per kind: the 5->68 point model, heatmap FAN, point regressor, XSeg, BiSeNet, face restorer.
@@ -189,23 +189,52 @@ def names_of_kind(*kinds: ModelKind) -> list[str]:
     return [row.name for row in build_model_facts().values() if row.kind in kinds]
 
 
+def kinds_table(table: dict[str, ModelFacts] | None = None) -> str:
+    """Every kind with its models: ``"landmarker_68_5 (fan_68_5); landmarker_2dfan4 (2dfan4); ..."``."""
+    by_kind: dict[str, list[str]] = {}
+    for row in (table or build_model_facts()).values():
+        by_kind.setdefault(row.kind, []).append(row.name)
+    return "; ".join(f"{kind} ({', '.join(names)})" for kind, names in by_kind.items())
+
+
+def kind_hint(*kinds: ModelKind) -> str:
+    """What to load instead, for a model that is not of ``kinds``: their models and the next command.
+
+    E.g. "Models of kind restorer: gfpgan_1.4, gfpgan_1.2, ... (load one with load_face_model(NAME, 'restorer');
+    `face-identity download gfpgan_1.4` fetches one first)."
+    """
+    names = names_of_kind(*kinds)
+    downloadable = [name for name in names if build_model_facts()[name].release]
+    fetch = f"; `face-identity download {downloadable[0]}` fetches one first" if downloadable else ""
+    kind_text = " or ".join(kinds)
+    argument = repr(kinds[0]) if len(kinds) == 1 else repr(tuple(kinds))
+    return f"Models of kind {kind_text}: {', '.join(names)} (load one with load_face_model(NAME, {argument}){fetch})."
+
+
 def facts_for(name_or_path: str, kind: ModelKind | Role | tuple[ModelKind | Role, ...] | None = None) -> ModelFacts:
     """The facts row of a model by name or file (``.../gfpgan_1.4.onnx`` -> ``gfpgan_1.4``).
 
     ``kind``: the kinds, or roles (``landmarker`` = its three kinds), the caller can run; ``None`` = any.
 
     Raises:
-        InvalidArgumentError: no row with that name (or file stem), or of another kind; lists the known names.
+        InvalidArgumentError: a kind that does not exist, no row with that name (or file stem), or a row of
+            another kind; the message names the kinds with their models and what to do.
     """
     stem = name_or_path.replace("\\", "/").rsplit("/", 1)[-1]
     stem = stem[: -len(".onnx")] if stem.endswith(".onnx") else stem
     table = build_model_facts()
     kinds = (kind,) if isinstance(kind, str) else kind
+    every_kind = f"The kinds and their models: {kinds_table(table)}."
+    if kinds is not None and (unknown := [k for k in kinds if k not in get_args(ModelKind) and k not in ROLES]):
+        raise InvalidArgumentError(f"unknown model kind {', '.join(map(repr, unknown))}. {every_kind}")
     row = table.get(stem)
-    if row is None or (kinds is not None and row.kind not in kinds and role_of(row.kind) not in kinds):
-        known = [name for name, facts in table.items() if kinds is None or facts.kind in kinds or role_of(facts.kind) in kinds]
-        raise InvalidArgumentError(
-            f"no model facts for {name_or_path!r}; known models: {', '.join(known)}. "
-            "A renamed file must keep its catalog name (e.g. gfpgan_1.4.onnx)."
-        )
-    return row
+    if row is not None and (kinds is None or row.kind in kinds or role_of(row.kind) in kinds):
+        return row
+    wanted = " or ".join(kinds) if kinds else "model"
+    known = [name for name, facts in table.items() if kinds is None or facts.kind in kinds or role_of(facts.kind) in kinds]
+    found = f"{stem} is a {row.kind} model, not a {wanted}" if row is not None else f"no model facts for {name_or_path!r}"
+    raise InvalidArgumentError(
+        f"{found}; {wanted} models: {', '.join(known)}. A renamed file must keep its model name "
+        f"(e.g. {known[0]}.onnx), or pass facts=facts_for('{known[0]}'). {every_kind} "
+        "`face-identity models` lists every model."
+    )

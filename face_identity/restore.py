@@ -32,6 +32,7 @@ from .errors import IncompatibleIdentitiesError, InvalidArgumentError
 from .face_models import FaceModel
 from .geometry import paste_crop, warp_face
 from .masks import DEFAULT_BLUR, MaskSpec, crop_masks, with_landmarks_68
+from .model_facts import kind_hint
 from .types import Face, FaceBatch, Identity
 
 DEFAULT_RESTORER = "gfpgan_1.4"
@@ -129,7 +130,7 @@ def restore_crops(restorer: FaceModel, crops: NDArray[np.floating], fidelity: fl
         InvalidArgumentError: not a restorer.
     """
     if restorer.facts.kind != "restorer":
-        raise InvalidArgumentError(f"{restorer.name} is a {restorer.facts.kind}, not a face restorer")
+        raise InvalidArgumentError(f"{restorer.name} is a {restorer.facts.kind}, not a face restorer. {kind_hint('restorer')}")
     count, size = crops.shape[0], restorer.facts.size
     if count == 0:
         return np.zeros((0, size, size, 3), np.float32)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .errors import InvalidArgumentError, ModelFileError, ModelMismatchError, ProviderUnavailableError
+from .model_hints import role_hint
 from .onnx_graph import load_model_proto
 from .roles import ROLE_WORDS, Role
 
@@ -386,6 +387,12 @@ def classify_signature(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInf
         return Signature("unknown", None, f"input shape {list(image.shape)}")
     height, width = _static(image.shape[2]), _static(image.shape[3])
     square = height is not None and height == width and height >= 112 and height % 16 == 0
+    if len(outputs) == 1 and len(outputs[0].shape) == 2 and _static(outputs[0].shape[1]) == 136:
+        return Signature(
+            "unknown",
+            None,
+            "a 68-point landmarker ([N,136] output), for the area masks: load_face_model(path, 'landmarker_pfld') or Load Face Landmarker",
+        )
     if len(outputs) == 1 and len(outputs[0].shape) == 2 and square:
         return Signature("recognizer", None, f"[N,3,{height},{width}] -> {list(outputs[0].shape)}")
     if len(outputs) == 1 and len(outputs[0].shape) == 3:
@@ -397,6 +404,11 @@ def classify_signature(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInf
     output_names = {info.name for info in outputs}
     if {"cls_8", "obj_8", "bbox_8"} <= output_names:
         return Signature("unknown", None, "a YuNet detector (cls/obj/bbox/kps outputs), which is not supported")
+    last_dims = sorted(_static(o.shape[-1]) or 0 for o in outputs if len(o.shape) == 3)
+    if len(outputs) == 3 and last_dims == [2, 4, 10]:
+        return Signature(
+            "unknown", None, "a RetinaFace-mobilenet detector (biubug6 loc/conf/landms outputs), which is not supported"
+        )
     return Signature("unknown", None, f"{len(outputs)} outputs {[list(o.shape) for o in outputs][:4]}")
 
 
@@ -404,12 +416,11 @@ def require_kind(model: ModelSession, expected: Role) -> Signature:
     """Check a session's signature against the role the caller wants.
 
     Raises:
-        ModelMismatchError: e.g. "det_10g.onnx is a face detector, not a face recognizer".
+        ModelMismatchError: e.g. "det_10g.onnx is a face detector, not a face recognizer (...)", followed by
+            what the role supports and the next command (``model_hints.role_hint``).
     """
     signature = classify_signature(model.inputs, model.outputs)
     if signature.kind != expected:
-        raise ModelMismatchError(
-            f"{model.path.name} is {ROLE_WORDS[signature.kind]}, not {ROLE_WORDS[expected]} "
-            f"({signature.detail}). Pick a {expected} model file for this input."
-        )
+        found = f"is {ROLE_WORDS[signature.kind]}, not" if signature.kind != "unknown" else "is not"
+        raise ModelMismatchError(f"{model.path.name} {found} {ROLE_WORDS[expected]} ({signature.detail}). {role_hint(expected)}")
     return signature
