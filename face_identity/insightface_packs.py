@@ -1,0 +1,233 @@
+"""insightface model packs (``buffalo_l``, ``antelopev2``) found where users and other packs keep them.
+
+- ``buffalo_l`` = ``det_10g.onnx`` (SCRFD-10GF, 5 keypoints) + ``w600k_r50.onnx`` (ArcFace R50, WebFace600K:
+  ``arcface_w600k_r50``, the space IP-Adapter FaceID was trained on).
+- ``antelopev2`` = ``scrfd_10g_bnkps.onnx`` (SCRFD-10GF) + ``glintr100.onnx`` (ArcFace R100, Glint360K:
+  ``arcface_glintr100``, what InstantID, PuLID, WithAnyone and EcomID read as the raw ``embedding``).
+
+Where: ``<root>/models/<name>/``, or ``<root>/models/<name>/<name>/`` (a zip unpacked one level too deep), or
+``name`` itself when it is a folder. Files are routed as insightface routes them (sorted, first per task wins);
+insightface's landmark and gender/age models are skipped. A pack folder that is nowhere on disk: buffalo_l's two
+models come from our verified downloader (catalog ``retinaface_10g``, ``arcface_w600k_r50``); antelopev2 has no
+verified source yet, so the error says where to put its files.
+
+A file under an expected name that is not the original weights (a stand-in, Arc2Face's own R100 as
+``glintr100.onnx``) is used, as insightface uses it, with a warning; its embeddings are then tagged with a
+content id (``<stem>@<crc32>``), never with the original's space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelMismatchError, ModelNotAvailableError
+
+logger = logging.getLogger(__name__)
+
+GLINTR100_SPACE = "arcface_glintr100"
+"""Embedding space of InsightFace's ResNet-100 trained on Glint360K (antelopev2's ``glintr100.onnx``)."""
+INSIGHTFACE_ROOT_DEFAULT = "~/.insightface"
+ANTELOPEV2_SOURCE = "https://huggingface.co/DIAMONIK7777/antelopev2 (a third-party copy of insightface's antelopev2.zip)"
+
+
+@dataclass(frozen=True)
+class PackFile:
+    """One model file of a pack: its file name, insightface task, catalog name, and the SHA-256 of the original.
+
+    ``sha256`` values are those published beside third-party copies of the pack (cited in docs/faceid.md);
+    ``None`` where our catalog's own check (CRC32 sidecar or known graph) applies instead.
+    """
+
+    filename: str
+    task: str
+    catalog: str | None = None
+    sha256: str | None = None
+    space: str | None = None
+
+
+PACKS: dict[str, tuple[PackFile, ...]] = {
+    "buffalo_l": (
+        PackFile("det_10g.onnx", "detection", catalog="retinaface_10g"),
+        PackFile("w600k_r50.onnx", "recognition", catalog="arcface_w600k_r50"),
+    ),
+    "antelopev2": (
+        PackFile(
+            "scrfd_10g_bnkps.onnx",
+            "detection",
+            sha256="5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91",
+        ),
+        PackFile(
+            "glintr100.onnx",
+            "recognition",
+            sha256="4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf",
+            space=GLINTR100_SPACE,
+        ),
+    ),
+}
+KNOWN_TASKS: dict[str, str | None] = {
+    "det_10g.onnx": "detection",
+    "scrfd_10g_bnkps.onnx": "detection",
+    "det_2.5g.onnx": "detection",
+    "det_500m.onnx": "detection",
+    "retinaface_10g.onnx": "detection",
+    "w600k_r50.onnx": "recognition",
+    "w600k_mbf.onnx": "recognition",
+    "glintr100.onnx": "recognition",
+    "arcface_w600k_r50.onnx": "recognition",
+    "1k3d68.onnx": None,
+    "2d106det.onnx": None,
+    "genderage.onnx": None,
+}
+"""Task of the file names insightface packs ship; ``None``: a task we do not provide (skipped). Other names are probed."""
+
+
+def pack_folder(name: str, root: str | os.PathLike[str] = INSIGHTFACE_ROOT_DEFAULT) -> Path | None:
+    """The folder holding pack ``name``'s ``.onnx`` files, or ``None``.
+
+    Tried in order: ``name`` as a folder path, ``<root>/models/<name>``, ``<root>/models/<name>/<name>``.
+    """
+    direct = Path(os.fspath(name)).expanduser()
+    base = Path(os.fspath(root)).expanduser() / "models" / str(name)
+    for candidate in (direct, base, base / str(name)):
+        if candidate.is_dir() and any(candidate.glob("*.onnx")):
+            if candidate == base / str(name):
+                logger.info("insightface pack %s found one level too deep, in %s; using it", name, candidate)
+            return candidate
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file (read in 8 MiB blocks)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(8 * 1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _expected(name: str, filename: str) -> PackFile | None:
+    for entry in PACKS.get(name, ()):
+        if entry.filename == filename:
+            return entry
+    for entries in PACKS.values():
+        for entry in entries:
+            if entry.filename == filename:
+                return entry
+    return None
+
+
+def _space_for(path: Path, entry: PackFile | None) -> str | None:
+    """The original's space when the file is the original (by SHA-256); else ``None`` (content id), with a warning."""
+    if entry is None or entry.sha256 is None:
+        return None
+    if sha256_of(path) == entry.sha256:
+        return entry.space
+    logger.warning(
+        "%s is not the original %s (its SHA-256 differs); using it as insightface would, but its results are not the "
+        "original model's%s",
+        path,
+        entry.filename,
+        "; its embeddings are tagged with a content id, not " + entry.space if entry.space else "",
+    )
+    return None
+
+
+def open_model(path: Path, task: str | None, providers: str | Sequence[str], pack: str = "") -> Any:
+    """A ``DetectionModel`` or ``RecognitionModel`` for one file; ``task`` ``None`` probes (detector first).
+
+    Raises:
+        ModelMismatchError: neither a 5-keypoint detector nor a recognizer.
+    """
+    from .detect import load_detector
+    from .embed import load_recognizer
+    from .insightface_app import DetectionModel, RecognitionModel
+
+    entry = _expected(pack, path.name)
+    if task in (None, "detection"):
+        try:
+            detector = load_detector(path, providers=providers, allow_download=False)
+        except ModelMismatchError:
+            if task == "detection":
+                raise
+        else:
+            _space_for(path, entry)
+            return DetectionModel(detector)
+    space = _space_for(path, entry)
+    return RecognitionModel(load_recognizer(path, providers=providers, allow_download=False, model_id=space))
+
+
+def load_pack(
+    name: str,
+    root: str | os.PathLike[str],
+    allowed_modules: Sequence[str] | None,
+    providers: str | Sequence[str],
+) -> dict[str, Any]:
+    """insightface's ``FaceAnalysis`` model loading: ``{"detection": DetectionModel, "recognition": RecognitionModel}``.
+
+    Raises:
+        ModelNotAvailableError: no such pack on disk, and no verified download for it.
+        ModelMismatchError: the folder holds no detector (insightface asserts the same).
+    """
+    folder = pack_folder(name, root)
+    if folder is None:
+        return _download_pack(name, root, allowed_modules, providers)
+    models: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.onnx")):
+        task = KNOWN_TASKS.get(path.name, "probe")
+        if task is None or (allowed_modules is not None and task != "probe" and task not in allowed_modules):
+            logger.debug("insightface pack %s: %s skipped (task %s not provided or not asked for)", name, path.name, task)
+            continue
+        if task in models:
+            continue
+        try:
+            model = open_model(path, None if task == "probe" else task, providers, str(name))
+        except ModelMismatchError as error:
+            logger.info("insightface pack %s: %s is neither a detector nor a recognizer, skipped (%s)", name, path.name, error)
+            continue
+        if model.taskname in models or (allowed_modules is not None and model.taskname not in allowed_modules):
+            continue
+        models[model.taskname] = model
+    if "detection" not in models:
+        raise ModelMismatchError(
+            f"insightface pack {name}: {folder} holds no face detector with 5 keypoints. Put {_file_list(name)} there."
+        )
+    return models
+
+
+def _file_list(name: str) -> str:
+    entries = PACKS.get(name)
+    return " and ".join(entry.filename for entry in entries) if entries else "a detector (e.g. det_10g.onnx) and a recognizer"
+
+
+def _download_pack(
+    name: str, root: str | os.PathLike[str], allowed_modules: Sequence[str] | None, providers: str | Sequence[str]
+) -> dict[str, Any]:
+    """The pack's catalog models through our verified downloader, or ``ModelNotAvailableError`` naming the folder."""
+    from .detect import load_detector
+    from .embed import load_recognizer
+    from .insightface_app import DetectionModel, RecognitionModel
+
+    target = Path(os.fspath(root)).expanduser() / "models" / str(name)
+    entries = PACKS.get(name, ())
+    if not entries or any(entry.catalog is None for entry in entries):
+        source = f" A copy: {ANTELOPEV2_SOURCE}." if name == "antelopev2" else ""
+        raise ModelNotAvailableError(
+            f"insightface model pack {name!r} is not on disk and face-identity has no verified download for it. Put "
+            f"{_file_list(name)} in {target} (ComfyUI: models/insightface/models/{name}/).{source}"
+        )
+    models: dict[str, Any] = {}
+    for entry in entries:
+        if allowed_modules is not None and entry.task not in allowed_modules:
+            continue
+        assert entry.catalog is not None
+        if entry.task == "detection":
+            models["detection"] = DetectionModel(load_detector(entry.catalog, [target], providers=providers))
+        else:
+            models["recognition"] = RecognitionModel(load_recognizer(entry.catalog, [target], providers=providers))
+    return models
