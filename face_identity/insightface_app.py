@@ -1,10 +1,9 @@
-"""insightface's ``FaceAnalysis``, ``Face`` and model objects, as other ComfyUI packs use them, on our models.
+"""insightface's ``Face`` and model objects (``det_model``, the recognizer), as other ComfyUI packs use them, on our models.
 
 What the packs call (InstantID, PuLID and its Flux forks, InfiniteYou, UniPortrait, WithAnyone, IPAdapter_plus;
 see docs/faceid.md) and what this gives them:
 
-- ``FaceAnalysis(name, root, allowed_modules, providers)``: the pack's models from ``<root>/models/<name>/``
-  (also the nested ``<name>/<name>/`` copy), see ``insightface_packs``;
+- ``FaceAnalysis`` (``insightface_analysis``) holds one ``DetectionModel`` and one ``RecognitionModel``;
 - ``prepare(ctx_id, det_thresh, det_size)``: may be called again on the same object (640, then 320, then 160);
 - ``get(img, max_num=0, det_metric="default")``: ``[H, W, 3]`` uint8 **BGR**; faces highest detector score
   first, as insightface orders them (``max_num`` keeps insightface's choice and order);
@@ -18,7 +17,7 @@ see docs/faceid.md) and what this gives them:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -119,7 +118,7 @@ def keep_max_num(faces: list[DetectedFace], image_shape: tuple[int, ...], max_nu
     return [faces[int(i)] for i in order]
 
 
-def _pair(size: Any, what: str) -> tuple[int, int]:
+def pair(size: Any, what: str) -> tuple[int, int]:
     try:
         width, height = size
         return int(width), int(height)
@@ -145,7 +144,7 @@ class DetectionModel:
     def prepare(self, ctx_id: int = 0, **kwargs: Any) -> None:
         """Set ``input_size``, ``det_thresh`` and ``nms_thresh`` from the keywords given (``ctx_id`` is ignored)."""
         if kwargs.get("input_size") is not None:
-            self.input_size = _pair(kwargs["input_size"], "det_size")
+            self.input_size = pair(kwargs["input_size"], "det_size")
         if kwargs.get("det_thresh") is not None:
             self.det_thresh = float(kwargs["det_thresh"])
         if kwargs.get("nms_thresh") is not None:
@@ -156,7 +155,7 @@ class DetectionModel:
     ) -> list[DetectedFace]:
         """Our ``Face`` records of one BGR image at ``input_size`` (default ``self.input_size``), highest score first."""
         bgr = check_bgr(img)
-        width, height = _pair(input_size if input_size is not None else self.input_size, "det_model.input_size")
+        width, height = pair(input_size if input_size is not None else self.input_size, "det_model.input_size")
         detector = self.detector.with_settings(
             det_size=(width, height),
             score_threshold=self.det_thresh,
@@ -214,84 +213,3 @@ class RecognitionModel:
         """Cosine similarity of two vectors."""
         a, b = np.ravel(feat1).astype(np.float64), np.ravel(feat2).astype(np.float64)
         return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-class FaceAnalysis:
-    """insightface's ``FaceAnalysis`` (detection, recognition) on our detector and recognizer.
-
-    Args:
-        name: the model pack (``buffalo_l``, ``antelopev2``, or another folder name), or a folder path.
-        root: insightface's root; the pack is looked for in ``<root>/models/<name>/`` and ``<root>/models/<name>/<name>/``.
-        allowed_modules: the tasks to load (``["detection"]``, ``["detection", "recognition"]``; ``None`` = all);
-            insightface's other tasks (landmarks, gender/age) are not provided and are skipped with a log line.
-        providers: onnxruntime provider names (``["CUDAExecutionProvider", "CPUExecutionProvider"]``) or one of
-            our choices (``"auto"``, ``"cpu"``...); ``None`` = ``"auto"``.
-
-    Raises:
-        ModelNotAvailableError: the pack is nowhere on disk and cannot be downloaded; the message says where to put it.
-        ModelMismatchError: the pack folder holds no detector.
-    """
-
-    def __init__(
-        self,
-        name: str = "buffalo_l",
-        root: str = "~/.insightface",
-        allowed_modules: Iterable[str] | None = None,
-        providers: str | Sequence[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        from .insightface_packs import load_pack
-
-        allowed = None if allowed_modules is None else list(allowed_modules)
-        self.models: dict[str, Any] = load_pack(name, root, allowed, providers if providers else "auto")
-        self.det_model: DetectionModel = self.models["detection"]
-        self.det_thresh = DEFAULT_DET_THRESH
-        self.det_size = DEFAULT_DET_SIZE
-
-    def __repr__(self) -> str:
-        return f"FaceAnalysis({', '.join(f'{task}={model!r}' for task, model in self.models.items())})"
-
-    def prepare(self, ctx_id: int = 0, det_thresh: float = DEFAULT_DET_THRESH, det_size: object = DEFAULT_DET_SIZE) -> None:
-        """Set the detection threshold and size; may be called again on the same object (``ctx_id`` is ignored)."""
-        self.det_thresh = det_thresh
-        self.det_size = _pair(det_size if det_size is not None else DEFAULT_DET_SIZE, "det_size")
-        for model in self.models.values():
-            if model.taskname == "detection":
-                model.prepare(ctx_id, input_size=self.det_size, det_thresh=det_thresh)
-            else:
-                model.prepare(ctx_id)
-
-    def get(self, img: NDArray[np.uint8], max_num: int = 0, det_metric: str = "default") -> list[Face]:
-        """The faces of one ``[H, W, 3]`` uint8 BGR image at ``det_model.input_size``, highest score first.
-
-        Each ``Face`` has ``bbox``, ``kps``, ``det_score`` and, when a recognizer is loaded, the raw ``embedding``
-        (``normed_embedding`` by attribute). ``[]`` when none is found.
-        """
-        found = self.det_model.detect_faces(img, max_num=max_num, metric=det_metric)
-        faces = [
-            Face(
-                bbox=np.array(face.bbox, dtype=np.float32),
-                kps=np.array(face.landmarks, dtype=np.float32),
-                det_score=np.float32(face.score),
-            )
-            for face in found
-        ]
-        recognition = self.models.get("recognition")
-        if recognition is not None and faces:
-            bgr = check_bgr(img)
-            crops = np.stack([norm_crop(bgr, face.kps, recognition.input_size[0]) for face in faces])
-            for face, vector in zip(faces, recognition.get_feat(crops), strict=True):
-                face.embedding = vector
-        return faces
-
-    def draw_on(self, img: NDArray[np.uint8], faces: Sequence[Face]) -> NDArray[np.uint8]:
-        """A copy of ``img`` with each face's box (red) and keypoints drawn."""
-        import cv2
-
-        out = np.array(img, copy=True)
-        for face in faces:
-            x1, y1, x2, y2 = (int(v) for v in face.bbox)
-            cv2.rectangle(out, (x1, y1), (x2, y2), (0, 0, 255), 2)
-            for x, y in np.asarray(face.kps if face.kps is not None else []).astype(int):
-                cv2.circle(out, (int(x), int(y)), 1, (0, 255, 0), 2)
-        return out

@@ -20,7 +20,9 @@ from typing import Any
 
 from .align import estimate_norm, norm_crop
 from .errors import ModelNotAvailableError
-from .insightface_app import Face, FaceAnalysis
+from .insightface_analysis import FaceAnalysis
+from .insightface_app import Face
+from .insightface_packs import KNOWN_TASKS, open_model
 
 VERSION = "0.7.3"
 """The insightface release whose behaviour this module follows (``det_model.input_size`` honoured after ``prepare``)."""
@@ -63,8 +65,6 @@ def download(sub_dir: str, name: str, force: bool = False, root: str = "~/.insig
 
 def get_model(name: str, **kwargs: Any) -> Any:
     """insightface's ``model_zoo.get_model``: a ``DetectionModel`` or ``RecognitionModel`` for an ``.onnx`` path."""
-    from .insightface_packs import KNOWN_TASKS, open_model
-
     path = Path(os.path.expanduser(name))
     if not path.is_file():
         raise ModelNotAvailableError(f"model_zoo.get_model: {path} is not a file; give the path of an .onnx model")

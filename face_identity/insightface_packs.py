@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .detect import load_detector
+from .embed import load_recognizer
 from .errors import ModelMismatchError, ModelNotAvailableError
+from .insightface_app import DetectionModel, RecognitionModel
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +147,6 @@ def open_model(path: Path, task: str | None, providers: str | Sequence[str], pac
     Raises:
         ModelMismatchError: neither a 5-keypoint detector nor a recognizer.
     """
-    from .detect import load_detector
-    from .embed import load_recognizer
-    from .insightface_app import DetectionModel, RecognitionModel
-
     entry = _expected(pack, path.name)
     if task in (None, "detection"):
         try:
@@ -209,10 +208,6 @@ def _download_pack(
     name: str, root: str | os.PathLike[str], allowed_modules: Sequence[str] | None, providers: str | Sequence[str]
 ) -> dict[str, Any]:
     """The pack's catalog models through our verified downloader, or ``ModelNotAvailableError`` naming the folder."""
-    from .detect import load_detector
-    from .embed import load_recognizer
-    from .insightface_app import DetectionModel, RecognitionModel
-
     target = Path(os.fspath(root)).expanduser() / "models" / str(name)
     entries = PACKS.get(name, ())
     if not entries or any(entry.catalog is None for entry in entries):

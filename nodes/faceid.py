@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..face_identity import ArcFaceRecognizer, FaceAnalysisCompat, FaceDetector, Identity, insightface_compatible
-from ..face_identity.insightface_compat import DISABLE_ENV
 from . import sockets
 from .comfy import use_models
 
@@ -15,7 +14,7 @@ GENERATION_CATEGORY = f"{sockets.CATEGORY}/generation"
 _FACE_ALIGN_NOTE = {
     "insightface": "face_align: the insightface package's",
     "face-identity": "insightface: face-identity's compatible module (the package is not installed)",
-    "disabled": f"face_align: none (insightface is not installed and {DISABLE_ENV} is set)",
+    "disabled": "face_align: none (insightface is not installed and FACE_IDENTITY_NO_INSIGHTFACE_SHIM is set)",
 }
 
 

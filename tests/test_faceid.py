@@ -381,7 +381,7 @@ def test_stand_in_is_installed_only_when_insightface_is_absent(insightface_absen
     assert importlib.util.find_spec("insightface").origin == STUB_ORIGIN
     from insightface.app import FaceAnalysis
 
-    assert FaceAnalysis.__module__.endswith("face_identity.insightface_app")  # the whole module now (issue 20)
+    assert FaceAnalysis.__module__.endswith("face_identity.insightface_analysis")  # the whole module now (issue 20)
     assert callable(insightface.model_zoo.get_model)
     with pytest.raises(ModuleNotFoundError, match="face-identity") as missing:
         importlib.import_module("insightface.thirdparty")  # what it does not provide fails naming this pack

@@ -27,7 +27,8 @@ from conftest import REPO_ROOT
 
 from face_identity.devtools import synthetic
 from face_identity.errors import ModelNotAvailableError
-from face_identity.insightface_app import Face, FaceAnalysis
+from face_identity.insightface_analysis import FaceAnalysis
+from face_identity.insightface_app import Face
 from face_identity.insightface_compat import DISABLE_ENV, STUB_FLAG
 from face_identity.insightface_packs import GLINTR100_SPACE, pack_folder
 
