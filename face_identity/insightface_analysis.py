@@ -17,6 +17,19 @@ from .align import norm_crop
 from .insightface_app import DEFAULT_DET_SIZE, DEFAULT_DET_THRESH, DetectionModel, Face, check_bgr, pair
 from .insightface_packs import load_pack
 
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def provider_list(providers: str | Sequence[str] | None) -> str | tuple[str, ...]:
+    """Our provider choice for insightface's ``providers``: ``None``/empty -> ``"auto"``; a list of onnxruntime
+    names gets ``CPUExecutionProvider`` appended when missing (onnxruntime falls back to it anyway)."""
+    if not providers:
+        return "auto"
+    if isinstance(providers, str):
+        return providers
+    names = tuple(str(name) for name in providers)
+    return names if CPU_PROVIDER in names else (*names, CPU_PROVIDER)
+
 
 class FaceAnalysis:
     """insightface's ``FaceAnalysis`` (detection, recognition) on our detector and recognizer.
@@ -43,7 +56,7 @@ class FaceAnalysis:
         **kwargs: Any,
     ) -> None:
         allowed = None if allowed_modules is None else list(allowed_modules)
-        self.models: dict[str, Any] = load_pack(name, root, allowed, providers if providers else "auto")
+        self.models: dict[str, Any] = load_pack(name, root, allowed, provider_list(providers))
         self.det_model: DetectionModel = self.models["detection"]
         self.det_thresh = DEFAULT_DET_THRESH
         self.det_size = DEFAULT_DET_SIZE

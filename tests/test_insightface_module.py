@@ -27,7 +27,7 @@ from conftest import REPO_ROOT
 
 from face_identity.devtools import synthetic
 from face_identity.errors import ModelNotAvailableError
-from face_identity.insightface_analysis import FaceAnalysis
+from face_identity.insightface_analysis import FaceAnalysis, provider_list
 from face_identity.insightface_app import Face
 from face_identity.insightface_compat import DISABLE_ENV, STUB_FLAG
 from face_identity.insightface_packs import GLINTR100_SPACE, pack_folder
@@ -175,8 +175,9 @@ def test_pulid_and_pulid_flux(insightface_root: Path, shared_data: Path) -> None
 
 
 def test_infiniteyou(insightface_root: Path, shared_data: Path) -> None:
-    """Module-level download_file / BASE_REPO_URL; no prepare in the loader; prepare at 640, 320, 160 on one object;
-    largest face, len(face), face_info['kps'], norm_crop(bgr, kps, 112)."""
+    """flux_inf.py (8e6f26c): module-level download_file / BASE_REPO_URL; the loader builds FaceAnalysis without
+    prepare; Apply prepares one object at 640, then 320, then 160 (so every get runs at 160, as with insightface),
+    then get(bgr), largest face, len(face), face_info['kps'], norm_crop(bgr, kps, 112)."""
     result, _ = run_without_insightface(
         """
         from insightface.app import FaceAnalysis
@@ -184,27 +185,30 @@ def test_infiniteyou(insightface_root: Path, shared_data: Path) -> None:
         from insightface.utils.download import download_file
         from insightface.utils.storage import BASE_REPO_URL
         assert os.path.exists(os.path.join(ROOT, "models", "antelopev2"))  # so it does not download antelopev2.zip
-        app = FaceAnalysis(name="antelopev2", root=ROOT, providers=["CPUExecutionProvider"])
+        face_analysis = FaceAnalysis(name="antelopev2", root=ROOT, providers=["CPU" + "ExecutionProvider"])
         image = cv2.imread(os.path.join(DATA, "groups/insightface_t1.jpg"))
-        counts = []
-        for size in (640, 320, 160):
-            app.prepare(ctx_id=0, det_size=(size, size))
-            counts.append([len(app.get(image)), float(app.get(image)[0].det_score)])
-        app.prepare(ctx_id=0, det_size=(640, 640))
-        face_info = sorted(app.get(image), key=lambda x: (x["bbox"][2] - x["bbox"][0]) * (x["bbox"][3] - x["bbox"][1]))[-1]
-        crop = face_align.norm_crop(image, face_info["kps"], 112)
+        app_640 = app_320 = app_160 = face_analysis
+        app_640.prepare(ctx_id=0, det_size=(640, 640))
+        app_320.prepare(ctx_id=0, det_size=(320, 320))
+        app_160.prepare(ctx_id=0, det_size=(160, 160))
+        faces = app_640.get(image)
+        face_info = sorted(faces, key=lambda x: (x["bbox"][2] - x["bbox"][0]) * (x["bbox"][3] - x["bbox"][1]))[-1]
+        crop = face_align.norm_crop(image, landmark=face_info["kps"], image_size=112)
+        at_160 = [float(f.det_score) for f in face_analysis.get(image)]
+        face_analysis.det_model.input_size = (640, 640)
+        at_640 = [float(f.det_score) for f in face_analysis.get(image)]
         try:
-            download_file(BASE_REPO_URL + "/antelopev2.zip", os.path.join(ROOT, "elsewhere.zip"))
+            download_file(BASE_REPO_URL + "/antelopev2.zip", path=os.path.join(ROOT, "elsewhere.zip"), overwrite=True)
             refused = ""
         except Exception as error:
             refused = str(error)
-        print(json.dumps({"counts": counts, "len": len(face_info), "crop": list(crop.shape), "refused": refused}))
+        print(json.dumps({"scores": [float(f.det_score) for f in faces], "at_160": at_160, "at_640": at_640,
+                          "len": len(face_info), "crop": list(crop.shape), "refused": refused}))
         """,
         insightface_root,
         shared_data,
     )
-    (count_640, score_640), (_, score_320), (_, score_160) = result["counts"]
-    assert count_640 == 6 and score_640 > score_320 > score_160  # each prepare's size is used
+    assert result["scores"] == result["at_160"] != result["at_640"]  # the last prepare's size is used
     assert result["len"] == 4 and result["crop"] == [112, 112, 3]  # bbox, kps, det_score, embedding
     assert "models/insightface/models/antelopev2/" in result["refused"]
 
@@ -404,3 +408,9 @@ def test_parity_with_insightface_face_analysis(
         assert float(our.det_score) == pytest.approx(float(their.det_score), abs=1e-5)
         assert float(our.normed_embedding @ their.normed_embedding) >= 0.9999
         np.testing.assert_allclose(np.linalg.norm(our.embedding), np.linalg.norm(their.embedding), rtol=1e-3)
+
+
+def test_provider_lists_fall_back_to_the_cpu() -> None:
+    assert provider_list(None) == "auto" and provider_list([]) == "auto" and provider_list("cpu") == "cpu"
+    assert provider_list(["CUDAExecutionProvider"]) == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert provider_list(["CPUExecutionProvider"]) == ("CPUExecutionProvider",)
