@@ -125,7 +125,7 @@ def _expected(name: str, filename: str) -> PackFile | None:
     return None
 
 
-def _space_for(path: Path, entry: PackFile | None) -> str | None:
+def pack_file_space(path: Path, entry: PackFile | None) -> str | None:
     """The original's space when the file is the original (by SHA-256); else ``None`` (content id), with a warning."""
     if entry is None or entry.sha256 is None:
         return None
@@ -155,9 +155,9 @@ def open_model(path: Path, task: str | None, providers: str | Sequence[str], pac
             if task == "detection":
                 raise
         else:
-            _space_for(path, entry)
+            pack_file_space(path, entry)
             return DetectionModel(detector)
-    space = _space_for(path, entry)
+    space = pack_file_space(path, entry)
     return RecognitionModel(load_recognizer(path, providers=providers, allow_download=False, model_id=space))
 
 

@@ -10,6 +10,7 @@ stand in for the packs' detectors, and a synthetic IResNet with glintr100's and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,14 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
+from face_identity.align import norm_crop
+from face_identity.compare import UncalibratedThresholdWarning, match_threshold, similarity
 from face_identity.devtools import synthetic
-from face_identity.errors import ModelNotAvailableError
+from face_identity.errors import IncompatibleIdentitiesError, ModelNotAvailableError
 from face_identity.insightface_analysis import FaceAnalysis, provider_list
 from face_identity.insightface_app import Face
 from face_identity.insightface_compat import DISABLE_ENV, STUB_FLAG
-from face_identity.insightface_packs import GLINTR100_SPACE, pack_folder
+from face_identity.insightface_packs import GLINTR100_SPACE, PACKS, pack_file_space, pack_folder, sha256_of
 
 PRESTARTUP = REPO_ROOT / "prestartup_script.py"
 GROUP = "groups/insightface_t1.jpg"
@@ -414,3 +418,26 @@ def test_provider_lists_fall_back_to_the_cpu() -> None:
     assert provider_list(None) == "auto" and provider_list([]) == "auto" and provider_list("cpu") == "cpu"
     assert provider_list(["CUDAExecutionProvider"]) == ("CUDAExecutionProvider", "CPUExecutionProvider")
     assert provider_list(["CPUExecutionProvider"]) == ("CPUExecutionProvider",)
+
+
+def test_each_recognizer_keeps_its_own_space(insightface_root: Path, shared_data: Path) -> None:
+    """antelopev2's recognizer and buffalo_l's never mix; the glintr100 space is granted only to the original file
+    (SHA-256), and has no calibrated threshold (the uncalibrated warning says so)."""
+    image = cv2.imread(str(shared_data / PORTRAIT))
+    identities = {}
+    for pack in ("antelopev2", "buffalo_l"):
+        analysis = FaceAnalysis(name=pack, root=str(insightface_root), providers="cpu")
+        recognizer = analysis.models["recognition"].recognizer
+        crop = norm_crop(image, analysis.get(image)[0].kps)[:, :, ::-1]  # BGR image, RGB crop
+        identities[pack] = recognizer.identity(recognizer.embed_crops(np.ascontiguousarray(crop[None])))
+        assert similarity(identities[pack], identities[pack]) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(IncompatibleIdentitiesError):
+        similarity(identities["antelopev2"], identities["buffalo_l"])
+    glintr100 = pack_folder("antelopev2", insightface_root) / "glintr100.onnx"  # type: ignore[operator]
+    original = dataclasses.replace(PACKS["antelopev2"][1], sha256=sha256_of(glintr100))
+    assert pack_file_space(glintr100, original) == GLINTR100_SPACE
+    assert pack_file_space(glintr100, PACKS["antelopev2"][1]) is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        match_threshold(GLINTR100_SPACE)
+    assert any(issubclass(w.category, UncalibratedThresholdWarning) for w in caught)
