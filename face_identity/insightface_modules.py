@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from .align import estimate_norm, norm_crop
-from .errors import ModelNotAvailableError
+from .errors import ModelMismatchError, ModelNotAvailableError
 from .insightface_analysis import FaceAnalysis
 from .insightface_app import Face
 from .insightface_packs import KNOWN_TASKS, open_model
@@ -64,12 +64,24 @@ def download(sub_dir: str, name: str, force: bool = False, root: str = "~/.insig
 
 
 def get_model(name: str, **kwargs: Any) -> Any:
-    """insightface's ``model_zoo.get_model``: a ``DetectionModel`` or ``RecognitionModel`` for an ``.onnx`` path."""
+    """insightface's ``model_zoo.get_model``: a ``DetectionModel`` or ``RecognitionModel`` for an ``.onnx`` path.
+
+    Raises:
+        ModelNotAvailableError: no such file.
+        ModelMismatchError: another kind of model (e.g. ``inswapper_128.onnx``); the message says what to use instead.
+    """
     path = Path(os.path.expanduser(name))
     if not path.is_file():
         raise ModelNotAvailableError(f"model_zoo.get_model: {path} is not a file; give the path of an .onnx model")
     task = KNOWN_TASKS.get(path.name)
-    return open_model(path, task, kwargs.get("providers") or "auto")
+    try:
+        return open_model(path, task, kwargs.get("providers") or "auto")
+    except ModelMismatchError as error:
+        raise ModelMismatchError(
+            f"model_zoo.get_model: {path.name} is neither a 5-keypoint face detector nor a face recognizer, the only "
+            "kinds face-identity's insightface module runs (no swapper, landmark or gender/age model). Use "
+            f"face-identity's own nodes for swapping, or install the insightface package. ({error})"
+        ) from error
 
 
 def _lazy_submodules(package: str, names: tuple[str, ...]) -> Callable[[str], ModuleType]:

@@ -441,3 +441,20 @@ def test_each_recognizer_keeps_its_own_space(insightface_root: Path, shared_data
         warnings.simplefilter("always")
         match_threshold(GLINTR100_SPACE)
     assert any(issubclass(w.category, UncalibratedThresholdWarning) for w in caught)
+
+
+def test_model_zoo_get_model(insightface_root: Path, real_models: dict[str, Path], tmp_path: Path) -> None:
+    from face_identity.errors import ModelMismatchError
+    from face_identity.insightface_modules import get_model
+
+    folder = pack_folder("antelopev2", insightface_root)
+    assert folder is not None
+    assert get_model(str(folder / "scrfd_10g_bnkps.onnx"), providers=["CPUExecutionProvider"]).taskname == "detection"
+    assert get_model(str(folder / "glintr100.onnx")).taskname == "recognition"
+    other = shutil.copy(real_models["foamliu"], tmp_path / "other.onnx")  # a 128-d recognizer: still a recognizer
+    assert get_model(str(other)).taskname == "recognition"
+    swapper = synthetic.build_inswapper_like(tmp_path / "inswapper_128.onnx")  # ReActor asks model_zoo for its swapper
+    with pytest.raises(ModelMismatchError, match="no swapper"):
+        get_model(str(swapper))
+    with pytest.raises(ModelNotAvailableError):
+        get_model(str(tmp_path / "missing.onnx"))
