@@ -8,17 +8,18 @@
 Where: ``<root>/models/<name>/``, or ``<root>/models/<name>/<name>/`` (a zip unpacked one level too deep), or
 ``name`` itself when it is a folder. Files are routed as insightface routes them (sorted, first per task wins);
 insightface's landmark and gender/age models are skipped. A pack folder that is nowhere on disk: buffalo_l's two
-models come from our verified downloader (catalog ``retinaface_10g``, ``arcface_w600k_r50``); antelopev2 has no
-verified source yet, so the error says where to put its files.
+models come from our verified downloader (catalog ``retinaface_10g``, ``arcface_w600k_r50``); antelopev2's from
+``arcface_glintr100`` (SHA-256-checked) and ``retinaface_10g`` (det_10g, the same SCRFD-10GF detector, in place of
+``scrfd_10g_bnkps.onnx``, for which we know no verified source).
 
 A file under an expected name that is not the original weights (a stand-in, Arc2Face's own R100 as
 ``glintr100.onnx``) is used, as insightface uses it, with a warning; its embeddings are then tagged with a
-content id (``<stem>@<crc32>``), never with the original's space.
+content id (``<stem>@<crc32>``), never with the original's space (``arcface_glintr100`` is granted by the
+catalog's SHA-256, ``arcface_w600k_r50`` by its sidecar or graph facts).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -30,47 +31,43 @@ from .detect import load_detector
 from .embed import load_recognizer
 from .errors import ModelMismatchError, ModelNotAvailableError
 from .insightface_app import DetectionModel, RecognitionModel
+from .integrity import file_sha256
 
 logger = logging.getLogger(__name__)
 
-GLINTR100_SPACE = "arcface_glintr100"
-"""Embedding space of InsightFace's ResNet-100 trained on Glint360K (antelopev2's ``glintr100.onnx``)."""
 INSIGHTFACE_ROOT_DEFAULT = "~/.insightface"
-ANTELOPEV2_SOURCE = "https://huggingface.co/DIAMONIK7777/antelopev2 (a third-party copy of insightface's antelopev2.zip)"
 
 
 @dataclass(frozen=True)
 class PackFile:
-    """One model file of a pack: its file name, insightface task, catalog name, and the SHA-256 of the original.
+    """One model file of a pack: its file name, insightface task, and what stands in for it when missing.
 
-    ``sha256`` values are those published beside third-party copies of the pack (cited in docs/faceid.md);
-    ``None`` where our catalog's own check (CRC32 sidecar or known graph) applies instead.
+    - ``download``: the catalog model downloaded (verified) when the pack folder is nowhere on disk.
+    - ``sha256``: the original's SHA-256 where our catalog does not check the file itself (a warning when it
+      differs); the value is the one published beside a public copy of the pack (cited in docs/faceid.md).
+    - ``space``: the embedding space granted when ``sha256`` matches.
     """
 
     filename: str
     task: str
-    catalog: str | None = None
+    download: str | None = None
     sha256: str | None = None
     space: str | None = None
 
 
 PACKS: dict[str, tuple[PackFile, ...]] = {
     "buffalo_l": (
-        PackFile("det_10g.onnx", "detection", catalog="retinaface_10g"),
-        PackFile("w600k_r50.onnx", "recognition", catalog="arcface_w600k_r50"),
+        PackFile("det_10g.onnx", "detection", download="retinaface_10g"),
+        PackFile("w600k_r50.onnx", "recognition", download="arcface_w600k_r50"),
     ),
     "antelopev2": (
         PackFile(
             "scrfd_10g_bnkps.onnx",
             "detection",
+            download="retinaface_10g",  # det_10g: the same SCRFD-10GF detector; no verified scrfd_10g_bnkps source yet
             sha256="5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91",
         ),
-        PackFile(
-            "glintr100.onnx",
-            "recognition",
-            sha256="4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf",
-            space=GLINTR100_SPACE,
-        ),
+        PackFile("glintr100.onnx", "recognition", download="arcface_glintr100"),  # checked by the catalog's SHA-256
     ),
 }
 KNOWN_TASKS: dict[str, str | None] = {
@@ -105,15 +102,6 @@ def pack_folder(name: str, root: str | os.PathLike[str] = INSIGHTFACE_ROOT_DEFAU
     return None
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file (read in 8 MiB blocks)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(8 * 1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _expected(name: str, filename: str) -> PackFile | None:
     for entry in PACKS.get(name, ()):
         if entry.filename == filename:
@@ -129,7 +117,7 @@ def pack_file_space(path: Path, entry: PackFile | None) -> str | None:
     """The original's space when the file is the original (by SHA-256); else ``None`` (content id), with a warning."""
     if entry is None or entry.sha256 is None:
         return None
-    if sha256_of(path) == entry.sha256:
+    if file_sha256(path) == entry.sha256:
         return entry.space
     logger.warning(
         "%s is not the original %s (its SHA-256 differs); using it as insightface would, but its results are not the "
@@ -207,22 +195,22 @@ def _file_list(name: str) -> str:
 def _download_pack(
     name: str, root: str | os.PathLike[str], allowed_modules: Sequence[str] | None, providers: str | Sequence[str]
 ) -> dict[str, Any]:
-    """The pack's catalog models through our verified downloader, or ``ModelNotAvailableError`` naming the folder."""
+    """The pack's catalog models through our verified downloader (into ``<root>/models/<name>``), or
+    ``ModelNotAvailableError`` naming the folder and the files."""
     target = Path(os.fspath(root)).expanduser() / "models" / str(name)
     entries = PACKS.get(name, ())
-    if not entries or any(entry.catalog is None for entry in entries):
-        source = f" A copy: {ANTELOPEV2_SOURCE}." if name == "antelopev2" else ""
+    if not entries:
         raise ModelNotAvailableError(
-            f"insightface model pack {name!r} is not on disk and face-identity has no verified download for it. Put "
-            f"{_file_list(name)} in {target} (ComfyUI: models/insightface/models/{name}/).{source}"
+            f"insightface model pack {name!r} is not on disk and face-identity knows no verified download for it. Put "
+            f"{_file_list(name)} in {target} (ComfyUI: models/insightface/models/{name}/)."
         )
+    logger.info("insightface pack %s is not in %s; using face-identity's verified downloads instead", name, target)
     models: dict[str, Any] = {}
     for entry in entries:
-        if allowed_modules is not None and entry.task not in allowed_modules:
+        if entry.download is None or (allowed_modules is not None and entry.task not in allowed_modules):
             continue
-        assert entry.catalog is not None
         if entry.task == "detection":
-            models["detection"] = DetectionModel(load_detector(entry.catalog, [target], providers=providers))
+            models["detection"] = DetectionModel(load_detector(entry.download, [target], providers=providers))
         else:
-            models["recognition"] = RecognitionModel(load_recognizer(entry.catalog, [target], providers=providers))
+            models["recognition"] = RecognitionModel(load_recognizer(entry.download, [target], providers=providers))
     return models

@@ -10,9 +10,7 @@ stand in for the packs' detectors, and a synthetic IResNet with glintr100's and 
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -27,14 +25,18 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
+from face_identity import catalog
 from face_identity.align import norm_crop
+from face_identity.catalog import GLINTR100_SPACE
 from face_identity.compare import UncalibratedThresholdWarning, match_threshold, similarity
 from face_identity.devtools import synthetic
+from face_identity.embed import load_recognizer
 from face_identity.errors import IncompatibleIdentitiesError, ModelNotAvailableError
 from face_identity.insightface_analysis import FaceAnalysis, provider_list
 from face_identity.insightface_app import Face
 from face_identity.insightface_compat import DISABLE_ENV, STUB_FLAG
-from face_identity.insightface_packs import GLINTR100_SPACE, PACKS, pack_file_space, pack_folder, sha256_of
+from face_identity.insightface_packs import pack_folder
+from face_identity.integrity import file_sha256
 
 PRESTARTUP = REPO_ROOT / "prestartup_script.py"
 GROUP = "groups/insightface_t1.jpg"
@@ -146,7 +148,7 @@ def test_instantid(insightface_root: Path, shared_data: Path) -> None:
     assert result["faces"] == 6 and result["kps"] == [5, 2] and result["embedding"] == [512]
     assert abs(result["norm"] - 1.0) > 1e-3  # raw, not normalised
     assert result["space"].startswith("glintr100@") and result["space"] != GLINTR100_SPACE  # a stand-in is not glintr100
-    assert "one level too deep" in log and "is not the original glintr100.onnx" in log  # warned, not refused
+    assert "one level too deep" in log and "has the name of arcface_glintr100 but is not that model" in log  # warned
 
 
 def test_pulid_and_pulid_flux(insightface_root: Path, shared_data: Path) -> None:
@@ -360,13 +362,18 @@ def test_input_size_set_after_prepare_is_honoured(insightface_root: Path, shared
     assert [float(f.det_score) for f in at_640] == sorted((float(f.det_score) for f in at_640), reverse=True)
 
 
-def test_pack_folders(insightface_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_pack_folders(insightface_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert pack_folder("buffalo_l", insightface_root) == insightface_root / "models" / "buffalo_l"
     assert pack_folder("antelopev2", insightface_root) == insightface_root / "models" / "antelopev2" / "antelopev2"
     assert pack_folder(str(insightface_root / "models" / "buffalo_l"), tmp_path) is not None  # a folder path as name
-    with caplog.at_level(logging.INFO), pytest.raises(ModelNotAvailableError, match="glintr100.onnx") as error:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("FACE_IDENTITY_HOME", str(tmp_path / "home"))
+    with pytest.raises(ModelNotAvailableError) as missing:  # nowhere on disk: our verified downloads, offline here
         FaceAnalysis(name="antelopev2", root=str(tmp_path), providers="cpu")
-    assert str(tmp_path / "models" / "antelopev2") in str(error.value)
+    assert str(tmp_path / "models" / "antelopev2") in str(missing.value)
+    with pytest.raises(ModelNotAvailableError, match="no verified download") as unknown:
+        FaceAnalysis(name="buffalo_s", root=str(tmp_path), providers="cpu")
+    assert str(tmp_path / "models" / "buffalo_s") in str(unknown.value)
 
 
 # --- parity with insightface 2.1's own FaceAnalysis on the same files ---------------------------------------------------
@@ -420,7 +427,7 @@ def test_provider_lists_fall_back_to_the_cpu() -> None:
     assert provider_list(["CPUExecutionProvider"]) == ("CPUExecutionProvider",)
 
 
-def test_each_recognizer_keeps_its_own_space(insightface_root: Path, shared_data: Path) -> None:
+def test_each_recognizer_keeps_its_own_space(insightface_root: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """antelopev2's recognizer and buffalo_l's never mix; the glintr100 space is granted only to the original file
     (SHA-256), and has no calibrated threshold (the uncalibrated warning says so)."""
     image = cv2.imread(str(shared_data / PORTRAIT))
@@ -434,9 +441,9 @@ def test_each_recognizer_keeps_its_own_space(insightface_root: Path, shared_data
     with pytest.raises(IncompatibleIdentitiesError):
         similarity(identities["antelopev2"], identities["buffalo_l"])
     glintr100 = pack_folder("antelopev2", insightface_root) / "glintr100.onnx"  # type: ignore[operator]
-    original = dataclasses.replace(PACKS["antelopev2"][1], sha256=sha256_of(glintr100))
-    assert pack_file_space(glintr100, original) == GLINTR100_SPACE
-    assert pack_file_space(glintr100, PACKS["antelopev2"][1]) is None
+    assert load_recognizer(glintr100, providers="cpu").model_id.startswith("glintr100@")  # not the original
+    monkeypatch.setattr(catalog, "GLINTR100_SHA256", file_sha256(glintr100))  # as if it were the original
+    assert load_recognizer(glintr100, providers="cpu").model_id == GLINTR100_SPACE
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         match_threshold(GLINTR100_SPACE)
