@@ -10,8 +10,10 @@ stand in for the packs' detectors, and a synthetic IResNet with glintr100's and 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -346,6 +348,9 @@ def test_face_is_a_dict_with_attribute_access() -> None:
         face["normed_embedding"]  # noqa: B018  (a property, as in insightface)
     face["bbox"] = np.array([1, 1, 5, 5], np.float32)
     assert face.bbox[0] == 1 and face.gender is None and face.sex is None
+    for duplicate in (copy.deepcopy(face), pickle.loads(pickle.dumps(face))):
+        assert isinstance(duplicate, Face) and sorted(duplicate) == sorted(face)
+        np.testing.assert_allclose(duplicate.normed_embedding, [0.6, 0.8])
 
 
 def test_input_size_set_after_prepare_is_honoured(insightface_root: Path, shared_data: Path) -> None:
