@@ -57,7 +57,9 @@ nothing else. By stage, one module each:
 - Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``, ``retention_chart``.
 - Generation (``faceid``, ``insightface_compat``): an insightface-compatible analyser for IPAdapter
   FaceID, ``FaceAnalysisCompat``, ``CompatFace``, ``insightface_compatible``;
-  ``faceid_embeds`` for diffusers; the ``face_align`` stand-in: ``ensure_face_align``,
+  ``faceid_embeds`` for diffusers; the insightface-compatible module other packs import when the package is
+  not installed (``insightface_compat`` registers it, ``insightface_modules`` fills it, ``insightface_app``:
+  ``FaceAnalysis`` and ``Face``, ``insightface_packs``: buffalo_l / antelopev2 folders): ``ensure_face_align``,
   ``face_align_provider``, ``remove_face_align_stub``.
 
 ``convert`` (ONNX -> torch) is reached through the loaders' ``backend="torch"``; ``converted_graphs`` gives

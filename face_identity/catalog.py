@@ -23,6 +23,13 @@ YOLOFACE_LICENCE = "GPL-3.0 (derronqi/yolov8-face, as listed by FaceFusion); YOL
 
 W600K_R50_SPACE = "arcface_w600k_r50"
 """Embedding space of InsightFace's ResNet-50 trained on WebFace600K (buffalo_l's recognizer)."""
+GLINTR100_SPACE = "arcface_glintr100"
+"""Embedding space of InsightFace's ResNet-100 trained on Glint360K (antelopev2's ``glintr100.onnx``), which
+InstantID, PuLID, WithAnyone and EcomID read as the raw ``embedding``."""
+ANTELOPEV2_REPO = "DIAMONIK7777/antelopev2"
+"""A Hugging Face copy of insightface's antelopev2 pack (no ``.hash`` sidecars: its files are checked by ``sha256``)."""
+GLINTR100_SHA256 = "4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf"
+"""SHA-256 of the original ``glintr100.onnx``, as listed beside that copy by two independent projects (docs/faceid.md)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class ModelSpec:
     - ``aliases``: relative paths under which users already keep the same file (insightface,
       ReActor); the resolver also tries every shorter suffix of each path.
     - ``hash_filename``: FaceFusion's sidecar with the CRC32 of the whole file, 8 lowercase hex.
+    - ``sha256``: the whole file's SHA-256, for a model published without a sidecar (checked on download and load).
     """
 
     name: str
@@ -52,6 +60,7 @@ class ModelSpec:
     embedding_space: str | None = None
     embedding_dim: int | None = None
     aliases: tuple[str, ...] = ()
+    sha256: str | None = None
 
     def url(self, endpoint: str = HF_ENDPOINT_DEFAULT, filename: str | None = None) -> str:
         """The Hugging Face download URL of the model file (or of ``filename`` in the same repo)."""
@@ -86,6 +95,22 @@ def build_catalog() -> dict[str, ModelSpec]:
             embedding_dim=512,
             description="InsightFace ArcFace IResNet-50 trained on WebFace600K (buffalo_l), 512-d.",
             aliases=("insightface/models/buffalo_l/w600k_r50.onnx",),
+        ),
+        ModelSpec(
+            name="arcface_glintr100",
+            role="recognizer",
+            filename="glintr100.onnx",
+            licence=INSIGHTFACE_LICENCE.replace("WebFace600K", "Glint360K"),
+            input_size=(112, 112),
+            input_mean=127.5,
+            input_std=127.5,
+            template="arcface_112",
+            embedding_space=GLINTR100_SPACE,
+            embedding_dim=512,
+            description="InsightFace ArcFace IResNet-100 trained on Glint360K (antelopev2), 512-d raw: InstantID, PuLID.",
+            repo_id=ANTELOPEV2_REPO,
+            sha256=GLINTR100_SHA256,
+            aliases=("insightface/models/antelopev2/glintr100.onnx", "insightface/models/antelopev2/antelopev2/glintr100.onnx"),
         ),
         _facefusion(
             "retinaface_10g",

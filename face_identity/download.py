@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from .catalog import HF_ENDPOINT_DEFAULT, HF_REVISION, NEXT_COMMANDS, ModelSpec, build_catalog, names_by_role
 from .errors import ModelFileError, ModelIntegrityError, ModelNotAvailableError
-from .integrity import cached_crc32, check_sidecar, face_identity_home, read_sidecar
+from .integrity import cached_crc32, check_sidecar, face_identity_home, file_sha256, read_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +141,16 @@ def resolve_model(
         logger.info("%s is not in %s and %s", spec.filename, ", ".join(map(str, searched)), reason)
         raise not_available(spec, endpoint, reason, target_dir, searched)
     path = download_model(spec, target_dir, endpoint=endpoint, token=token, searched=searched)
-    return ResolvedModel(path, spec, downloaded=True, verified=spec.hash_filename is not None)
+    return ResolvedModel(path, spec, downloaded=True, verified=spec.hash_filename is not None or spec.sha256 is not None)
 
 
 def _checked(path: Path, spec: ModelSpec | None) -> ResolvedModel:
     """A found file, checked against its ``.hash`` sidecar when it is a catalog model that has one."""
     check = check_sidecar(path, spec) if spec is not None else None
+    if check is None and spec is not None and spec.sha256 is not None:
+        matches = file_sha256(path) == spec.sha256
+        logger.info("using %s (its SHA-256 %s %s's)", path, "matches" if matches else "differs from", spec.name)
+        return ResolvedModel(path, spec, verified=matches)
     how = "its .hash sidecar matches" if check is not None else "no .hash sidecar to check" if spec is not None else "a file path"
     logger.info("using %s (%s)", path, how)
     return ResolvedModel(path, spec, verified=check is not None)
@@ -304,6 +308,12 @@ def _download_verified(spec: ModelSpec, target_dir: Path, endpoint: str, token: 
             ) from error
     logger.info("downloading %s into %s", spec.url(endpoint), target_dir)
     model_path = fetch(spec.filename)
+    if spec.sha256 is not None and file_sha256(model_path) != spec.sha256:
+        model_path.unlink(missing_ok=True)
+        raise ModelIntegrityError(
+            f"downloaded {model_path.name} is not the published model: its SHA-256 is not {spec.sha256}. "
+            f"The file was deleted; run again, or put the original {spec.filename} in {target_dir} by hand."
+        )
     if expected_crc is not None:
         actual = cached_crc32(model_path)
         if actual != expected_crc:
@@ -312,5 +322,6 @@ def _download_verified(spec: ModelSpec, target_dir: Path, endpoint: str, token: 
                 f"downloaded {model_path.name} is corrupt: CRC32 expected {expected_crc}, got {actual}. "
                 f"The bad file was deleted; run again to download it anew."
             )
-    logger.info("verified %s (%s)", model_path, "CRC32" if expected_crc is not None else "no hash published")
+    how = "CRC32" if expected_crc is not None else "SHA-256" if spec.sha256 is not None else "no hash published"
+    logger.info("verified %s (%s)", model_path, how)
     return model_path

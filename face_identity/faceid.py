@@ -344,11 +344,12 @@ def insightface_compatible(
     """What the "Face Analysis (insightface-compatible)" node hands IPAdapter_plus.
 
     Checks the spaces (w600k_r50 only), then makes sure ``from insightface.utils import face_align`` works:
-    when the insightface package is not installed, a stand-in providing only ``face_align.norm_crop`` and
-    ``estimate_norm`` is registered (see ``insightface_compat.ensure_face_align``).
+    when the insightface package is not installed, face-identity's insightface-compatible module is registered
+    (``insightface_compat.ensure_face_align``; normally the pack's ``prestartup_script.py`` did so already).
 
     Returns:
-        ``(analyser, who provides face_align)``: ``"insightface"`` (the package) or ``"face-identity"`` (the stand-in).
+        ``(analyser, who provides face_align)``: ``"insightface"`` (the package), ``"face-identity"`` (our module) or
+        ``"disabled"`` (``FACE_IDENTITY_NO_INSIGHTFACE_SHIM`` is set).
     """
     analyser = FaceAnalysisCompat(detector, recognizer, identity)
     return analyser, ensure_face_align()

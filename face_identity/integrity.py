@@ -51,6 +51,15 @@ def file_crc32(path: str | os.PathLike[str]) -> str:
     return format(crc & 0xFFFFFFFF, "08x")
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the whole file as 64 lowercase hex digits; reads the file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _stamp(path: Path) -> dict[str, int]:
     status = path.stat()
     return {"size": int(status.st_size), "mtime_ns": int(status.st_mtime_ns), "ctime_ns": int(status.st_ctime_ns)}

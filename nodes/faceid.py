@@ -13,7 +13,8 @@ INSIGHTFACE = "INSIGHTFACE"
 GENERATION_CATEGORY = f"{sockets.CATEGORY}/generation"
 _FACE_ALIGN_NOTE = {
     "insightface": "face_align: the insightface package's",
-    "face-identity": "face_align: face-identity's stand-in (insightface is not installed)",
+    "face-identity": "insightface: face-identity's compatible module (the package is not installed)",
+    "disabled": "face_align: none (insightface is not installed and FACE_IDENTITY_NO_INSIGHTFACE_SHIM is set)",
 }
 
 
@@ -23,8 +24,8 @@ class InsightFaceAnalysis:
         "v2, Portrait; connect it to their 'insightface' input): our detector and w600k_r50 recognizer, no insightface "
         "package needed. With an IDENTITY (saved, averaged or from Face Embed) every face found carries that identity's "
         "embedding: generation conditioned on a multi-photo identity. Not for InstantID, PuLID or Kolors FaceID "
-        "(antelopev2's glintr100 space). When insightface is not installed, running this node registers a stand-in "
-        "insightface.utils.face_align (norm_crop only) for FaceID Plus; see docs/faceid.md."
+        "(antelopev2's glintr100 space: without the insightface package those packs get face-identity's insightface "
+        "module at start-up; see docs/faceid.md)."
     )
     CATEGORY = GENERATION_CATEGORY
     FUNCTION = "build"

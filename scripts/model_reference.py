@@ -30,7 +30,9 @@ def catalog_table() -> str:
     ]
     for spec in build_catalog().values():
         role = spec.role + (f", {spec.embedding_dim}-d" if spec.role == "recognizer" and spec.embedding_dim else "")
-        source = f"`{spec.repo_id}` `{spec.filename}`" + (" + `.hash`" if spec.hash_filename else "")
+        source = f"`{spec.repo_id}` `{spec.filename}`" + (
+            " + `.hash`" if spec.hash_filename else " (SHA-256 checked)" if spec.sha256 else ""
+        )
         reused = " ".join(f"`{alias}`" for alias in spec.aliases)
         rows.append(f"| `{spec.name}` | {role} | {source} | {reused} | {_cell(spec.licence)} | {_cell(spec.description)} |")
     return "\n".join(rows)

@@ -77,7 +77,9 @@ CONVERTERS = ("crossface_simswap", "crossface_ghost", "crossface_hififace")
 
 def test_exactly_the_expected_entries() -> None:
     downloadable_facts = {name for name, facts in build_model_facts().items() if facts.release}
-    assert set(build_catalog()) == {row[0] for row in EXPECTED} | set(FACEFUSION_SWAPPERS) | set(CONVERTERS) | downloadable_facts
+    assert set(build_catalog()) == {row[0] for row in EXPECTED} | set(FACEFUSION_SWAPPERS) | set(
+        CONVERTERS
+    ) | downloadable_facts | {"arcface_glintr100"}
 
 
 @pytest.mark.parametrize("name", sorted(FACEFUSION_SWAPPERS))
@@ -130,7 +132,7 @@ def test_inswapper_is_declared_once_in_the_swapper_facts_with_its_aliases() -> N
 def test_names_for_role_keep_catalog_order_and_cover_every_entry() -> None:
     roles = ("recognizer", "detector", "swapper", "converter", "landmarker", "occluder", "parser", "restorer")
     by_role = {role: names_for_role(role) for role in roles}
-    assert by_role["recognizer"] == ["arcface_w600k_r50"]
+    assert by_role["recognizer"] == ["arcface_w600k_r50", "arcface_glintr100"]  # w600k_r50 stays the default
     assert set(by_role["detector"]) == {"scrfd_2.5g", "retinaface_10g", "yoloface_8n"}
     assert by_role["swapper"] == ["inswapper_128", "inswapper_128_fp16", *FACEFUSION_SWAPPERS]
     assert by_role["converter"] == list(CONVERTERS)
@@ -164,3 +166,19 @@ def test_one_role_vocabulary_for_catalog_facts_and_sessions() -> None:
         if facts.release:
             assert get_spec(name).role == role_of(facts.kind)
     assert set(roles.ROLES) | {"unknown"} == set(roles.ROLE_WORDS)
+
+
+def test_glintr100_is_a_second_recognizer_in_its_own_space() -> None:
+    """antelopev2's recognizer (issue 20): its own space, 512-d, checked by SHA-256 (no FaceFusion sidecar exists)."""
+    spec = get_spec("arcface_glintr100")
+    assert (spec.role, spec.filename, spec.input_size, spec.template) == (
+        "recognizer",
+        "glintr100.onnx",
+        (112, 112),
+        "arcface_112",
+    )
+    assert (spec.embedding_space, spec.embedding_dim) == ("arcface_glintr100", 512) != (W600K_R50_SPACE, 512)
+    assert spec.hash_filename is None and spec.sha256 is not None and len(spec.sha256) == 64
+    assert "non-commercial" in spec.licence and "Glint360K" in spec.licence
+    assert "insightface/models/antelopev2/glintr100.onnx" in spec.aliases
+    assert spec.url() == "https://huggingface.co/DIAMONIK7777/antelopev2/resolve/main/glintr100.onnx"

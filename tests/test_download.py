@@ -284,3 +284,28 @@ def test_catalog_url_of_the_fake_endpoint_matches_what_was_requested(fake_hub: F
     requested = {f"{fake_hub.url}{path}" for _, _, path, _ in fake_hub.requests_to("hub")}
     assert spec.url(fake_hub.url) in requested
     assert spec.url(fake_hub.url, spec.hash_filename) in requested
+
+
+def test_a_model_without_a_sidecar_is_checked_by_its_sha256(
+    fake_hub: FakeHub, payload: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """arcface_glintr100 (issue 20) has no FaceFusion .hash: the catalog's SHA-256 decides, on download and on load."""
+    import hashlib
+
+    from face_identity import catalog
+
+    fake_hub.repo_id = catalog.ANTELOPEV2_REPO
+    fake_hub.files = {"glintr100.onnx": payload}
+    folder = tmp_path / "models"
+    monkeypatch.setattr(catalog, "GLINTR100_SHA256", hashlib.sha256(payload + b"x").hexdigest())
+    with pytest.raises(ModelIntegrityError, match="SHA-256"):
+        resolve_model("arcface_glintr100", [folder], endpoint=fake_hub.url)
+    assert not (folder / "glintr100.onnx").exists()  # the wrong file was deleted
+
+    monkeypatch.setattr(catalog, "GLINTR100_SHA256", hashlib.sha256(payload).hexdigest())
+    resolved = resolve_model("arcface_glintr100", [folder], endpoint=fake_hub.url)
+    assert resolved.downloaded and resolved.verified and resolved.path.read_bytes() == payload
+    again = resolve_model("arcface_glintr100", [folder], endpoint=fake_hub.url)
+    assert again.verified and not again.downloaded  # the copy on disk is checked again
+    (folder / "glintr100.onnx").write_bytes(payload[:-1] + b"\0")
+    assert not resolve_model("arcface_glintr100", [folder], endpoint=fake_hub.url).verified
