@@ -10,6 +10,8 @@ nothing else. By stage, one module each:
   ``InvalidArgumentError``, ``InvalidImageError``, ``InvalidLandmarksError``, ``ModelFileError``,
   ``ModelIntegrityError``, ``ModelMismatchError``, ``ModelNotAvailableError``, ``NoFaceFoundError``,
   ``ProviderUnavailableError``.
+- Frames (``frames``): ``Frames``, the one door of pixels: an image batch (IMAGE tensor, arrays or
+  paths) validated once and converted per chunk for every stage; ``frames_per_chunk``.
 - Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
   ``image_batch_frames``.
 - Input policy (``validate``): ``check_image_batch``, ``check_float_range``, ``check_number``,
@@ -29,9 +31,8 @@ nothing else. By stage, one module each:
 - Crop and paste geometry (``geometry``): ``warp_face`` (black or replicated border), ``crop_validity_mask``,
   ``paste_back`` (insightface's feathered-square paste).
 - Embed (``embed``): ``ArcFaceRecognizer``, ``EmbeddingResult``, ``load_recognizer``.
-- Whole chain (``pipeline``, ``stream``, ``identify``): ``detect_faces``, ``embed_batch``,
-  ``analyze``, ``Analysis``; chunked over long batches on a torch device: ``analyze_stream``,
-  ``detect_stream``, ``frames_per_chunk``; images in, identity out whatever comes with them:
+- Whole chain (``pipeline``, ``identify``): ``detect_faces`` and ``analyze`` (chunked, on the host or
+  a torch device), ``Analysis``; images in, identity out whatever comes with them:
   ``identify``, ``Identification``, ``EMBED_SOURCES``.
 - Compare (``compare``): ``similarity``, ``similarity_matrix``, ``cosine_matrix``, ``verdict``,
   ``match_threshold``, ``DEFAULT_MATCH_THRESHOLD``, ``average_identities``, ``drop_outlier_rows``,
@@ -43,8 +44,8 @@ nothing else. By stage, one module each:
   HifiFace from their ``SWAPPER_FACTS`` rows, ``SWAPPER_FAMILY_NAMES``), ``describe_facts``, ``SwapSettings``, ``TargetSelection``,
   the paste recipes and inswapper latent rules a swap can follow: ``PASTE_STYLES``, ``LATENT_RULES``,
   identity retention of a swap: ``measure_retention``, ``RetentionReport``,
-  ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
-  chunked over long batches: ``swap_stream``, ``SwappedBatch``.
+  ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``SwapResult``;
+  ``detect_and_swap`` (any batch, chunked), ``SwappedBatch``.
 - Model facts (``model_facts``, ``face_models``): one declarative table of the landmark, mask and
   restore models, ``ModelFacts``, ``ModelKind``, ``build_model_facts``; one loader and runner for every
   kind, ``load_face_model``, ``FaceModel``.
@@ -98,6 +99,7 @@ from .errors import (
 )
 from .face_models import FaceModel, load_face_model
 from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
+from .frames import Frames, frames_per_chunk
 from .geometry import crop_validity_mask, paste_back, warp_face
 from .identify import EMBED_SOURCES, Identification, identify
 from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
@@ -108,7 +110,7 @@ from .masks import DEFAULT_BLUR as DEFAULT_MASK_BLUR
 from .masks import REGIONS as MASK_REGIONS
 from .masks import MaskSpec, crop_masks, face_masks
 from .model_facts import ModelFacts, ModelKind, build_model_facts
-from .pipeline import Analysis, analyze, detect_faces, embed_batch
+from .pipeline import Analysis, analyze, detect_faces
 from .protocols import Detector, Recognizer
 from .restore import DEFAULT_BLEND as DEFAULT_RESTORE_BLEND
 from .restore import DEFAULT_FIDELITY as DEFAULT_RESTORE_FIDELITY
@@ -125,7 +127,6 @@ from .runtime import (
 )
 from .select import DEFAULT_ORDER, EVERY_FACE, FACE_ORDERS, FaceSelection, order_faces, parse_index_list, select_faces
 from .store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
-from .stream import analyze_stream, detect_stream, frames_per_chunk
 from .swap import (
     PIXEL_BOOST_FACTORS,
     SELECTION_MODES,
@@ -141,7 +142,6 @@ from .swap import (
     load_swapper,
     measure_retention,
     swap_faces,
-    swap_stream,
 )
 from .swapper_facts import LATENT_RULES, PASTE_STYLES, SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
 from .types import Face, FaceBatch, Identity, concatenate_identities
@@ -213,7 +213,6 @@ __all__ = [
     "align_faces",
     "alignment_matrix",
     "analyze",
-    "analyze_stream",
     "as_float_image",
     "as_rgb_uint8",
     "average_identities",
@@ -228,16 +227,15 @@ __all__ = [
     "describe_facts",
     "detect_and_swap",
     "detect_faces",
-    "detect_stream",
     "draw_faces",
     "drop_outlier_rows",
-    "embed_batch",
     "ensure_face_align",
     "estimate_similarity",
     "export_reactor_face",
     "face_align_provider",
     "faceid_embeds",
     "frames_per_chunk",
+    "Frames",
     "get_spec",
     "identify",
     "image_batch_frames",
@@ -286,7 +284,6 @@ __all__ = [
     "similarity_matrix",
     "spec_for_file",
     "swap_faces",
-    "swap_stream",
     "template_points",
     "verdict",
     "warp_face",

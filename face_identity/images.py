@@ -32,16 +32,43 @@ def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
         raise InvalidImageError(f"expected an image [H, W] or [H, W, 1|3|4], got shape {image.shape}")
+    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+        raise InvalidImageError(f"unsupported image dtype {image.dtype}; use uint8 or float in 0..1")
+    if image.dtype != np.uint8:
+        check_float_range(image)  # the input policy (validate.py)
+    return rgb_uint8_unchecked(image)
+
+
+def _rgb_channels(image: NDArray[np.generic]) -> NDArray[np.generic]:
+    """``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``[H, W, 4]`` as ``[H, W, 3]``: grey repeated, alpha dropped."""
+    if image.ndim == 2:
+        image = image[:, :, None]
     if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
+        return np.repeat(image, 3, axis=2)
+    return image[:, :, :3] if image.shape[2] == 4 else image
+
+
+def rgb_uint8_unchecked(array: NDArray[np.generic]) -> RGBImage:
+    """``as_rgb_uint8``'s conversion of an image the input policy already passed (``frames.Frames``): no scan.
+
+    uint8 kept; floats ``rint(x * 255)`` in float32, clipped to 0..255. ``[H, W, 3]`` uint8 RGB out.
+    """
+    image = _rgb_channels(np.asarray(array))
     if image.dtype == np.uint8:
         return np.ascontiguousarray(image)
-    if np.issubdtype(image.dtype, np.floating):
-        check_float_range(image)  # the input policy (validate.py)
-        return np.ascontiguousarray(np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8))
-    raise InvalidImageError(f"unsupported image dtype {image.dtype}; use uint8 or float in 0..1")
+    return np.ascontiguousarray(np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8))
+
+
+def rgb_float32_unchecked(array: NDArray[np.generic]) -> FloatImage:
+    """``as_float_image``'s conversion of an image the input policy already passed: a new float32 ``[H, W, 3]`` RGB 0..1.
+
+    uint8 divided by 255; floats clipped to 0..1 (the policy's slight overshoot).
+    """
+    image = _rgb_channels(np.asarray(array))
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255.0)
+    converted = np.array(image, dtype=np.float32, copy=True)
+    return np.clip(converted, 0.0, 1.0, out=converted)
 
 
 def as_float_image(image: NDArray[np.generic]) -> FloatImage:

@@ -192,9 +192,7 @@ class ModelRunner:
             outputs = graph(*arguments)
         return self._outputs(list(outputs) if isinstance(outputs, (tuple, list)) else [outputs])
 
-    def run_feeds(
-        self, feeds: Mapping[str, NDArray[Any]], batched: Sequence[str] | None = None
-    ) -> list[NDArray[np.float32]]:
+    def run_feeds(self, feeds: Mapping[str, NDArray[Any]], batched: Sequence[str] | None = None) -> list[NDArray[np.float32]]:
         """Every output for ``feeds`` (input name -> array), float32, the ``batched`` inputs (default: all) split along axis 0.
 
         Inputs not in ``batched`` (e.g. a restorer's ``weight``) go to every call whole; with none batched

@@ -13,19 +13,20 @@ from ..face_identity import (
     FaceBatch,
     FaceDetector,
     FaceSelection,
+    Frames,
     InvalidArgumentError,
     align_faces,
     check_number,
     crop_validity_mask,
     detect_faces,
-    detect_stream,
     draw_faces,
+    frames_per_chunk,
     parse_index_list,
     paste_back,
 )
 from . import sockets
 from .comfy import Progress, use_models
-from .tensors import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
+from .tensors import image_size, to_image, to_mask
 from .validation import index_list_answer
 
 FACES_CATEGORY = f"{sockets.CATEGORY}/faces"
@@ -58,23 +59,16 @@ def make_selection(order: str = DEFAULT_ORDER, indices: str = "", max_faces: int
     return FaceSelection(order, tuple(parsed) if parsed is not None else None, int(max_faces), float(min_size))
 
 
-def detect_in_image_batch(
-    detector: FaceDetector, image: Any, selection: FaceSelection, node: str
-) -> tuple[list[np.ndarray], FaceBatch]:
-    """IMAGE -> (uint8 frames, selected faces per frame), with a progress bar per frame (all frames on the host)."""
-    frames = image_to_uint8_list(image, node)
-    progress = Progress(len(frames))
-    return frames, detect_faces(detector, frames, selection, on_image_done=progress.per_call())
+def detect_in_frames(detector: FaceDetector, frames: Frames, selection: FaceSelection, node: str) -> FaceBatch:
+    """Selected faces per frame, found chunk by chunk, with a progress bar."""
+    progress = Progress(frames.count)
+    return detect_faces(detector, frames, selection, on_frames_done=progress.per_count(), context=node)
 
 
-def batch_size_of(image: Any) -> int:
-    return int(image.shape[0]) if image.ndim == 4 else 1
-
-
-def check_faces_match(faces: FaceBatch, image: Any, node: str) -> None:
+def check_faces_match(faces: FaceBatch, frames: Frames, node: str) -> None:
     """Raise when FACES were detected on other images than the IMAGE given to ``node``."""
-    height, width = image_size(image)
-    batch = batch_size_of(image)
+    height, width = frames.size or (0, 0)
+    batch = frames.count
     sizes = faces.image_sizes
     if len(faces) != batch or (sizes and any(size != (height, width) for size in sizes)):
         raise InvalidArgumentError(
@@ -124,15 +118,9 @@ class FaceDetect:
         self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
     ) -> tuple[FaceBatch, int, str]:
         use_models(detector)
-        progress = Progress(batch_size_of(image))
         # Frames are converted chunk by chunk, so a long video batch never sits on the host twice.
-        faces = detect_stream(
-            detector,
-            image,
-            make_selection(order, indices, max_faces, min_size),
-            on_frames_done=progress.per_count(),
-            context="Face Detect",
-        )
+        frames = Frames.of(image, "Face Detect")  # the one validation of this IMAGE
+        faces = detect_in_frames(detector, frames, make_selection(order, indices, max_faces, min_size), "Face Detect")
         return faces, faces.face_count, faces_summary(faces)
 
 
@@ -185,18 +173,20 @@ class FaceAlign:
     ) -> tuple[Any, FaceBatch, Any]:
         if faces is None and detector is None:
             raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
+        frames = Frames.of(image, "Face Align")  # the one validation of this IMAGE
         if faces is None:
             use_models(detector)
-            frames, faces = detect_in_image_batch(detector, image, FaceSelection(), "Face Align")  # type: ignore[arg-type]
+            faces = detect_in_frames(detector, frames, FaceSelection(), "Face Align")  # type: ignore[arg-type]
         else:
-            check_faces_match(faces, image, "Face Align")
-            frames = image_to_uint8_list(image, "Face Align")
+            check_faces_match(faces, frames, "Face Align")
         crops, masks, aligned_batch = [], [], []
-        for frame, image_faces in zip(frames, faces.faces_per_image):
-            image_crops, aligned = align_faces(frame, image_faces, template, crop_size)
-            crops.extend(image_crops)
-            masks.extend(crop_validity_mask(frame.shape[0], frame.shape[1], face.align_matrix, crop_size) for face in aligned)
-            aligned_batch.append(tuple(aligned))
+        height, width = frames.size or (0, 0)
+        for start, stop in frames.chunks(frames_per_chunk(height, width, device_frames=False)):
+            for frame, image_faces in zip(frames.uint8(start, stop), faces.faces_per_image[start:stop], strict=True):
+                image_crops, aligned = align_faces(frame, image_faces, template, crop_size)
+                crops.extend(image_crops)
+                masks.extend(crop_validity_mask(frame.shape[0], frame.shape[1], face.align_matrix, crop_size) for face in aligned)
+                aligned_batch.append(tuple(aligned))
         size = (crop_size, crop_size)
         return to_image(crops, size), FaceBatch(tuple(aligned_batch), faces.image_sizes), to_mask(masks, size)
 
@@ -233,9 +223,10 @@ class FacePaste:
         }
 
     def paste(self, image: Any, aligned: Any, faces: FaceBatch, blur_scale: float) -> tuple[Any, Any]:
-        check_faces_match(faces, image, "Face Paste")
+        source = Frames.of(image, "Face Paste")  # each IMAGE validated once
+        check_faces_match(faces, source, "Face Paste")
         blur_scale = check_number(blur_scale, "blur_scale", "Face Paste", 0.0)
-        crops = image_to_float_list(aligned, "Face Paste (aligned)")
+        crops = Frames.of(aligned, "Face Paste (aligned)").floats()
         face_list = faces.all_faces()
         if len(crops) != len(face_list):
             raise InvalidArgumentError(
@@ -243,7 +234,7 @@ class FacePaste:
             )
         if any(face.align_matrix is None for face in face_list):
             raise InvalidArgumentError("Face Paste needs FACES from Face Align (they carry the crop matrices)")
-        frames = image_to_float_list(image, "Face Paste")
+        frames = source.floats()
         masks = [np.zeros(frame.shape[:2], np.float32) for frame in frames]
         progress = Progress(len(face_list))
         for crop, face in zip(crops, face_list):
@@ -281,10 +272,10 @@ class PreviewFaces:
         }
 
     def preview(self, image: Any, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[Any]:
-        check_faces_match(faces, image, "Preview Faces")
-        frames = image_to_uint8_list(image, "Preview Faces")
+        frames = Frames.of(image, "Preview Faces")  # the one validation of this IMAGE
+        check_faces_match(faces, frames, "Preview Faces")
         drawn = [
             draw_faces(frame, image_faces, show_scores, show_landmarks)
-            for frame, image_faces in zip(frames, faces.faces_per_image)
+            for frame, image_faces in zip(frames.uint8(), faces.faces_per_image)
         ]
         return (to_image(drawn, image_size(image)),)

@@ -334,4 +334,4 @@ def test_image_shape_checks_name_the_shape(pack: Any) -> None:
         with pytest.raises(pack.face_identity.errors.InvalidImageError, match=r"got shape \("):
             convert.image_size(bad)
         with pytest.raises(pack.face_identity.errors.InvalidImageError, match="1, 3 or 4 channels"):
-            convert.image_to_uint8_list(bad)
+            pack.face_identity.Frames.of(bad, "Face Align")

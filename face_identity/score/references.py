@@ -172,9 +172,7 @@ def _leave_out(left_out: list[tuple[str, str]] | None, path: Path, reason: str) 
         left_out.append((str(path), reason))
 
 
-def load_gallery(
-    folder: str | os.PathLike[str], detector: Detector, recognizer: Recognizer, flip: bool = False
-) -> References:
+def load_gallery(folder: str | os.PathLike[str], detector: Detector, recognizer: Recognizer, flip: bool = False) -> References:
     """Several named identities for 1:N scoring (see ``gallery_members``); each member's usable files averaged.
 
     One bad input never stops the run: a file that cannot be used (no face, unreadable, damaged) is
