@@ -106,7 +106,7 @@ class Frames:
             if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
                 raise InvalidImageError(f"{context}: image {index} has shape {array.shape}; expected [H, W] or [H, W, 1|3|4]")
             if not is_empty_image(array):  # an empty image of a list is "no face" for it (validate.py)
-                check_image_batch(array[None], f"{context}: image {index}")
+                check_image_batch(array[None], context, first_index=index)
             frames.append(array)
         return cls(tuple(frames), tuple((int(f.shape[0]), int(f.shape[1])) for f in frames), context)
 
