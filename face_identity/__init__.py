@@ -12,8 +12,7 @@ nothing else. By stage, one module each:
   ``ProviderUnavailableError``.
 - Frames (``frames``): ``Frames``, the one door of pixels: an image batch (IMAGE tensor, arrays or
   paths) validated once and converted per chunk for every stage; ``frames_per_chunk``.
-- Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
-  ``image_batch_frames``.
+- Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``.
 - Input policy (``validate``): ``check_image_batch``, ``check_float_range``, ``check_number``,
   ``check_integer``, ``check_index_list``, ``check_not_empty``, ``safe_name``, ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
@@ -102,7 +101,7 @@ from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_c
 from .frames import Frames, frames_per_chunk
 from .geometry import crop_validity_mask, paste_back, warp_face
 from .identify import EMBED_SOURCES, Identification, identify
-from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image
+from .images import as_float_image, as_rgb_uint8, read_image
 from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub
 from .landmarks68 import add_landmarks_68, landmarks_68
 from .masks import AREAS as MASK_AREAS
@@ -238,8 +237,6 @@ __all__ = [
     "Frames",
     "get_spec",
     "identify",
-    "image_batch_frames",
-    "image_batch_shape",
     "check_image_batch",
     "check_number",
     "check_integer",

@@ -1,6 +1,6 @@
 """Images in, identity out: one entry that decides how an image batch is embedded, and embeds it.
 
-An image batch (ComfyUI's IMAGE layout, ``images.image_batch_shape``) reaches the recognizer in one
+An image batch (``frames.Frames``, validated once) reaches the recognizer in one
 of three ways, chosen by ``embed_source`` from what comes with it:
 
 - ``"faces"``: source images with the faces detected on them (``FaceBatch``, one entry per image);
