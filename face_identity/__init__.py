@@ -26,7 +26,8 @@ nothing else. By stage, one module each:
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
-  ``alignment_matrix``, ``align_faces``, ``norm_crop`` (insightface's ``face_align.norm_crop``).
+  ``alignment_matrix``, ``align_faces``, ``norm_crop`` (insightface's ``face_align.norm_crop``); for a
+  whole batch of ``Frames``: ``align_frames`` (``AlignedBatch``) and its inverse ``paste_aligned``.
 - Crop and paste geometry (``geometry``): ``warp_face`` (black or replicated border), ``crop_validity_mask``,
   ``paste_back`` (insightface's feathered-square paste).
 - Embed (``embed``): ``ArcFaceRecognizer``, ``EmbeddingResult``, ``load_recognizer``.
@@ -53,7 +54,7 @@ nothing else. By stage, one module each:
   ``DEFAULT_MASK_BLUR``.
 - Restore (``restore``): ``restore_faces``, ``RestoreSettings``, ``RestoreResult``, ``DriftReport``,
   ``DEFAULT_RESTORE_BLEND``, ``DEFAULT_RESTORE_FIDELITY``.
-- Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``, ``retention_chart``.
+- Draw (``draw``): ``draw_faces``, ``draw_frames`` (a batch of ``Frames``), ``similarity_chart``, ``score_chart``, ``retention_chart``.
 - Generation (``faceid``, ``insightface_compat``): an insightface-compatible analyser for IPAdapter
   FaceID, ``FaceAnalysisCompat``, ``CompatFace``, ``insightface_compatible``;
   ``faceid_embeds`` for diffusers; the ``face_align`` stand-in: ``ensure_face_align``,
@@ -63,7 +64,17 @@ nothing else. By stage, one module each:
 the torch graphs behind loaded models (for a host's memory management, e.g. ComfyUI's).
 """
 
-from .align import TEMPLATE_NAMES, align_faces, alignment_matrix, estimate_similarity, norm_crop, template_points
+from .align import (
+    TEMPLATE_NAMES,
+    AlignedBatch,
+    align_faces,
+    align_frames,
+    alignment_matrix,
+    estimate_similarity,
+    norm_crop,
+    paste_aligned,
+    template_points,
+)
 from .calibrate import CalibrationReport, calibrate_folder, calibrate_scores
 from .catalog import ModelSpec, Role, build_catalog, get_spec, names_for_role
 from .compare import (
@@ -80,7 +91,7 @@ from .compare import (
 )
 from .detect import DetectionSettings, FaceDetector, TorchFaceDetector, load_detector, load_face_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
-from .draw import draw_faces, retention_chart, score_chart, similarity_chart
+from .draw import draw_faces, draw_frames, retention_chart, score_chart, similarity_chart
 from .embed import ArcFaceRecognizer, EmbeddingResult, load_recognizer
 from .errors import (
     FaceIdentityError,
@@ -210,6 +221,9 @@ __all__ = [
     "TORCH_PRECISIONS",
     "TargetSelection",
     "align_faces",
+    "align_frames",
+    "AlignedBatch",
+    "paste_aligned",
     "alignment_matrix",
     "analyze",
     "as_float_image",
@@ -227,6 +241,7 @@ __all__ = [
     "detect_and_swap",
     "detect_faces",
     "draw_faces",
+    "draw_frames",
     "drop_outlier_rows",
     "ensure_face_align",
     "estimate_similarity",

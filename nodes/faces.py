@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..face_identity import (
     DEFAULT_ORDER,
     FACE_ORDERS,
@@ -15,14 +13,12 @@ from ..face_identity import (
     FaceSelection,
     Frames,
     InvalidArgumentError,
-    align_faces,
+    align_frames,
     check_number,
-    crop_validity_mask,
     detect_faces,
-    draw_faces,
-    frames_per_chunk,
+    draw_frames,
     parse_index_list,
-    paste_back,
+    paste_aligned,
 )
 from . import sockets
 from .comfy import Progress, use_models
@@ -179,16 +175,9 @@ class FaceAlign:
             faces = detect_in_frames(detector, frames, FaceSelection(), "Face Align")  # type: ignore[arg-type]
         else:
             check_faces_match(faces, frames, "Face Align")
-        crops, masks, aligned_batch = [], [], []
-        height, width = frames.size or (0, 0)
-        for start, stop in frames.chunks(frames_per_chunk(height, width, device_frames=False)):
-            for frame, image_faces in zip(frames.uint8(start, stop), faces.faces_per_image[start:stop], strict=True):
-                image_crops, aligned = align_faces(frame, image_faces, template, crop_size)
-                crops.extend(image_crops)
-                masks.extend(crop_validity_mask(frame.shape[0], frame.shape[1], face.align_matrix, crop_size) for face in aligned)
-                aligned_batch.append(tuple(aligned))
+        batch = align_frames(frames, faces, template, crop_size, "Face Align")
         size = (crop_size, crop_size)
-        return to_image(crops, size), FaceBatch(tuple(aligned_batch), faces.image_sizes), to_mask(masks, size)
+        return to_image(batch.crops, size), batch.faces, to_mask(batch.masks, size)
 
 
 class FacePaste:
@@ -226,25 +215,9 @@ class FacePaste:
         source = Frames.of(image, "Face Paste")  # each IMAGE validated once
         check_faces_match(faces, source, "Face Paste")
         blur_scale = check_number(blur_scale, "blur_scale", "Face Paste", 0.0)
-        crops = Frames.of(aligned, "Face Paste (aligned)").floats()
-        face_list = faces.all_faces()
-        if len(crops) != len(face_list):
-            raise InvalidArgumentError(
-                f"Face Paste got {len(crops)} crops for {len(face_list)} faces; connect the crops made from these FACES"
-            )
-        if any(face.align_matrix is None for face in face_list):
-            raise InvalidArgumentError("Face Paste needs FACES from Face Align (they carry the crop matrices)")
-        frames = source.floats()
-        masks = [np.zeros(frame.shape[:2], np.float32) for frame in frames]
-        progress = Progress(len(face_list))
-        for crop, face in zip(crops, face_list):
-            if crop.shape[0] != crop.shape[1]:
-                raise InvalidArgumentError(f"Face Paste needs square crops, got {crop.shape[1]}x{crop.shape[0]}")
-            matrix = face.align_matrix * (crop.shape[0] / face.crop_size)  # type: ignore[operator]  # crops may be rescaled
-            index = face.image_index
-            frames[index], mask = paste_back(frames[index], crop, matrix, blur_scale=blur_scale)
-            masks[index] = np.maximum(masks[index], mask)
-            progress.step()
+        progress = Progress(faces.face_count)
+        crops = Frames.of(aligned, "Face Paste (aligned)")  # each IMAGE validated once
+        frames, masks = paste_aligned(source, crops, faces, blur_scale, progress.step, "Face Paste")
         size = image_size(image)
         return to_image(frames, size), to_mask(masks, size)
 
@@ -274,8 +247,5 @@ class PreviewFaces:
     def preview(self, image: Any, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[Any]:
         frames = Frames.of(image, "Preview Faces")  # the one validation of this IMAGE
         check_faces_match(faces, frames, "Preview Faces")
-        drawn = [
-            draw_faces(frame, image_faces, show_scores, show_landmarks)
-            for frame, image_faces in zip(frames.uint8(), faces.faces_per_image)
-        ]
+        drawn = draw_frames(frames, faces, show_scores, show_landmarks, "Preview Faces")
         return (to_image(drawn, image_size(image)),)
