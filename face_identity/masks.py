@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -286,12 +287,14 @@ def face_masks(
         )
     outputs = [np.zeros(size, np.float32) for size in frames.sizes]
     flat = [(index, face) for index, faces in enumerate(faces_per_image) for face in faces]
+    held: tuple[int, Any] = (-1, None)
     for start in range(0, len(flat), max(int(faces_per_step), 1)):
         step = flat[start : start + max(int(faces_per_step), 1)]
         crop_list, aligned = [], []
         for image_index, face in step:
-            image = frames.floats(image_index, image_index + 1)[0]
-            crops, faces = aligned_crops(image, [face], template, crop_size, spec)
+            if image_index != held[0]:  # faces come image by image: each image is converted once
+                held = (image_index, frames.floats(image_index, image_index + 1)[0])
+            crops, faces = aligned_crops(held[1], [face], template, crop_size, spec)
             crop_list.append(crops)
             aligned.extend(faces)
         masks = crop_masks(np.concatenate(crop_list), aligned, spec)
