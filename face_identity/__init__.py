@@ -10,8 +10,10 @@ nothing else. By stage, one module each:
   ``InvalidArgumentError``, ``InvalidImageError``, ``InvalidLandmarksError``, ``ModelFileError``,
   ``ModelIntegrityError``, ``ModelMismatchError``, ``ModelNotAvailableError``, ``NoFaceFoundError``,
   ``ProviderUnavailableError``.
-- Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``image_batch_shape``,
-  ``image_batch_frames``, ``save_image`` (float 0..1 or uint8 RGB to a file).
+- Frames (``frames``): ``Frames``, the one door of pixels: an image batch (IMAGE tensor, arrays or
+  paths) validated once and converted per chunk for every stage; ``frames_per_chunk``.
+- Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``save_image`` (float 0..1 or uint8
+  RGB to a file).
 - Input policy (``validate``): ``check_image_batch``, ``check_float_range``, ``check_number``,
   ``check_integer``, ``check_index_list``, ``check_not_empty``, ``safe_name``, ``IMAGE_RANGE_TOLERANCE``.
 - Models (``catalog``, ``download``): ``ModelSpec``, ``Role``, ``build_catalog``, ``get_spec``,
@@ -25,13 +27,13 @@ nothing else. By stage, one module each:
 - Select (``select``): ``FaceSelection``, ``EVERY_FACE``, ``FACE_ORDERS``, ``DEFAULT_ORDER``,
   ``order_faces``, ``select_faces``, ``parse_index_list``.
 - Align (``align``): ``TEMPLATE_NAMES``, ``template_points``, ``estimate_similarity``,
-  ``alignment_matrix``, ``align_faces``, ``norm_crop`` (insightface's ``face_align.norm_crop``).
+  ``alignment_matrix``, ``align_faces``, ``norm_crop`` (insightface's ``face_align.norm_crop``); for a
+  whole batch of ``Frames``: ``align_frames`` (``AlignedBatch``) and its inverse ``paste_aligned``.
 - Crop and paste geometry (``geometry``): ``warp_face`` (black or replicated border), ``crop_validity_mask``,
   ``paste_back`` (insightface's feathered-square paste).
 - Embed (``embed``): ``ArcFaceRecognizer``, ``EmbeddingResult``, ``load_recognizer``.
-- Whole chain (``pipeline``, ``stream``, ``identify``): ``detect_faces``, ``embed_batch``,
-  ``analyze``, ``Analysis``; chunked over long batches on a torch device: ``analyze_stream``,
-  ``detect_stream``, ``frames_per_chunk``; images in, identity out whatever comes with them:
+- Whole chain (``pipeline``, ``identify``): ``detect_faces`` and ``analyze`` (chunked, on the host or
+  a torch device), ``Analysis``; images in, identity out whatever comes with them:
   ``identify``, ``Identification``, ``EMBED_SOURCES``.
 - Compare (``compare``): ``similarity``, ``similarity_matrix``, ``cosine_matrix``, ``verdict``,
   ``match_threshold``, ``DEFAULT_MATCH_THRESHOLD``, ``average_identities``, ``drop_outlier_rows``,
@@ -44,8 +46,8 @@ nothing else. By stage, one module each:
   ``describe_facts``, ``SwapSettings``, ``TargetSelection``,
   the paste recipes and inswapper latent rules a swap can follow: ``PASTE_STYLES``, ``LATENT_RULES``,
   identity retention of a swap: ``measure_retention``, ``RetentionReport``,
-  ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``detect_and_swap``, ``SwapResult``;
-  chunked over long batches: ``swap_stream``, ``SwappedBatch``.
+  ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``SwapResult``;
+  ``detect_and_swap`` (any batch, chunked), ``SwappedBatch``.
 - Model facts (``model_facts``, ``face_models``): one declarative table of the landmark, mask and
   restore models, ``ModelFacts``, ``ModelKind``, ``build_model_facts``; one loader and runner for every
   kind, ``load_face_model``, ``FaceModel``.
@@ -54,7 +56,7 @@ nothing else. By stage, one module each:
   ``DEFAULT_MASK_BLUR``.
 - Restore (``restore``): ``restore_faces``, ``RestoreSettings``, ``RestoreResult``, ``DriftReport``,
   ``DEFAULT_RESTORE_BLEND``, ``DEFAULT_RESTORE_FIDELITY``.
-- Draw (``draw``): ``draw_faces``, ``similarity_chart``, ``score_chart``, ``retention_chart``.
+- Draw (``draw``): ``draw_faces``, ``draw_frames`` (a batch of ``Frames``), ``similarity_chart``, ``score_chart``, ``retention_chart``.
 - Generation (``faceid``, ``insightface_compat``): an insightface-compatible analyser for IPAdapter
   FaceID, ``FaceAnalysisCompat``, ``CompatFace``, ``insightface_compatible``;
   ``faceid_embeds`` for diffusers; the insightface-compatible module other packs import when the package is
@@ -66,7 +68,17 @@ nothing else. By stage, one module each:
 the torch graphs behind loaded models (for a host's memory management, e.g. ComfyUI's).
 """
 
-from .align import TEMPLATE_NAMES, align_faces, alignment_matrix, estimate_similarity, norm_crop, template_points
+from .align import (
+    TEMPLATE_NAMES,
+    AlignedBatch,
+    align_faces,
+    align_frames,
+    alignment_matrix,
+    estimate_similarity,
+    norm_crop,
+    paste_aligned,
+    template_points,
+)
 from .calibrate import CalibrationReport, calibrate_folder, calibrate_scores
 from .catalog import ModelSpec, Role, build_catalog, get_spec, names_for_role
 from .compare import (
@@ -83,7 +95,7 @@ from .compare import (
 )
 from .detect import DetectionSettings, FaceDetector, TorchFaceDetector, load_detector, load_face_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
-from .draw import draw_faces, retention_chart, score_chart, similarity_chart
+from .draw import draw_faces, draw_frames, retention_chart, score_chart, similarity_chart
 from .embed import ArcFaceRecognizer, EmbeddingResult, load_recognizer
 from .errors import (
     FaceIdentityError,
@@ -101,9 +113,10 @@ from .errors import (
 )
 from .face_models import FaceModel, load_face_model
 from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
+from .frames import Frames, frames_per_chunk
 from .geometry import crop_validity_mask, paste_back, warp_face
 from .identify import EMBED_SOURCES, Identification, identify
-from .images import as_float_image, as_rgb_uint8, image_batch_frames, image_batch_shape, read_image, save_image
+from .images import as_float_image, as_rgb_uint8, read_image, save_image
 from .insightface_compat import ensure_face_align, face_align_provider, remove_face_align_stub
 from .landmarks68 import add_landmarks_68, landmarks_68
 from .masks import AREAS as MASK_AREAS
@@ -111,7 +124,7 @@ from .masks import DEFAULT_BLUR as DEFAULT_MASK_BLUR
 from .masks import REGIONS as MASK_REGIONS
 from .masks import MaskSpec, crop_masks, face_masks
 from .model_facts import ModelFacts, ModelKind, build_model_facts
-from .pipeline import Analysis, analyze, detect_faces, embed_batch
+from .pipeline import Analysis, analyze, detect_faces
 from .protocols import Detector, Recognizer
 from .restore import DEFAULT_BLEND as DEFAULT_RESTORE_BLEND
 from .restore import DEFAULT_FIDELITY as DEFAULT_RESTORE_FIDELITY
@@ -128,7 +141,6 @@ from .runtime import (
 )
 from .select import DEFAULT_ORDER, EVERY_FACE, FACE_ORDERS, FaceSelection, order_faces, parse_index_list, select_faces
 from .store import IF_EXISTS_CHOICES, export_reactor_face, load_identity, safe_identity_filename, save_identity
-from .stream import analyze_stream, detect_stream, frames_per_chunk
 from .swap import (
     PIXEL_BOOST_FACTORS,
     SELECTION_MODES,
@@ -144,7 +156,6 @@ from .swap import (
     load_swapper,
     measure_retention,
     swap_faces,
-    swap_stream,
 )
 from .swapper_facts import LATENT_RULES, PASTE_STYLES, SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
 from .types import Face, FaceBatch, Identity, concatenate_identities
@@ -214,9 +225,11 @@ __all__ = [
     "TORCH_PRECISIONS",
     "TargetSelection",
     "align_faces",
+    "align_frames",
+    "AlignedBatch",
+    "paste_aligned",
     "alignment_matrix",
     "analyze",
-    "analyze_stream",
     "as_float_image",
     "as_rgb_uint8",
     "average_identities",
@@ -231,20 +244,18 @@ __all__ = [
     "describe_facts",
     "detect_and_swap",
     "detect_faces",
-    "detect_stream",
     "draw_faces",
+    "draw_frames",
     "drop_outlier_rows",
-    "embed_batch",
     "ensure_face_align",
     "estimate_similarity",
     "export_reactor_face",
     "face_align_provider",
     "faceid_embeds",
     "frames_per_chunk",
+    "Frames",
     "get_spec",
     "identify",
-    "image_batch_frames",
-    "image_batch_shape",
     "check_image_batch",
     "check_number",
     "check_integer",
@@ -290,7 +301,6 @@ __all__ = [
     "similarity_matrix",
     "spec_for_file",
     "swap_faces",
-    "swap_stream",
     "template_points",
     "verdict",
     "warp_face",

@@ -10,19 +10,21 @@ The crop and paste warps themselves live in ``geometry``; ``warp_face``, ``crop_
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import InvalidArgumentError, InvalidImageError, InvalidLandmarksError
+from .frames import Frames, frames_per_chunk
 from .geometry import check_image, invert
 from .geometry import crop_validity_mask as crop_validity_mask
 from .geometry import paste_back as paste_back
 from .geometry import paste_mask as paste_mask
 from .geometry import warp_face as warp_face
-from .types import AffineMatrix, Face, FaceBatch, Landmarks5
+from .types import AffineMatrix, Face, FaceBatch, FloatImage, Landmarks5
 
 if TYPE_CHECKING:
     import torch
@@ -199,6 +201,97 @@ def align_faces(
         crops[index] = warp_face(image, matrix, crop_size)
         aligned.append(face.with_alignment(matrix, crop_size, template))
     return crops, aligned
+
+
+@dataclass(frozen=True)
+class AlignedBatch:
+    """Aligned crops of a batch (``align_frames``).
+
+    - ``crops``: ``[crop_size, crop_size, 3]`` uint8 RGB, one per face, image by image in face order.
+    - ``masks``: ``[crop_size, crop_size]`` float32 per crop: 1 where the crop saw the image, 0 outside it.
+    - ``faces``: the faces per image, carrying their ``align_matrix``.
+    """
+
+    crops: tuple[NDArray[np.uint8], ...]
+    masks: tuple[NDArray[np.float32], ...]
+    faces: FaceBatch
+
+
+def align_frames(
+    images: Any, faces: FaceBatch, template: str = "arcface_112", crop_size: int = 112, context: str = "align_frames"
+) -> AlignedBatch:
+    """Align every face of a batch, chunk by chunk (the one alignment entry point for a batch).
+
+    Args:
+        images: ``frames.Frames`` (passed as they are), or anything ``Frames.of`` takes (checked there).
+        faces: the faces of each image (one entry per image).
+        template, crop_size: the alignment (``TEMPLATE_NAMES``), the crop side.
+        context: names the caller in error messages.
+
+    Raises:
+        InvalidArgumentError: faces of another number of images.
+    """
+    frames = Frames.of(images, context)
+    if len(faces) != frames.count:
+        raise InvalidArgumentError(f"{context}: faces of {len(faces)} image(s) for {frames.count} image(s)")
+    crops: list[NDArray[np.uint8]] = []
+    masks: list[NDArray[np.float32]] = []
+    aligned_batch: list[tuple[Face, ...]] = []
+    height, width = frames.size or max(frames.sizes, default=(1, 1))
+    for start, stop in frames.chunks(frames_per_chunk(height, width, device_frames=False)):
+        for frame, image_faces in zip(frames.uint8(start, stop), faces.faces_per_image[start:stop], strict=True):
+            image_crops, aligned = align_faces(frame, image_faces, template, crop_size)
+            crops.extend(image_crops)
+            masks.extend(crop_validity_mask(frame.shape[0], frame.shape[1], face.align_matrix, crop_size) for face in aligned)  # type: ignore[arg-type]
+            aligned_batch.append(tuple(aligned))
+    return AlignedBatch(tuple(crops), tuple(masks), FaceBatch(tuple(aligned_batch), faces.image_sizes))
+
+
+def paste_aligned(
+    images: Any,
+    crops: Any,
+    faces: FaceBatch,
+    blur_scale: float = 1.0,
+    on_face_done: Callable[[], None] | None = None,
+    context: str = "paste_aligned",
+) -> tuple[list[FloatImage], list[NDArray[np.float32]]]:
+    """Paste (edited, restored, upscaled) aligned crops back onto their images with insightface's feathered mask.
+
+    Args:
+        images: the source images: ``frames.Frames`` or anything ``Frames.of`` takes.
+        crops: the square crops, one per face of ``faces`` in order (``Frames`` or as ``images``); any side
+            (a rescaled crop scales its matrix).
+        faces: faces carrying their ``align_matrix`` (``align_frames``).
+        blur_scale: feather width relative to insightface's.
+        on_face_done: called after each face (progress).
+
+    Returns:
+        ``([H, W, 3]`` float32 RGB 0..1 images, ``[H, W]`` float32 masks of where each image changed).
+
+    Raises:
+        InvalidArgumentError: as many crops as faces are needed, faces with matrices, square crops.
+    """
+    frames, pieces = Frames.of(images, context), Frames.of(crops, f"{context} (crops)")
+    face_list = faces.all_faces()
+    if len(pieces) != len(face_list):
+        raise InvalidArgumentError(
+            f"{context} got {len(pieces)} crops for {len(face_list)} faces; connect the crops made from these FACES"
+        )
+    if any(face.align_matrix is None for face in face_list):
+        raise InvalidArgumentError(f"{context} needs FACES from Face Align (they carry the crop matrices)")
+    if any(height != width for height, width in pieces.sizes):
+        raise InvalidArgumentError(f"{context} needs square crops, got {pieces.sizes[0][1]}x{pieces.sizes[0][0]}")
+    images_out = frames.floats()
+    masks = [np.zeros(image.shape[:2], np.float32) for image in images_out]
+    for number, face in enumerate(face_list):
+        crop = pieces.floats(number, number + 1)[0]
+        matrix = face.align_matrix * (crop.shape[0] / face.crop_size)  # crops may be rescaled
+        index = face.image_index
+        images_out[index], mask = paste_back(images_out[index], crop, matrix, blur_scale=blur_scale)
+        masks[index] = np.maximum(masks[index], mask)
+        if on_face_done is not None:
+            on_face_done()
+    return images_out, masks
 
 
 def norm_crop(img: NDArray[Any], landmark: NDArray[np.floating], image_size: int = 112, mode: str = "arcface") -> NDArray[Any]:

@@ -6,12 +6,15 @@ All functions return ``[H, W, 3]`` uint8 RGB images and never modify their input
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .types import Face, RGBImage
+from .errors import InvalidArgumentError
+from .frames import Frames, frames_per_chunk
+from .types import Face, FaceBatch, RGBImage
 from .validate import check_number
 
 LANDMARK_COLOURS = ((255, 64, 64), (64, 128, 255), (64, 220, 64), (255, 160, 0), (200, 64, 255))
@@ -47,6 +50,24 @@ def draw_faces(image: RGBImage, faces: Sequence[Face], show_scores: bool = True,
             for point, colour in zip(face.landmarks, LANDMARK_COLOURS):
                 cv2.circle(canvas, (int(round(point[0])), int(round(point[1]))), radius, colour, -1, cv2.LINE_AA)
     return canvas
+
+
+def draw_frames(
+    images: Any, faces: FaceBatch, show_scores: bool = True, show_landmarks: bool = True, context: str = "draw_frames"
+) -> list[RGBImage]:
+    """``draw_faces`` on every image of a batch (``frames.Frames`` or anything ``Frames.of`` takes); uint8 RGB copies.
+
+    Raises:
+        InvalidArgumentError: faces of another number of images.
+    """
+    frames = Frames.of(images, context)
+    if len(faces) != frames.count:
+        raise InvalidArgumentError(f"{context}: faces of {len(faces)} image(s) for {frames.count} image(s)")
+    drawn = []
+    for start, stop in frames.chunks(frames_per_chunk(*(frames.size or (1, 1)), device_frames=False)):
+        for frame, image_faces in zip(frames.uint8(start, stop), faces.faces_per_image[start:stop], strict=True):
+            drawn.append(draw_faces(frame, image_faces, show_scores, show_landmarks))
+    return drawn
 
 
 def _heat_colour(value: float, threshold: float) -> tuple[int, int, int]:

@@ -1,11 +1,11 @@
 """Images in, identity out: one entry that decides how an image batch is embedded, and embeds it.
 
-An image batch (ComfyUI's IMAGE layout, ``images.image_batch_shape``) reaches the recognizer in one
+An image batch (``frames.Frames``, validated once) reaches the recognizer in one
 of three ways, chosen by ``embed_source`` from what comes with it:
 
 - ``"faces"``: source images with the faces detected on them (``FaceBatch``, one entry per image);
 - ``"detector"``: source images and a detector: every face is found, selected and embedded,
-  streamed chunk by chunk (``stream.analyze_stream``);
+  chunk by chunk (``pipeline.analyze``);
 - ``"aligned crops"``: crops already aligned for the recognizer (one per face, at its template
   and size), with or without the faces that remember how they were cut.
 """
@@ -20,13 +20,11 @@ import numpy as np
 
 from .embed import ArcFaceRecognizer
 from .errors import InvalidArgumentError, NoFaceFoundError
-from .images import as_rgb_uint8, image_batch_frames
-from .pipeline import embed_batch
+from .frames import Frames
+from .pipeline import analyze
 from .protocols import Detector
 from .select import EVERY_FACE, FaceSelection
-from .stream import analyze_stream
 from .types import FaceBatch, Identity
-from .validate import check_image_batch
 
 EmbedSource = Literal["faces", "detector", "aligned crops"]
 EMBED_SOURCES: tuple[str, ...] = get_args(EmbedSource)
@@ -125,7 +123,7 @@ def identify(
 
     Args:
         recognizer: the ArcFace recognizer.
-        images: ``[B, H, W, C]`` (or one ``[H, W, C]``), C in 1, 3, 4, float 0..1 or uint8, numpy or torch.
+        images: ``frames.Frames``, or ``[B, H, W, C]`` (or one ``[H, W, C]``), C in 1, 3, 4, float 0..1 or uint8, numpy or torch.
         faces: faces detected on these images (or, for aligned crops, the faces they were cut for).
         detector: finds the faces when ``faces`` is not given (``FaceDetector`` or ``TorchFaceDetector``).
         selection: which detected faces to keep (detector only).
@@ -140,28 +138,28 @@ def identify(
         InvalidArgumentError: no way to find the faces (``embed_source``); faces of other images;
             aligned crops cut with another template or size than the recognizer's.
         NoFaceFoundError: an empty batch (e.g. Face Align's crops of face-less images).
-        InvalidImageError: not an image batch, or refused by the input policy (``validate.check_image_batch``).
+        InvalidImageError: not an image batch, or refused by the input policy (``frames.Frames.of``).
     """
-    shape = check_image_batch(images, context)
-    if shape[0] == 0:
+    frames = Frames.of(images, context)  # the one validation of these pixels
+    if frames.count == 0:
         raise NoFaceFoundError(
             f"{context}: the IMAGE batch is empty (0 images), so there is no face to embed. When it comes from "
             "Face Align, no face was found in Face Align's images: check them with Face Detect / Preview Faces, or "
             "lower the detector's score threshold."
         )
+    if len(set(frames.sizes)) > 1:
+        raise InvalidArgumentError(f"{context}: the images of a batch must share one size, got {sorted(set(frames.sizes))}")
+    shape = (frames.count, *frames.sizes[0])
     source = embed_source(recognizer, shape, faces, detector, context)
-    if source == "detector":
-        assert detector is not None  # embed_source says so
-        progress = _Progress(shape[0], on_progress)
-        analysis = analyze_stream(detector, recognizer, images, selection, flip=flip, on_frames_done=progress, context=context)
+    if source in ("detector", "faces"):
+        if source == "faces":
+            assert faces is not None  # embed_source says so
+            _require_faces_match(faces, shape, context)
+        progress = _Progress(frames.count, on_progress)
+        given = faces if source == "faces" else None
+        analysis = analyze(detector, recognizer, frames, selection, flip, faces=given, on_frames_done=progress, context=context)
         return Identification(source, analysis.faces, analysis.identity)
-    frames = [as_rgb_uint8(frame) for frame in image_batch_frames(images)]
-    if source == "faces":
-        assert faces is not None  # embed_source says so
-        _require_faces_match(faces, shape, context)
-        progress = _Progress(faces.face_count, on_progress)
-        analysis = embed_batch(recognizer, frames, faces, flip=flip, on_chunk=progress)
-        return Identification(source, analysis.faces, analysis.identity)
+    crops = frames.uint8()
     face_list = faces.all_faces() if faces is not None else None
     if face_list is not None:
         wrong = {(face.template, face.crop_size) for face in face_list} - {(recognizer.template, recognizer.input_size)}
@@ -171,9 +169,9 @@ def identify(
                 f"{recognizer.template} at {recognizer.input_size} px. Set Face Align to that, or connect the source "
                 "IMAGE with FACES from Face Detect."
             )
-    progress = _Progress(len(frames), on_progress)
-    result = recognizer.embed_crops(np.stack(frames), flip=flip, on_chunk=progress)
+    progress = _Progress(len(crops), on_progress)
+    result = recognizer.embed_crops(np.stack(crops), flip=flip, on_chunk=progress)
     if faces is None or face_list is None:
-        return Identification(source, None, recognizer.identity(result, None, list(range(len(frames)))))
+        return Identification(source, None, recognizer.identity(result, None, list(range(len(crops)))))
     face_indices = [index for image_faces in faces.faces_per_image for index in range(len(image_faces))]
     return Identification(source, faces, recognizer.identity(result, face_list, face_indices))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -33,16 +32,43 @@ def as_rgb_uint8(array: NDArray[np.generic]) -> RGBImage:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.shape[0] < 1 or image.shape[1] < 1:
         raise InvalidImageError(f"expected an image [H, W] or [H, W, 1|3|4], got shape {image.shape}")
+    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+        raise InvalidImageError(f"unsupported image dtype {image.dtype}; use uint8 or float in 0..1")
+    if image.dtype != np.uint8:
+        check_float_range(image)  # the input policy (validate.py)
+    return rgb_uint8_unchecked(image)
+
+
+def _rgb_channels(image: NDArray[np.generic]) -> NDArray[np.generic]:
+    """``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``[H, W, 4]`` as ``[H, W, 3]``: grey repeated, alpha dropped."""
+    if image.ndim == 2:
+        image = image[:, :, None]
     if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
+        return np.repeat(image, 3, axis=2)
+    return image[:, :, :3] if image.shape[2] == 4 else image
+
+
+def rgb_uint8_unchecked(array: NDArray[np.generic]) -> RGBImage:
+    """``as_rgb_uint8``'s conversion of an image the input policy already passed (``frames.Frames``): no scan.
+
+    uint8 kept; floats ``rint(x * 255)`` in float32, clipped to 0..255. ``[H, W, 3]`` uint8 RGB out.
+    """
+    image = _rgb_channels(np.asarray(array))
     if image.dtype == np.uint8:
         return np.ascontiguousarray(image)
-    if np.issubdtype(image.dtype, np.floating):
-        check_float_range(image)  # the input policy (validate.py)
-        return np.ascontiguousarray(np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8))
-    raise InvalidImageError(f"unsupported image dtype {image.dtype}; use uint8 or float in 0..1")
+    return np.ascontiguousarray(np.clip(np.rint(image.astype(np.float32) * 255.0), 0, 255).astype(np.uint8))
+
+
+def rgb_float32_unchecked(array: NDArray[np.generic]) -> FloatImage:
+    """``as_float_image``'s conversion of an image the input policy already passed: a new float32 ``[H, W, 3]`` RGB 0..1.
+
+    uint8 divided by 255; floats clipped to 0..1 (the policy's slight overshoot).
+    """
+    image = _rgb_channels(np.asarray(array))
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255.0)
+    converted = np.array(image, dtype=np.float32, copy=True)
+    return np.clip(converted, 0.0, 1.0, out=converted)
 
 
 def as_float_image(image: NDArray[np.generic]) -> FloatImage:
@@ -63,52 +89,6 @@ def as_float_image(image: NDArray[np.generic]) -> FloatImage:
     converted = np.array(array, dtype=np.float32, copy=True)
     check_float_range(converted)  # the input policy (validate.py)
     return np.clip(converted, 0.0, 1.0, out=converted)
-
-
-def image_batch_shape(images: Any) -> tuple[int, int, int, int]:
-    """``(B, H, W, C)`` of an image batch, read from its shape without touching the pixels.
-
-    A batch is ComfyUI's IMAGE layout, ``[B, H, W, C]`` with C in 1, 3, 4 (a single ``[H, W, C]``
-    image counts as B = 1), as a numpy array or a torch tensor on any device.
-
-    Raises:
-        InvalidImageError: another rank or channel count (the message gives the shape).
-    """
-    sides = tuple(int(side) for side in images.shape)
-    if len(sides) == 3:
-        sides = (1, *sides)
-    if len(sides) != 4 or sides[3] not in (1, 3, 4):
-        raise InvalidImageError(
-            f"expected an image batch [batch, height, width, channels] with 1, 3 or 4 channels, got shape {tuple(images.shape)}"
-        )
-    return sides[0], sides[1], sides[2], sides[3]
-
-
-def image_batch_frames(images: Any, start: int = 0, stop: int | None = None) -> NDArray[np.generic]:
-    """Frames ``start..stop`` of an image batch (``image_batch_shape``) as a host numpy ``[n, H, W, C]`` array.
-
-    uint8 stays uint8; any float becomes float32 (torch float16/bfloat16 are widened). Torch tensors
-    are copied to the host (only the frames asked for); numpy arrays are sliced without a copy.
-    """
-    image_batch_shape(images)
-    batch = images if len(images.shape) == 4 else images[None]
-    chunk = batch[start:stop]
-    if hasattr(chunk, "detach"):  # a torch tensor, read without importing torch
-        host = chunk.detach().cpu()
-        return host.numpy() if str(host.dtype) == "torch.uint8" else host.float().numpy()
-    array = np.asarray(chunk)
-    return array if array.dtype == np.uint8 else array.astype(np.float32, copy=False)
-
-
-def as_float_rgb(frame: NDArray[np.generic]) -> FloatImage:
-    """One ``[H, W, C]`` frame (C in 1, 3, 4) as a float32 ``[H, W, 3]`` RGB copy: grey repeated, alpha dropped,
-    uint8 divided by 255, floats kept as they are (``as_float_image``)."""
-    channels = frame.shape[2] if frame.ndim == 3 else 0
-    if channels == 1:
-        frame = np.repeat(frame, 3, axis=2)
-    elif channels == 4:
-        frame = frame[:, :, :3]
-    return as_float_image(frame)
 
 
 def read_image(path: str | os.PathLike[str]) -> RGBImage:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 from .align import alignable_faces, alignment_matrix
 from .errors import InvalidArgumentError
 from .face_models import FaceModel
+from .frames import Frames
 from .geometry import paste_crop_mask, transform_points, warp_face
 from .landmarks68 import landmarks_68
 from .model_facts import kind_hint
@@ -257,7 +259,7 @@ def aligned_crops(
 
 
 def face_masks(
-    images: Sequence[NDArray[np.floating]],
+    images: Frames | Sequence[NDArray[np.floating]],
     batch: FaceBatch | Sequence[Sequence[Face]],
     spec: MaskSpec,
     template: str = MASK_TEMPLATE,
@@ -267,7 +269,7 @@ def face_masks(
     """One image-space mask per image: each face's combined crop mask warped back, maximum over the faces.
 
     Args:
-        images: ``[H, W, 3]`` float32 RGB 0..1 images.
+        images: ``frames.Frames``, or ``[H, W, 3]`` float32 RGB 0..1 images (checked by ``Frames.of``).
         batch: the faces of each image (an image without faces gets an all-zero mask).
         spec: which masks. template/crop_size: the crop the masks are computed in (default ffhq_512 at 512).
         faces_per_step: faces whose crops are held at once.
@@ -276,17 +278,21 @@ def face_masks(
         ``[H, W]`` float32 0..1 per image.
     """
     faces_per_image = alignable_faces(batch)
-    if len(images) != len(faces_per_image):
+    frames = Frames.of(images, "face_masks")  # Frames pass as they are
+    if len(frames) != len(faces_per_image):
         raise InvalidArgumentError(
-            f"{len(images)} images but faces for {len(faces_per_image)}; pass the images the faces came from"
+            f"{len(frames)} images but faces for {len(faces_per_image)}; pass the images the faces came from"
         )
-    outputs = [np.zeros(np.asarray(image).shape[:2], np.float32) for image in images]
+    outputs = [np.zeros(size, np.float32) for size in frames.sizes]
     flat = [(index, face) for index, faces in enumerate(faces_per_image) for face in faces]
+    held: tuple[int, Any] = (-1, None)
     for start in range(0, len(flat), max(int(faces_per_step), 1)):
         step = flat[start : start + max(int(faces_per_step), 1)]
         crop_list, aligned = [], []
         for image_index, face in step:
-            crops, faces = aligned_crops(np.asarray(images[image_index], np.float32), [face], template, crop_size, spec)
+            if image_index != held[0]:  # faces come image by image: each image is converted once
+                held = (image_index, frames.floats(image_index, image_index + 1)[0])
+            crops, faces = aligned_crops(held[1], [face], template, crop_size, spec)
             crop_list.append(crops)
             aligned.extend(faces)
         masks = crop_masks(np.concatenate(crop_list), aligned, spec)

@@ -30,6 +30,7 @@ from .compare import cosine_matrix
 from .embed import ArcFaceRecognizer
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError
 from .face_models import FaceModel
+from .frames import Frames
 from .geometry import paste_crop, warp_face
 from .masks import DEFAULT_BLUR, MaskSpec, crop_masks, with_landmarks_68
 from .model_facts import kind_hint
@@ -220,7 +221,7 @@ def _restore_step(
 
 def restore_faces(
     restorer: FaceModel,
-    images: Sequence[NDArray[np.floating]],
+    images: Frames | Sequence[NDArray[np.floating]],
     faces: FaceBatch | Sequence[Sequence[Face]],
     settings: RestoreSettings | None = None,
     recognizer: ArcFaceRecognizer | None = None,
@@ -230,7 +231,7 @@ def restore_faces(
 
     Args:
         restorer: a restorer from ``load_face_model(name, "restorer")``.
-        images: ``[H, W, 3]`` float32 RGB 0..1 images (not modified).
+        images: ``frames.Frames``, or ``[H, W, 3]`` float32 RGB 0..1 images (checked by ``Frames.of``; not modified).
         faces: per image, the faces to restore (an image with none passes through unchanged).
         settings: blend, fidelity, mask, faces per step.
         recognizer: embeds each face before and after for the drift report (none = not measured).
@@ -241,11 +242,12 @@ def restore_faces(
     """
     chosen = settings or RestoreSettings()
     faces_per_image = alignable_faces(faces)
-    if len(images) != len(faces_per_image):
+    frames = Frames.of(images, "restore_faces")  # Frames pass as they are
+    if len(frames) != len(faces_per_image):
         raise InvalidArgumentError(
-            f"{len(images)} images but faces for {len(faces_per_image)}; pass the images the faces came from"
+            f"{len(frames)} images but faces for {len(faces_per_image)}; pass the images the faces came from"
         )
-    originals = [np.asarray(image, np.float32) for image in images]
+    originals = frames.floats()
     outputs = [np.array(image, copy=True) for image in originals]
     masks = [np.zeros(image.shape[:2], np.float32) for image in originals]
     rounds = max((len(image_faces) for image_faces in faces_per_image), default=0)

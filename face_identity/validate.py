@@ -70,13 +70,14 @@ def check_float_range(image: np.ndarray, context: str = "image") -> None:
         raise InvalidImageError(f"{context} has values {low:.4g}..{high:.4g}, but a float image holds 0..1.{hint}")
 
 
-def check_image_batch(images: Any, context: str = "image") -> tuple[int, int, int, int]:
+def check_image_batch(images: Any, context: str = "image", first_index: int = 0) -> tuple[int, int, int, int]:
     """Apply the image policy to a batch; return its ``(B, H, W, C)``.
 
     Args:
         images: ``[B, H, W, C]`` (or one ``[H, W, C]``), C in 1, 3, 4: uint8, or float in 0..1;
             a numpy array or a torch tensor on any device (checked where it lies, chunk by chunk).
         context: who is asking (a node's name), put at the start of every message.
+        first_index: the batch index of the first image (messages name ``first_index + i``).
 
     Raises:
         InvalidImageError: wrong shape or dtype, NaN/infinite pixels, or float values outside 0..1
@@ -104,7 +105,7 @@ def check_image_batch(images: Any, context: str = "image") -> tuple[int, int, in
     for start in range(0, sides[0], step):
         finite, low, high = _frame_checks(batch[start : start + step])
         for offset in range(len(finite)):
-            index = start + offset
+            index = first_index + start + offset
             if not finite[offset]:
                 raise InvalidImageError(
                     f"{context}: image {index} of the batch has NaN or infinite pixels. Fix the node that made it "

@@ -10,8 +10,9 @@ import numpy as np
 from ..face_identity import (
     ArcFaceRecognizer,
     FaceDetector,
+    Frames,
     Identity,
-    analyze_stream,
+    analyze,
     check_number,
     consistency_scores,
     score_chart,
@@ -20,7 +21,7 @@ from . import sockets
 from .comfy import Progress, blocked_output, use_models
 from .faces import make_selection, selection_inputs
 from .identity import IDENTITY_CATEGORY, threshold_input
-from .tensors import check_image, to_image
+from .tensors import to_image
 from .validation import index_list_answer
 
 NODE = "Identity Consistency"
@@ -80,12 +81,13 @@ class IdentityConsistency:
     ) -> tuple[Any, Any, int, float, int, str, Any, str]:
         import torch
 
-        count = check_image(images, NODE)[0]
+        frames = Frames.of(images, NODE)  # the one validation of this IMAGE
+        count = frames.count
         threshold = check_number(threshold, "threshold", NODE)
         use_models(recognizer, detector)
         progress = Progress(count)
         selection = make_selection(order, indices, max_faces, min_size)
-        analysis = analyze_stream(detector, recognizer, images, selection, on_frames_done=progress.per_count(), context=NODE)
+        analysis = analyze(detector, recognizer, frames, selection, on_frames_done=progress.per_count(), context=NODE)
         result = consistency_scores(reference, analysis.identity, count, threshold)
         batch = images if images.ndim == 4 else images[None]
         passed = int(result.passed.sum())

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..face_identity import (
     DEFAULT_ORDER,
     FACE_ORDERS,
@@ -13,19 +11,18 @@ from ..face_identity import (
     FaceBatch,
     FaceDetector,
     FaceSelection,
+    Frames,
     InvalidArgumentError,
-    align_faces,
+    align_frames,
     check_number,
-    crop_validity_mask,
     detect_faces,
-    detect_stream,
-    draw_faces,
+    draw_frames,
     parse_index_list,
-    paste_back,
+    paste_aligned,
 )
 from . import sockets
 from .comfy import Progress, use_models
-from .tensors import image_size, image_to_float_list, image_to_uint8_list, to_image, to_mask
+from .tensors import image_size, to_image, to_mask
 from .validation import index_list_answer
 
 FACES_CATEGORY = f"{sockets.CATEGORY}/faces"
@@ -58,23 +55,16 @@ def make_selection(order: str = DEFAULT_ORDER, indices: str = "", max_faces: int
     return FaceSelection(order, tuple(parsed) if parsed is not None else None, int(max_faces), float(min_size))
 
 
-def detect_in_image_batch(
-    detector: FaceDetector, image: Any, selection: FaceSelection, node: str
-) -> tuple[list[np.ndarray], FaceBatch]:
-    """IMAGE -> (uint8 frames, selected faces per frame), with a progress bar per frame (all frames on the host)."""
-    frames = image_to_uint8_list(image, node)
-    progress = Progress(len(frames))
-    return frames, detect_faces(detector, frames, selection, on_image_done=progress.per_call())
+def detect_in_frames(detector: FaceDetector, frames: Frames, selection: FaceSelection, node: str) -> FaceBatch:
+    """Selected faces per frame, found chunk by chunk, with a progress bar."""
+    progress = Progress(frames.count)
+    return detect_faces(detector, frames, selection, on_frames_done=progress.per_count(), context=node)
 
 
-def batch_size_of(image: Any) -> int:
-    return int(image.shape[0]) if image.ndim == 4 else 1
-
-
-def check_faces_match(faces: FaceBatch, image: Any, node: str) -> None:
+def check_faces_match(faces: FaceBatch, frames: Frames, node: str) -> None:
     """Raise when FACES were detected on other images than the IMAGE given to ``node``."""
-    height, width = image_size(image)
-    batch = batch_size_of(image)
+    height, width = frames.size or (0, 0)
+    batch = frames.count
     sizes = faces.image_sizes
     if len(faces) != batch or (sizes and any(size != (height, width) for size in sizes)):
         raise InvalidArgumentError(
@@ -124,15 +114,9 @@ class FaceDetect:
         self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
     ) -> tuple[FaceBatch, int, str]:
         use_models(detector)
-        progress = Progress(batch_size_of(image))
         # Frames are converted chunk by chunk, so a long video batch never sits on the host twice.
-        faces = detect_stream(
-            detector,
-            image,
-            make_selection(order, indices, max_faces, min_size),
-            on_frames_done=progress.per_count(),
-            context="Face Detect",
-        )
+        frames = Frames.of(image, "Face Detect")  # the one validation of this IMAGE
+        faces = detect_in_frames(detector, frames, make_selection(order, indices, max_faces, min_size), "Face Detect")
         return faces, faces.face_count, faces_summary(faces)
 
 
@@ -185,20 +169,15 @@ class FaceAlign:
     ) -> tuple[Any, FaceBatch, Any]:
         if faces is None and detector is None:
             raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
+        frames = Frames.of(image, "Face Align")  # the one validation of this IMAGE
         if faces is None:
             use_models(detector)
-            frames, faces = detect_in_image_batch(detector, image, FaceSelection(), "Face Align")  # type: ignore[arg-type]
+            faces = detect_in_frames(detector, frames, FaceSelection(), "Face Align")  # type: ignore[arg-type]
         else:
-            check_faces_match(faces, image, "Face Align")
-            frames = image_to_uint8_list(image, "Face Align")
-        crops, masks, aligned_batch = [], [], []
-        for frame, image_faces in zip(frames, faces.faces_per_image):
-            image_crops, aligned = align_faces(frame, image_faces, template, crop_size)
-            crops.extend(image_crops)
-            masks.extend(crop_validity_mask(frame.shape[0], frame.shape[1], face.align_matrix, crop_size) for face in aligned)
-            aligned_batch.append(tuple(aligned))
+            check_faces_match(faces, frames, "Face Align")
+        batch = align_frames(frames, faces, template, crop_size, "Face Align")
         size = (crop_size, crop_size)
-        return to_image(crops, size), FaceBatch(tuple(aligned_batch), faces.image_sizes), to_mask(masks, size)
+        return to_image(batch.crops, size), batch.faces, to_mask(batch.masks, size)
 
 
 class FacePaste:
@@ -233,27 +212,12 @@ class FacePaste:
         }
 
     def paste(self, image: Any, aligned: Any, faces: FaceBatch, blur_scale: float) -> tuple[Any, Any]:
-        check_faces_match(faces, image, "Face Paste")
+        source = Frames.of(image, "Face Paste")  # each IMAGE validated once
+        check_faces_match(faces, source, "Face Paste")
         blur_scale = check_number(blur_scale, "blur_scale", "Face Paste", 0.0)
-        crops = image_to_float_list(aligned, "Face Paste (aligned)")
-        face_list = faces.all_faces()
-        if len(crops) != len(face_list):
-            raise InvalidArgumentError(
-                f"Face Paste got {len(crops)} crops for {len(face_list)} faces; connect the crops made from these FACES"
-            )
-        if any(face.align_matrix is None for face in face_list):
-            raise InvalidArgumentError("Face Paste needs FACES from Face Align (they carry the crop matrices)")
-        frames = image_to_float_list(image, "Face Paste")
-        masks = [np.zeros(frame.shape[:2], np.float32) for frame in frames]
-        progress = Progress(len(face_list))
-        for crop, face in zip(crops, face_list):
-            if crop.shape[0] != crop.shape[1]:
-                raise InvalidArgumentError(f"Face Paste needs square crops, got {crop.shape[1]}x{crop.shape[0]}")
-            matrix = face.align_matrix * (crop.shape[0] / face.crop_size)  # type: ignore[operator]  # crops may be rescaled
-            index = face.image_index
-            frames[index], mask = paste_back(frames[index], crop, matrix, blur_scale=blur_scale)
-            masks[index] = np.maximum(masks[index], mask)
-            progress.step()
+        progress = Progress(faces.face_count)
+        crops = Frames.of(aligned, "Face Paste (aligned)")  # each IMAGE validated once
+        frames, masks = paste_aligned(source, crops, faces, blur_scale, progress.step, "Face Paste")
         size = image_size(image)
         return to_image(frames, size), to_mask(masks, size)
 
@@ -281,10 +245,7 @@ class PreviewFaces:
         }
 
     def preview(self, image: Any, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[Any]:
-        check_faces_match(faces, image, "Preview Faces")
-        frames = image_to_uint8_list(image, "Preview Faces")
-        drawn = [
-            draw_faces(frame, image_faces, show_scores, show_landmarks)
-            for frame, image_faces in zip(frames, faces.faces_per_image)
-        ]
+        frames = Frames.of(image, "Preview Faces")  # the one validation of this IMAGE
+        check_faces_match(faces, frames, "Preview Faces")
+        drawn = draw_frames(frames, faces, show_scores, show_landmarks, "Preview Faces")
         return (to_image(drawn, image_size(image)),)

@@ -12,6 +12,7 @@ from ..face_identity import (
     ArcFaceRecognizer,
     FaceBatch,
     FaceDetector,
+    Frames,
     Identity,
     IdentityFileError,
     NoFaceFoundError,
@@ -91,7 +92,8 @@ class FaceEmbed:
         detector: FaceDetector | None = None,
     ) -> tuple[Identity, int, str]:
         use_models(recognizer, detector)
-        outcome = identify(recognizer, image, faces, detector, flip=flip, on_progress=progress_hook(), context="Face Embed")
+        frames = Frames.of(image, "Face Embed")  # the one validation of this IMAGE
+        outcome = identify(recognizer, frames, faces, detector, flip=flip, on_progress=progress_hook(), context="Face Embed")
         if outcome.source == "aligned crops":
             identity = outcome.identity
             assert identity is not None  # every aligned crop is one face

@@ -6,12 +6,22 @@ from typing import Any
 
 import numpy as np
 
-from ..face_identity import DEFAULT_MASK_BLUR, MASK_AREAS, MASK_REGIONS, FaceBatch, FaceModel, MaskSpec, check_number, face_masks
+from ..face_identity import (
+    DEFAULT_MASK_BLUR,
+    MASK_AREAS,
+    MASK_REGIONS,
+    FaceBatch,
+    FaceModel,
+    Frames,
+    MaskSpec,
+    check_number,
+    face_masks,
+)
 from . import sockets
 from .comfy import use_models
 from .faces import check_faces_match
 from .sockets import LANDMARKER, MASK_SPEC, OCCLUDER, PARSER
-from .tensors import image_size, image_to_float_list, to_image, to_mask
+from .tensors import image_size, to_image, to_mask
 
 MASK_CATEGORY = f"{sockets.CATEGORY}/masks"
 PREVIEW_COLOUR = np.array([1.0, 0.15, 0.1], np.float32)
@@ -113,7 +123,8 @@ class FaceMask:
         parser: FaceModel | None = None,
         landmarker: FaceModel | None = None,
     ) -> tuple[Any, Any, MaskSpec, str]:
-        check_faces_match(faces, image, "Face Mask")
+        frames = Frames.of(image, "Face Mask")  # the one validation of this IMAGE
+        check_faces_match(faces, frames, "Face Mask")
         blur = check_number(blur, "blur", "Face Mask")
         use_models(*(occluder or ()), parser, landmarker)  # torch-backend models under ComfyUI's memory management
         types = tuple(name for name, on in (("box", box), ("occlusion", occlusion), ("region", region), ("area", area)) if on)
@@ -127,8 +138,9 @@ class FaceMask:
             parser=parser,
             landmarker=landmarker,
         )
-        frames = image_to_float_list(image, "Face Mask")
         masks = face_masks(frames, faces, spec)
-        previews = [frame * (1 - 0.5 * m[..., None]) + PREVIEW_COLOUR * 0.5 * m[..., None] for frame, m in zip(frames, masks)]
+        previews = [
+            frame * (1 - 0.5 * m[..., None]) + PREVIEW_COLOUR * 0.5 * m[..., None] for frame, m in zip(frames.floats(), masks)
+        ]
         size = image_size(image)
         return to_mask(masks, size), to_image(previews, size), spec, spec.describe()

@@ -11,6 +11,7 @@ from ..face_identity import (
     ArcFaceRecognizer,
     FaceBatch,
     FaceModel,
+    Frames,
     Identity,
     MaskSpec,
     RestoreSettings,
@@ -21,7 +22,7 @@ from . import sockets
 from .comfy import use_models
 from .faces import check_faces_match
 from .sockets import MASK_SPEC, RESTORER
-from .tensors import image_size, image_to_float_list, to_image, to_mask
+from .tensors import image_size, to_image, to_mask
 
 RESTORE_CATEGORY = f"{sockets.CATEGORY}/restore"
 
@@ -106,14 +107,15 @@ class FaceRestore:
         recognizer: ArcFaceRecognizer | None = None,
         source: Identity | None = None,
     ) -> tuple[Any, Any, list[float], list[float], str]:
-        check_faces_match(faces, image, "Face Restore")
+        frames = Frames.of(image, "Face Restore")  # the one validation of this IMAGE
+        check_faces_match(faces, frames, "Face Restore")
         blend, fidelity, mask_blur = (
             check_number(value, name, "Face Restore")
             for value, name in ((blend, "blend"), (fidelity, "fidelity"), (mask_blur, "mask_blur"))
         )
         use_models(restorer, recognizer)  # torch-backend models under ComfyUI's memory management
         settings = RestoreSettings(blend=blend, fidelity=fidelity, mask=mask_spec or MaskSpec(types=("box",), blur=mask_blur))
-        result = restore_faces(restorer, image_to_float_list(image, "Face Restore"), faces, settings, recognizer, source)
+        result = restore_faces(restorer, frames, faces, settings, recognizer, source)
         size = image_size(image)
         return (
             to_image(result.images, size),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from ..face_identity import (
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_ORDER,
@@ -16,22 +18,24 @@ from ..face_identity import (
     ArcFaceRecognizer,
     EmbeddingSwapper,
     FaceDetector,
+    Frames,
     Identity,
     IncompatibleIdentitiesError,
     InswapperSwapper,
     MaskSpec,
+    SwappedBatch,
     SwapSettings,
     TargetSelection,
     check_number,
+    detect_and_swap,
     match_threshold,
     measure_retention,
     parse_index_list,
     retention_chart,
-    swap_stream,
 )
 from . import sockets
 from .comfy import Progress, throw_if_interrupted, use_models
-from .tensors import batch_to_tensor, check_image, to_image
+from .tensors import batch_to_tensor, to_image
 from .validation import index_list_answer
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
@@ -214,7 +218,7 @@ class FaceSwap:
         paste: str = "auto",
         inswapper_latent: str = "insightface",
     ) -> tuple[Any, Any, int, str, list[float], str, Any]:
-        count = check_image(image, "Face Swap")[0]  # the input policy (face_identity.validate), before any work
+        frames = Frames.of(image, "Face Swap")  # the one validation of this IMAGE, before any work
         threshold, strength, mask_blur = (
             check_number(value, name, "Face Swap")
             for value, name in ((threshold, "threshold"), (strength, "strength"), (mask_blur, "mask_blur"))
@@ -234,29 +238,31 @@ class FaceSwap:
         mask_models = () if mask_spec is None else (*mask_spec.occluders, mask_spec.parser, mask_spec.landmarker)
         # torch-backend models under ComfyUI's memory management
         use_models(swapper, detector, recognizer, second_recognizer, *mask_models)
-        progress = Progress(count)
-        # The library streams the batch in memory-bounded chunks (a long video never sits on the host twice).
-        result = swap_stream(
+        progress = Progress(frames.count)
+        # The library swaps the batch in memory-bounded chunks (a long video never sits on the host twice).
+        result = detect_and_swap(
             swapper,
             detector,
-            image,
+            frames,
             source,
             settings,
             selection,
             recognizer,
             on_frames_done=progress.per_count(),
             check_cancel=throw_if_interrupted,
+            context="Face Swap",
         )
         scores, summary, chart = _retention(
-            image, result, source, detector, recognizer if measure_retention else None, second_recognizer, second_source
+            frames, result, source, detector, recognizer if measure_retention else None, second_recognizer, second_source
         )
+        assert isinstance(result.images, np.ndarray) and isinstance(result.masks, np.ndarray)  # one IMAGE: one size
         images, masks = batch_to_tensor(result.images), batch_to_tensor(result.masks)
         return images, masks, result.swapped_total, json.dumps(list(result.swapped_counts)), scores, summary, chart
 
 
 def _retention(
-    image: Any,
-    result: Any,
+    frames: Frames,
+    result: SwappedBatch,
     source: Identity,
     detector: FaceDetector,
     recognizer: ArcFaceRecognizer | None,
@@ -269,7 +275,8 @@ def _retention(
         return [], text, to_image([retention_chart([], [], [], 0.0, "retention not measured")])
     pair = (second_recognizer, second_source) if second_recognizer is not None and second_source is not None else (None, None)
     try:
-        report = measure_retention(detector, recognizer, image, result.images, result.targets, source, *pair)
+        swapped = Frames.from_library(result.images, "Face Swap (swapped)")  # our own output: no second scan
+        report = measure_retention(detector, recognizer, frames, swapped, result.targets, source, *pair)
     except IncompatibleIdentitiesError as error:  # the swap itself succeeded: keep it, say why it was not scored
         return (
             [],

@@ -1,7 +1,9 @@
-"""ComfyUI IMAGE/MASK tensors <-> the library's numpy images: the only file that knows both conventions.
+"""The library's outputs -> ComfyUI IMAGE/MASK tensors.
 
-ComfyUI: IMAGE ``[B, H, W, C]`` float32 in 0..1, RGB (C may be 1 or 4); MASK ``[B, H, W]`` float32 0..1.
-Library: ``[H, W, 3]`` uint8 RGB for detection/alignment/embedding, ``[H, W, 3]`` float32 0..1 for blending.
+An IMAGE input enters the library once, as ``face_identity.Frames.of(image, node)`` (validated
+there, converted per chunk by the stages); this module only wraps what the library hands back:
+``[H, W, 3]`` uint8 or float32 0..1 frames -> IMAGE ``[B, H, W, 3]`` float32, ``[H, W]`` masks ->
+MASK ``[B, H, W]`` float32, on ComfyUI's intermediate device.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..face_identity import InvalidImageError, as_rgb_uint8, check_image_batch
+from ..face_identity import InvalidImageError
 from .comfy import intermediate_device
 
 
@@ -24,45 +26,6 @@ def _check_image_shape(shape: Any, *ranks: int) -> tuple[int, ...]:
             f"expected a ComfyUI IMAGE [batch, height, width, channels] with 1, 3 or 4 channels, got shape {sides}"
         )
     return sides
-
-
-def check_image(image: Any, node: str) -> tuple[int, int, int, int]:
-    """The pack's image policy (``face_identity.check_image_batch``) for ``node``'s IMAGE input; ``(B, H, W, C)``.
-
-    Every node checks its IMAGE inputs this way (directly or through the conversions below), so a
-    NaN, infinite or out-of-range frame is refused by all of them with the same message.
-    """
-    return check_image_batch(image, node)
-
-
-def _as_batch(image: Any, node: str) -> NDArray[np.float32]:
-    """A ``[B, H, W, C]`` float32 numpy view of an IMAGE tensor (a single ``[H, W, C]`` image becomes B = 1), checked."""
-    check_image(image, node)
-    array = image.detach().cpu().float().numpy() if hasattr(image, "detach") else np.asarray(image, dtype=np.float32)
-    if array.ndim == 3:
-        array = array[None]
-    return array
-
-
-def image_to_uint8_list(image: Any, node: str = "IMAGE") -> list[NDArray[np.uint8]]:
-    """IMAGE ``[B, H, W, C]`` 0..1 -> B arrays ``[H, W, 3]`` uint8 RGB (rounded, alpha dropped, grey repeated).
-
-    Raises ``InvalidImageError`` naming ``node`` for images the policy refuses (``check_image``).
-    """
-    return [as_rgb_uint8(frame) for frame in _as_batch(image, node)]
-
-
-def image_to_float_list(image: Any, node: str = "IMAGE") -> list[NDArray[np.float32]]:
-    """IMAGE ``[B, H, W, C]`` -> B arrays ``[H, W, 3]`` float32 0..1 RGB (alpha dropped, grey repeated, clipped to 0..1).
-
-    Raises ``InvalidImageError`` naming ``node`` for images the policy refuses (``check_image``).
-    """
-    frames = []
-    for frame in _as_batch(image, node):
-        if frame.shape[2] == 1:
-            frame = np.repeat(frame, 3, axis=2)
-        frames.append(np.ascontiguousarray(np.clip(frame[:, :, :3], 0.0, 1.0), dtype=np.float32))
-    return frames
 
 
 def to_image(frames: Sequence[NDArray[np.generic]] | NDArray[np.generic], size: tuple[int, int] = (64, 64)) -> Any:

@@ -18,7 +18,7 @@ from face_identity.embed import AUTO_BATCH_CPU, ArcFaceRecognizer, EmbeddingResu
 from face_identity.errors import InvalidArgumentError, InvalidImageError, ModelFileError, ModelMismatchError
 from face_identity.images import read_image
 from face_identity.onnx_graph import facts_from_proto, last_initializer, load_model_proto, read_graph_facts
-from face_identity.pipeline import Analysis, analyze, detect_faces, embed_batch
+from face_identity.pipeline import Analysis, analyze, detect_faces
 from face_identity.select import FaceSelection
 from face_identity.types import FaceBatch
 
@@ -387,11 +387,11 @@ def test_detect_faces_keeps_empty_images(
     assert np.array_equal(only_right.faces_per_image[2][0].bbox, biden.bbox)
 
 
-def test_embed_batch_rows_follow_images_and_faces(
+def test_analyze_given_faces_rows_follow_images_and_faces(
     quick_detector: FaceDetector, tiny: ArcFaceRecognizer, mixed_batch: list[NDArray[np.uint8]]
 ) -> None:
     faces = detect_faces(quick_detector, mixed_batch, FaceSelection(order="left-right"))
-    analysis = embed_batch(tiny, mixed_batch, faces)
+    analysis = analyze(None, tiny, mixed_batch, faces=faces)
     assert isinstance(analysis, Analysis) and analysis.identity is not None
     identity = analysis.identity
     assert len(identity) == 3 and identity.model_id == tiny.model_id
@@ -418,7 +418,7 @@ def test_analyze_matches_the_steps_and_handles_no_faces(
     selection = FaceSelection(order="large-small", max_faces=1)
     analysis = analyze(quick_detector, tiny, mixed_batch, selection)
     assert analysis.identity is not None and analysis.identity.image_indices.tolist() == [0, 2]
-    stepwise = embed_batch(tiny, mixed_batch, detect_faces(quick_detector, mixed_batch, selection))
+    stepwise = analyze(None, tiny, mixed_batch, faces=detect_faces(quick_detector, mixed_batch, selection))
     assert stepwise.identity is not None
     np.testing.assert_allclose(analysis.identity.embeddings, stepwise.identity.embeddings, atol=1e-6)
     flipped = analyze(quick_detector, tiny, mixed_batch, selection, flip=True)

@@ -81,12 +81,10 @@ def test_torch_detector_on_cuda_finds_the_onnxruntime_faces(scrfd_detector: Face
 def test_stream_on_cuda_matches_the_cpu_pipeline(
     scrfd_detector: FaceDetector, tiny_recognizer_path: Path, shared_data: Path
 ) -> None:
-    from face_identity.stream import analyze_stream
-
     photos = [read_image(shared_data / "groups" / name) for name in ("insightface_t1.jpg", "face_recognition_two_people.jpg")]
     reference = analyze(scrfd_detector, load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False), photos)
     on_gpu = load_recognizer(tiny_recognizer_path, backend="torch", device="cuda", allow_download=False)
-    result = analyze_stream(_load_torch_detector(scrfd_detector, device="cuda", cache=False), on_gpu, photos, device="cuda")
+    result = analyze(_load_torch_detector(scrfd_detector, device="cuda", cache=False), on_gpu, photos, device="cuda")
     assert reference.identity is not None and result.identity is not None
     assert [len(f) for f in result.faces.faces_per_image] == [len(f) for f in reference.faces.faces_per_image] == [6, 2]
     cosines = (result.identity.embeddings.astype(np.float64) @ reference.identity.embeddings.T).max(axis=1)

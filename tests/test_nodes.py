@@ -256,9 +256,9 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
     assert len(retention) == 2 and all(-1.0 <= score <= 1.0 for score in retention)
     assert "2 face(s)" in summary and "image 1:" not in summary and chart.ndim == 4 and chart.shape[-1] == 3
     assert torch.equal(image[1], batch[1]) and float(mask[1].max()) == 0.0
-    swap_stream_module = sys.modules[f"{pack.__name__}.face_identity.swap.stream"]
+    swap_module = sys.modules[f"{pack.__name__}.face_identity.swap.stream"]
     with pytest.MonkeyPatch.context() as patch:  # one frame per chunk, as a long 4K video would go
-        patch.setattr(swap_stream_module, "frames_per_chunk", lambda height, width, memory_budget_mb: 1)
+        patch.setattr(swap_module, "frames_per_chunk", lambda height, width, memory_budget_mb: 1)
         chunked = swap(
             batch, obama, swapper, detector, "reference", "large-small", "0", 0.37, "1", 1.0, 1.0, False, obama, recognizer
         )
@@ -334,7 +334,7 @@ def test_image_shape_checks_name_the_shape(pack: Any) -> None:
         with pytest.raises(pack.face_identity.errors.InvalidImageError, match=r"got shape \("):
             convert.image_size(bad)
         with pytest.raises(pack.face_identity.errors.InvalidImageError, match="1, 3 or 4 channels"):
-            convert.image_to_uint8_list(bad)
+            pack.face_identity.Frames.of(bad, "Face Align")
 
 
 def test_loader_nodes_read_their_model_names_from_the_catalog(nodes: dict[str, Any], pack: Any) -> None:

@@ -22,10 +22,10 @@ from face_identity.masks import box_mask
 from face_identity.swap import (
     EmbeddingSwapper,
     SwapSettings,
+    detect_and_swap,
     landmarks_in_crop,
     load_swapper,
     swap_faces,
-    swap_stream,
 )
 from face_identity.swapper_facts import SWAPPER_FACTS, family_facts, strength_share
 from face_identity.types import Face, Identity
@@ -366,9 +366,9 @@ class PlantedDetector:
 def test_chunked_equals_unchunked(linear_folder: Path, source: Identity) -> None:
     swapper = load(linear_folder, "ghost_1_256")
     batch = np.stack([smooth_image(seed=seed) for seed in range(5)])
-    whole = swap_stream(swapper, PlantedDetector({1, 3}), batch, source)
+    whole = detect_and_swap(swapper, PlantedDetector({1, 3}), batch, source)
     chunked_detector = PlantedDetector({1, 3})
-    chunked = swap_stream(swapper, chunked_detector, batch, source, chunk_frames=2)
+    chunked = detect_and_swap(swapper, chunked_detector, batch, source, chunk_frames=2)
     assert chunked_detector.calls == [2, 2, 1]
     assert whole.swapped_counts == chunked.swapped_counts == (1, 0, 1, 0, 1)
     assert np.array_equal(whole.images, chunked.images) and np.array_equal(whole.masks, chunked.masks)

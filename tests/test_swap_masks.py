@@ -15,7 +15,7 @@ from face_identity.catalog import W600K_R50_SPACE
 from face_identity.devtools import synthetic, synthetic_masks
 from face_identity.face_models import FaceModel, load_face_model
 from face_identity.masks import MaskSpec, face_masks
-from face_identity.swap import EmbeddingSwapper, SwapSettings, load_swapper, swap_faces, swap_stream
+from face_identity.swap import EmbeddingSwapper, SwapSettings, detect_and_swap, load_swapper, swap_faces
 from face_identity.types import Face, Identity
 
 pytestmark = pytest.mark.usefixtures("no_network")
@@ -171,8 +171,8 @@ def test_chunked_equals_unchunked_with_masks(models: Path, source: Identity) -> 
     )
     settings = SwapSettings(masks=spec)
     identity = swapper(models, "identity")
-    whole = swap_stream(identity, PlantedDetector({1, 3}), batch, source, settings)
-    chunked = swap_stream(identity, PlantedDetector({1, 3}), batch, source, settings, chunk_frames=2)
+    whole = detect_and_swap(identity, PlantedDetector({1, 3}), batch, source, settings)
+    chunked = detect_and_swap(identity, PlantedDetector({1, 3}), batch, source, settings, chunk_frames=2)
     assert whole.swapped_counts == chunked.swapped_counts == (1, 0, 1, 0, 1)
     assert np.array_equal(whole.images, chunked.images) and np.array_equal(whole.masks, chunked.masks)
     assert whole.masks[0].max() > 0.5 and whole.masks[0][125, 160] == 0

@@ -1,4 +1,4 @@
-"""swap_stream: a batch swapped chunk by chunk equals detect_and_swap on the whole batch, whatever the chunking.
+"""detect_and_swap: a batch swapped chunk by chunk equals the whole batch swapped at once, whatever the chunking.
 
 The swapper is synthetic (``synthetic.build_inswapper_like``: inswapper's I/O); detection uses the
 small real SCRFD of ../shared/data on a real group photo. The source is a synthetic stand-in in the
@@ -18,7 +18,7 @@ from face_identity.detect import FaceDetector, load_detector
 from face_identity.devtools import synthetic
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError
 from face_identity.images import read_image
-from face_identity.swap import InswapperSwapper, SwapSettings, TargetSelection, detect_and_swap, load_swapper, swap_stream
+from face_identity.swap import InswapperSwapper, SwapSettings, TargetSelection, detect_and_swap, load_swapper
 from face_identity.types import Identity
 
 pytestmark = pytest.mark.usefixtures("no_network")
@@ -57,7 +57,7 @@ def test_chunked_equals_unchunked_equals_detect_and_swap(
     assert expected.swapped_counts == (1, 0, 1, 1)
     for chunk in (None, 1, 3):
         done: list[int] = []
-        result = swap_stream(
+        result = detect_and_swap(
             swapper, detector, video, source, settings, selection, chunk_frames=chunk, on_frames_done=done.append
         )
         assert result.swapped_counts == expected.swapped_counts and result.skipped == (False, True, False, False)
@@ -80,14 +80,14 @@ def test_torch_rgba_float_frames_and_preallocated_outputs(
     rgba = torch.from_numpy(np.concatenate([frames, np.ones_like(frames[..., :1])], axis=-1))
     out_images = np.full((2, *video.shape[1:3], 3), np.nan, np.float32)
     out_masks = np.full((2, *video.shape[1:3]), np.nan, np.float32)
-    result = swap_stream(swapper, detector, rgba, source, chunk_frames=1, out_images=out_images, out_masks=out_masks)
+    result = detect_and_swap(swapper, detector, rgba, source, chunk_frames=1, out_images=out_images, out_masks=out_masks)
     assert result.images is out_images and result.masks is out_masks and not np.isnan(out_images).any()
     expected = detect_and_swap(swapper, detector, list(frames), source)
     np.testing.assert_array_equal(result.images, np.stack(expected.images))
     np.testing.assert_array_equal(result.masks, np.stack(expected.masks))
     assert result.swapped_total == expected.swapped_total == 2
     with pytest.raises(InvalidArgumentError, match="out_images must be a writable float32"):
-        swap_stream(swapper, detector, rgba, source, out_images=out_images[:1])
+        detect_and_swap(swapper, detector, rgba, source, out_images=out_images[:1])
 
 
 def test_cancel_stops_between_frames_and_bad_input_is_refused_before_any_work(
@@ -104,7 +104,7 @@ def test_cancel_stops_between_frames_and_bad_input_is_refused_before_any_work(
             raise CancelledError
 
     with pytest.raises(CancelledError):
-        swap_stream(swapper, detector, video, source, chunk_frames=2, check_cancel=cancel_on_third_call)
+        detect_and_swap(swapper, detector, video, source, chunk_frames=2, check_cancel=cancel_on_third_call)
     assert len(calls) == 3  # before the chunk, after frame 0, after frame 1: stopped before swapping
 
     class NeverCalled:
@@ -113,8 +113,8 @@ def test_cancel_stops_between_frames_and_bad_input_is_refused_before_any_work(
 
     foreign = Identity(np.ones((1, 128), np.float32), "other@1234")
     with pytest.raises(IncompatibleIdentitiesError, match=W600K_R50_SPACE):
-        swap_stream(swapper, NeverCalled(), video, foreign)
+        detect_and_swap(swapper, NeverCalled(), video, foreign)
     with pytest.raises(InvalidImageError, match=r"got shape \(4, 8\)"):
-        swap_stream(swapper, NeverCalled(), np.zeros((4, 8), np.float32), source)
+        detect_and_swap(swapper, NeverCalled(), np.zeros((4, 8), np.float32), source)
     with pytest.raises(InvalidArgumentError, match="chunk_frames"):
-        swap_stream(swapper, NeverCalled(), video, source, chunk_frames=0)
+        detect_and_swap(swapper, NeverCalled(), video, source, chunk_frames=0)

@@ -9,7 +9,7 @@ Three measurements, written to ``OUT_DIR/gpu_check.json`` and ``OUT_DIR/gpu_chec
    providers). Each row gives faces/s, the ratio to the loop, the smallest cosine to the loop's
    embeddings and torch's peak device memory.
 2. **Pipeline on the group photos**: detect + align + embed (14 photos, 92 faces; 3 with ``--quick``) as the main
-   benchmark times it: insightface's loop, ``analyze`` (onnxruntime) and ``analyze_stream`` on the
+   benchmark times it: insightface's loop, ``analyze`` (onnxruntime) and ``analyze`` on the
    torch backend (torch detector on the GPU) in each precision.
 3. **Long-batch swap**: detect + swap on a short and a long batch of frames in chunks, with a
    synthetic inswapper (inswapper_128's I/O): frames/s and peak memory, which must not grow with the
@@ -166,14 +166,14 @@ def embedding_sweep(
 PIPELINE_LABELS = {
     "reference": "insightface loop (FaceAnalysis' way)",
     "ours_ort": "ours analyze (onnxruntime)",
-    "ours_torch": "ours analyze_stream (torch)",
+    "ours_torch": "ours analyze (torch)",
 }
 
 
 def pipeline_groups(
     model: Path, data: Path, device: str, dtypes: Sequence[str], repeats: int, cache: Path, photos: int | None = None
 ) -> list[dict[str, Any]]:
-    """Detect + align + embed on the group photos: insightface's loop, ``analyze``, ``analyze_stream`` on torch."""
+    """Detect + align + embed on the group photos: insightface's loop, ``analyze``, ``analyze`` on torch."""
     references = ("reference",) if insightface_missing() is None else ()
     base = {
         "device": device,
@@ -197,8 +197,8 @@ def pipeline_groups(
 
 
 def long_batch_swap(data: Path, device: str, lengths: Sequence[int], chunk: int, cache: Path) -> list[dict[str, Any]]:
-    """Detect + swap batches of ``lengths`` frames with one ``swap_stream`` call in chunks of ``chunk``: frames/s and peak memory."""
-    from .. import Identity, detect_and_swap, load_detector, load_swapper, read_image, swap_stream
+    """Detect + swap batches of ``lengths`` frames with one ``detect_and_swap`` call in chunks of ``chunk``: frames/s and peak memory."""
+    from .. import Identity, detect_and_swap, load_detector, load_swapper, read_image
     from ..devtools.synthetic import build_inswapper_like
     from .variants import load_torch_detector
 
@@ -223,7 +223,7 @@ def long_batch_swap(data: Path, device: str, lengths: Sequence[int], chunk: int,
         before = memory_mb("VmRSS") or maxrss_mb()
         _gpu_peak_reset(device)
         start = time.perf_counter()
-        result = swap_stream(swapper, detector, frames, source, chunk_frames=chunk)
+        result = detect_and_swap(swapper, detector, frames, source, chunk_frames=chunk)
         swapped = sum(result.swapped_counts)
         _sync(device)()
         seconds = time.perf_counter() - start

@@ -6,8 +6,8 @@
   backend; ``ours_torch_tensor`` = ``embed_tensor`` on crops already on the device.
 - ``pipeline`` (photos): ``reference``/``reference_nospin`` = insightface's ``FaceAnalysis`` loop (with
   onnxruntime's thread spinning on, as insightface leaves it, or off); ``ours_ort`` = ``analyze``;
-  ``ours_stream`` = ``analyze_stream`` with the onnxruntime recognizer; ``ours_torch`` =
-  ``analyze_stream`` with the torch recognizer (and the torch detector on a GPU).
+  ``ours_stream`` = ``analyze`` with the onnxruntime recognizer; ``ours_torch`` =
+  ``analyze`` with the torch recognizer (and the torch detector on a GPU).
 """
 
 from __future__ import annotations
@@ -110,7 +110,6 @@ def _embed_variant(spec: dict[str, Any]) -> Variant:
 
 def _pipeline_variant(spec: dict[str, Any]) -> Variant:
     from .. import analyze, load_detector, load_recognizer, read_image
-    from ..stream import analyze_stream
     from .reference import InsightFaceReference
 
     device, variant = spec["device"], spec["variant"]
@@ -149,8 +148,8 @@ def _pipeline_variant(spec: dict[str, Any]) -> Variant:
         stream_detector = load_torch_detector(detector, device, dtype)
         note += f", detector {stream_detector.describe()}"
     return Variant(
-        lambda lo, hi: analyze_stream(stream_detector, recognizer, images[lo:hi], device=device),
-        lambda: analyze_stream(stream_detector, recognizer, images[:2], device=device),
+        lambda lo, hi: analyze(stream_detector, recognizer, images[lo:hi], device=device),
+        lambda: analyze(stream_detector, recognizer, images[:2], device=device),
         len(images),
         note,
     )

@@ -8,10 +8,10 @@
   the torch conversion checked against it).
 - ``targets``: which faces to swap (all, by index, or by likeness to a reference identity).
 - ``crops``: pixel boost split/merge and the face-area mask.
-- ``run``: ``swap_faces`` and ``detect_and_swap`` for any swapper with the ``run.Swapper`` surface.
+- ``run``: ``swap_faces`` (the chosen faces of given frames) for any swapper with the ``run.Swapper`` surface.
 - ``retention``: ``measure_retention``: each swapped face re-detected and scored against the source
   identity (retention) and the face it replaced (leakage), per face and per image.
-- ``stream``: ``swap_stream``, the same for a long batch (a video), chunk by chunk into preallocated outputs.
+- ``stream``: ``detect_and_swap``, the one entry point: any batch (photos, an IMAGE tensor, a video), chunk by chunk.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
 mask come back bit-identical. Each family is cut and pasted as its authors do (its ``paste`` fact in
@@ -28,8 +28,8 @@ from .embedding_swapper import EmbeddingConverter, EmbeddingSwapper, blend_laten
 from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, project_embeddings
 from .loading import load_converter, load_inswapper, load_swapper
 from .retention import FaceRetention, ImageRetention, RetentionReport, match_swapped, measure_retention
-from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, detect_and_swap, swap_faces
-from .stream import SwappedBatch, swap_stream
+from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, swap_faces
+from .stream import SwappedBatch, detect_and_swap
 from .targets import EVERY_TARGET, SELECTION_MODES, SelectionMode, TargetSelection, reference_similarities, select_targets
 
 __all__ = [
@@ -70,5 +70,4 @@ __all__ = [
     "select_targets",
     "split_pixel_boost",
     "swap_faces",
-    "swap_stream",
 ]

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from ..compare import cosine_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
-from ..images import as_float_rgb, as_rgb_uint8, image_batch_frames
+from ..frames import Frames
 from ..protocols import Detector, Recognizer
 from ..types import Face, Identity, RGBImage
 
@@ -142,13 +142,6 @@ def _embed(recognizer: Recognizer, images: Sequence[RGBImage], faces: Sequence[S
     return [result.normalised[bounds[i] : bounds[i + 1]] for i in range(len(faces))]
 
 
-def _frame(batch: Any, index: int) -> RGBImage:
-    """Frame ``index`` of a ``[B, H, W, C]`` array or tensor (any device) or of a sequence of images, as uint8 RGB."""
-    if hasattr(batch, "shape") and len(batch.shape) == 4:
-        return as_rgb_uint8(as_float_rgb(image_batch_frames(batch, index, index + 1)[0]))
-    return as_rgb_uint8(as_float_rgb(np.asarray(batch[index])))
-
-
 def _cosines(rows: NDArray[np.float32], others: NDArray[np.float32]) -> NDArray[np.float32]:
     """Row-wise cosine of unit rows (NaN-free: zero rows give 0)."""
     if rows.shape[0] == 0:
@@ -172,9 +165,9 @@ def measure_retention(
     Args:
         detector: a ``FaceDetector`` (re-detects the faces in the swapped images).
         recognizer: an ``ArcFaceRecognizer`` of the source identity's space (w600k_r50 for the swappers).
-        originals, swapped: the input and output images, ``[B, H, W, C]`` numpy arrays or torch tensors
-            (any device), or sequences of ``[H, W, C]`` (float 0..1 or uint8); only frames with a swapped
-            face are read, ``frames_per_step`` at a time.
+        originals, swapped: the input and output images: ``frames.Frames`` (the swap's own, or
+            ``Frames.from_library`` of its output), or anything ``Frames.of`` takes (checked here);
+            only frames with a swapped face are converted, ``frames_per_step`` at a time.
         targets: the swapped faces per image (``SwapResult.targets`` / ``SwappedBatch.targets``).
         source: the swapped-in identity.
         second_recognizer, second_source: optional second opinion: another recognizer and the source
@@ -188,6 +181,8 @@ def measure_retention(
         IncompatibleIdentitiesError: a recognizer and its source identity come from different models.
         InvalidArgumentError: lengths differ, or only one of ``second_recognizer``/``second_source``.
     """
+    originals = Frames.of(originals, "measure_retention (originals)")  # Frames pass as they are
+    swapped = Frames.of(swapped, "measure_retention (swapped)")
     if len(originals) != len(targets) or len(swapped) != len(targets):
         raise InvalidArgumentError(f"{len(originals)} originals, {len(swapped)} swapped images, faces for {len(targets)}")
     if (second_recognizer is None) != (second_source is None):
@@ -201,8 +196,8 @@ def measure_retention(
     busy = [index for index, group in enumerate(targets) if group]
     for start in range(0, len(busy), max(int(frames_per_step), 1)):
         step = busy[start : start + max(int(frames_per_step), 1)]
-        before = [_frame(originals, index) for index in step]
-        after = [_frame(swapped, index) for index in step]
+        before = [originals.uint8(index, index + 1)[0] for index in step]
+        after = [swapped.uint8(index, index + 1)[0] for index in step]
         found = detector.detect_batch(after)
         matched = [match_swapped(targets[index], found[number]) for number, index in enumerate(step)]
         scored = [

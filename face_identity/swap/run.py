@@ -1,4 +1,4 @@
-"""Swapping a batch: latents per target face, crops, the swapper, paste-back; and detect-then-swap.
+"""Swapping the chosen faces of a batch: latents per target face, crops, the swapper, paste-back.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention). Work stays in float32 so
 pixels outside the paste mask come back bit-identical; only detection and recognition see uint8 copies.
@@ -26,14 +26,15 @@ from numpy.typing import NDArray
 
 from ..align import alignment_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
+from ..frames import Frames
 from ..geometry import paste_back, paste_crop, warp_face
-from ..images import as_float_image, as_rgb_uint8
+from ..images import as_rgb_uint8
 from ..masks import POST_SWAP_TYPES, PRE_SWAP_TYPES, MaskSpec, crop_masks, smooth_threshold, with_landmarks_68
-from ..protocols import Detector, Recognizer
+from ..protocols import Recognizer
 from ..swapper_facts import LATENT_RULES, PASTE_STYLES, FamilyFacts
 from ..types import Face, FloatImage, Identity, RGBImage
 from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge_pixel_boost, split_pixel_boost
-from .targets import EVERY_TARGET, TargetSelection, embeddings_per_image, select_targets
+from .targets import embeddings_per_image
 
 if TYPE_CHECKING:
     from .embedding_swapper import EmbeddingSwapper
@@ -302,7 +303,7 @@ def _swap_round(
 
 def swap_faces(
     swapper: Swapper,
-    images: Sequence[NDArray[np.generic]],
+    images: Frames | Sequence[NDArray[np.generic]],
     source: Identity,
     faces_per_image: Sequence[Sequence[Face]],
     settings: SwapSettings = DEFAULT_SWAP,
@@ -316,7 +317,7 @@ def swap_faces(
 
     Args:
         swapper: from ``load_swapper``.
-        images: ``[H, W, 3]`` RGB float32 0..1 (uint8 accepted, divided by 255).
+        images: ``frames.Frames``, or ``[H, W, 3]`` RGB float32 0..1 images (uint8 accepted, divided by 255).
         source: the identity to paste in, of the swapper's space (``arcface_w600k_r50``, 512-d, for inswapper). Its centroid is used.
         faces_per_image: the target faces of each image (``select_targets``); an empty list leaves the image as is.
         settings: pixel boost, strength, mask blur, face-area mask.
@@ -339,7 +340,10 @@ def swap_faces(
             f"{', '.join(str(f * swapper.input_size) for f in factors)} px), not {settings.pixel_boost}"
         )
     source_latent = swapper.project(source, settings.inswapper_latent)
-    frames = [as_float_image(image) for image in images]
+    given = Frames.of(images, "swap_faces")  # Frames pass as they are; arrays are checked here, once
+    frames = given.floats()
+    if uint8_images is None and settings.strength < 1.0:
+        uint8_images = given.uint8()
     latents = _target_latents(swapper, source_latent, uint8_images, frames, faces_per_image, settings, recognizer)
     masks = [np.zeros(frame.shape[:2], dtype=np.float32) for frame in frames]
     swapped: list[list[Face]] = [[] for _ in frames]
@@ -357,37 +361,3 @@ def swap_faces(
     counts = tuple(len(faces) for faces in swapped)
     logger.debug("swapped %d face(s) in %d image(s); %d image(s) unchanged", sum(counts), len(frames), counts.count(0))
     return SwapResult(tuple(frames), tuple(masks), counts, tuple(tuple(faces) for faces in swapped))
-
-
-def detect_and_swap(
-    swapper: Swapper,
-    detector: Detector,
-    images: Sequence[NDArray[np.generic]],
-    source: Identity,
-    settings: SwapSettings = DEFAULT_SWAP,
-    selection: TargetSelection = EVERY_TARGET,
-    recognizer: Recognizer | None = None,
-    reference_recognizer: Recognizer | None = None,
-) -> SwapResult:
-    """Detect faces in every image, pick the targets, swap the source identity onto them.
-
-    Args:
-        swapper: from ``load_swapper``.
-        detector: a ``FaceDetector`` (its own settings apply).
-        images: ``[H, W, 3]`` RGB float32 0..1 (uint8 accepted).
-        source: the identity to paste in, of the swapper's space (``arcface_w600k_r50``).
-        settings: see ``SwapSettings``.
-        selection: see ``TargetSelection``.
-        recognizer: ``ArcFaceRecognizer`` of the swapper's space (w600k_r50) for strength < 1 (and reference mode when
-            ``reference_recognizer`` is not given).
-        reference_recognizer: recognizer of the reference identity's model, for reference mode.
-
-    Returns:
-        ``SwapResult``; images without a (matching) face come back unchanged and count as skipped.
-    """
-    swapper.require_compatible(source)
-    frames = [as_float_image(image) for image in images]
-    uint8_images = [as_rgb_uint8(frame) for frame in frames]
-    detected = detector.detect_batch(uint8_images)
-    targets = select_targets(uint8_images, detected, selection, reference_recognizer or recognizer)
-    return swap_faces(swapper, frames, source, targets, settings, recognizer, uint8_images)

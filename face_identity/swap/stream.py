@@ -1,11 +1,11 @@
-"""Swap a whole image batch (a video) chunk by chunk: detect, pick targets, swap, write into preallocated outputs.
+"""Detect and swap a whole image batch, chunk by chunk: the one entry point of the swap stage.
 
-``swap_stream`` is ``run.detect_and_swap`` for a batch too long to hold twice: frames (ComfyUI's
-IMAGE layout, numpy or a torch tensor on any device) are brought to the host a chunk at a time, so
-the uint8 and float32 working copies exist for one chunk only, and the results go straight into
-``[B, H, W, 3]`` and ``[B, H, W]`` arrays allocated once. Chunks are sized by
-``stream.frames_per_chunk``. The results do not depend on the chunk size: detection, target
-selection and swapping are per frame.
+``detect_and_swap`` takes ``frames.Frames`` (or anything ``Frames.of`` takes: a list of photos, a
+ComfyUI IMAGE tensor on any device, a long video), validated once. Frames come to the host a
+chunk at a time, so the uint8 and float32 working copies exist for one chunk only, and the results
+go straight into ``[B, H, W, 3]`` and ``[B, H, W]`` arrays allocated once (frames of different
+sizes get one array each). Chunks are sized by ``frames.frames_per_chunk``. The results do not
+depend on the chunk size: detection, target selection and swapping are per frame.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InvalidArgumentError
-from ..images import as_float_rgb, as_rgb_uint8, image_batch_frames
+from ..frames import DEFAULT_MEMORY_BUDGET_MB, Frames, frames_per_chunk
 from ..protocols import Detector, Recognizer
-from ..stream import DEFAULT_MEMORY_BUDGET_MB, frames_per_chunk
-from ..types import Face, Identity
-from ..validate import check_image_batch
+from ..types import Face, FloatImage, Identity
 from .run import DEFAULT_SWAP, SwapCounts, Swapper, SwapSettings, swap_faces
 from .targets import EVERY_TARGET, TargetSelection, select_targets
 
@@ -34,15 +32,17 @@ logger = logging.getLogger(__name__)
 class SwappedBatch(SwapCounts):
     """A swapped image batch.
 
-    - ``images``: ``[B, H, W, 3]`` float32 RGB 0..1; a frame with no swapped face is an exact float32
-      copy of its input (alpha dropped, grey repeated, uint8 divided by 255).
-    - ``masks``: ``[B, H, W]`` float32 0..1, per frame the union (maximum) of its paste masks.
+    - ``images``: ``[B, H, W, 3]`` float32 RGB 0..1 (a tuple of ``[H, W, 3]`` when the frames differ
+      in size); a frame with no swapped face is an exact float32 copy of its input (alpha dropped,
+      grey repeated, uint8 divided by 255).
+    - ``masks``: ``[B, H, W]`` float32 0..1 (a tuple of ``[H, W]`` likewise), per frame the union
+      (maximum) of its paste masks.
     - ``swapped_counts``: faces swapped per frame. ``targets``: the swapped faces per frame, with
       the matrix of their swap crop (as ``SwapResult.targets``) and their frame's batch index.
     """
 
-    images: NDArray[np.float32]
-    masks: NDArray[np.float32]
+    images: NDArray[np.float32] | tuple[FloatImage, ...]
+    masks: NDArray[np.float32] | tuple[NDArray[np.float32], ...]
     swapped_counts: tuple[int, ...]
     targets: tuple[tuple[Face, ...], ...]
 
@@ -57,9 +57,9 @@ def _output(given: NDArray[np.float32] | None, shape: tuple[int, ...], name: str
     return given
 
 
-def swap_stream(
+def detect_and_swap(
     swapper: Swapper,
-    detector: Detector,
+    detector: Detector | None,
     images: Any,
     source: Identity,
     settings: SwapSettings = DEFAULT_SWAP,
@@ -73,55 +73,63 @@ def swap_stream(
     out_masks: NDArray[np.float32] | None = None,
     on_frames_done: Callable[[int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
+    context: str = "detect_and_swap",
 ) -> SwappedBatch:
-    """Detect faces in every frame of a batch, pick the targets, swap the source identity onto them, chunk by chunk.
+    """Detect faces in every frame, pick the targets, swap the source identity onto them, chunk by chunk.
 
     Args:
         swapper: from ``load_swapper``.
         detector: a ``FaceDetector`` (its own settings apply).
-        images: ``[B, H, W, C]`` (or one ``[H, W, C]``), C in 1, 3, 4: float in 0..1 or uint8, a
-            numpy array or a torch tensor on any device (``images.image_batch_frames``).
+        images: ``frames.Frames``, or anything ``Frames.of`` takes (``[B, H, W, C]`` float 0..1 or
+            uint8, numpy or torch on any device; a sequence of ``[H, W, C]`` images or paths).
         source: the identity to paste in (``swapper.require_compatible``).
-        settings, selection, recognizer, reference_recognizer: as ``detect_and_swap``.
-        chunk_frames: frames per chunk; default ``stream.frames_per_chunk(H, W, memory_budget_mb)``.
+        settings: see ``SwapSettings``.
+        selection: see ``TargetSelection``.
+        recognizer: ``ArcFaceRecognizer`` of the swapper's space for strength < 1 (and reference
+            mode when ``reference_recognizer`` is not given).
+        reference_recognizer: recognizer of the reference identity's model, for reference mode.
+        chunk_frames: frames per chunk; default ``frames.frames_per_chunk(H, W, memory_budget_mb)``.
         memory_budget_mb: host memory one chunk's frames and their copies may take.
         out_images, out_masks: preallocated ``[B, H, W, 3]`` / ``[B, H, W]`` float32 outputs
             (e.g. memory-mapped), every frame overwritten; default: allocated here.
         on_frames_done: called with the number of frames finished after each chunk (progress).
         check_cancel: called before each chunk and after each detected frame; raise from it to stop.
+        context: names the caller (e.g. a node) in error messages.
 
     Returns:
-        ``SwappedBatch`` whose ``images``/``masks`` are the output arrays.
+        ``SwappedBatch``; frames without a (matching) face come back unchanged and count as skipped.
 
     Raises:
         IncompatibleIdentitiesError: the source is not of the swapper's space (raised before any work).
-        InvalidImageError: not an image batch, or refused by the input policy (``validate.check_image_batch``).
-        InvalidArgumentError: ``chunk_frames`` < 1, wrong output arrays, or as ``detect_and_swap``.
+        InvalidImageError: refused by the input policy (``frames.Frames.of``).
+        InvalidArgumentError: ``chunk_frames`` < 1, wrong output arrays, or as ``swap_faces``.
     """
     swapper.require_compatible(source)
-    count, height, width, _ = check_image_batch(images, "swap_stream")  # the input policy (validate.py)
+    frames = Frames.of(images, context)  # the one validation of these pixels
     if chunk_frames is not None and chunk_frames < 1:
         raise InvalidArgumentError(f"chunk_frames must be at least 1, got {chunk_frames}")
-    swapped = _output(out_images, (count, height, width, 3), "out_images")
-    masks = _output(out_masks, (count, height, width), "out_masks")
-    step = chunk_frames or frames_per_chunk(height, width, memory_budget_mb)
+    count = frames.count
+    uniform = frames.size is not None
+    height, width = frames.size or (0, 0)
+    swapped: Any = _output(out_images, (count, height, width, 3), "out_images") if uniform else [None] * count
+    masks: Any = _output(out_masks, (count, height, width), "out_masks") if uniform else [None] * count
+    if detector is None:
+        raise InvalidArgumentError(f"{context}: a detector is needed to find the faces to swap")
+    largest = (max((h for h, _ in frames.sizes), default=1), max((w for _, w in frames.sizes), default=1))
+    step = chunk_frames or frames_per_chunk(*largest, memory_budget_mb)
     counts: list[int] = []
     targets: list[tuple[Face, ...]] = []
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
-    for start in range(0, count, step):
+    for start, stop in frames.chunks(step):
         if check_cancel is not None:
             check_cancel()
-        chunk = image_batch_frames(images, start, start + step)
-        uint8_frames = [as_rgb_uint8(frame) for frame in chunk]
+        uint8_frames = frames.uint8(start, stop)
         detected = detector.detect_batch(uint8_frames, **hooks)
         chosen = select_targets(uint8_frames, detected, selection, reference_recognizer or recognizer)
-        float_frames = [as_float_rgb(frame) for frame in chunk]
-        del chunk
-        result = swap_faces(swapper, float_frames, source, chosen, settings, recognizer, uint8_frames)
+        result = swap_faces(swapper, frames.window(start, stop), source, chosen, settings, recognizer, uint8_frames)
         for offset, (frame, mask) in enumerate(zip(result.images, result.masks, strict=True)):
             swapped[start + offset] = frame
             masks[start + offset] = mask
-        stop = start + len(uint8_frames)
         counts.extend(result.swapped_counts)
         # Detection numbers the frames of a chunk from 0; the batch's faces carry their frame's batch index.
         targets.extend(
@@ -129,5 +137,7 @@ def swap_stream(
         )
         if on_frames_done is not None:
             on_frames_done(stop - start)
-    logger.debug("swap stream: %d frame(s) in chunks of %d; %d face(s) swapped", count, step, sum(counts))
+    logger.debug("detect and swap: %d frame(s) in chunks of %d; %d face(s) swapped", count, step, sum(counts))
+    if not uniform:
+        swapped, masks = tuple(swapped), tuple(masks)
     return SwappedBatch(swapped, masks, tuple(counts), tuple(targets))
