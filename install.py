@@ -38,7 +38,7 @@ def main() -> int:
         print(f"[face-identity] onnxruntime already installed ({', '.join(found)}); leaving it as it is")
         return 0
     print("[face-identity] installing onnxruntime (CPU); for NVIDIA GPUs use onnxruntime-gpu or the torch backend")
-    return subprocess.call([sys.executable, "-m", "pip", "install", "onnxruntime>=1.17"])
+    return subprocess.call([sys.executable, "-m", "pip", "install", "onnxruntime>=1.19"])
 
 
 if __name__ == "__main__":
