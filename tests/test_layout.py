@@ -152,3 +152,16 @@ def test_no_function_level_imports_inside_the_tree(name: str) -> None:
         if in_function and not target.startswith(LAZY_IMPORT_ALLOWED)
     ]
     assert not lazy, "\n".join(lazy)
+
+
+MODULE_LINE_LIMIT = 450
+"""One concern per module: a module that outgrows this is split by what it does."""
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    sizes = {
+        str(path.relative_to(REPO_ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for folder in (LIBRARY, NODES)
+        for path in folder.rglob("*.py")
+    }
+    assert sizes and {path: lines for path, lines in sizes.items() if lines > MODULE_LINE_LIMIT} == {}
