@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from .catalog import W600K_R50_SPACE
 from .detect.settings import MAX_DET_SIZE
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError
+from .insightface_app import keep_max_num
 from .insightface_compat import ensure_face_align
 from .protocols import Detector, Recognizer
 from .types import Face, Identity
@@ -150,22 +151,6 @@ def _checked_bgr(image: object) -> NDArray[np.uint8]:
     return image
 
 
-def _keep_max_num(faces: list[Face], image_shape: tuple[int, ...], max_num: int, metric: str) -> list[Face]:
-    """insightface SCRFD ``max_num``: keep the ``max_num`` faces with the largest area (``"max"``) or
-    area minus twice the squared distance of the box centre from the image centre (``"default"``)."""
-    if max_num <= 0 or len(faces) <= max_num:
-        return faces
-    centre_y, centre_x = image_shape[0] // 2, image_shape[1] // 2
-    values = []
-    for face in faces:
-        x1, y1, x2, y2 = (float(v) for v in face.bbox)
-        area = (x2 - x1) * (y2 - y1)
-        offset = ((x1 + x2) / 2 - centre_x) ** 2 + ((y1 + y2) / 2 - centre_y) ** 2
-        values.append(area if metric == "max" else area - 2.0 * offset)
-    order = np.argsort(np.asarray(values))[::-1][:max_num]
-    return [faces[int(i)] for i in order]
-
-
 class FaceAnalysisCompat:
     """insightface ``FaceAnalysis``'s detection + recognition interface on our detector and recognizer.
 
@@ -238,7 +223,7 @@ class FaceAnalysisCompat:
         bgr = _checked_bgr(image)
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         faces = self._detector_now().detect(rgb)
-        return _keep_max_num(faces, bgr.shape, max_num, det_metric)
+        return keep_max_num(faces, bgr.shape, max_num, det_metric)
 
     def get(self, img: NDArray[np.uint8], max_num: int = 0, det_metric: str = "default") -> list[CompatFace]:
         """Detect and embed the faces of one image, as ``insightface.app.FaceAnalysis.get``.
