@@ -315,3 +315,20 @@ def test_ray_engine_gives_the_rows_of_the_embedded_engine(
     assert len(outputs["ray"]) == 5
     assert outputs["ray"] == outputs["embedded"]  # same order (the dataset's) and bit-identical values
     assert by_path(outputs["ray"])["face_recognition_obama2.jpg"]["pass"]
+
+
+def test_gallery_loading_shows_progress_before_scoring(
+    shared_data: Path, models: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Loading a gallery (one embedding per member photo) says so from its first file, not only once scoring starts."""
+    gallery, dataset = tmp_path / "gallery", tmp_path / "dataset"
+    people = sorted((shared_data / "faces").iterdir())[:3]
+    for person in people:
+        photos = sorted(person.iterdir())
+        link(photos[0], gallery / person.name / photos[0].name)
+        link(photos[-1], dataset / person.name / photos[-1].name)
+    status = main(["score", str(dataset), "--gallery", str(gallery), "--out", str(tmp_path / "g.csv"), *map(str, models)])
+    err = capsys.readouterr().err
+    assert status == 0
+    loaded_first, loaded_last = err.index("loaded gallery 0/3 files"), err.index("loaded gallery 3/3 files")
+    assert loaded_first < loaded_last < err.index("scored 0/3 images")

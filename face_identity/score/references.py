@@ -27,6 +27,7 @@ from .. import (
     read_image,
 )
 from ..images import IMAGE_EXTENSIONS, find_images
+from ..progress import ProgressCallback
 from ..validate import refuse_reserved, safe_name
 
 logger = logging.getLogger(__name__)
@@ -104,21 +105,38 @@ def identity_of_file(path: Path, detector: Detector, recognizer: Recognizer, fli
 
 
 def average_of(
-    paths: Sequence[Path], detector: Detector, recognizer: Recognizer, flip: bool = False
+    paths: Sequence[Path],
+    detector: Detector,
+    recognizer: Recognizer,
+    flip: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> tuple[NDArray[np.float32], int]:
-    """``([D] unit centroid, number of rows averaged)`` of identity files and reference images together."""
+    """``([D] unit centroid, number of rows averaged)`` of identity files and reference images together.
+
+    ``progress``: called ``(files done, total)`` before the first file and after each.
+    """
     if not paths:
         raise InvalidArgumentError("no reference given; pass --reference FILE (an image or identity file) or --gallery DIR")
-    identities = [identity_of_file(path, detector, recognizer, flip) for path in paths]
+    identities = []
+    for number, path in enumerate(paths):
+        if progress is not None:
+            progress(number, len(paths))
+        identities.append(identity_of_file(path, detector, recognizer, flip))
+    if progress is not None:
+        progress(len(paths), len(paths))
     averaged = average_identities(identities)
     return averaged.embeddings[0], sum(len(identity) for identity in identities)
 
 
 def load_references(
-    paths: Sequence[str | os.PathLike[str]], detector: Detector, recognizer: Recognizer, flip: bool = False
+    paths: Sequence[str | os.PathLike[str]],
+    detector: Detector,
+    recognizer: Recognizer,
+    flip: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> References:
     """One identity from reference images and/or identity files, all averaged (each face or row counts once)."""
-    centroid, count = average_of([Path(p) for p in paths], detector, recognizer, flip)
+    centroid, count = average_of([Path(p) for p in paths], detector, recognizer, flip, progress)
     return References((SINGLE_REFERENCE_NAME,), centroid[None, :], recognizer.model_id, False, (count,))
 
 
@@ -172,8 +190,16 @@ def _leave_out(left_out: list[tuple[str, str]] | None, path: Path, reason: str) 
         left_out.append((str(path), reason))
 
 
-def load_gallery(folder: str | os.PathLike[str], detector: Detector, recognizer: Recognizer, flip: bool = False) -> References:
+def load_gallery(
+    folder: str | os.PathLike[str],
+    detector: Detector,
+    recognizer: Recognizer,
+    flip: bool = False,
+    progress: ProgressCallback | None = None,
+) -> References:
     """Several named identities for 1:N scoring (see ``gallery_members``); each member's usable files averaged.
+
+    ``progress``: called ``(files done, total)`` before the first file and after each, over all members.
 
     One bad input never stops the run: a file that cannot be used (no face, unreadable, damaged) is
     left out, and so is a member none of whose files can be used; each is named in ``left_out`` (and
@@ -186,9 +212,13 @@ def load_gallery(folder: str | os.PathLike[str], detector: Detector, recognizer:
     left_out: list[tuple[str, str]] = []
     members = gallery_members(Path(folder), left_out)
     names, rows, counts = [], [], []
+    total, done = sum(len(files) for files in members.values()), 0
     for name, files in members.items():
         identities = []
         for path in files:
+            if progress is not None:
+                progress(done, total)
+            done += 1
             try:
                 identities.append(identity_of_file(path, detector, recognizer, flip))
             except IncompatibleIdentitiesError:
@@ -202,6 +232,8 @@ def load_gallery(folder: str | os.PathLike[str], detector: Detector, recognizer:
         names.append(name)
         rows.append(average_identities(identities).embeddings[0])
         counts.append(sum(len(identity) for identity in identities))
+    if progress is not None:
+        progress(total, total)
     if not names:
         reasons = "; ".join(f"{path}: {reason}" for path, reason in left_out)
         raise InvalidArgumentError(f"gallery {folder} has no usable member ({reasons[:600]})")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import InvalidArgumentError, match_threshold
 from ..files import write_atomic
-from ..progress import Progress
+from ..progress import Progress, ProgressReporter
 from .engine_embedded import run_embedded
 from .engine_ray import ActorPlan, ModelFactory, import_ray, run_ray
 from .inputs import DEFAULT_PATH_COLUMN, expand_dataset
@@ -108,11 +108,15 @@ def score_dataset(
     summary_path, histogram_path = report_paths(Path(out), report_dir)
     check_report_targets(summary_path, histogram_path, Path(out))  # before any work: never replace a file not ours
     detector, recognizer = models()
-    refs: References = (
-        load_gallery(gallery, detector, recognizer, flip)
-        if gallery is not None
-        else load_references(references, detector, recognizer, flip)
-    )
+    loading = ProgressReporter("loaded gallery" if gallery is not None else "loaded references", "files", enabled=progress)
+    try:
+        refs: References = (
+            load_gallery(gallery, detector, recognizer, flip, loading)
+            if gallery is not None
+            else load_references(references, detector, recognizer, flip, loading)
+        )
+    finally:
+        loading.close()
     left_out.extend(refs.left_out)
     chosen = float(threshold) if threshold is not None else match_threshold(recognizer.model_id)
     settings = {
