@@ -35,6 +35,7 @@ from .frames import Frames
 from .geometry import paste_crop_mask, transform_points, warp_face
 from .landmarks68 import landmarks_68
 from .model_facts import kind_hint
+from .progress import ProgressCallback
 from .types import Face, FaceBatch
 
 MASK_TYPES: tuple[str, ...] = ("box", "occlusion", "region", "area")
@@ -265,6 +266,7 @@ def face_masks(
     template: str = MASK_TEMPLATE,
     crop_size: int = MASK_CROP_SIZE,
     faces_per_step: int = FACES_PER_STEP,
+    on_progress: ProgressCallback | None = None,
 ) -> list[NDArray[np.float32]]:
     """One image-space mask per image: each face's combined crop mask warped back, maximum over the faces.
 
@@ -273,6 +275,7 @@ def face_masks(
         batch: the faces of each image (an image without faces gets an all-zero mask).
         spec: which masks. template/crop_size: the crop the masks are computed in (default ffhq_512 at 512).
         faces_per_step: faces whose crops are held at once.
+        on_progress: called ``(faces done, total faces)`` before the first step and after each.
 
     Returns:
         ``[H, W]`` float32 0..1 per image.
@@ -286,6 +289,8 @@ def face_masks(
     outputs = [np.zeros(size, np.float32) for size in frames.sizes]
     flat = [(index, face) for index, faces in enumerate(faces_per_image) for face in faces]
     held: tuple[int, Any] = (-1, None)
+    if on_progress is not None:
+        on_progress(0, len(flat))
     for start in range(0, len(flat), max(int(faces_per_step), 1)):
         step = flat[start : start + max(int(faces_per_step), 1)]
         crop_list, aligned = [], []
@@ -302,4 +307,6 @@ def face_masks(
             if warped.size:
                 region = outputs[image_index][y1:y2, x1:x2]
                 np.maximum(region, warped, out=region)
+        if on_progress is not None:
+            on_progress(start + len(step), len(flat))
     return outputs

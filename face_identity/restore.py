@@ -34,6 +34,7 @@ from .frames import Frames
 from .geometry import paste_crop, warp_face
 from .masks import DEFAULT_BLUR, MaskSpec, crop_masks, with_landmarks_68
 from .model_facts import kind_hint
+from .progress import ProgressCallback
 from .types import Face, FaceBatch, Identity
 
 DEFAULT_RESTORER = "gfpgan_1.4"
@@ -226,6 +227,7 @@ def restore_faces(
     settings: RestoreSettings | None = None,
     recognizer: ArcFaceRecognizer | None = None,
     source: Identity | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> RestoreResult:
     """Restore the given faces of each image (selection is the caller's) and report the identity drift.
 
@@ -236,6 +238,7 @@ def restore_faces(
         settings: blend, fidelity, mask, faces per step.
         recognizer: embeds each face before and after for the drift report (none = not measured).
         source: an identity to compare the faces with before and after (e.g. the swap source).
+        on_progress: called ``(faces done, total faces)`` before the first step and after each.
 
     Returns:
         ``RestoreResult``: the new images, the applied masks, the drift report, faces restored per image.
@@ -251,11 +254,18 @@ def restore_faces(
     outputs = [np.array(image, copy=True) for image in originals]
     masks = [np.zeros(image.shape[:2], np.float32) for image in originals]
     rounds = max((len(image_faces) for image_faces in faces_per_image), default=0)
+    total, done = sum(len(image_faces) for image_faces in faces_per_image), 0
+    if on_progress is not None:
+        on_progress(0, total)
     for face_number in range(rounds):
         # FaceFusion's order: the k-th face is cut from the frame the (k-1)-th was pasted into; images are independent
         jobs = [(index, listed[face_number]) for index, listed in enumerate(faces_per_image) if len(listed) > face_number]
         for start in range(0, len(jobs), chosen.faces_per_step):
-            _restore_step(restorer, originals, outputs, masks, jobs[start : start + chosen.faces_per_step], chosen)
+            step = jobs[start : start + chosen.faces_per_step]
+            _restore_step(restorer, originals, outputs, masks, step, chosen)
+            done += len(step)
+            if on_progress is not None:
+                on_progress(done, total)
     drift = DriftReport()
     if recognizer is not None:
         drift = measure_drift(recognizer, originals, outputs, faces_per_image, source)

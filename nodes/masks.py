@@ -18,7 +18,7 @@ from ..face_identity import (
     face_masks,
 )
 from . import sockets
-from .comfy import use_models
+from .comfy import progress_hook, use_models
 from .faces import check_faces_match
 from .sockets import LANDMARKER, MASK_SPEC, OCCLUDER, PARSER
 from .tensors import image_size, to_image, to_mask
@@ -138,7 +138,7 @@ class FaceMask:
             parser=parser,
             landmarker=landmarker,
         )
-        masks = face_masks(frames, faces, spec)
+        masks = face_masks(frames, faces, spec, on_progress=progress_hook())
         previews = [
             frame * (1 - 0.5 * m[..., None]) + PREVIEW_COLOUR * 0.5 * m[..., None] for frame, m in zip(frames.floats(), masks)
         ]

@@ -19,7 +19,7 @@ from ..face_identity import (
     restore_faces,
 )
 from . import sockets
-from .comfy import use_models
+from .comfy import progress_hook, use_models
 from .faces import check_faces_match
 from .sockets import MASK_SPEC, RESTORER
 from .tensors import image_size, to_image, to_mask
@@ -115,7 +115,7 @@ class FaceRestore:
         )
         use_models(restorer, recognizer)  # torch-backend models under ComfyUI's memory management
         settings = RestoreSettings(blend=blend, fidelity=fidelity, mask=mask_spec or MaskSpec(types=("box",), blur=mask_blur))
-        result = restore_faces(restorer, frames, faces, settings, recognizer, source)
+        result = restore_faces(restorer, frames, faces, settings, recognizer, source, on_progress=progress_hook())
         size = image_size(image)
         return (
             to_image(result.images, size),

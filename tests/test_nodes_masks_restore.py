@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,51 @@ def test_face_mask_spec_into_face_swap(pack: Any, nodes: dict[str, Any], stand_i
     assert float(masked[1].sum()) < 0.9 * float(plain[1].sum()) and bool(torch.all(masked[1] <= plain[1] + 1e-5))
     untouched = masked[1][0] == 0
     assert torch.equal(masked[0][0][untouched], image[0][untouched])
+
+
+class _InterruptedError(Exception):
+    pass
+
+
+def test_face_mask_and_restore_report_progress_and_honour_cancel(
+    pack: Any, nodes: dict[str, Any], stand_ins: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside ComfyUI both nodes move a progress bar face by face and stop when the user presses Cancel."""
+    import types
+
+    detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)
+    image = torch.cat([_photo(shared_data)] * 3)
+    pipeline = pack.face_identity.pipeline
+    faces = pipeline.detect_faces(detector, [np.rint(f.numpy() * 255).astype(np.uint8) for f in image], pipeline.FaceSelection())
+    restorer, _ = nodes["LoadFaceRestorer"].load("gfpgan_1.4", "onnxruntime", "cpu", "float32")
+    bars: list[list[int]] = []
+    cancel = {"now": False}
+
+    class ProgressBar:
+        def __init__(self, total: int) -> None:
+            self.seen = [total]
+            bars.append(self.seen)
+
+        def update_absolute(self, value: int, total: int | None = None, preview: object = None) -> None:
+            self.seen.append(value)
+
+    def throw_exception_if_processing_interrupted() -> None:
+        if cancel["now"]:
+            raise _InterruptedError
+
+    comfy = types.ModuleType("comfy")
+    utils = types.ModuleType("comfy.utils")
+    management = types.ModuleType("comfy.model_management")
+    utils.ProgressBar = ProgressBar  # type: ignore[attr-defined]
+    management.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    monkeypatch.setitem(sys.modules, "comfy.utils", utils)
+    monkeypatch.setitem(sys.modules, "comfy.model_management", management)
+
+    nodes["FaceMask"].mask(image, faces, True, False, False, False, 0.3, 0, 0, 0, 0, "", "", None, None, None)
+    nodes["FaceRestore"].restore(image, faces, restorer, 0.8, 0.5, 0.3, None, None, None)
+    total = faces.face_count
+    assert len(bars) == 2 and all(bar[0] == total and bar[1] == 0 and bar[-1] == total for bar in bars)
+    cancel["now"] = True
+    with pytest.raises(_InterruptedError):
+        nodes["FaceRestore"].restore(image, faces, restorer, 0.8, 0.5, 0.3, None, None, None)
