@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..face_identity import converted_graphs, default_model_dir
 
@@ -197,7 +197,12 @@ class BlockedOutput:
         return f"BlockedOutput({self.message!r})"
 
 
-def blocked_output() -> ExecutionBlocker | BlockedOutput:
+if TYPE_CHECKING:
+    Blocked: TypeAlias = ExecutionBlocker | BlockedOutput
+    """What ``blocked_output`` returns: ComfyUI's blocker inside ComfyUI, a ``BlockedOutput`` outside it."""
+
+
+def blocked_output() -> Blocked:
     """An output value that silently stops the nodes fed by it: ComfyUI's ``ExecutionBlocker(None)``.
 
     ComfyUI skips every node downstream of a blocked output without an error (a ``None`` message
