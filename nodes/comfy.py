@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from ..face_identity import converted_graphs, default_model_dir
 
@@ -242,7 +242,7 @@ def _graph_module(graph: TorchGraph) -> torch.nn.Module:
             for index, tensor in enumerate(graph.tensors.values()):
                 self.register_parameter(f"t{index}", torch.nn.Parameter(tensor, requires_grad=False))
 
-        def _apply(self, fn: Any, recurse: bool = True) -> Any:  # noqa: ARG002 - no submodules
+        def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> ConvertedGraphModule:  # noqa: ARG002 - no submodules
             device = fn(torch.empty(0, device=graph.device)).device
             if device != graph.device:
                 graph.to(device)

@@ -179,8 +179,9 @@ class FaceAlign:
             raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
         frames = Frames.of(image, "Face Align")  # the one validation of this IMAGE
         if faces is None:
+            assert detector is not None  # faces and detector both None was refused above
             use_models(detector)
-            faces = detect_in_frames(detector, frames, FaceSelection(), "Face Align")  # type: ignore[arg-type]
+            faces = detect_in_frames(detector, frames, FaceSelection(), "Face Align")
         else:
             check_faces_match(faces, frames, "Face Align")
         batch = align_frames(frames, faces, template, crop_size, "Face Align")
