@@ -5,9 +5,7 @@ that need them, so the pack (and its tests) import without ComfyUI. Relative imp
 loads the pack under a path-derived module name, and a top-level ``nodes`` is ComfyUI's own.
 """
 
-from typing import Any
-
-NODE_CLASS_MAPPINGS: dict[str, Any]
+NODE_CLASS_MAPPINGS: dict[str, type]
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str]
 
 if __package__:

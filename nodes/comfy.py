@@ -8,33 +8,46 @@ the torch device is the CPU.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from ..face_identity import converted_graphs, default_model_dir
+
+if TYPE_CHECKING:  # typed by typings/ (stubs of the ComfyUI names used here); imported inside functions at run time
+    import torch
+    from comfy.model_patcher import ModelPatcher
+    from comfy.utils import ProgressBar
+    from comfy_execution.graph_utils import ExecutionBlocker
 
 MODEL_FOLDER = "face_identity"
 """Our folder under ComfyUI's models/: downloads, local models, and identities/ for saved identities."""
 INSIGHTFACE_FOLDER = "insightface"
 IDENTITY_SUBFOLDER = "identities"
 REACTOR_FACES = ("reactor", "faces")
+PATCHER_ATTRIBUTE = "_comfy_model_patcher"
+"""The attribute of a converted graph that holds its ``ModelPatcher`` (made once per graph)."""
 
 
-def _comfy_module(name: str) -> ModuleType | None:
-    """A ComfyUI module, or None when not running inside ComfyUI."""
-    import importlib
+class TorchGraph(Protocol):
+    """What ComfyUI's model management needs of a converted torch graph (``face_identity.converted_graphs``)."""
 
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def tensors(self) -> Mapping[str, torch.Tensor]: ...
+
+    def to(self, device: torch.device) -> object: ...
+
+
+def _has_folder_paths() -> bool:
+    """True inside ComfyUI: its ``folder_paths`` module imports (and is ComfyUI's, with a folder registry)."""
     try:
-        return importlib.import_module(name)
+        import folder_paths
     except ImportError:
-        return None
-
-
-def _folder_paths() -> ModuleType | None:
-    module = _comfy_module("folder_paths")
-    return module if module is not None and hasattr(module, "folder_names_and_paths") else None
+        return False
+    return hasattr(folder_paths, "folder_names_and_paths")
 
 
 def register_model_folders() -> None:
@@ -44,9 +57,10 @@ def register_model_folders() -> None:
     and ``.safetensors`` are added to the folder's extensions (an unknown folder starts with none,
     which ComfyUI reads as "every file").
     """
-    folder_paths = _folder_paths()
-    if folder_paths is None:
+    if not _has_folder_paths():
         return
+    import folder_paths
+
     for name, extensions in ((MODEL_FOLDER, {".onnx", ".safetensors"}), (INSIGHTFACE_FOLDER, {".onnx"})):
         folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name))
         paths, known = folder_paths.folder_names_and_paths[name]
@@ -61,9 +75,10 @@ def _fallback_folders() -> list[Path]:
 
 def model_folders() -> list[Path]:
     """Folders searched for models, in order: every ``face_identity`` path, every ``insightface`` path, the models root."""
-    folder_paths = _folder_paths()
-    if folder_paths is None:
+    if not _has_folder_paths():
         return _fallback_folders()
+    import folder_paths
+
     register_model_folders()
     folders = [Path(p) for p in folder_paths.get_folder_paths(MODEL_FOLDER)]
     folders += [Path(p) for p in folder_paths.get_folder_paths(INSIGHTFACE_FOLDER)]
@@ -74,12 +89,13 @@ def model_folders() -> list[Path]:
 def identity_folders() -> list[tuple[str, Path]]:
     """``(label, folder)`` pairs holding identity files: ours (``identities``) first, then ReActor's face models."""
     folders: list[tuple[str, Path]] = []
-    folder_paths = _folder_paths()
-    if folder_paths is None:
+    if not _has_folder_paths():
         roots = _fallback_folders()
         folders += [(IDENTITY_SUBFOLDER, root / IDENTITY_SUBFOLDER) for root in roots]
         folders += [("reactor", root.parent / Path(*REACTOR_FACES)) for root in roots]
         return folders
+    import folder_paths
+
     register_model_folders()
     folders += [(IDENTITY_SUBFOLDER, Path(p) / IDENTITY_SUBFOLDER) for p in folder_paths.get_folder_paths(MODEL_FOLDER)]
     reactor_roots = [Path(folder_paths.models_dir) / REACTOR_FACES[0]]
@@ -89,14 +105,15 @@ def identity_folders() -> list[tuple[str, Path]]:
     return folders
 
 
-def torch_device() -> Any:
+def torch_device() -> torch.device:
     """ComfyUI's torch device (``get_torch_device()``), or the CPU outside ComfyUI."""
-    management = _comfy_module("comfy.model_management")
-    if management is not None:
-        return management.get_torch_device()
-    import torch
+    try:
+        from comfy import model_management
+    except ImportError:
+        import torch
 
-    return torch.device("cpu")
+        return torch.device("cpu")
+    return model_management.get_torch_device()
 
 
 def gpu_index() -> int:
@@ -105,29 +122,38 @@ def gpu_index() -> int:
     return int(index) if index is not None else 0
 
 
-def intermediate_device() -> Any:
+def intermediate_device() -> torch.device:
     """Where ComfyUI keeps IMAGE/MASK tensors between nodes (the CPU unless --gpu-only)."""
-    management = _comfy_module("comfy.model_management")
-    if management is not None and hasattr(management, "intermediate_device"):
-        return management.intermediate_device()
     import torch
 
-    return torch.device("cpu")
+    try:
+        from comfy import model_management
+    except ImportError:
+        return torch.device("cpu")
+    return model_management.intermediate_device() if hasattr(model_management, "intermediate_device") else torch.device("cpu")
 
 
 def throw_if_interrupted() -> None:
     """Raise ComfyUI's interruption exception when the user pressed Cancel; no-op outside ComfyUI."""
-    management = _comfy_module("comfy.model_management")
-    if management is not None and hasattr(management, "throw_exception_if_processing_interrupted"):
-        management.throw_exception_if_processing_interrupted()
+    try:
+        from comfy import model_management
+    except ImportError:
+        return
+    if hasattr(model_management, "throw_exception_if_processing_interrupted"):
+        model_management.throw_exception_if_processing_interrupted()
 
 
 class Progress:
     """A ComfyUI progress bar (which also checks for interruption), or a no-op outside ComfyUI."""
 
     def __init__(self, total: int) -> None:
-        utils = _comfy_module("comfy.utils")
-        self._bar = utils.ProgressBar(max(int(total), 1)) if utils is not None and hasattr(utils, "ProgressBar") else None
+        self._bar: ProgressBar | None = None
+        try:
+            from comfy import utils
+        except ImportError:
+            return
+        if hasattr(utils, "ProgressBar"):
+            self._bar = utils.ProgressBar(max(int(total), 1))
 
     def step(self, count: int = 1) -> None:
         throw_if_interrupted()
@@ -171,25 +197,33 @@ class BlockedOutput:
         return f"BlockedOutput({self.message!r})"
 
 
-def blocked_output() -> Any:
+if TYPE_CHECKING:
+    Blocked: TypeAlias = ExecutionBlocker | BlockedOutput
+    """What ``blocked_output`` returns: ComfyUI's blocker inside ComfyUI, a ``BlockedOutput`` outside it."""
+
+
+def blocked_output() -> Blocked:
     """An output value that silently stops the nodes fed by it: ComfyUI's ``ExecutionBlocker(None)``.
 
     ComfyUI skips every node downstream of a blocked output without an error (a ``None`` message
     means "silently"); the node's other outputs flow as usual. Outside ComfyUI: a ``BlockedOutput``.
     """
-    for name in ("comfy_execution.graph_utils", "comfy_execution.graph"):
-        module = _comfy_module(name)
-        if module is not None and hasattr(module, "ExecutionBlocker"):
-            return module.ExecutionBlocker(None)
-    return BlockedOutput(None)
+    try:
+        from comfy_execution.graph_utils import ExecutionBlocker
+    except ImportError:
+        try:  # older ComfyUI: defined in comfy_execution.graph
+            from comfy_execution.graph import ExecutionBlocker
+        except ImportError:
+            return BlockedOutput(None)
+    return ExecutionBlocker(None)
 
 
-def is_blocked(value: Any) -> bool:
+def is_blocked(value: object) -> bool:
     """True for a value made by ``blocked_output`` (inside or outside ComfyUI)."""
     return isinstance(value, BlockedOutput) or type(value).__name__ == "ExecutionBlocker"
 
 
-def _graph_module(graph: Any) -> Any:
+def _graph_module(graph: TorchGraph) -> torch.nn.Module:
     """A ``torch.nn.Module`` view of a converted graph for ComfyUI's ``ModelPatcher``.
 
     Its parameters are the graph's own tensors (no copy); moving the module (``.to``, as ComfyUI does
@@ -208,7 +242,7 @@ def _graph_module(graph: Any) -> Any:
             for index, tensor in enumerate(graph.tensors.values()):
                 self.register_parameter(f"t{index}", torch.nn.Parameter(tensor, requires_grad=False))
 
-        def _apply(self, fn: Any, recurse: bool = True) -> Any:  # noqa: ARG002 - no submodules
+        def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> ConvertedGraphModule:  # noqa: ARG002 - no submodules
             device = fn(torch.empty(0, device=graph.device)).device
             if device != graph.device:
                 graph.to(device)
@@ -218,16 +252,22 @@ def _graph_module(graph: Any) -> Any:
     return ConvertedGraphModule()
 
 
-def _patcher_for(graph: Any, management: ModuleType, patcher_module: ModuleType) -> Any:
-    patcher = getattr(graph, "_comfy_model_patcher", None)
+def _patcher_for(graph: TorchGraph) -> ModelPatcher:
+    from comfy import model_management, model_patcher
+
+    patcher: ModelPatcher | None = getattr(graph, PATCHER_ATTRIBUTE, None)
     if patcher is None:
-        offload = management.unet_offload_device() if hasattr(management, "unet_offload_device") else "cpu"
-        patcher = patcher_module.ModelPatcher(_graph_module(graph), load_device=graph.device, offload_device=offload)
-        graph._comfy_model_patcher = patcher
+        import torch
+
+        offload = (
+            model_management.unet_offload_device() if hasattr(model_management, "unet_offload_device") else torch.device("cpu")
+        )
+        patcher = model_patcher.ModelPatcher(_graph_module(graph), load_device=graph.device, offload_device=offload)
+        setattr(graph, PATCHER_ATTRIBUTE, patcher)
     return patcher
 
 
-def use_models(*models: Any) -> None:
+def use_models(*models: object) -> None:
     """Before a node runs loaded models: ComfyUI's model management loads their torch graphs on their device.
 
     Torch-backend recognizers, detectors and swapper are registered once (a ``ModelPatcher`` each), so
@@ -235,10 +275,12 @@ def use_models(*models: Any) -> None:
     this call moves them back (``load_models_gpu``, fully, never partially). No-op outside ComfyUI
     and for models run by onnxruntime.
     """
-    management = _comfy_module("comfy.model_management")
-    patcher_module = _comfy_module("comfy.model_patcher")
-    if management is None or patcher_module is None or not hasattr(management, "load_models_gpu"):
+    try:
+        from comfy import model_management, model_patcher  # noqa: F401 - both or neither: ComfyUI's model management
+    except ImportError:
         return
-    patchers = [_patcher_for(graph, management, patcher_module) for graph in converted_graphs(*models)]
+    if not hasattr(model_management, "load_models_gpu"):
+        return
+    patchers = [_patcher_for(graph) for graph in converted_graphs(*models)]
     if patchers:
-        management.load_models_gpu(patchers, force_full_load=True)
+        model_management.load_models_gpu(patchers, force_full_load=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,11 @@ from .faces import make_selection, selection_inputs
 from .identity import IDENTITY_CATEGORY, threshold_input
 from .tensors import to_image
 from .validation import index_list_answer
+
+if TYPE_CHECKING:  # torch is imported inside the node functions, not at pack import
+    import torch
+
+    from .comfy import Blocked
 
 NODE = "Identity Consistency"
 
@@ -70,7 +75,7 @@ class IdentityConsistency:
     def check(
         self,
         reference: Identity,
-        images: Any,
+        images: torch.Tensor,
         recognizer: ArcFaceRecognizer,
         detector: FaceDetector,
         threshold: float,
@@ -78,7 +83,7 @@ class IdentityConsistency:
         indices: str,
         max_faces: int,
         min_size: int,
-    ) -> tuple[Any, Any, int, float, int, str, Any, str]:
+    ) -> tuple[torch.Tensor | Blocked, torch.Tensor | Blocked, int, float, int, str, torch.Tensor, str]:
         import torch
 
         frames = Frames.of(images, NODE)  # the one validation of this IMAGE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..face_identity import (
     DEFAULT_ORDER,
@@ -24,6 +24,9 @@ from . import sockets
 from .comfy import Progress, use_models
 from .tensors import image_size, to_image, to_mask
 from .validation import index_list_answer
+
+if TYPE_CHECKING:  # torch is imported inside the node functions, not at pack import
+    import torch
 
 FACES_CATEGORY = f"{sockets.CATEGORY}/faces"
 
@@ -111,7 +114,7 @@ class FaceDetect:
         return index_list_answer(indices)
 
     def detect(
-        self, image: Any, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
+        self, image: torch.Tensor, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
     ) -> tuple[FaceBatch, int, str]:
         use_models(detector)
         # Frames are converted chunk by chunk, so a long video batch never sits on the host twice.
@@ -165,14 +168,20 @@ class FaceAlign:
         }
 
     def align(
-        self, image: Any, template: str, crop_size: int, faces: FaceBatch | None = None, detector: FaceDetector | None = None
-    ) -> tuple[Any, FaceBatch, Any]:
+        self,
+        image: torch.Tensor,
+        template: str,
+        crop_size: int,
+        faces: FaceBatch | None = None,
+        detector: FaceDetector | None = None,
+    ) -> tuple[torch.Tensor, FaceBatch, torch.Tensor]:
         if faces is None and detector is None:
             raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
         frames = Frames.of(image, "Face Align")  # the one validation of this IMAGE
         if faces is None:
+            assert detector is not None  # faces and detector both None was refused above
             use_models(detector)
-            faces = detect_in_frames(detector, frames, FaceSelection(), "Face Align")  # type: ignore[arg-type]
+            faces = detect_in_frames(detector, frames, FaceSelection(), "Face Align")
         else:
             check_faces_match(faces, frames, "Face Align")
         batch = align_frames(frames, faces, template, crop_size, "Face Align")
@@ -211,7 +220,9 @@ class FacePaste:
             }
         }
 
-    def paste(self, image: Any, aligned: Any, faces: FaceBatch, blur_scale: float) -> tuple[Any, Any]:
+    def paste(
+        self, image: torch.Tensor, aligned: torch.Tensor, faces: FaceBatch, blur_scale: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         source = Frames.of(image, "Face Paste")  # each IMAGE validated once
         check_faces_match(faces, source, "Face Paste")
         blur_scale = check_number(blur_scale, "blur_scale", "Face Paste", 0.0)
@@ -244,7 +255,7 @@ class PreviewFaces:
             }
         }
 
-    def preview(self, image: Any, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[Any]:
+    def preview(self, image: torch.Tensor, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[torch.Tensor]:
         frames = Frames.of(image, "Preview Faces")  # the one validation of this IMAGE
         check_faces_match(faces, frames, "Preview Faces")
         drawn = draw_frames(frames, faces, show_scores, show_landmarks, "Preview Faces")

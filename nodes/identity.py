@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..face_identity import (
     DEFAULT_MATCH_THRESHOLD,
@@ -33,6 +33,9 @@ from . import sockets
 from .comfy import identity_folders, progress_hook, use_models
 from .tensors import to_image
 from .validation import identity_name_answer
+
+if TYPE_CHECKING:  # torch is imported inside the node functions, not at pack import
+    import torch
 
 IDENTITY_CATEGORY = f"{sockets.CATEGORY}/identity"
 _THRESHOLD_TOOLTIP = (
@@ -86,7 +89,7 @@ class FaceEmbed:
     def embed(
         self,
         recognizer: ArcFaceRecognizer,
-        image: Any,
+        image: torch.Tensor,
         flip: bool,
         faces: FaceBatch | None = None,
         detector: FaceDetector | None = None,
@@ -146,7 +149,7 @@ class IdentitySimilarity:
             }
         }
 
-    def compare(self, identity_a: Identity, identity_b: Identity, threshold: float) -> tuple[float, bool, str, Any]:
+    def compare(self, identity_a: Identity, identity_b: Identity, threshold: float) -> tuple[float, bool, str, torch.Tensor]:
         threshold = check_number(threshold, "threshold", "Identity Similarity")
         score = similarity(identity_a, identity_b)
         matrix = similarity_matrix(identity_a, identity_b)

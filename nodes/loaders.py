@@ -300,8 +300,8 @@ def load_kind(name: str, kinds: Role, backend: str, provider: str, precision: st
     )
 
 
-def loader_inputs(role: str, tooltip: str, extra: list[str] | None = None) -> dict[str, Any]:
-    choices = (extra or []) + model_choices(role)  # type: ignore[arg-type]
+def loader_inputs(role: Role, tooltip: str, extra: list[str] | None = None) -> dict[str, Any]:
+    choices = (extra or []) + model_choices(role)
     return {
         "required": {
             "model_name": (choices, {"default": choices[0], "tooltip": tooltip}),

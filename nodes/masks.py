@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from .comfy import progress_hook, use_models
 from .faces import check_faces_match
 from .sockets import LANDMARKER, MASK_SPEC, OCCLUDER, PARSER
 from .tensors import image_size, to_image, to_mask
+
+if TYPE_CHECKING:  # torch is imported inside the node functions, not at pack import
+    import torch
 
 MASK_CATEGORY = f"{sockets.CATEGORY}/masks"
 PREVIEW_COLOUR = np.array([1.0, 0.15, 0.1], np.float32)
@@ -106,7 +109,7 @@ class FaceMask:
 
     def mask(
         self,
-        image: Any,
+        image: torch.Tensor,
         faces: FaceBatch,
         box: bool,
         occlusion: bool,
@@ -122,7 +125,7 @@ class FaceMask:
         occluder: tuple[FaceModel, ...] | None = None,
         parser: FaceModel | None = None,
         landmarker: FaceModel | None = None,
-    ) -> tuple[Any, Any, MaskSpec, str]:
+    ) -> tuple[torch.Tensor, torch.Tensor, MaskSpec, str]:
         frames = Frames.of(image, "Face Mask")  # the one validation of this IMAGE
         check_faces_match(faces, frames, "Face Mask")
         blur = check_number(blur, "blur", "Face Mask")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..face_identity import (
     DEFAULT_MASK_BLUR,
@@ -23,6 +23,9 @@ from .comfy import progress_hook, use_models
 from .faces import check_faces_match
 from .sockets import MASK_SPEC, RESTORER
 from .tensors import image_size, to_image, to_mask
+
+if TYPE_CHECKING:  # torch is imported inside the node functions, not at pack import
+    import torch
 
 RESTORE_CATEGORY = f"{sockets.CATEGORY}/restore"
 
@@ -97,7 +100,7 @@ class FaceRestore:
 
     def restore(
         self,
-        image: Any,
+        image: torch.Tensor,
         faces: FaceBatch,
         restorer: FaceModel,
         blend: float,
@@ -106,7 +109,7 @@ class FaceRestore:
         mask_spec: MaskSpec | None = None,
         recognizer: ArcFaceRecognizer | None = None,
         source: Identity | None = None,
-    ) -> tuple[Any, Any, list[float], list[float], str]:
+    ) -> tuple[torch.Tensor, torch.Tensor, list[float], list[float], str]:
         frames = Frames.of(image, "Face Restore")  # the one validation of this IMAGE
         check_faces_match(faces, frames, "Face Restore")
         blend, fidelity, mask_blur = (

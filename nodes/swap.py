@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from . import sockets
 from .comfy import Progress, throw_if_interrupted, use_models
 from .tensors import batch_to_tensor, to_image
 from .validation import index_list_answer
+
+if TYPE_CHECKING:  # torch is imported inside the node functions, not at pack import
+    import torch
 
 SWAP_CATEGORY = f"{sockets.CATEGORY}/swap"
 
@@ -196,7 +199,7 @@ class FaceSwap:
 
     def swap(
         self,
-        image: Any,
+        image: torch.Tensor,
         source: Identity,
         swapper: InswapperSwapper | EmbeddingSwapper,
         detector: FaceDetector,
@@ -217,7 +220,7 @@ class FaceSwap:
         mask_spec: MaskSpec | None = None,
         paste: str = "auto",
         inswapper_latent: str = "insightface",
-    ) -> tuple[Any, Any, int, str, list[float], str, Any]:
+    ) -> tuple[torch.Tensor, torch.Tensor, int, str, list[float], str, torch.Tensor]:
         frames = Frames.of(image, "Face Swap")  # the one validation of this IMAGE, before any work
         threshold, strength, mask_blur = (
             check_number(value, name, "Face Swap")
@@ -268,7 +271,7 @@ def _retention(
     recognizer: ArcFaceRecognizer | None,
     second_recognizer: ArcFaceRecognizer | None,
     second_source: Identity | None,
-) -> tuple[list[float], str, Any]:
+) -> tuple[list[float], str, torch.Tensor]:
     """Retention scores, summary text and chart of a swapped batch (an explanation and an empty chart when not measured)."""
     if recognizer is None:
         text = "identity retention not measured: connect the source identity's recognizer (and keep measure_retention on)"

@@ -9,7 +9,7 @@ MASK ``[B, H, W]`` float32, on ComfyUI's intermediate device.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,8 +17,11 @@ from numpy.typing import NDArray
 from ..face_identity import InvalidImageError
 from .comfy import intermediate_device
 
+if TYPE_CHECKING:  # torch is imported by the functions that use it, not at pack import
+    import torch
 
-def _check_image_shape(shape: Any, *ranks: int) -> tuple[int, ...]:
+
+def _check_image_shape(shape: Sequence[int], *ranks: int) -> tuple[int, ...]:
     """``shape`` as ints when it has one of ``ranks`` and 1, 3 or 4 channels last; else ``InvalidImageError``."""
     sides = tuple(int(side) for side in shape)
     if len(sides) not in ranks or sides[-1] not in (1, 3, 4):
@@ -28,7 +31,7 @@ def _check_image_shape(shape: Any, *ranks: int) -> tuple[int, ...]:
     return sides
 
 
-def to_image(frames: Sequence[NDArray[np.generic]] | NDArray[np.generic], size: tuple[int, int] = (64, 64)) -> Any:
+def to_image(frames: Sequence[NDArray[np.generic]] | NDArray[np.generic], size: tuple[int, int] = (64, 64)) -> torch.Tensor:
     """``[H, W, 3]`` uint8 (0..255) or float (0..1) frames of one size -> IMAGE ``[B, H, W, 3]`` float32.
 
     An empty sequence gives an empty batch ``[0, height, width, 3]`` of ``size`` (height, width).
@@ -42,7 +45,7 @@ def to_image(frames: Sequence[NDArray[np.generic]] | NDArray[np.generic], size: 
     return torch.from_numpy(np.ascontiguousarray(values)).to(intermediate_device())
 
 
-def to_mask(masks: Sequence[NDArray[np.floating]] | NDArray[np.floating], size: tuple[int, int] = (64, 64)) -> Any:
+def to_mask(masks: Sequence[NDArray[np.floating]] | NDArray[np.floating], size: tuple[int, int] = (64, 64)) -> torch.Tensor:
     """``[H, W]`` float masks 0..1 -> MASK ``[B, H, W]`` float32 (empty -> ``[0, height, width]``)."""
     import torch
 
@@ -52,14 +55,14 @@ def to_mask(masks: Sequence[NDArray[np.floating]] | NDArray[np.floating], size: 
     return torch.from_numpy(np.ascontiguousarray(stacked)).to(intermediate_device())
 
 
-def batch_to_tensor(batch: NDArray[np.float32]) -> Any:
+def batch_to_tensor(batch: NDArray[np.float32]) -> torch.Tensor:
     """A float32 ``[B, H, W, 3]`` image or ``[B, H, W]`` mask batch -> IMAGE/MASK, sharing its memory on the CPU (no copy)."""
     import torch
 
     return torch.from_numpy(batch).to(intermediate_device())
 
 
-def image_size(image: Any) -> tuple[int, int]:
+def image_size(image: torch.Tensor) -> tuple[int, int]:
     """``(height, width)`` of an IMAGE ``[B, H, W, C]`` (or one ``[H, W, C]`` image), read from its shape without a copy."""
     shape = _check_image_shape(image.shape, 3, 4)
     return shape[-3], shape[-2]

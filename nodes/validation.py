@@ -9,12 +9,11 @@ checked at run time by the same library function.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ..face_identity import FaceIdentityError, parse_index_list, safe_identity_filename
 
 
-def answer(check: Callable[[str], object], value: Any, label: str) -> bool | str:
+def answer(check: Callable[[str], object], value: object, label: str) -> bool | str:
     """``True`` when ``check(value)`` accepts it (or it comes by link), else the library's message for ``label``."""
     if value is None or not isinstance(value, str):
         return True
@@ -25,11 +24,11 @@ def answer(check: Callable[[str], object], value: Any, label: str) -> bool | str
     return True
 
 
-def index_list_answer(indices: Any) -> bool | str:
+def index_list_answer(indices: object) -> bool | str:
     """For a face index list widget (``parse_index_list``: ``"0,2"``, empty = all)."""
     return answer(parse_index_list, indices, "indices")
 
 
-def identity_name_answer(name: Any) -> bool | str:
+def identity_name_answer(name: object) -> bool | str:
     """For an identity file name widget (``safe_identity_filename``)."""
     return answer(safe_identity_filename, name, "name")

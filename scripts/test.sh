@@ -51,7 +51,8 @@ fi
 # ---- end of test-only extras ------------------------------------------------------------------------
 
 # ---- checks that run before the tests ---------------------------------------------------------------
-# The library's type check (configuration: pyproject.toml [tool.mypy]).
+# The type check of the library, the nodes (against typings/, stubs of the ComfyUI names they use) and the pack's
+# entry points (configuration: pyproject.toml [tool.mypy]; typings/README.md).
 "$python" -m mypy
 # ---- end of checks ----------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO_ROOT
@@ -165,3 +166,53 @@ def test_no_module_is_over_the_line_limit() -> None:
         for path in folder.rglob("*.py")
     }
     assert sizes and {path: lines for path, lines in sizes.items() if lines > MODULE_LINE_LIMIT} == {}
+
+
+COMFYUI_MODULES = ("comfy", "comfy_api", "comfy_execution", "folder_paths", "latent_preview", "node_helpers", "server")
+"""Top-level modules of ComfyUI itself (never installed outside it): the nodes' imports of these are typed by typings/."""
+
+
+def mypy_config() -> dict[str, Any]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config: dict[str, Any] = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    return config
+
+
+def test_mypy_checks_the_library_the_nodes_and_the_pack_entry_points() -> None:
+    """``python -m mypy`` (run by scripts/test.sh before the tests) covers nodes/ with the library's strictness.
+
+    The nodes are reached through typings/face_identity_pack (links to the pack, so that their relative
+    imports resolve): each listed path must lead to the pack's own files, and the links must not be broken.
+    """
+    config = mypy_config()
+    checked = {(REPO_ROOT / entry).resolve() for entry in config["files"]}
+    assert {LIBRARY, NODES, REPO_ROOT / "__init__.py", REPO_ROOT / "prestartup_script.py"} <= checked
+    assert (REPO_ROOT / "typings" / "face_identity_pack" / "nodes" / "comfy.py").is_file()
+    assert config["mypy_path"] == "typings"
+    assert config["disallow_untyped_defs"] and config["disallow_incomplete_defs"] and config["check_untyped_defs"]
+    assert not [o for o in config.get("overrides", []) if any(str(m).startswith(("nodes", "face_identity")) for m in o["module"])]
+
+
+def test_every_comfyui_module_the_nodes_import_has_a_stub() -> None:
+    stubs = REPO_ROOT / "typings"
+    imported: set[str] = set()
+    for name, path in MODULES.items():
+        if not name.startswith("nodes"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    comfyui = sorted(module for module in imported if module.split(".")[0] in COMFYUI_MODULES)
+    assert "folder_paths" in comfyui and "comfy.model_management" in comfyui  # the scan finds the lazy imports
+    missing = []
+    for module in comfyui:
+        parts = module.split(".")
+        as_module, as_package = stubs.joinpath(*parts).with_suffix(".pyi"), stubs.joinpath(*parts, "__init__.pyi")
+        if not as_module.is_file() and not as_package.is_file():
+            # ``from comfy_execution.graph_utils import ExecutionBlocker``: a name inside a stubbed module
+            owner = stubs.joinpath(*parts[:-1]).with_suffix(".pyi")
+            if not owner.is_file() or f" {parts[-1]}" not in owner.read_text(encoding="utf-8"):
+                missing.append(module)
+    assert not missing, f"ComfyUI names imported by the nodes without a stub in typings/: {missing}"

@@ -315,14 +315,13 @@ def test_face_swap_node_with_a_hyperswap_stand_in(
 def test_onnxruntime_gpu_index_follows_comfyui_device(
     pack: Any, monkeypatch: pytest.MonkeyPatch, device: torch.device, expected: int
 ) -> None:
+    import types
+
     comfy = sys.modules[f"{pack.__name__}.nodes.comfy"]
-
-    class FakeManagement:
-        @staticmethod
-        def get_torch_device() -> torch.device:
-            return device
-
-    monkeypatch.setattr(comfy, "_comfy_module", lambda name: FakeManagement if name == "comfy.model_management" else None)
+    management = types.ModuleType("comfy.model_management")
+    management.get_torch_device = lambda: device  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "comfy", types.ModuleType("comfy"))
+    monkeypatch.setitem(sys.modules, "comfy.model_management", management)
     assert comfy.gpu_index() == expected
 
 

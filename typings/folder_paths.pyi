@@ -1,0 +1,6 @@
+# ComfyUI's model folder registry (folder_paths.py, ComfyUI 0.3.64): only the names the nodes use.
+models_dir: str
+folder_names_and_paths: dict[str, tuple[list[str], set[str]]]
+
+def add_model_folder_path(folder_name: str, full_folder_path: str, is_default: bool = ...) -> None: ...
+def get_folder_paths(folder_name: str) -> list[str]: ...
