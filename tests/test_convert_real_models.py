@@ -3,8 +3,9 @@
 One row per file (the table below): the kind the library loads it as, and the inputs that kind gets,
 built from real photos as that kind's preprocessing does. The bound is the runner's own
 ``TORCH_MATCH_TOLERANCE`` on its own measure (``probe_difference``), so a model passing here is one the
-runner accepts for the torch backend. YuNet and RetinaFace-mnet are families the library does not load
-(no decoder), yet they convert as graphs, so they are rows too.
+runner accepts for the torch backend. YuNet and RetinaFace-mnet are families the library refuses
+(``runtime`` names them unsupported: their outputs need another decoder), yet they convert as graphs, so
+they are rows too. The last test loads the files the library's loaders take, with onnxruntime unimportable.
 
 Also here: the SCRFD exports run a batch of frames in one call (their Resize ``sizes`` are folded from a
 batch-1 trace), and the ops only the converter's stand-ins exercised before (ReduceL2).
@@ -210,3 +211,52 @@ def test_reduce_l2_matches_onnxruntime(tmp_path: Path, axes: list[int] | None, k
     np.testing.assert_allclose(produced, expected, rtol=1e-5, atol=1e-6)
     assert np.isfinite(large).all()
     np.testing.assert_allclose(large, expected * 1000, rtol=5e-3)
+
+
+LOADABLE = {
+    "scrfd_2.5g_bnkps_640.onnx": "detector",
+    "det_500m.onnx": "detector",
+    "w600k_mbf_int8_dynamic.onnx": "recognizer",
+    "mobilefacenet_foamliu_128d.onnx": "recognizer",
+    "mobilefacenet_foamliu_128d_fp16.onnx": "recognizer",
+}
+"""Files the library's own loaders take by path (the PFLD landmarker needs catalog facts; its graph row is above)."""
+
+
+def _library_results(file: str, inputs: Inputs, shared_data: Path, backend: str) -> list[NDArray[np.float32]]:
+    """A detector's boxes and landmarks per photo, or a recognizer's normalised embeddings, through the library."""
+    from face_identity.detect.loading import load_face_detector
+    from face_identity.embed import load_recognizer
+
+    path = shared_data / "models" / file
+    if LOADABLE[file] == "detector":
+        detector = load_face_detector(path, backend=backend)
+        found = detector.detect_batch(inputs.photos)
+        return [
+            np.concatenate([np.stack([f.bbox for f in faces]), np.stack([f.landmarks for f in faces]).reshape(len(faces), -1)], 1)
+            for faces in found
+        ]
+    recognizer = load_recognizer(path, backend=backend, batch_size=1)
+    return [recognizer.embed_crops(inputs.crops).normalised]
+
+
+@pytest.mark.parametrize("file", sorted(LOADABLE))
+def test_library_loads_real_model_without_onnxruntime(
+    file: str, inputs: Inputs, shared_data: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With onnxruntime unimportable, ``auto`` runs the torch conversion and gives onnxruntime's faces and embeddings."""
+    import sys
+
+    expected = _library_results(file, inputs, shared_data, "onnxruntime")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    produced = _library_results(file, inputs, shared_data, "auto")
+    assert "onnxruntime is not installed" in caplog.text  # the torch conversion ran
+    assert [a.shape for a in produced] == [e.shape for e in expected]
+    for mine, theirs in zip(produced, expected, strict=True):
+        if LOADABLE[file] == "recognizer":
+            assert (mine * theirs).sum(axis=1).min() >= 1 - TORCH_MATCH_TOLERANCE["float32"]  # cosine per face
+            continue
+        # Same faces: each of onnxruntime's has one within 3 % of its width (the device letterbox rounds differently).
+        for face in theirs:
+            nearest = mine[np.abs(mine - face).max(axis=1).argmin()]
+            assert np.abs(nearest - face).max() <= 0.03 * (face[2] - face[0])
