@@ -231,7 +231,7 @@ def _library_results(file: str, inputs: Inputs, shared_data: Path, backend: str)
     path = shared_data / "models" / file
     if LOADABLE[file] == "detector":
         detector = load_face_detector(path, backend=backend)
-        found = detector.detect_batch(inputs.photos)
+        found = detector.detect_batch([photo for photo in inputs.photos for _ in range(2)])  # same-size pairs: batches of 2
         return [
             np.concatenate([np.stack([f.bbox for f in faces]), np.stack([f.landmarks for f in faces]).reshape(len(faces), -1)], 1)
             for faces in found
