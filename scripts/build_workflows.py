@@ -472,7 +472,7 @@ def face_swap() -> Workflow:
 
 
 def _mask_model(wf: Workflow, pos: tuple[int, int], node_type: str, model_name: str) -> Node:
-    return wf.add(node_type, pos, model_name=model_name, backend="onnxruntime", provider="auto", precision="float32")
+    return wf.add(node_type, pos, model_name=model_name, backend="auto", provider="auto", precision="float32")
 
 
 def _detect(wf: Workflow, pos: tuple[int, int], image: Node, detector: Node, title: str | None = None) -> Node:

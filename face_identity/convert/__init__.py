@@ -12,8 +12,12 @@ Covered: the ArcFace IResNet graphs (Conv, BatchNormalization, PRelu, Add, Flatt
 dynamic-int8 MobileFaceNet (DynamicQuantizeLinear, ConvInteger, MatMulInteger, Cast, Mul, Reshape),
 the SCRFD detectors (Relu, Transpose, Reshape, AveragePool, MaxPool, Sigmoid, Resize, and det_500m's
 Shape/Gather/Unsqueeze/Concat/Slice), inswapper-style graphs (Pad, LeakyRelu, ReduceMean, Sub,
-Div, Sqrt, Pow, Slice, Resize linear, Tanh, Constant, Identity) and a few more. Any other op
-raises ``ModelConversionError`` naming it, so callers can fall back to onnxruntime.
+Div, Sqrt, Pow, Slice, Resize linear, Tanh, Constant, Identity), ReduceL2 (crossface-style L2
+normalisation) and a few more. Any other op raises ``ModelConversionError`` naming it, so callers can
+fall back to onnxruntime. A Resize ``sizes`` input keeps the input's N and C: exporters compute it from
+``Shape``, and a batch-1 export folds it to a constant ``[1, C, h, w]`` (the real SCRFD-2.5G file), which
+a batch of frames then keeps its own N through. Every small real model in ../shared/data converts
+(tests/test_convert_real_models.py).
 
 Quantized ops are computed exactly as ONNX specifies: DynamicQuantizeLinear rounds half to even
 and saturates to uint8; ConvInteger/MatMulInteger run on integer-valued float32 tensors

@@ -117,6 +117,25 @@ def _interpolation(node: NodeSpec, mode: str, transform: str, nearest_mode: str)
     raise unsupported(node, f"Resize mode {mode}")
 
 
+def _kept_leading_sizes(node: NodeSpec, sizes: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A Resize ``sizes`` input checked against the input's ``[N, C, ...]`` shape; returns it with N and C kept.
+
+    Exporters compute ``sizes`` from ``Shape`` of the resized tensor (N and C unchanged), and a batch-1
+    export folds that to a constant such as ``[1, 24, 40, 40]`` (the real SCRFD-2.5G file). Such a
+    constant is the trace's batch, not a request to resize the batch axis, so a batch of n keeps n.
+
+    Raises:
+        ModelConversionError: ``sizes`` has another rank than the input, changes C, or asks for a batch
+            other than the input's or 1 (a real resize of the batch or channel axis).
+    """
+    if len(sizes) != len(shape) or sizes[1] != shape[1] or sizes[0] not in (shape[0], 1):
+        raise ModelConversionError(
+            f"ONNX {node.op_type} node {node.name!r} resizes a {list(shape)} input to {list(sizes)}: "
+            "a resize of the batch or channel axis is not supported; run this model with onnxruntime"
+        )
+    return (shape[0], shape[1], *sizes[2:])
+
+
 def _build_resize(node: NodeSpec, ctx: BuildContext) -> OpFunction:
     import torch.nn.functional as functional
 
@@ -166,8 +185,9 @@ def _build_resize(node: NodeSpec, ctx: BuildContext) -> OpFunction:
                 scales = tuple(float(v) for v in constant_scales.reshape(-1))
             else:
                 scales = host_floats(inputs[scales_index])
-        leading = sizes[:2] if sizes is not None else scales[:2]  # type: ignore[index]
-        if sizes is not None and tuple(leading) != tuple(x.shape[:2]) or scales is not None and tuple(leading) != (1.0, 1.0):
+        if sizes is not None:
+            sizes = _kept_leading_sizes(node, sizes, tuple(int(d) for d in x.shape))
+        elif tuple(scales[:2]) != (1.0, 1.0):  # type: ignore[index]
             raise ModelConversionError(f"ONNX {node.op_type} node {node.name!r} resizes the batch or channel axis; not supported")
         interpolate_mode = torch_mode
         if torch_mode == "linear":
@@ -220,6 +240,8 @@ def _build_pad(node: NodeSpec, ctx: BuildContext) -> OpFunction:
 
 def _build_reduce(kind: str) -> Builder:
     def build(node: NodeSpec, ctx: BuildContext) -> OpFunction:
+        import torch
+
         inputs_from = 13 if kind == "sum" else 18
         axes, dynamic = axes_from(node, ctx, inputs_from)
         keep = bool(attr(node, "keepdims", 1))
@@ -239,6 +261,8 @@ def _build_reduce(kind: str) -> Builder:
                 return (x.sum(dim=dims, keepdim=keep),)
             if kind == "max":
                 return (x.amax(dim=dims, keepdim=keep),)
+            if kind == "l2":  # sqrt(sum(x**2)), without overflowing x**2 in float16
+                return (torch.linalg.vector_norm(x, 2, dim=dims, keepdim=keep),)
             return (x.amin(dim=dims, keepdim=keep),)
 
         return run
@@ -302,6 +326,7 @@ def builders() -> dict[str, Builder]:
         "ReduceSum": _build_reduce("sum"),
         "ReduceMax": _build_reduce("max"),
         "ReduceMin": _build_reduce("min"),
+        "ReduceL2": _build_reduce("l2"),
         "Softmax": _build_softmax,
         "LogSoftmax": _build_softmax,
         "Where": _build_where,

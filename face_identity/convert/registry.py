@@ -82,6 +82,7 @@ SUPPORTED_OPS: frozenset[str] = frozenset(
         "ReduceSum",
         "ReduceMax",
         "ReduceMin",
+        "ReduceL2",
         "Softmax",
         "LogSoftmax",
         "Where",
