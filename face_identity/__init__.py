@@ -8,7 +8,7 @@ nothing else. By stage, one module each:
 - Values (``types``, ``errors``): ``Face``, ``FaceBatch``, ``Identity``, ``concatenate_identities``;
   ``FaceIdentityError`` and its subclasses ``IdentityFileError``, ``IncompatibleIdentitiesError``,
   ``InvalidArgumentError``, ``InvalidImageError``, ``InvalidLandmarksError``, ``ModelFileError``,
-  ``ModelIntegrityError``, ``ModelMismatchError``, ``ModelNotAvailableError``, ``NoFaceFoundError``,
+  ``ModelIntegrityError``, ``ModelMismatchError``, ``ModelOutputError``, ``ModelNotAvailableError``, ``NoFaceFoundError``,
   ``ProviderUnavailableError``.
 - Frames (``frames``): ``Frames``, the one door of pixels: an image batch (IMAGE tensor, arrays or
   paths) validated once and converted per chunk for every stage; ``frames_per_chunk``.
@@ -108,6 +108,7 @@ from .errors import (
     ModelIntegrityError,
     ModelMismatchError,
     ModelNotAvailableError,
+    ModelOutputError,
     NoFaceFoundError,
     ProviderUnavailableError,
 )
@@ -205,6 +206,7 @@ __all__ = [
     "ModelFileError",
     "ModelIntegrityError",
     "ModelMismatchError",
+    "ModelOutputError",
     "ModelNotAvailableError",
     "ModelSession",
     "ModelSpec",
