@@ -17,6 +17,7 @@ from ..face_identity import (
     check_number,
     face_masks,
 )
+from ..face_identity.faults import SkippedFace, skipped_lines
 from . import sockets
 from .comfy import use_models
 from .faces import check_faces_match
@@ -138,9 +139,11 @@ class FaceMask:
             parser=parser,
             landmarker=landmarker,
         )
-        masks = face_masks(frames, faces, spec)
+        skipped: list[SkippedFace] = []
+        masks = face_masks(frames, faces, spec, skipped=skipped)
         previews = [
             frame * (1 - 0.5 * m[..., None]) + PREVIEW_COLOUR * 0.5 * m[..., None] for frame, m in zip(frames.floats(), masks)
         ]
         size = image_size(image)
-        return to_mask(masks, size), to_image(previews, size), spec, spec.describe()
+        info = "\n".join(filter(None, (spec.describe(), skipped_lines(skipped))))
+        return to_mask(masks, size), to_image(previews, size), spec, info

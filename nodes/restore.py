@@ -18,6 +18,7 @@ from ..face_identity import (
     check_number,
     restore_faces,
 )
+from ..face_identity.faults import skipped_lines
 from . import sockets
 from .comfy import use_models
 from .faces import check_faces_match
@@ -122,5 +123,5 @@ class FaceRestore:
             to_mask(result.masks, size),
             result.drift.to_before(),
             result.drift.source_after(),
-            result.drift.summary(),
+            "\n".join(filter(None, (result.drift.summary(), skipped_lines(result.skipped)))),
         )

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InvalidArgumentError
+from ..faults import SkippedFace
 from ..frames import DEFAULT_MEMORY_BUDGET_MB, Frames, frames_per_chunk
 from ..protocols import Detector, Recognizer
 from ..types import Face, FloatImage, Identity
@@ -39,12 +40,14 @@ class SwappedBatch(SwapCounts):
       (maximum) of its paste masks.
     - ``swapped_counts``: faces swapped per frame. ``targets``: the swapped faces per frame, with
       the matrix of their swap crop (as ``SwapResult.targets``) and their frame's batch index.
+    - ``skipped_faces``: faces left as they were because a model output was bad, by batch frame index.
     """
 
     images: NDArray[np.float32] | tuple[FloatImage, ...]
     masks: NDArray[np.float32] | tuple[NDArray[np.float32], ...]
     swapped_counts: tuple[int, ...]
     targets: tuple[tuple[Face, ...], ...]
+    skipped_faces: tuple[SkippedFace, ...] = ()
 
 
 def _output(given: NDArray[np.float32] | None, shape: tuple[int, ...], name: str) -> NDArray[np.float32]:
@@ -119,6 +122,7 @@ def detect_and_swap(
     step = chunk_frames or frames_per_chunk(*largest, memory_budget_mb)
     counts: list[int] = []
     targets: list[tuple[Face, ...]] = []
+    skipped: list[SkippedFace] = []
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
     for start, stop in frames.chunks(step):
         if check_cancel is not None:
@@ -131,6 +135,7 @@ def detect_and_swap(
             swapped[start + offset] = frame
             masks[start + offset] = mask
         counts.extend(result.swapped_counts)
+        skipped.extend(replace(face, image_index=start + face.image_index) for face in result.skipped_faces)
         # Detection numbers the frames of a chunk from 0; the batch's faces carry their frame's batch index.
         targets.extend(
             tuple(replace(face, image_index=start + offset) for face in faces) for offset, faces in enumerate(result.targets)
@@ -140,4 +145,4 @@ def detect_and_swap(
     logger.debug("detect and swap: %d frame(s) in chunks of %d; %d face(s) swapped", count, step, sum(counts))
     if not uniform:
         swapped, masks = tuple(swapped), tuple(masks)
-    return SwappedBatch(swapped, masks, tuple(counts), tuple(targets))
+    return SwappedBatch(swapped, masks, tuple(counts), tuple(targets), tuple(skipped))
