@@ -1,0 +1,201 @@
+"""Issue 23 class 1, one table: every model kind x fault (NaN output, wrong output size, wrong input at load).
+
+A NaN or wrongly sized output raises ``ModelOutputError`` naming the file and the output (the runner's
+one check, ``io_facts.check_outputs``); a file whose inputs differ from its facts is refused at load
+with ``ModelMismatchError`` naming the file. A second table runs the stages that paste into images
+(swap, restore, masks) with a model that breaks on one of two faces: that face is skipped and flagged,
+its pixels stay, the other face is processed, and nothing non-finite comes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from face_identity.align import template_points
+from face_identity.detect import load_face_detector
+from face_identity.devtools import synthetic, synthetic_masks
+from face_identity.devtools.faulty import with_fault
+from face_identity.embed import load_recognizer
+from face_identity.errors import ModelMismatchError, ModelOutputError
+from face_identity.face_models import load_face_model
+from face_identity.masks import MaskSpec, face_masks
+from face_identity.restore import RestoreSettings, restore_faces
+from face_identity.swap import SwapSettings, load_swapper, swap_faces
+from face_identity.types import Face, Identity
+
+OPTIONS: dict[str, Any] = {"providers": "cpu", "allow_download": False}
+RNG = np.random.default_rng(23)
+
+Build = Callable[[Path], Path]
+Load = Callable[[Path], Any]
+Run = Callable[[Any], Any]
+
+# kind: (a working file, how it loads, one run of its model, a file whose input differs from its facts)
+KINDS: dict[str, tuple[Build, Load, Run, Build]] = {
+    "swapper": (
+        lambda d: synthetic.build_embedding_swapper_like(d / "hyperswap_1a_256.onnx", 256, "linear", mask=True),
+        lambda p: load_swapper(p, **OPTIONS),
+        lambda m: m.swap_crops(RNG.random((2, 256, 256, 3), dtype=np.float32), RNG.random((2, 512), dtype=np.float32)),
+        lambda d: synthetic.build_embedding_swapper_like(d / "hyperswap_1a_256.onnx", 256, dimension=256),
+    ),
+    "restorer": (
+        lambda d: synthetic_masks.build_restorer_like(d / "gfpgan_1.4.onnx", batch="N"),
+        lambda p: load_face_model(p, "restorer", **OPTIONS),
+        lambda m: m.run(np.zeros((2, 3, 512, 512), np.float32)),
+        lambda d: synthetic_masks.build_restorer_like(d / "gfpgan_1.4.onnx", size=64),
+    ),
+    "occluder": (
+        lambda d: synthetic_masks.build_xseg_like(d / "xseg_1.onnx", batch="N"),
+        lambda p: load_face_model(p, "occluder", **OPTIONS),
+        lambda m: m.run(np.zeros((2, 256, 256, 3), np.float32)),
+        lambda d: with_input_side(synthetic_masks.build_xseg_like(d / "raw" / "xseg_1.onnx"), d / "xseg_1.onnx", 128),
+    ),
+    "parser": (
+        lambda d: synthetic_masks.build_bisenet_like(d / "bisenet_resnet_34.onnx"),
+        lambda p: load_face_model(p, "parser", **OPTIONS),
+        lambda m: m.run(np.zeros((2, 3, 512, 512), np.float32)),
+        lambda d: with_input_side(
+            synthetic_masks.build_bisenet_like(d / "raw" / "bisenet_resnet_34.onnx"), d / "bisenet_resnet_34.onnx", 256
+        ),
+    ),
+    "landmarker": (
+        lambda d: synthetic_masks.build_2dfan4_like(d / "2dfan4.onnx", np.full((68, 2), 32.0)),
+        lambda p: load_face_model(p, "landmarker", **OPTIONS),
+        lambda m: m.run(np.zeros((1, 3, 256, 256), np.float32)),
+        lambda d: with_input_side(
+            synthetic_masks.build_2dfan4_like(d / "raw" / "2dfan4.onnx", np.full((68, 2), 32.0)), d / "2dfan4.onnx", 128
+        ),
+    ),
+    "detector": (
+        lambda d: synthetic.build_scrfd_like(d / "scrfd_like.onnx"),
+        lambda p: load_face_detector(p, **OPTIONS),
+        lambda m: m.detect(np.full((640, 640, 3), 128, np.uint8)),
+        lambda d: with_input_side(synthetic.build_scrfd_like(d / "raw" / "scrfd_like.onnx"), d / "scrfd_like.onnx", 0, 1),
+    ),
+    "recognizer": (
+        lambda d: synthetic.build_iresnet(d / "arcface_w600k_r50.onnx", synthetic.TINY_IRESNET),
+        lambda p: load_recognizer(p, **OPTIONS),
+        lambda m: m.embed_crops(np.full((2, 112, 112, 3), 128, np.uint8)),
+        lambda d: synthetic.build_iresnet(
+            d / "arcface_w600k_r50.onnx", synthetic.IResNetConfig((1, 1, 1, 1), (8, 8, 16, 16), stem=8, input_size=64)
+        ),
+    ),
+}
+
+
+def with_input_side(source: Path, path: Path, side: int, channels: int = 0) -> Path:
+    """``source`` with its first input's square sides declared ``side`` (or its channel axis ``channels``), for
+    element-wise graphs where that is a consistent, working file of another size than its facts."""
+    import onnx
+
+    model = onnx.load(str(source))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    nhwc = dims[3].dim_value == 3
+    for axis, dim in enumerate(dims):
+        if side and axis in ((1, 2) if nhwc else (2, 3)):
+            dim.dim_value = side
+        if channels and axis == (3 if nhwc else 1):
+            dim.dim_value = channels
+    for value in model.graph.output:  # let onnxruntime infer the outputs of the new size
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if axis > 0:
+                dim.dim_param = f"out_{axis}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("fault", ["nan", "shrink", "input"])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_refuses_a_bad_model_clearly(kind: str, fault: str, tmp_path: Path) -> None:
+    build, load, run, wrong_input = KINDS[kind]
+    if fault == "input":
+        path = wrong_input(tmp_path)
+        with pytest.raises(ModelMismatchError, match=path.name.replace(".", r"\.")):
+            load(path)
+        return
+    good = build(tmp_path / "good")
+    run(load(good))  # the working file runs
+    if fault == "shrink" and kind == "detector":
+        pytest.skip("a detector's output sizes follow its input size: no facts state them")
+    bad = with_fault(good, tmp_path / fault / good.name, fault)
+    # the fault shows in the first run: the file's outputs are declared dynamic and computed from the data
+    # (a recognizer runs once at load to learn its embedding length, so it may raise there)
+    with pytest.raises(ModelOutputError, match=good.name.replace(".", r"\.")) as caught:
+        run(load(bad))
+    assert ("NaN" in str(caught.value)) == (fault == "nan")
+
+
+# ---- stages: one face of two breaks the model; it is skipped and flagged, the other is processed ----
+
+HEIGHT, WIDTH = 260, 560
+DARK, BRIGHT = (0.1, 0.1, 0.1), (0.9, 0.9, 0.2)  # RGB; bright: above mid grey on average, little blue (XSeg: visible)
+
+
+def _image() -> np.ndarray:
+    image = np.empty((HEIGHT, WIDTH, 3), np.float32)
+    image[:, WIDTH // 2 :] = BRIGHT
+    image[:, : WIDTH // 2] = DARK
+    return image
+
+
+def _face(x: float) -> Face:
+    scale = 0.35
+    points = template_points("ffhq_512", 512) * scale + np.array([x, 40.0])
+    return Face(bbox=[x, 40.0, x + 512 * scale, 40.0 + 512 * scale], score=0.9, landmarks=points)
+
+
+FACES = [_face(30.0), _face(340.0)]  # face 0 on the dark half, face 1 on the bright half
+
+
+def _swap(folder: Path, fault: str) -> tuple[np.ndarray, tuple[Any, ...]]:
+    good = synthetic.build_embedding_swapper_like(folder / "good" / "hyperswap_1a_256.onnx", 256, "linear", seed=1)
+    bad = with_fault(good, folder / "hyperswap_1a_256.onnx", fault, threshold=0.0, gate_input="target")
+    swapper = load_swapper(bad, **OPTIONS, embedding_space="test")
+    rows = RNG.normal(size=(1, 512))
+    source = Identity((rows / np.linalg.norm(rows)).astype(np.float32), "test")
+    result = swap_faces(swapper, [_image()], source, [FACES], SwapSettings())
+    return result.images[0], result.skipped_faces
+
+
+def _restore(folder: Path, fault: str) -> tuple[np.ndarray, tuple[Any, ...]]:
+    good = synthetic_masks.build_restorer_like(folder / "good" / "gfpgan_1.4.onnx", scale=0.0, offset=1.0)
+    restorer = load_face_model(with_fault(good, folder / "gfpgan_1.4.onnx", fault, threshold=0.0), "restorer", **OPTIONS)
+    result = restore_faces(restorer, [_image()], [FACES], RestoreSettings(blend=1.0))
+    return result.images[0], result.skipped
+
+
+def _mask(folder: Path, fault: str) -> tuple[np.ndarray, tuple[Any, ...]]:
+    good = synthetic_masks.build_xseg_like(folder / "good" / "xseg_1.onnx")
+    occluder = load_face_model(with_fault(good, folder / "xseg_1.onnx", fault, threshold=0.5), "occluder", **OPTIONS)
+    skipped: list[Any] = []
+    mask = face_masks([_image()], [FACES], MaskSpec(types=("box", "occlusion"), occluders=(occluder,)), skipped=skipped)[0]
+    return np.repeat(mask[..., None], 3, axis=2), tuple(skipped)
+
+
+STAGES = {"swap": _swap, "restore": _restore, "mask": _mask}
+
+
+@pytest.mark.parametrize("fault", ["nan", "shrink"])
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_bad_output_skips_and_flags_only_its_face(stage: str, fault: str, tmp_path: Path) -> None:
+    output, skipped = STAGES[stage](tmp_path, fault)
+    assert np.isfinite(output).all()
+    original = _image() if stage != "mask" else np.zeros_like(_image())
+    dark = (slice(60, 200), slice(60, 200))
+    bright = (slice(60, 200), slice(370, 510))
+    flagged = sorted(face.face_index for face in skipped)
+    if fault == "nan":  # only the dark face's input gives NaN
+        assert flagged == [0]
+        assert not np.array_equal(output[bright], original[bright])  # the other face was processed
+    else:  # a wrong shape is wrong for every face
+        assert flagged == [0, 1]
+        assert np.array_equal(output[bright], original[bright])
+    assert np.array_equal(output[dark], original[dark])  # the skipped face keeps its pixels
+    assert all(face.stage == stage and ("NaN" in face.reason) == (fault == "nan") for face in skipped)
+    assert all(".onnx" in face.reason for face in skipped)
