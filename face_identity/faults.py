@@ -21,7 +21,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class SkippedFace:
-    """A face a stage left as it was: ``stage`` (``swap``, ``restore``, ``masks``...), where, and why."""
+    """A face a stage left as it was: ``stage`` (``swap``, ``restore``, ``mask``, ``detect``), where, and why.
+
+    ``face_index`` -1: the whole image (its detection failed, so none of its faces was found).
+    """
 
     stage: str
     image_index: int
@@ -29,7 +32,8 @@ class SkippedFace:
     reason: str
 
     def line(self) -> str:
-        return f"{self.stage}: image {self.image_index} face {self.face_index} skipped: {self.reason}"
+        where = f"image {self.image_index}" + (f" face {self.face_index}" if self.face_index >= 0 else "")
+        return f"{self.stage}: {where} skipped: {self.reason}"
 
 
 def per_item(run: Callable[[Sequence[int]], Sequence[T]], count: int) -> tuple[list[T | None], dict[int, str]]:

@@ -14,10 +14,11 @@ from ..face_identity import (
     FaceModel,
     Frames,
     MaskSpec,
+    SkippedFace,
     check_number,
     face_masks,
+    skipped_lines,
 )
-from ..face_identity.faults import SkippedFace, skipped_lines
 from . import sockets
 from .comfy import use_models
 from .faces import check_faces_match

@@ -17,8 +17,8 @@ from ..face_identity import (
     RestoreSettings,
     check_number,
     restore_faces,
+    skipped_lines,
 )
-from ..face_identity.faults import skipped_lines
 from . import sockets
 from .comfy import use_models
 from .faces import check_faces_match

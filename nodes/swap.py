@@ -32,8 +32,8 @@ from ..face_identity import (
     measure_retention,
     parse_index_list,
     retention_chart,
+    skipped_lines,
 )
-from ..face_identity.faults import skipped_lines
 from . import sockets
 from .comfy import Progress, throw_if_interrupted, use_models
 from .tensors import batch_to_tensor, to_image

@@ -25,7 +25,7 @@ from face_identity.errors import ModelMismatchError, ModelOutputError
 from face_identity.face_models import load_face_model
 from face_identity.masks import MaskSpec, face_masks
 from face_identity.restore import RestoreSettings, restore_faces
-from face_identity.swap import SwapSettings, load_swapper, swap_faces
+from face_identity.swap import SwapSettings, detect_and_swap, load_swapper, swap_faces
 from face_identity.types import Face, Identity
 
 OPTIONS: dict[str, Any] = {"providers": "cpu", "allow_download": False}
@@ -199,3 +199,21 @@ def test_a_bad_output_skips_and_flags_only_its_face(stage: str, fault: str, tmp_
     assert np.array_equal(output[dark], original[dark])  # the skipped face keeps its pixels
     assert all(face.stage == stage and ("NaN" in face.reason) == (fault == "nan") for face in skipped)
     assert all(".onnx" in face.reason for face in skipped)
+
+
+def test_a_bad_detector_output_skips_and_flags_only_its_frame(tmp_path: Path) -> None:
+    """detect_and_swap: the frame whose detection gives NaN is left unchanged and flagged; the next frame is still detected."""
+    good = synthetic.build_scrfd_like(tmp_path / "good" / "scrfd_like.onnx")
+    # the detector letterboxes into its 640 input (padding reads -1): the dark frame averages below -0.7, the bright one above
+    detector = load_face_detector(with_fault(good, tmp_path / "scrfd_like.onnx", "nan", threshold=-0.7), **OPTIONS)
+    swapper = load_swapper(
+        synthetic.build_embedding_swapper_like(tmp_path / "hyperswap_1a_256.onnx", 256), embedding_space="test", **OPTIONS
+    )
+    rows = RNG.normal(size=(1, 512))
+    source = Identity((rows / np.linalg.norm(rows)).astype(np.float32), "test")
+    frames = np.stack([np.full((640, 640, 3), 0.1, np.float32), np.full((640, 640, 3), 0.9, np.float32)])
+    result = detect_and_swap(swapper, detector, frames, source, chunk_frames=2)
+    assert [(face.stage, face.image_index) for face in result.skipped_faces] == [("detect", 0)]
+    assert "NaN" in result.skipped_faces[0].reason and "scrfd_like.onnx" in result.skipped_faces[0].reason
+    assert np.array_equal(result.images[0], frames[0]) and np.isfinite(result.images).all()
+    assert len(result.swapped_counts) == 2  # the bright frame was detected (its detector output was fine)
