@@ -23,10 +23,11 @@ from face_identity.devtools.faulty import with_fault
 from face_identity.embed import load_recognizer
 from face_identity.errors import ModelMismatchError, ModelOutputError
 from face_identity.face_models import load_face_model
+from face_identity.landmarks68 import add_landmarks_68
 from face_identity.masks import MaskSpec, face_masks
 from face_identity.restore import RestoreSettings, restore_faces
 from face_identity.swap import SwapSettings, detect_and_swap, load_swapper, swap_faces
-from face_identity.types import Face, Identity
+from face_identity.types import Face, FaceBatch, Identity
 
 OPTIONS: dict[str, Any] = {"providers": "cpu", "allow_download": False}
 RNG = np.random.default_rng(23)
@@ -178,7 +179,21 @@ def _mask(folder: Path, fault: str) -> tuple[np.ndarray, tuple[Any, ...]]:
     return np.repeat(mask[..., None], 3, axis=2), tuple(skipped)
 
 
-STAGES = {"swap": _swap, "restore": _restore, "mask": _mask}
+def _landmarks(folder: Path, fault: str) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Drawn as an image: each face's box filled with 1 where its 68 points came back (finite), else left 0."""
+    good = synthetic_masks.build_2dfan4_like(folder / "good" / "2dfan4.onnx", np.full((68, 2), 32.0))
+    model = load_face_model(with_fault(good, folder / "2dfan4.onnx", fault, threshold=0.5), "landmarker", **OPTIONS)
+    skipped: list[Any] = []
+    batch, _ = add_landmarks_68(model, [_image()], FaceBatch((tuple(FACES),), ((HEIGHT, WIDTH),)), skipped)
+    drawn = np.zeros_like(_image())
+    for face in batch.faces_per_image[0]:
+        if face.landmarks_68 is not None and np.isfinite(face.landmarks_68).all():
+            x1, y1, x2, y2 = (int(v) for v in face.bbox)
+            drawn[y1:y2, x1:x2] = 1.0
+    return drawn, tuple(skipped)
+
+
+STAGES = {"swap": _swap, "restore": _restore, "mask": _mask, "landmarks": _landmarks}
 
 
 @pytest.mark.parametrize("fault", ["nan", "shrink"])
@@ -186,7 +201,7 @@ STAGES = {"swap": _swap, "restore": _restore, "mask": _mask}
 def test_a_bad_output_skips_and_flags_only_its_face(stage: str, fault: str, tmp_path: Path) -> None:
     output, skipped = STAGES[stage](tmp_path, fault)
     assert np.isfinite(output).all()
-    original = _image() if stage != "mask" else np.zeros_like(_image())
+    original = _image() if stage in ("swap", "restore") else np.zeros_like(_image())
     dark = (slice(60, 200), slice(60, 200))
     bright = (slice(60, 200), slice(370, 510))
     flagged = sorted(face.face_index for face in skipped)
