@@ -169,7 +169,7 @@ def occlusion_masks(crops: NDArray[np.floating], occluders: Sequence[FaceModel])
         return combined
     for occluder in occluders:
         output = occluder.run(occluder.preprocess(crops))[0].reshape(count, occluder.facts.size, occluder.facts.size)
-        visible = np.clip(np.nan_to_num(output, nan=1.0), 0.0, 1.0).astype(np.float32)  # NaN: not an occlusion
+        visible = np.clip(output, 0.0, 1.0).astype(np.float32)  # finite and of the facts' shape (runner checks)
         combined = np.minimum(combined, _resize_stack(visible, size))
     return np.stack([smooth_threshold(mask) for mask in combined])
 
