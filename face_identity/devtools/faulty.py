@@ -89,28 +89,47 @@ def with_fault(
                 ]
             )
         else:
-            axes = [axis for axis, size in enumerate(dims) if axis > 0 and isinstance(size, int) and size >= 4]
-            halves = np.array([int(dims[axis]) // 2 for axis in axes], np.float32)
-            graph.node.extend(
-                [
-                    helper.make_node("Cast", [first_input.name], ["fault__float"], to=onnx.TensorProto.FLOAT),
-                    helper.make_node("ReduceSum", ["fault__float"], ["fault__sum"], keepdims=0),
-                    helper.make_node("Mul", ["fault__sum", constant("zero", np.zeros(1, np.float32))], ["fault__nothing"]),
-                    helper.make_node("Add", ["fault__nothing", constant("halves", halves)], ["fault__ends_float"]),
-                    helper.make_node("Cast", ["fault__ends_float"], ["fault__ends"], to=onnx.TensorProto.INT64),
-                    helper.make_node(
-                        "Slice",
-                        [
-                            raw,
-                            constant("starts", np.zeros(len(axes), np.int64)),
-                            "fault__ends",
-                            constant("axes", np.array(axes, np.int64)),
-                        ],
-                        [output.name],
-                    ),
-                ]
-            )
-            _set_dims(output, [f"fault_{axis}" if axis in axes else size for axis, size in enumerate(dims)])
+            if not dims:  # an output of undeclared shape (SCRFD-style detectors): its axis 1 is cut to half
+                graph.node.extend(
+                    [
+                        helper.make_node("Shape", [raw], ["fault__shape"]),
+                        helper.make_node("Gather", ["fault__shape", constant("axis", np.array([1], np.int64))], ["fault__size"]),
+                        helper.make_node("Div", ["fault__size", constant("two", np.array([2], np.int64))], ["fault__half"]),
+                        helper.make_node(
+                            "Slice",
+                            [
+                                raw,
+                                constant("start", np.zeros(1, np.int64)),
+                                "fault__half",
+                                constant("axis1", np.array([1], np.int64)),
+                            ],
+                            [output.name],
+                        ),
+                    ]
+                )
+            else:
+                axes = [axis for axis, size in enumerate(dims) if axis > 0 and isinstance(size, int) and size >= 4]
+                halves = np.array([int(dims[axis]) // 2 for axis in axes], np.float32)
+                graph.node.extend(
+                    [
+                        helper.make_node("Cast", [first_input.name], ["fault__float"], to=onnx.TensorProto.FLOAT),
+                        helper.make_node("ReduceSum", ["fault__float"], ["fault__sum"], keepdims=0),
+                        helper.make_node("Mul", ["fault__sum", constant("zero", np.zeros(1, np.float32))], ["fault__nothing"]),
+                        helper.make_node("Add", ["fault__nothing", constant("halves", halves)], ["fault__ends_float"]),
+                        helper.make_node("Cast", ["fault__ends_float"], ["fault__ends"], to=onnx.TensorProto.INT64),
+                        helper.make_node(
+                            "Slice",
+                            [
+                                raw,
+                                constant("starts", np.zeros(len(axes), np.int64)),
+                                "fault__ends",
+                                constant("axes", np.array(axes, np.int64)),
+                            ],
+                            [output.name],
+                        ),
+                    ]
+                )
+                _set_dims(output, [f"fault_{axis}" if axis in axes else size for axis, size in enumerate(dims)])
     else:
         raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
     del graph.value_info[:]
