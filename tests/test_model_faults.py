@@ -230,3 +230,15 @@ def test_a_bad_detector_output_skips_and_flags_only_its_frame(tmp_path: Path) ->
     assert "NaN" in result.skipped_faces[0].reason and "scrfd_like.onnx" in result.skipped_faces[0].reason
     assert np.array_equal(result.images[0], frames[0]) and np.isfinite(result.images).all()
     assert len(result.swapped_counts) == 2  # the bright frame was detected (its detector output was fine)
+
+
+def test_the_torch_backend_checks_its_outputs_too(tmp_path: Path) -> None:
+    """The same one check covers a torch conversion's outputs (``ModelRunner._graph_call``)."""
+    pytest.importorskip("torch")
+    good = synthetic_masks.build_restorer_like(tmp_path / "good" / "gfpgan_1.4.onnx", batch="N")
+    bad = with_fault(good, tmp_path / "gfpgan_1.4.onnx", "nan", threshold=-0.5)  # NaN for inputs below -0.5 on average
+    restorer = load_face_model(bad, "restorer", backend="torch", device="cpu", **OPTIONS)
+    assert restorer.backend.name == "torch"
+    assert np.isfinite(restorer.run(np.full((1, 3, 512, 512), 0.5, np.float32))[0]).all()
+    with pytest.raises(ModelOutputError, match=r"gfpgan_1\.4\.onnx .*NaN"):
+        restorer.run(np.full((1, 3, 512, 512), -0.9, np.float32))
