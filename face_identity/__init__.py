@@ -8,8 +8,9 @@ nothing else. By stage, one module each:
 - Values (``types``, ``errors``): ``Face``, ``FaceBatch``, ``Identity``, ``concatenate_identities``;
   ``FaceIdentityError`` and its subclasses ``IdentityFileError``, ``IncompatibleIdentitiesError``,
   ``InvalidArgumentError``, ``InvalidImageError``, ``InvalidLandmarksError``, ``ModelFileError``,
-  ``ModelIntegrityError``, ``ModelMismatchError``, ``ModelNotAvailableError``, ``NoFaceFoundError``,
-  ``ProviderUnavailableError``.
+  ``ModelIntegrityError``, ``ModelMismatchError``, ``ModelOutputError``, ``ModelNotAvailableError``, ``NoFaceFoundError``,
+  ``ProviderUnavailableError``. Faults (``faults``): ``SkippedFace``, a face a stage left as it was because
+  a model output was bad (NaN, wrong shape: ``ModelOutputError``), and ``skipped_lines`` for info outputs.
 - Frames (``frames``): ``Frames``, the one door of pixels: an image batch (IMAGE tensor, arrays or
   paths) validated once and converted per chunk for every stage; ``frames_per_chunk``.
 - Images (``images``): ``read_image``, ``as_rgb_uint8``, ``as_float_image``, ``save_image`` (float 0..1 or uint8
@@ -108,11 +109,13 @@ from .errors import (
     ModelIntegrityError,
     ModelMismatchError,
     ModelNotAvailableError,
+    ModelOutputError,
     NoFaceFoundError,
     ProviderUnavailableError,
 )
 from .face_models import FaceModel, load_face_model
 from .faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
+from .faults import SkippedFace, skipped_lines
 from .frames import Frames, frames_per_chunk
 from .geometry import crop_validity_mask, paste_back, warp_face
 from .identify import EMBED_SOURCES, Identification, identify
@@ -205,6 +208,9 @@ __all__ = [
     "ModelFileError",
     "ModelIntegrityError",
     "ModelMismatchError",
+    "ModelOutputError",
+    "SkippedFace",
+    "skipped_lines",
     "ModelNotAvailableError",
     "ModelSession",
     "ModelSpec",

@@ -22,6 +22,7 @@ from .catalog import ModelSpec
 from .download import resolve_model
 from .errors import InvalidArgumentError, InvalidImageError
 from .integrity import cached_crc32, graph_mismatch
+from .io_facts import IOFacts
 from .onnx_graph import GraphFacts, read_graph_facts
 from .runner import LoadKeywords, LoadOptions, Probe, load_options, load_runner, open_model
 from .runtime import ModelSession, require_kind
@@ -390,7 +391,8 @@ def load_recognizer(
     onnxruntime session stays open (``model`` is then a ``runtime.graph_session``).
 
     Raises:
-        ModelMismatchError: the file is not a recognizer ("... is a face detector, not a face recognizer").
+        ModelMismatchError: the file is not a recognizer ("... is a face detector, not a face recognizer"),
+            or a catalog recognizer's inputs/outputs differ from its catalog facts (crop side, embedding length).
         ModelFileError, ModelNotAvailableError, ModelIntegrityError, ProviderUnavailableError, ModelConversionError.
     """
     settings = load_options(options, keywords)
@@ -400,7 +402,12 @@ def load_recognizer(
     facts = read_graph_facts(resolved.path)
     spec = resolved.spec if resolved.spec is not None and resolved.spec.role == "recognizer" else None
     space = model_id or embedding_space_for(resolved.path, spec, verified=resolved.verified, model=model)
-    runner = load_runner(model, backend, settings, lambda: _probe(model), per_sample_quantization=True)
+    io = None
+    if spec is not None:  # the catalog states the crop side and the embedding length
+        width, height = spec.input_size
+        outputs = ((None, spec.embedding_dim),) if spec.embedding_dim else ()
+        io = IOFacts(f"the {spec.name} catalog facts", {model.inputs[0].name: (None, 3, height, width)}, outputs)
+    runner = load_runner(model, backend, settings, lambda: _probe(model), io=io, per_sample_quantization=True)
     return ArcFaceRecognizer(
         runner,
         runner.model,

@@ -27,6 +27,13 @@ class ModelMismatchError(FaceIdentityError):
     """A model file is of another kind than the caller asked for (e.g. a detector given as recognizer)."""
 
 
+class ModelOutputError(FaceIdentityError):
+    """A model's output is not usable: non-finite values or a shape its facts do not allow (``runner.ModelRunner``).
+
+    Stages catch it per face (``faults.per_item``): that face is skipped and flagged, the others go on.
+    """
+
+
 class ProviderUnavailableError(FaceIdentityError):
     """An execution provider (CUDA, TensorRT, ...) was required but is not active in the session."""
 

@@ -137,6 +137,12 @@ def io_facts(facts: ModelFacts) -> IOFacts:
         outputs = ((None, 3, size, size),)
     elif facts.kind == "parser":
         outputs = ((None, 19, size, size),)
+    elif facts.kind == "occluder":
+        outputs = ((None, size, size, 1),)
+    elif facts.kind == "landmarker_2dfan4":
+        outputs = ((None, 68, 3), (None, 68, 64, 64))
+    elif facts.kind == "landmarker_pfld":
+        outputs = ((None, 136),)
     return IOFacts(f"the {facts.name} facts", {facts.input_name: image}, outputs)
 
 

@@ -16,8 +16,10 @@ Three model kinds (see ``model_facts``):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 
 import cv2
 import numpy as np
@@ -26,9 +28,12 @@ from numpy.typing import NDArray
 from .align import estimate_similarity, template_points
 from .errors import InvalidArgumentError, InvalidImageError
 from .face_models import FaceModel
+from .faults import SkippedFace, per_item
 from .geometry import invert, transform_points, warp_face
 from .model_facts import ModelKind, kind_hint
 from .types import AffineMatrix, Face, FaceBatch
+
+logger = logging.getLogger(__name__)
 
 LANDMARKER_KINDS: tuple[ModelKind, ...] = ("landmarker_68_5", "landmarker_2dfan4", "landmarker_pfld")
 DARK_CROP_LIGHTNESS = 30
@@ -143,9 +148,12 @@ def landmarks_68(
 
 
 def add_landmarks_68(
-    model: FaceModel, images: Sequence[NDArray[np.generic]], batch: FaceBatch
+    model: FaceModel, images: Sequence[NDArray[np.generic]], batch: FaceBatch, skipped: list[SkippedFace] | None = None
 ) -> tuple[FaceBatch, list[list[float | None]]]:
     """The same ``FaceBatch`` with ``landmarks_68`` set on every face, and the scores image by image.
+
+    A face whose landmarker output is bad (NaN, wrong shape: ``ModelOutputError``) keeps ``landmarks_68``
+    ``None`` and score ``None``, is logged and, when ``skipped`` is given, listed there; the others go on.
 
     Raises:
         InvalidArgumentError: the number of images differs from the batch's.
@@ -155,8 +163,22 @@ def add_landmarks_68(
             f"{len(images)} images but faces for {len(batch.faces_per_image)}; pass the images the faces came from"
         )
     faces_out, scores_out = [], []
-    for image, faces in zip(images, batch.faces_per_image):
-        points, scores = landmarks_68(model, image, faces)
-        faces_out.append(tuple(replace(face, landmarks_68=p) for face, p in zip(faces, points)))
-        scores_out.append(scores)
+    for image_index, (image, faces) in enumerate(zip(images, batch.faces_per_image)):
+        results, problems = per_item(partial(_points_of, model, image, faces), len(faces))
+        for number, reason in problems.items():
+            flagged = SkippedFace("landmarks", image_index, number, reason)
+            logger.warning("%s", flagged.line())
+            if skipped is not None:
+                skipped.append(flagged)
+        faces_out.append(
+            tuple(face if result is None else replace(face, landmarks_68=result[0]) for face, result in zip(faces, results))
+        )
+        scores_out.append([None if result is None else result[1] for result in results])
     return FaceBatch(tuple(faces_out), batch.image_sizes), scores_out
+
+
+def _points_of(
+    model: FaceModel, image: NDArray[np.generic], faces: Sequence[Face], indices: Sequence[int]
+) -> list[tuple[NDArray[np.float32], float | None]]:
+    points, scores = landmarks_68(model, image, [faces[index] for index in indices])
+    return list(zip(points, scores))

@@ -20,8 +20,10 @@ combined by maximum.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import cv2
@@ -31,12 +33,15 @@ from numpy.typing import NDArray
 from .align import alignable_faces, alignment_matrix
 from .errors import InvalidArgumentError
 from .face_models import FaceModel
+from .faults import SkippedFace, per_item
 from .frames import Frames
 from .geometry import paste_crop_mask, transform_points, warp_face
 from .landmarks68 import landmarks_68
 from .model_facts import kind_hint
 from .progress import ProgressCallback
 from .types import Face, FaceBatch
+
+logger = logging.getLogger(__name__)
 
 MASK_TYPES: tuple[str, ...] = ("box", "occlusion", "region", "area")
 DEFAULT_MASK_TYPES: tuple[str, ...] = ("box",)
@@ -165,7 +170,7 @@ def occlusion_masks(crops: NDArray[np.floating], occluders: Sequence[FaceModel])
         return combined
     for occluder in occluders:
         output = occluder.run(occluder.preprocess(crops))[0].reshape(count, occluder.facts.size, occluder.facts.size)
-        visible = np.clip(np.nan_to_num(output, nan=1.0), 0.0, 1.0).astype(np.float32)  # NaN: not an occlusion
+        visible = np.clip(output, 0.0, 1.0).astype(np.float32)  # finite and of the facts' shape (runner checks)
         combined = np.minimum(combined, _resize_stack(visible, size))
     return np.stack([smooth_threshold(mask) for mask in combined])
 
@@ -259,6 +264,17 @@ def aligned_crops(
     return crops, aligned
 
 
+def _masked_faces(
+    plain: Sequence[tuple[Face, NDArray[np.floating]]],
+    crop_list: Sequence[NDArray[np.float32]],
+    spec: MaskSpec,
+    indices: Sequence[int],
+) -> list[tuple[Face, NDArray[np.float32]]]:
+    """The listed faces (aligned face, its image) with 68 points where ``spec`` needs them, and their crop masks."""
+    faces = [with_landmarks_68(plain[i][0], spec, plain[i][1]) for i in indices]
+    return list(zip(faces, crop_masks(np.concatenate([crop_list[i] for i in indices]), faces, spec)))
+
+
 def face_masks(
     images: Frames | Sequence[NDArray[np.floating]],
     batch: FaceBatch | Sequence[Sequence[Face]],
@@ -267,6 +283,7 @@ def face_masks(
     crop_size: int = MASK_CROP_SIZE,
     faces_per_step: int = FACES_PER_STEP,
     on_progress: ProgressCallback | None = None,
+    skipped: list[SkippedFace] | None = None,
 ) -> list[NDArray[np.float32]]:
     """One image-space mask per image: each face's combined crop mask warped back, maximum over the faces.
 
@@ -276,6 +293,8 @@ def face_masks(
         spec: which masks. template/crop_size: the crop the masks are computed in (default ffhq_512 at 512).
         faces_per_step: faces whose crops are held at once.
         on_progress: called ``(faces done, total faces)`` before the first step and after each.
+        skipped: when given, gets a ``faults.SkippedFace`` for every face whose mask model gave a bad
+            output (NaN, wrong shape): that face adds nothing to its image's mask (always logged).
 
     Returns:
         ``[H, W]`` float32 0..1 per image.
@@ -287,23 +306,30 @@ def face_masks(
             f"{len(frames)} images but faces for {len(faces_per_image)}; pass the images the faces came from"
         )
     outputs = [np.zeros(size, np.float32) for size in frames.sizes]
-    flat = [(index, face) for index, faces in enumerate(faces_per_image) for face in faces]
+    flat = [(index, number, face) for index, faces in enumerate(faces_per_image) for number, face in enumerate(faces)]
     held: tuple[int, Any] = (-1, None)
     if on_progress is not None:
         on_progress(0, len(flat))
     for start in range(0, len(flat), max(int(faces_per_step), 1)):
         step = flat[start : start + max(int(faces_per_step), 1)]
-        crop_list, aligned = [], []
-        for image_index, face in step:
+        crop_list, plain = [], []
+        for image_index, _, face in step:
             if image_index != held[0]:  # faces come image by image: each image is converted once
                 held = (image_index, frames.floats(image_index, image_index + 1)[0])
-            crops, faces = aligned_crops(held[1], [face], template, crop_size, spec)
+            crops, faces = aligned_crops(held[1], [face], template, crop_size, None)
             crop_list.append(crops)
-            aligned.extend(faces)
-        masks = crop_masks(np.concatenate(crop_list), aligned, spec)
-        for (image_index, _), face, mask in zip(step, aligned, masks):
+            plain.append((faces[0], held[1]))
+        results, problems = per_item(partial(_masked_faces, plain, crop_list, spec), len(step))
+        for number, reason in problems.items():
+            flagged = SkippedFace("mask", step[number][0], step[number][1], reason)
+            logger.warning("%s", flagged.line())
+            if skipped is not None:
+                skipped.append(flagged)
+        for (image_index, _, _), result in zip(step, results):
+            if result is None:
+                continue
             height, width = outputs[image_index].shape
-            warped, (x1, y1, x2, y2) = paste_crop_mask(mask, face.align_matrix, height, width)  # type: ignore[arg-type]
+            warped, (x1, y1, x2, y2) = paste_crop_mask(result[1], result[0].align_matrix, height, width)  # type: ignore[arg-type]
             if warped.size:
                 region = outputs[image_index][y1:y2, x1:x2]
                 np.maximum(region, warped, out=region)

@@ -19,6 +19,7 @@ the restorer left the identity as it was) and, with a source identity, the cosin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,12 +31,15 @@ from .compare import cosine_matrix
 from .embed import ArcFaceRecognizer
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError
 from .face_models import FaceModel
+from .faults import SkippedFace, per_item
 from .frames import Frames
 from .geometry import paste_crop, warp_face
 from .masks import DEFAULT_BLUR, MaskSpec, crop_masks, with_landmarks_68
 from .model_facts import kind_hint
 from .progress import ProgressCallback
 from .types import Face, FaceBatch, Identity
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_RESTORER = "gfpgan_1.4"
 DEFAULT_BLEND = 0.8
@@ -117,12 +121,14 @@ class DriftReport:
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """``images``: ``[H, W, 3]`` float32 per image; ``masks``: ``[H, W]`` float32, the applied weight (blend x mask, max over faces); ``drift``."""
+    """``images``: ``[H, W, 3]`` float32 per image; ``masks``: ``[H, W]`` float32, the applied weight (blend x mask,
+    max over faces); ``drift``; ``restored_counts`` per image; ``skipped``: faces left as they were (bad model output)."""
 
     images: tuple[NDArray[np.float32], ...]
     masks: tuple[NDArray[np.float32], ...]
     drift: DriftReport
     restored_counts: tuple[int, ...]
+    skipped: tuple[SkippedFace, ...] = ()
 
 
 def restore_crops(restorer: FaceModel, crops: NDArray[np.floating], fidelity: float = DEFAULT_FIDELITY) -> NDArray[np.float32]:
@@ -130,6 +136,7 @@ def restore_crops(restorer: FaceModel, crops: NDArray[np.floating], fidelity: fl
 
     Raises:
         InvalidArgumentError: not a restorer.
+        ModelOutputError: the restorer gave NaN/infinite values or an output of another size than its facts.
     """
     if restorer.facts.kind != "restorer":
         raise InvalidArgumentError(f"{restorer.name} is a {restorer.facts.kind}, not a face restorer. {kind_hint('restorer')}")
@@ -139,7 +146,7 @@ def restore_crops(restorer: FaceModel, crops: NDArray[np.floating], fidelity: fl
     extra = {"weight": np.array([fidelity], np.float64)} if restorer.has_input("weight") else None
     output = restorer.run(restorer.preprocess(crops), extra)[0]
     low, high = restorer.facts.output_range
-    output = (np.clip(np.nan_to_num(output, nan=0.5 * (low + high)), low, high) - low) / (high - low)  # NaN -> mid grey
+    output = (np.clip(output, low, high) - low) / (high - low)  # finite and of the facts' shape (runner checks)
     if restorer.facts.layout == "NCHW":
         output = output.transpose(0, 2, 3, 1)
     if restorer.facts.colour == "BGR":
@@ -199,8 +206,11 @@ def _restore_step(
     masks: list[NDArray[np.float32]],
     jobs: Sequence[tuple[int, Face]],
     settings: RestoreSettings,
-) -> None:
+) -> dict[int, str]:
     """Restore one face in each of several images (one job per image), cut from and pasted into ``outputs`` in place.
+
+    Returns ``{job number: reason}`` for the faces left as they were because a model output was bad
+    (``faults.per_item``: NaN, wrong shape).
 
     The crop comes from the current output (faces restored before it included); 68-point landmarks for an
     ``area`` mask from the original image, where the face was found.
@@ -213,11 +223,19 @@ def _restore_step(
         crops[number] = warp_face(outputs[image_index], matrix, size, "replicate")
         aligned.append(with_landmarks_68(face.with_alignment(matrix, size, template), settings.mask, originals[image_index]))
         matrices.append(matrix)
-    crop_mask = crop_masks(crops, aligned, settings.mask)
-    restored = restore_crops(restorer, crops, settings.fidelity)
-    for (image_index, _), matrix, crop, mask in zip(jobs, matrices, restored, crop_mask):
-        outputs[image_index], weight = paste_crop(outputs[image_index], crop, mask, matrix, settings.blend)
+
+    def run(indices: Sequence[int]) -> list[tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        picked = crops[list(indices)]
+        weights = crop_masks(picked, [aligned[index] for index in indices], settings.mask)
+        return list(zip(restore_crops(restorer, picked, settings.fidelity), weights))
+
+    results, problems = per_item(run, len(jobs))
+    for (image_index, _), matrix, result in zip(jobs, matrices, results):
+        if result is None:  # a bad model output: this face keeps its pixels
+            continue
+        outputs[image_index], weight = paste_crop(outputs[image_index], result[0], result[1], matrix, settings.blend)
         np.maximum(masks[image_index], weight, out=masks[image_index])
+    return problems
 
 
 def restore_faces(
@@ -257,16 +275,25 @@ def restore_faces(
     total, done = sum(len(image_faces) for image_faces in faces_per_image), 0
     if on_progress is not None:
         on_progress(0, total)
+    skipped: list[SkippedFace] = []
     for face_number in range(rounds):
         # FaceFusion's order: the k-th face is cut from the frame the (k-1)-th was pasted into; images are independent
         jobs = [(index, listed[face_number]) for index, listed in enumerate(faces_per_image) if len(listed) > face_number]
         for start in range(0, len(jobs), chosen.faces_per_step):
             step = jobs[start : start + chosen.faces_per_step]
-            _restore_step(restorer, originals, outputs, masks, step, chosen)
+            problems = _restore_step(restorer, originals, outputs, masks, step, chosen)
+            skipped.extend(SkippedFace("restore", step[job][0], face_number, reason) for job, reason in problems.items())
             done += len(step)
             if on_progress is not None:
                 on_progress(done, total)
+    for face in skipped:
+        logger.warning("%s", face.line())
+    left = {(face.image_index, face.face_index) for face in skipped}
+    restored = [
+        [face for number, face in enumerate(listed) if (index, number) not in left]
+        for index, listed in enumerate(faces_per_image)
+    ]
     drift = DriftReport()
     if recognizer is not None:
-        drift = measure_drift(recognizer, originals, outputs, faces_per_image, source)
-    return RestoreResult(tuple(outputs), tuple(masks), drift, tuple(len(f) for f in faces_per_image))
+        drift = measure_drift(recognizer, originals, outputs, restored, source)
+    return RestoreResult(tuple(outputs), tuple(masks), drift, tuple(len(f) for f in restored), tuple(skipped))

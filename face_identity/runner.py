@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ModelConversionError
-from .io_facts import IOFacts, check_io
+from .errors import ModelConversionError, ModelOutputError
+from .io_facts import IOFacts, check_io, check_outputs
 from .options import LoadKeywords, LoadOptions, load_options
 from .runtime import ModelSession, TensorInfo, graph_session, session_for_backend
 
@@ -94,6 +94,8 @@ class ModelRunner:
         input_names: the order ``run_outputs``/``run_tensors`` take their positional inputs in.
         batch_size: items per call: the graph's fixed batch axis, else the most the probe showed the
             conversion takes, else ``max_batch`` (``None``: the whole batch in one call).
+        io: the shapes the kind's facts state; every output is checked against them and for
+            finiteness (``io_facts.check_outputs``: ``ModelOutputError``).
     """
 
     def __init__(
@@ -103,9 +105,11 @@ class ModelRunner:
         *,
         input_names: Sequence[str] | None = None,
         max_batch: int | None = None,
+        io: IOFacts | None = None,
     ) -> None:
         self.model = model
         self.graph = graph
+        self.io = io
         self.input_names = tuple(input_names or [info.name for info in model.inputs])
         self.input_dtypes = {info.name: _NUMPY_DTYPES.get(info.type, np.float32) for info in model.inputs}
         first: TensorInfo | None = next((info for info in model.inputs if info.name == self.input_names[0]), None)
@@ -167,7 +171,12 @@ class ModelRunner:
         return f"ModelRunner({self.model.path.name!r}, {self.describe()})"
 
     def _outputs(self, outputs: list[Any]) -> list[Any]:
-        """Every output of every call, numpy or torch, passes here once (the place for output checks)."""
+        """Every output of every call, numpy or torch, passes here once: finite and of the stated shape.
+
+        Raises:
+            ModelOutputError: naming the file, the output and what is wrong (``io_facts.check_outputs``).
+        """
+        check_outputs(self.model, self.io, outputs)
         return outputs
 
     def _call(self, feeds: Mapping[str, NDArray[Any]]) -> list[NDArray[np.float32]]:
@@ -313,17 +322,18 @@ def _checked_candidate(
     per_call: Sequence[int | None],
     input_names: Sequence[str] | None,
     max_batch: int | None,
+    io: IOFacts | None = None,
 ) -> tuple[ModelRunner, str | None]:
     """The conversion as a runner at the first items-per-call that passes the probe, or the last one and what went wrong."""
     expected = _reference_outputs(reference, probe) if reference is not None else None
     tolerance = TORCH_MATCH_TOLERANCE[str(graph.dtype).removeprefix("torch.")]
     problem = "not run"
-    candidate = ModelRunner(model, graph, input_names=input_names)
+    candidate = ModelRunner(model, graph, input_names=input_names, io=io)
     for items in per_call:
-        candidate = ModelRunner(model, graph, input_names=input_names, max_batch=items or max_batch)
+        candidate = ModelRunner(model, graph, input_names=input_names, max_batch=items or max_batch, io=candidate.io)
         try:
             produced = candidate.run_feeds(probe.feeds, probe.batched)
-        except (RuntimeError, ValueError, KeyError, IndexError, ModelConversionError) as error:
+        except (RuntimeError, ValueError, KeyError, IndexError, ModelConversionError, ModelOutputError) as error:
             problem = f"fails at {items or 'all'} item(s) per call ({str(error)[:200]})"
             continue
         if expected is None:
@@ -369,7 +379,7 @@ def load_runner(
     """
     if io is not None:
         check_io(model, io)
-    runner = ModelRunner(model, input_names=input_names, max_batch=max_batch)
+    runner = ModelRunner(model, input_names=input_names, max_batch=max_batch, io=io)
     if backend not in ("torch", "auto") or probe is None:
         return runner
     from .convert import convert_model, torch_target
@@ -392,7 +402,7 @@ def load_runner(
             logger.warning("%s: onnxruntime is not installed, so the torch conversion is not compared with it", name)
         reference = runner if model.has_session else None
         candidate, problem = _checked_candidate(
-            model, graph, reference, probe if isinstance(probe, Probe) else probe(), per_call, input_names, max_batch
+            model, graph, reference, probe if isinstance(probe, Probe) else probe(), per_call, input_names, max_batch, io
         )
         if problem is not None:
             raise ModelConversionError(f"the torch conversion {problem}")

@@ -14,8 +14,10 @@ from ..face_identity import (
     FaceModel,
     Frames,
     MaskSpec,
+    SkippedFace,
     check_number,
     face_masks,
+    skipped_lines,
 )
 from . import sockets
 from .comfy import progress_hook, use_models
@@ -141,9 +143,11 @@ class FaceMask:
             parser=parser,
             landmarker=landmarker,
         )
-        masks = face_masks(frames, faces, spec, on_progress=progress_hook())
+        skipped: list[SkippedFace] = []
+        masks = face_masks(frames, faces, spec, on_progress=progress_hook(), skipped=skipped)
         previews = [
             frame * (1 - 0.5 * m[..., None]) + PREVIEW_COLOUR * 0.5 * m[..., None] for frame, m in zip(frames.floats(), masks)
         ]
         size = image_size(image)
-        return to_mask(masks, size), to_image(previews, size), spec, spec.describe()
+        info = "\n".join(filter(None, (spec.describe(), skipped_lines(skipped))))
+        return to_mask(masks, size), to_image(previews, size), spec, info

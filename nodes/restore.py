@@ -17,6 +17,7 @@ from ..face_identity import (
     RestoreSettings,
     check_number,
     restore_faces,
+    skipped_lines,
 )
 from . import sockets
 from .comfy import progress_hook, use_models
@@ -125,5 +126,5 @@ class FaceRestore:
             to_mask(result.masks, size),
             result.drift.to_before(),
             result.drift.source_after(),
-            result.drift.summary(),
+            "\n".join(filter(None, (result.drift.summary(), skipped_lines(result.skipped)))),
         )

@@ -32,6 +32,7 @@ from ..face_identity import (
     measure_retention,
     parse_index_list,
     retention_chart,
+    skipped_lines,
 )
 from . import sockets
 from .comfy import Progress, throw_if_interrupted, use_models
@@ -258,6 +259,8 @@ class FaceSwap:
         scores, summary, chart = _retention(
             frames, result, source, detector, recognizer if measure_retention else None, second_recognizer, second_source
         )
+        if result.skipped_faces:  # faces left as they were (a bad model output), named in the info output
+            summary = f"{summary}\n{skipped_lines(result.skipped_faces)}"
         assert isinstance(result.images, np.ndarray) and isinstance(result.masks, np.ndarray)  # one IMAGE: one size
         images, masks = batch_to_tensor(result.images), batch_to_tensor(result.masks)
         return images, masks, result.swapped_total, json.dumps(list(result.swapped_counts)), scores, summary, chart

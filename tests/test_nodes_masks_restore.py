@@ -171,3 +171,30 @@ def test_face_mask_and_restore_report_progress_and_honour_cancel(
     cancel["now"] = True
     with pytest.raises(_InterruptedError):
         nodes["FaceRestore"].restore(image, faces, restorer, 0.8, 0.5, 0.3, None, None, None)
+
+
+@pytest.mark.parametrize("node", ["FaceRestore", "FaceMask"])
+def test_a_model_giving_nan_is_named_in_the_info_output(
+    pack: Any, nodes: dict[str, Any], stand_ins: Path, shared_data: Path, node: str
+) -> None:
+    """Issue 23: a restorer/occluder whose output is NaN leaves the face as it was and the node's info output says why."""
+    from face_identity.devtools.faulty import with_fault
+
+    for name in ("gfpgan_1.4.onnx", "xseg_1.onnx"):
+        with_fault(stand_ins / name, stand_ins / name, "nan")
+    detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)
+    image = _photo(shared_data)
+    pipeline = pack.face_identity.pipeline
+    faces = pipeline.detect_faces(detector, [np.rint(image[0].numpy() * 255).astype(np.uint8)], pipeline.FaceSelection())
+    if node == "FaceRestore":
+        restorer, _ = nodes["LoadFaceRestorer"].load("gfpgan_1.4", "onnxruntime", "cpu", "float32")
+        output, _, _, _, info = nodes["FaceRestore"].restore(image, faces, restorer, 0.8, 0.5, 0.3, None, None, None)
+        assert torch.equal(output, image)
+    else:
+        occluder, _ = nodes["LoadFaceOccluder"].load("xseg_1", "onnxruntime", "cpu", "float32")
+        output, _, _, info = nodes["FaceMask"].mask(
+            image, faces, True, True, False, False, 0.3, 0, 0, 0, 0, "skin", "mouth", occluder, None, None
+        )
+        assert float(output.max()) == 0
+    assert torch.isfinite(output).all()
+    assert "image 0 face 0 skipped" in info and "NaN" in info and ".onnx" in info

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import InvalidImageError, ModelMismatchError
+from ..errors import InvalidImageError, ModelMismatchError, ModelOutputError
 from ..runner import ModelRunner
 from ..runtime import ModelSession
 from ..types import Face, RGBImage
@@ -94,7 +94,10 @@ class FaceDetector:
         blob = image_blob(canvas, self.input_mean, self.input_std, self._input_dtype)
         outputs = self.backend.run_feeds({self._input_name: blob}, ())
         if self.family == "scrfd":
-            boxes, scores, landmarks = decode_scrfd(outputs, canvas_size[1], canvas_size[0], score_threshold)
+            try:
+                boxes, scores, landmarks = decode_scrfd(outputs, canvas_size[1], canvas_size[0], score_threshold)
+            except ModelOutputError as error:
+                raise ModelOutputError(f"{self.model.path.name}: {error}") from error
         else:
             boxes, scores, landmarks = decode_yoloface(outputs, score_threshold)
         assert landmarks is not None  # landmark-less layouts are refused in __init__

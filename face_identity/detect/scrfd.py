@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import ModelMismatchError
+from ..errors import ModelMismatchError, ModelOutputError
 from .postprocess import anchor_centres
 
 _LAYOUTS: dict[int, tuple[tuple[int, ...], int, bool]] = {
@@ -41,6 +41,9 @@ def decode_scrfd(
 
     Returns:
         ``(boxes [N, 4], scores [N], landmarks [N, 5, 2] or None)`` float32.
+
+    Raises:
+        ModelOutputError: an output holds another number of anchors than the input size implies.
     """
     strides, anchors_per_cell, has_landmarks = layout_for_outputs(len(outputs))
     levels = len(strides)
@@ -55,7 +58,7 @@ def decode_scrfd(
         height, width = input_height // stride, input_width // stride
         centres = anchor_centres(height, width, stride, anchors_per_cell)
         if centres.shape[0] != scores.shape[0]:
-            raise ModelMismatchError(
+            raise ModelOutputError(
                 f"detector output for stride {stride} has {scores.shape[0]} anchors, expected {centres.shape[0]} "
                 f"for a {input_width}x{input_height} input; the file's layout is not SCRFD's"
             )

@@ -285,6 +285,7 @@ def build_embedding_swapper_like(
     embedding_space: str | None = None,
     plain_output: tuple[Sequence[float], Sequence[float]] | None = None,
     float16_outputs: bool = False,
+    dimension: int = 512,
 ) -> Path:
     """Write a swapper with FaceFusion's embedding-driven swappers' I/O: ``source`` ``[1, 512]`` and
     ``target`` ``[1, 3, S, S]`` float32 in, ``output`` ``[1, 3, S, S]`` float32 out (and ``mask``
@@ -298,13 +299,14 @@ def build_embedding_swapper_like(
       (a soft disc, like a learned face mask).
     ``embedding_space``: the identity space the file declares (ONNX metadata), for stand-ins.
     ``float16_outputs``: the outputs are cast to float16 (an fp16 export wrapped to take float32 inputs).
+    ``dimension``: the ``source`` vector's length (512 for every family; another value makes a mismatched file).
     """
     from onnx import TensorProto, helper
 
     if mode not in ("identity", "linear"):
         raise ValueError(f"mode must be identity or linear, got {mode!r}")
     builder = _GraphBuilder(np.random.default_rng(seed))
-    weights = embedding_swapper_weights(seed)
+    weights = embedding_swapper_weights(seed, dimension)
     style = builder.node("Gemm", ["source", builder.constant("A", weights)])
     style = builder.node("Reshape", [style, builder.constant("shape", np.array([1, 3, 1, 1], np.int64))])
     if mode == "identity":
@@ -337,7 +339,7 @@ def build_embedding_swapper_like(
         named(builder.node("Add", [zero, builder.constant("disc", disc)]), "mask")
         outputs.append(helper.make_tensor_value_info("mask", element, [1, 1, size, size]))
     inputs = [
-        helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512]),
+        helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, dimension]),
         helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, size, size]),
     ]
     model = _model(builder, inputs, outputs)

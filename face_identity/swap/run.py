@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from ..align import alignment_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
+from ..faults import SkippedFace, per_item
 from ..frames import Frames
 from ..geometry import paste_back, paste_crop, warp_face
 from ..images import as_rgb_uint8
@@ -205,12 +206,14 @@ class SwapResult(SwapCounts):
     - ``swapped_counts``: faces swapped per image.
     - ``targets``: the swapped faces per image, with the matrix of their swap crop
       (``align_matrix``, ``crop_size = pixel_boost * swapper.input_size``, ``template = swapper.template``).
+    - ``skipped_faces``: faces left as they were because a model output was bad (NaN, wrong shape), with the reason.
     """
 
     images: tuple[FloatImage, ...]
     masks: tuple[NDArray[np.float32], ...]
     swapped_counts: tuple[int, ...]
     targets: tuple[tuple[Face, ...], ...]
+    skipped_faces: tuple[SkippedFace, ...] = ()
 
 
 def _target_latents(
@@ -255,8 +258,12 @@ def _swap_round(
     masks: list[NDArray[np.float32]],
     jobs: Sequence[tuple[int, Face, NDArray[np.float32]]],
     settings: SwapSettings,
-) -> list[Face]:
-    """Swap one face in each of several images (one job per image), updating ``frames`` and ``masks`` in place."""
+) -> tuple[list[Face], dict[int, str]]:
+    """Swap one face in each of several images (one job per image), updating ``frames`` and ``masks`` in place.
+
+    Returns the aligned faces and ``{job number: reason}`` for the faces left as they were because a
+    model output (swapper, occluder, parser, landmarker) was bad (``faults.per_item``).
+    """
     factor = settings.pixel_boost
     crop_size = swapper.input_size * factor
     style = paste_style(swapper, settings)
@@ -270,35 +277,51 @@ def _swap_round(
         matrices.append(matrix)
         crops.append(crop)
         aligned.append(face.with_alignment(matrix, crop_size, swapper.template))
-        if spec is not None:
-            aligned[-1] = with_landmarks_68(aligned[-1], spec, frames[image_index])
-    # FaceFusion's swap_face: box and occlusion judge the target crop as it is, before the swap.
-    spec_masks = None if spec is None else crop_masks(np.stack(crops), aligned, spec, PRE_SWAP_TYPES)
-    swapped_tiles, learned_tiles = swapper.swap_crops_masked(np.concatenate(tiles), np.concatenate(latents))
-    if not settings.learned_mask:
-        learned_tiles = None
-    spans = [slice(number * factor * factor, (number + 1) * factor * factor) for number in range(len(jobs))]
-    swapped_crops = [merge_pixel_boost(swapped_tiles[span], factor) for span in spans]
-    if spec is not None and spec_masks is not None:
-        # region (face parser) and area (68 points) judge the swapped crop, after the swap
-        spec_masks = np.minimum(spec_masks, crop_masks(np.stack(swapped_crops), aligned, spec, POST_SWAP_TYPES))
-    for job_number, (image_index, face, _) in enumerate(jobs):
-        matrix, span = matrices[job_number], spans[job_number]
-        combined = None if learned_tiles is None else merge_pixel_boost(learned_tiles[span][..., None], factor)[..., 0]
-        if spec_masks is not None:
-            combined = spec_masks[job_number] if combined is None else np.minimum(combined, spec_masks[job_number])
+    boxes = factor * factor
+
+    def run(indices: Sequence[int]) -> list[tuple[FloatImage, NDArray[np.float32] | None]]:
+        picked = list(indices)
+        if spec is not None:  # the 68-point landmarker runs here, per face, so a bad output skips only its face
+            for number in picked:
+                aligned[number] = with_landmarks_68(aligned[number], spec, frames[jobs[number][0]])
+        faces = [aligned[number] for number in picked]
+        # FaceFusion's swap_face: box and occlusion judge the target crop as it is, before the swap.
+        spec_masks = None if spec is None else crop_masks(np.stack([crops[n] for n in picked]), faces, spec, PRE_SWAP_TYPES)
+        swapped_tiles, learned_tiles = swapper.swap_crops_masked(
+            np.concatenate([tiles[n] for n in picked]), np.concatenate([latents[n] for n in picked])
+        )
+        spans = [slice(number * boxes, (number + 1) * boxes) for number in range(len(picked))]
+        swapped_crops = [merge_pixel_boost(swapped_tiles[span], factor) for span in spans]
+        if spec is not None and spec_masks is not None:
+            # region (face parser) and area (68 points) judge the swapped crop, after the swap
+            spec_masks = np.minimum(spec_masks, crop_masks(np.stack(swapped_crops), faces, spec, POST_SWAP_TYPES))
+        results = []
+        for number, span in enumerate(spans):
+            combined = None
+            if settings.learned_mask and learned_tiles is not None:
+                combined = merge_pixel_boost(learned_tiles[span][..., None], factor)[..., 0]
+            if spec_masks is not None:
+                combined = spec_masks[number] if combined is None else np.minimum(combined, spec_masks[number])
+            results.append((swapped_crops[number], combined))
+        return results
+
+    outcomes, problems = per_item(run, len(jobs))
+    for job_number, ((image_index, face, _), outcome) in enumerate(zip(jobs, outcomes)):
+        if outcome is None:  # a bad model output: this face keeps its pixels
+            continue
+        matrix, (swapped_crop, combined) = matrices[job_number], outcome
         area = face_area_mask(landmarks_in_crop(face.landmarks, matrix), crop_size) if settings.face_area_mask else None
         if style == "facefusion":
             assert combined is not None  # the spec always gives a mask under the facefusion paste
             if area is not None:
                 combined = np.minimum(combined, smooth_threshold(area))
-            frames[image_index], face_mask = paste_crop(frames[image_index], swapped_crops[job_number], combined, matrix)
+            frames[image_index], face_mask = paste_crop(frames[image_index], swapped_crop, combined, matrix)
         else:
             frames[image_index], face_mask = paste_back(
-                frames[image_index], swapped_crops[job_number], matrix, area, settings.mask_blur, combined
+                frames[image_index], swapped_crop, matrix, area, settings.mask_blur, combined
             )
         np.maximum(masks[image_index], face_mask, out=masks[image_index])
-    return aligned
+    return aligned, problems
 
 
 def swap_faces(
@@ -347,6 +370,7 @@ def swap_faces(
     latents = _target_latents(swapper, source_latent, uint8_images, frames, faces_per_image, settings, recognizer)
     masks = [np.zeros(frame.shape[:2], dtype=np.float32) for frame in frames]
     swapped: list[list[Face]] = [[] for _ in frames]
+    skipped: list[SkippedFace] = []
     rounds = max((len(faces) for faces in faces_per_image), default=0)
     for face_number in range(rounds):
         jobs = [
@@ -356,8 +380,13 @@ def swap_faces(
         ]
         for start in range(0, len(jobs), CROPS_PER_STEP):
             step = jobs[start : start + CROPS_PER_STEP]
-            for (image_index, _, _), face in zip(step, _swap_round(swapper, frames, masks, step, settings), strict=True):
-                swapped[image_index].append(face)
+            aligned, problems = _swap_round(swapper, frames, masks, step, settings)
+            for job_number, ((image_index, _, _), face) in enumerate(zip(step, aligned, strict=True)):
+                if job_number in problems:
+                    skipped.append(SkippedFace("swap", image_index, face_number, problems[job_number]))
+                    logger.warning("%s", skipped[-1].line())
+                else:
+                    swapped[image_index].append(face)
     counts = tuple(len(faces) for faces in swapped)
     logger.debug("swapped %d face(s) in %d image(s); %d image(s) unchanged", sum(counts), len(frames), counts.count(0))
-    return SwapResult(tuple(frames), tuple(masks), counts, tuple(tuple(faces) for faces in swapped))
+    return SwapResult(tuple(frames), tuple(masks), counts, tuple(tuple(faces) for faces in swapped), tuple(skipped))

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, ModelOutputError
+from ..faults import SkippedFace
 from ..frames import DEFAULT_MEMORY_BUDGET_MB, Frames, frames_per_chunk
 from ..protocols import Detector, Recognizer
-from ..types import Face, FloatImage, Identity
+from ..types import Face, FloatImage, Identity, RGBImage
 from .run import DEFAULT_SWAP, SwapCounts, Swapper, SwapSettings, swap_faces
 from .targets import EVERY_TARGET, TargetSelection, select_targets
 
@@ -39,12 +40,34 @@ class SwappedBatch(SwapCounts):
       (maximum) of its paste masks.
     - ``swapped_counts``: faces swapped per frame. ``targets``: the swapped faces per frame, with
       the matrix of their swap crop (as ``SwapResult.targets``) and their frame's batch index.
+    - ``skipped_faces``: faces left as they were because a model output was bad, by batch frame index.
     """
 
     images: NDArray[np.float32] | tuple[FloatImage, ...]
     masks: NDArray[np.float32] | tuple[NDArray[np.float32], ...]
     swapped_counts: tuple[int, ...]
     targets: tuple[tuple[Face, ...], ...]
+    skipped_faces: tuple[SkippedFace, ...] = ()
+
+
+def _detect_each(
+    detector: Detector, images: list[RGBImage], hooks: dict[str, Any], start: int, skipped: list[SkippedFace]
+) -> list[list[Face]]:
+    """``detector.detect_batch``; when a detector output is bad (``ModelOutputError``), frame by frame: a frame
+    whose own detection is bad gets no face (left unchanged) and a ``SkippedFace`` (face index -1), the others go on."""
+    try:
+        return detector.detect_batch(images, **hooks)
+    except ModelOutputError:
+        pass
+    found: list[list[Face]] = []
+    for offset, image in enumerate(images):
+        try:
+            found.append([replace(face, image_index=offset) for face in detector.detect_batch([image])[0]])
+        except ModelOutputError as error:
+            found.append([])
+            skipped.append(SkippedFace("detect", start + offset, -1, str(error)))
+            logger.warning("%s", skipped[-1].line())
+    return found
 
 
 def _output(given: NDArray[np.float32] | None, shape: tuple[int, ...], name: str) -> NDArray[np.float32]:
@@ -119,18 +142,20 @@ def detect_and_swap(
     step = chunk_frames or frames_per_chunk(*largest, memory_budget_mb)
     counts: list[int] = []
     targets: list[tuple[Face, ...]] = []
+    skipped: list[SkippedFace] = []
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
     for start, stop in frames.chunks(step):
         if check_cancel is not None:
             check_cancel()
         uint8_frames = frames.uint8(start, stop)
-        detected = detector.detect_batch(uint8_frames, **hooks)
+        detected = _detect_each(detector, uint8_frames, hooks, start, skipped)
         chosen = select_targets(uint8_frames, detected, selection, reference_recognizer or recognizer)
         result = swap_faces(swapper, frames.window(start, stop), source, chosen, settings, recognizer, uint8_frames)
         for offset, (frame, mask) in enumerate(zip(result.images, result.masks, strict=True)):
             swapped[start + offset] = frame
             masks[start + offset] = mask
         counts.extend(result.swapped_counts)
+        skipped.extend(replace(face, image_index=start + face.image_index) for face in result.skipped_faces)
         # Detection numbers the frames of a chunk from 0; the batch's faces carry their frame's batch index.
         targets.extend(
             tuple(replace(face, image_index=start + offset) for face in faces) for offset, faces in enumerate(result.targets)
@@ -140,4 +165,4 @@ def detect_and_swap(
     logger.debug("detect and swap: %d frame(s) in chunks of %d; %d face(s) swapped", count, step, sum(counts))
     if not uniform:
         swapped, masks = tuple(swapped), tuple(masks)
-    return SwappedBatch(swapped, masks, tuple(counts), tuple(targets))
+    return SwappedBatch(swapped, masks, tuple(counts), tuple(targets), tuple(skipped))
