@@ -20,6 +20,7 @@ import numpy as np
 
 from .embed import ArcFaceRecognizer
 from .errors import InvalidArgumentError, NoFaceFoundError
+from .faults import SkippedFace
 from .frames import Frames
 from .pipeline import analyze
 from .protocols import Detector
@@ -38,11 +39,13 @@ class Identification:
     - ``source``: how the batch was embedded (``EmbedSource``).
     - ``faces``: the faces per source image, aligned (``None`` for aligned crops given without faces).
     - ``identity``: one row per face, image by image; ``None`` when no image had a face.
+    - ``skipped``: faces whose recognizer output was unusable (NaN, wrong shape), left out of both and flagged.
     """
 
     source: EmbedSource
     faces: FaceBatch | None
     identity: Identity | None
+    skipped: tuple[SkippedFace, ...] = ()
 
 
 def _crops_for(faces: FaceBatch, count: int, size: tuple[int, int], recognizer: ArcFaceRecognizer) -> bool:
@@ -158,7 +161,7 @@ def identify(
         progress = _Progress(frames.count, on_progress)
         given = faces if source == "faces" else None
         analysis = analyze(detector, recognizer, frames, selection, flip, faces=given, on_frames_done=progress, context=context)
-        return Identification(source, analysis.faces, analysis.identity)
+        return Identification(source, analysis.faces, analysis.identity, analysis.skipped)
     crops = frames.uint8()
     face_list = faces.all_faces() if faces is not None else None
     if face_list is not None:

@@ -30,6 +30,7 @@ from .align import alignment_matrix, warp_faces_torch
 from .detect import TorchFaceDetector
 from .embed import EmbeddingResult
 from .errors import InvalidArgumentError
+from .faults import SkippedFace, per_item
 from .frames import DEFAULT_MEMORY_BUDGET_MB, Frames, frames_per_chunk
 from .protocols import Detector, Recognizer
 from .select import EVERY_FACE, FaceSelection
@@ -54,6 +55,8 @@ class Analysis:
 
     faces: FaceBatch
     identity: Identity | None
+    skipped: tuple[SkippedFace, ...] = ()
+    """Faces whose recognizer output was unusable (NaN, wrong shape): left out of ``faces`` and ``identity``."""
 
     def rows_of_image(self, image_index: int) -> list[int]:
         """Identity rows belonging to one image, in face order."""
@@ -102,6 +105,9 @@ class _EmbeddingQueue:
         self.pending: list[Any] = []
         self.pending_count = 0
         self.raw: list[NDArray[np.float32]] = []
+        self.embedded = 0
+        self.problems: dict[int, str] = {}
+        """Face number (in queue order) -> why its output was unusable; its row holds NaN until ``analyze`` drops it."""
 
     def add(self, crops: Any) -> None:
         if crops.shape[0]:
@@ -126,7 +132,12 @@ class _EmbeddingQueue:
         take = self.pending_count if final else (self.pending_count // batch) * batch
         if take:
             embed = self.recognizer.embed_crops if on_host else _tensor_embedder(self.recognizer)
-            self.raw.append(embed(crops[:take], flip=self.flip).raw)
+            part = crops[:take]
+            rows, problems = per_item(lambda items: list(embed(part[list(items)], flip=self.flip).raw), take)
+            nan_row = np.full(self.recognizer.dimension, np.nan, np.float32)
+            self.raw.append(np.stack([nan_row if row is None else row for row in rows]).astype(np.float32))
+            self.problems.update({self.embedded + item: reason for item, reason in problems.items()})
+            self.embedded += take
         rest = crops[take:]
         self.pending = [rest] if rest.shape[0] else []
         self.pending_count = int(rest.shape[0])
@@ -190,7 +201,7 @@ def _stream(
     memory_budget_mb: float,
     on_frames_done: Callable[[int], None] | None,
     on_image_done: Callable[[int], None] | None = None,
-) -> tuple[FaceBatch, EmbeddingResult | None]:
+) -> tuple[FaceBatch, EmbeddingResult | None, dict[int, str]]:
     """Faces per frame (detected and selected, or ``given``), aligned and embedded when there is a recognizer."""
     if align_on not in ("auto", "device", "host"):
         raise InvalidArgumentError(f"align_on must be auto, device or host, got {align_on!r}")
@@ -239,7 +250,7 @@ def _stream(
         if on_frames_done is not None:
             on_frames_done(stop - start)
     batch = FaceBatch(tuple(per_frame), tuple(frames.sizes))
-    return batch, (queue.finish() if queue is not None else None)
+    return batch, (queue.finish() if queue is not None else None), (queue.problems if queue is not None else {})
 
 
 def detect_faces(
@@ -263,7 +274,7 @@ def detect_faces(
         InvalidImageError: refused by the input policy (``frames.Frames.of``, naming ``context``).
     """
     frames = Frames.of(images, context)
-    faces, _ = _stream(
+    faces, _, _ = _stream(
         detector,
         None,
         frames,
@@ -329,11 +340,33 @@ def analyze(
         raise InvalidArgumentError(f"{context}: give a detector or the faces found on these images")
     if faces is not None and len(faces) != frames.count:
         raise InvalidArgumentError(f"{context}: faces of {len(faces)} image(s) for {frames.count} image(s)")
-    found, result = _stream(
+    found, result, problems = _stream(
         detector, recognizer, frames, faces, selection, flip, device, align_on, chunk_frames, memory_budget_mb, on_frames_done
     )
     assert result is not None
+    found, result, face_indices, skipped = _without_bad_embeddings(found, result, problems)
     if found.face_count == 0:
-        return Analysis(found, None)
-    face_indices = [index for image_faces in found.faces_per_image for index in range(len(image_faces))]
-    return Analysis(found, recognizer.identity(result, found.all_faces(), face_indices))
+        return Analysis(found, None, skipped)
+    return Analysis(found, recognizer.identity(result, found.all_faces(), face_indices), skipped)
+
+
+def _without_bad_embeddings(
+    found: FaceBatch, result: EmbeddingResult, problems: dict[int, str]
+) -> tuple[FaceBatch, EmbeddingResult, list[int], tuple[SkippedFace, ...]]:
+    """Drop the faces whose recognizer output was unusable, flagged; the others keep their face index in their image.
+
+    Returns:
+        (the faces left, their embeddings, each one's face index in its image, the skipped faces).
+    """
+    numbered = [(image, index, face) for image, faces in enumerate(found.faces_per_image) for index, face in enumerate(faces)]
+    if not problems:
+        return found, result, [index for _, index, _ in numbered], ()
+    skipped = tuple(SkippedFace("embed", numbered[n][0], numbered[n][1], reason) for n, reason in sorted(problems.items()))
+    for face in skipped:
+        logger.warning("%s", face.line())
+    keep = [n for n in range(len(numbered)) if n not in problems]
+    per_image: list[list[Face]] = [[] for _ in found.faces_per_image]
+    for n in keep:
+        per_image[numbered[n][0]].append(numbered[n][2])
+    kept = FaceBatch(tuple(tuple(faces) for faces in per_image), found.image_sizes)
+    return kept, EmbeddingResult.from_raw(result.raw[keep]), [numbered[n][1] for n in keep], skipped

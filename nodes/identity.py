@@ -27,6 +27,7 @@ from ..face_identity import (
     similarity,
     similarity_chart,
     similarity_matrix,
+    skipped_lines,
     verdict,
 )
 from . import sockets
@@ -102,18 +103,20 @@ class FaceEmbed:
             assert identity is not None  # every aligned crop is one face
             return identity, len(identity), f"{len(identity)} aligned crop(s) | space {identity.model_id}"
         assert outcome.faces is not None  # detected or given faces come back
-        return _embedding_outputs(outcome.faces, outcome.identity)
+        return _embedding_outputs(outcome.faces, outcome.identity, skipped_lines(outcome.skipped))
 
 
-def _embedding_outputs(faces: FaceBatch, identity: Identity | None) -> tuple[Identity, int, str]:
-    """Face Embed's outputs, or NoFaceFoundError when no image of the batch had a face."""
+def _embedding_outputs(faces: FaceBatch, identity: Identity | None, skipped: str = "") -> tuple[Identity, int, str]:
+    """Face Embed's outputs, or NoFaceFoundError when no image of the batch had a face (``skipped``: faces left out, named)."""
     if identity is None:
         raise NoFaceFoundError(
             f"Face Embed: no face in any of the {len(faces)} image(s). Lower the detector's score threshold, or use larger, frontal photos."
+            + (f" Skipped: {skipped}" if skipped else "")
         )
     empty = [str(i) for i, image_faces in enumerate(faces.faces_per_image) if not image_faces]
     info = f"{len(identity)} face(s) from {len(faces) - len(empty)} image(s) | space {identity.model_id}"
-    return identity, len(identity), info + (f" | no face in image(s) {', '.join(empty[:64])}" if empty else "")
+    info += f" | no face in image(s) {', '.join(empty[:64])}" if empty else ""
+    return identity, len(identity), info + (f"\n{skipped}" if skipped else "")
 
 
 def _row_labels(identity: Identity) -> list[str]:

@@ -242,3 +242,23 @@ def test_the_torch_backend_checks_its_outputs_too(tmp_path: Path) -> None:
     assert np.isfinite(restorer.run(np.full((1, 3, 512, 512), 0.5, np.float32))[0]).all()
     with pytest.raises(ModelOutputError, match=r"gfpgan_1\.4\.onnx .*NaN"):
         restorer.run(np.full((1, 3, 512, 512), -0.9, np.float32))
+
+
+def test_a_recognizer_giving_nan_for_one_face_leaves_out_and_flags_only_that_face(tmp_path: Path) -> None:
+    """Embedding (analyze / Face Embed): the face whose embedding is NaN is left out of the faces and the identity,
+    named in ``skipped``; the other face keeps its row and its face index. (A wrong output size already fails at
+    load: a recognizer runs once there to learn its embedding length.)"""
+    from face_identity.pipeline import analyze
+
+    good = synthetic.build_iresnet(tmp_path / "good" / "arcface_w600k_r50.onnx", synthetic.TINY_IRESNET)
+    recognizer = load_recognizer(with_fault(good, tmp_path / "arcface_w600k_r50.onnx", "nan", threshold=-0.5), **OPTIONS)
+    image = np.rint(_image() * 255).astype(np.uint8)
+    analysis = analyze(None, recognizer, [image], faces=FaceBatch((tuple(FACES),), ((HEIGHT, WIDTH),)))
+    assert [(face.stage, face.image_index, face.face_index) for face in analysis.skipped] == [("embed", 0, 0)]
+    assert "NaN" in analysis.skipped[0].reason and ".onnx" in analysis.skipped[0].reason
+    assert analysis.identity is not None and len(analysis.identity) == 1
+    assert analysis.identity.face_indices.tolist() == [1] and np.isfinite(analysis.identity.embeddings).all()
+    assert [len(faces) for faces in analysis.faces.faces_per_image] == [1]
+    whole = analyze(None, load_recognizer(good, **OPTIONS), [image], faces=FaceBatch((tuple(FACES),), ((HEIGHT, WIDTH),)))
+    assert whole.skipped == () and whole.identity is not None
+    np.testing.assert_allclose(analysis.identity.embeddings[0], whole.identity.embeddings[1], atol=1e-6)  # same row as unbroken
