@@ -7,6 +7,7 @@ import socket
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -328,6 +329,20 @@ def load_pack_module() -> object:
 def pack() -> object:
     """The node pack package (``pack.NODE_CLASS_MAPPINGS``, ``pack.face_identity``, ``pack.nodes``)."""
     return load_pack_module()
+
+
+@pytest.fixture
+def nodes(pack: Any) -> dict[str, Any]:
+    """Node instances by short name (the id without the prefix)."""
+    return {key.removeprefix("FaceIdentity_"): cls() for key, cls in pack.NODE_CLASS_MAPPINGS.items()}
+
+
+@pytest.fixture
+def loaded(nodes: dict[str, Any], model_folder: Path) -> tuple[Any, Any]:
+    """The recognizer and detector loaded by their nodes from ``model_folder`` on the CPU."""
+    recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "cpu", "float32", 0, False)
+    detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)
+    return recognizer, detector
 
 
 def stand_in_space(model: Path) -> str:

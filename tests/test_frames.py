@@ -114,18 +114,6 @@ class Counter:
 
 
 @pytest.fixture
-def nodes(pack: Any) -> dict[str, Any]:
-    return {key.removeprefix("FaceIdentity_"): cls() for key, cls in pack.NODE_CLASS_MAPPINGS.items()}
-
-
-@pytest.fixture
-def loaded(nodes: dict[str, Any], model_folder: Path) -> tuple[Any, Any]:
-    recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "cpu", "float32", 0, False)
-    detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)
-    return recognizer, detector
-
-
-@pytest.fixture
 def group(shared_data: Path) -> Iterator[Any]:
     torch = pytest.importorskip("torch")
     from face_identity.images import read_image

@@ -24,12 +24,6 @@ def photo(shared_data: Path, relative: str) -> torch.Tensor:
 
 
 @pytest.fixture
-def nodes(pack: Any) -> dict[str, Any]:
-    """Node instances by short name (the id without the prefix)."""
-    return {key.removeprefix("FaceIdentity_"): cls() for key, cls in pack.NODE_CLASS_MAPPINGS.items()}
-
-
-@pytest.fixture
 def loaded(nodes: dict[str, Any], model_folder: Path) -> tuple[Any, Any]:
     recognizer, info = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "cpu", "float32", 0, False)
     assert "onnxruntime" in info and "providers: CPU" in info and "space arcface_w600k_r50" in info

@@ -18,11 +18,6 @@ NEW_NODES = ("LoadFaceLandmarker", "LoadFaceOccluder", "LoadFaceParser", "LoadFa
 
 
 @pytest.fixture
-def nodes(pack: Any) -> dict[str, Any]:
-    return {key.removeprefix("FaceIdentity_"): cls() for key, cls in pack.NODE_CLASS_MAPPINGS.items()}
-
-
-@pytest.fixture
 def stand_ins(model_folder: Path, shared_data: Path) -> Path:
     """The model folder with synthetic XSeg/BiSeNet/GFPGAN stand-ins under catalog names, and the real PFLD."""
     synthetic_masks.build_xseg_like(model_folder / "xseg_1.onnx")

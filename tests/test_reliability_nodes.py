@@ -21,18 +21,6 @@ def photo(shared_data: Path, relative: str) -> torch.Tensor:
 
 
 @pytest.fixture
-def nodes(pack: Any) -> dict[str, Any]:
-    return {key.removeprefix("FaceIdentity_"): cls() for key, cls in pack.NODE_CLASS_MAPPINGS.items()}
-
-
-@pytest.fixture
-def loaded(nodes: dict[str, Any], model_folder: Path) -> tuple[Any, Any]:
-    recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "cpu", "float32", 0, False)
-    detector, _ = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "cpu", False)
-    return recognizer, detector
-
-
-@pytest.fixture
 def errors(pack: Any) -> Any:
     return pack.face_identity.errors
 
