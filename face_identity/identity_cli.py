@@ -80,16 +80,16 @@ def command_build(args: argparse.Namespace) -> int:
     detector, recognizer = load_models_from(args)
     rows: list[Identity] = []
     used: list[str] = []
-    failed: list[str] = []
+    failed = 0
     for number, photo in enumerate(photos, start=1):
         try:
             analysis = analyze(detector, recognizer, [read_image(photo)], FaceSelection(max_faces=1), flip=args.flip)
         except FaceIdentityError as error:
-            failed.append(f"{photo}: {error}")
+            failed += 1
             _say(f"[{number}/{len(photos)}] {photo}: skipped ({error})")
             continue
         if analysis.identity is None:
-            failed.append(f"{photo}: no face found")
+            failed += 1
             _say(f"[{number}/{len(photos)}] {photo}: skipped (no face found; try --det-thresh 0.3)")
             continue
         rows.append(analysis.identity)
