@@ -203,8 +203,3 @@ class Frames:
             groups.append((tensor, list(range(index, end))))
             index = end
         return groups
-
-
-def as_frames(images: Any, context: str = "images") -> Frames:
-    """``Frames.of`` (the name stages use on their argument)."""
-    return Frames.of(images, context)
