@@ -32,6 +32,19 @@ CORE_NODES: dict[str, dict[str, Any]] = {
         "outputs": [("IMAGE", "IMAGE")],
     },
     "MaskPreview": {"inputs": [("mask", "MASK")], "widgets": [], "outputs": []},
+    "LoadVideo": {"inputs": [], "widgets": ["file", "upload"], "outputs": [("VIDEO", "VIDEO")]},
+    "GetVideoComponents": {
+        "inputs": [("video", "VIDEO")],
+        "widgets": [],
+        "outputs": [("images", "IMAGE"), ("audio", "AUDIO"), ("fps", "FLOAT")],
+    },
+    "CreateVideo": {
+        "inputs": [("images", "IMAGE"), ("audio", "AUDIO")],
+        "widgets": ["fps"],
+        "widget_types": {"fps": "FLOAT"},
+        "outputs": [("VIDEO", "VIDEO")],
+    },
+    "SaveVideo": {"inputs": [("video", "VIDEO")], "widgets": ["filename_prefix", "format", "codec"], "outputs": []},
 }
 FRONTEND_ONLY = ("Note",)
 """Nodes the frontend draws but never queues (no /object_info entry, absent from the API twin)."""
@@ -123,7 +136,12 @@ class Workflow:
         schema = node_schema(node_type)
         socket_names = {name for name, _ in schema["inputs"]}
         for key, value in values.items():
-            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Node):
+            if isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], Node):  # (node, slot, widget value)
+                if key not in schema.get("widget_types", {}):
+                    raise KeyError(f"{node_type} has no linkable widget {key!r}")
+                node.links[key] = (value[0].id, value[1])
+                node.values[key] = value[2]  # kept in widgets_values, as the frontend saves a linked widget
+            elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Node):
                 if key not in socket_names:
                     raise KeyError(f"{node_type} has no input socket {key!r}")
                 node.links[key] = (value[0].id, value[1])
@@ -152,7 +170,7 @@ class Workflow:
         links, link_rows = {}, []
         for node in self.nodes:
             schema = node_schema(node.type)
-            shown = [(name, kind) for name, kind in schema["inputs"] if name in node.links or not _optional(node.type, name)]
+            shown = _shown_inputs(node, schema)
             for index, (name, _kind) in enumerate(shown):
                 if name in node.links:
                     source_id, slot = node.links[name]
@@ -164,11 +182,12 @@ class Workflow:
         ui_nodes = []
         for order, node in enumerate(self.nodes):
             schema = node_schema(node.type)
-            inputs = [
-                {"name": name, "type": kind, "link": links.get((node.id, name))}
-                for name, kind in schema["inputs"]
-                if name in node.links or not _optional(node.type, name)
+            inputs: list[dict[str, Any]] = [
+                {"name": name, "type": kind, "link": links.get((node.id, name))} for name, kind in _shown_inputs(node, schema)
             ]
+            for entry in inputs:
+                if entry["name"] in schema.get("widget_types", {}):
+                    entry["widget"] = {"name": entry["name"]}  # a widget fed by a link
             outputs = []
             for slot, (name, kind) in enumerate(schema["outputs"]):
                 targets = [row[0] for row in link_rows if row[1] == node.id and row[2] == slot]
@@ -223,6 +242,13 @@ class Workflow:
             "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}},
             "version": 0.4,
         }
+
+
+def _shown_inputs(node: Node, schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """The input slots the frontend saves, in slot order: sockets (linked or required), then widgets fed by a link."""
+    sockets = [(name, kind) for name, kind in schema["inputs"] if name in node.links or not _optional(node.type, name)]
+    widgets = [(name, kind) for name, kind in schema.get("widget_types", {}).items() if name in node.links]
+    return sockets + widgets
 
 
 def _optional(node_type: str, name: str) -> bool:

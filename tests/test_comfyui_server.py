@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_INPUTS, REPO_ROOT, build_stand_in_mask_models, build_stand_in_swappers
+from conftest import REPO_ROOT, build_stand_in_mask_models, build_stand_in_swappers, fill_example_inputs
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
 pytestmark = [
@@ -66,8 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     shutil.copy(shared_data / "models" / "scrfd_2.5g_bnkps_640.onnx", models / "retinaface_10g.onnx")
     build_stand_in_swappers(models)  # inswapper, HyperSwap, SimSwap + crossface stand-ins taking the stand-in recognizer's space
     build_stand_in_mask_models(models)  # xseg_1, bisenet_resnet_34, gfpgan_1.4 stand-ins with the real I/O
-    for name, source in EXAMPLE_INPUTS.items():
-        shutil.copy(shared_data / source, base / "input" / name)
+    fill_example_inputs(base / "input", shared_data)  # the photos and the video workflow's clip
     port = _free_port()
     log_path = base / "server.log"
     command = [

@@ -22,7 +22,10 @@ for _transcribed in ("comfy_generation_nodes.json", "ipadapter_plus_nodes.json")
     CORE_SCHEMAS.update(json.loads((REPO_ROOT / "tests" / "data" / _transcribed).read_text())["nodes"])
 FILE_COMBOS = {("FaceIdentity_LoadIdentity", "identity_file")}
 """Combos listing the user's files: any value is valid in a template (transcribed ones read ``["<... files>"]``)."""
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+"""Input types drawn as widgets; ``COMBO`` is how /object_info lists a V3 node's combo (``["COMBO", {"options": [...]}]``)."""
+UPLOAD_WIDGET = {"LoadImage", "LoadVideo"}
+"""Core nodes whose upload button keeps a value in ``widgets_values`` (``"image"``, as the frontend saves it)."""
 FRONTEND_ONLY = {"Note"}
 """Nodes the frontend draws but never queues (no /object_info entry; absent from the API twin)."""
 UI_FILES = sorted(WORKFLOW_DIR.glob("*.json"))
@@ -55,7 +58,14 @@ def widget_names(schema: dict[str, Any], node_type: str) -> list[str]:
                 names.append(name)
                 if len(entry) > 1 and entry[1].get("control_after_generate"):
                     names.append("control_after_generate")  # the frontend's seed control keeps a value
-    return names + (["upload"] if node_type == "LoadImage" else [])  # the frontend's upload button keeps a value
+    return names + (["upload"] if node_type in UPLOAD_WIDGET else [])  # the frontend's upload button keeps a value
+
+
+def choices_of(entry: Any) -> list[Any] | None:
+    """A combo input's choices (V1: a list as the type; V3: ``["COMBO", {"options": [...]}]``), else None."""
+    if isinstance(entry[0], list):
+        return list(entry[0])
+    return list(entry[1]["options"]) if entry[0] == "COMBO" else None
 
 
 def lists_files(node_type: str, name: str, choices: list[Any]) -> bool:
@@ -110,9 +120,9 @@ def test_ui_workflow_matches_schemas(pack: Any, path: Path) -> None:
         widgets = widget_names(schema, node["type"])
         assert len(node["widgets_values"]) == len(widgets), f"{node['type']}: widgets {widgets} vs {node['widgets_values']}"
         for name, value in zip(widgets, node["widgets_values"]):
-            entry = inputs.get(name)
-            if entry is not None and isinstance(entry[0], list) and not lists_files(node["type"], name, entry[0]):
-                assert value in entry[0], f"{node['type']}.{name} = {value!r} is not one of its choices"
+            choices = None if name not in inputs else choices_of(inputs[name])
+            if choices is not None and not lists_files(node["type"], name, choices):
+                assert value in choices, f"{node['type']}.{name} = {value!r} is not one of its choices"
         assert [o["type"] for o in node["outputs"]] == schema["output"]
     for link_id, origin, origin_slot, target, target_slot, link_type in workflow["links"]:
         assert schema_of(pack, nodes[origin]["type"])["output"][origin_slot] == link_type
@@ -223,6 +233,29 @@ class CoreNodes:
         assert (x, y, resize_source) == (0, 0, False) and source.shape == destination.shape
         weight = torch.ones_like(destination[..., :1]) if mask is None else mask[..., None]
         return (weight * source + (1 - weight) * destination,)
+
+    def LoadVideo(self, file: str) -> tuple[Path]:
+        return (self.input_dir / file,)
+
+    def GetVideoComponents(self, video: Path) -> tuple[Any, dict[str, Any], float]:
+        """As ComfyUI (decoded with PyAV): frames [T, H, W, 3] float 0..1, audio {"waveform" [1, C, S], "sample_rate"}, fps."""
+        import av
+
+        with av.open(str(video)) as container:
+            fps = float(container.streams.video[0].average_rate or 0)
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        with av.open(str(video)) as container:
+            rate = container.streams.audio[0].sample_rate
+            chunks = [frame.to_ndarray() for frame in container.decode(audio=0)]
+        images = torch.from_numpy(np.stack(frames).astype(np.float32) / 255.0)
+        return images, {"waveform": torch.from_numpy(np.concatenate(chunks, axis=1))[None], "sample_rate": rate}, fps
+
+    def CreateVideo(self, images: Any, fps: float, audio: Any = None) -> tuple[dict[str, Any]]:
+        return ({"images": images, "fps": fps, "audio": audio},)
+
+    def SaveVideo(self, video: Any, filename_prefix: str, format: str, codec: str) -> tuple[()]:  # noqa: A002 - ComfyUI's name
+        self.shown.append(video)
+        return ()
 
 
 def run_api_workflow(pack: Any, prompt: dict[str, Any], core: CoreNodes) -> dict[str, tuple[Any, ...]]:
@@ -349,3 +382,14 @@ def test_face_mask_workflow_runs(pack: Any, model_folder: Path, example_inputs: 
     outside = mask == 0
     assert torch.equal(composite[outside], image[outside])  # the image is untouched outside the mask
     assert any(item is mask for item in core.shown)  # the MASK reaches MaskPreview as is
+
+
+def test_example_clip_has_frames_fps_and_audio(example_inputs: Path) -> None:
+    from video_clip import EXAMPLE_CLIP, FPS, FRAMES, SIZE
+
+    core = CoreNodes(example_inputs)
+    images, audio, fps = core.GetVideoComponents(core.LoadVideo(EXAMPLE_CLIP)[0])
+    assert images.shape == (FRAMES, SIZE[1], SIZE[0], 3) and images.dtype == torch.float32 and fps == FPS
+    seconds = audio["waveform"].shape[-1] / audio["sample_rate"]
+    assert abs(seconds - FRAMES / FPS) < 0.1 and float(audio["waveform"].abs().max()) > 0.1  # the tone, as long as the video
+    assert float((images[-1] - images[0]).abs().mean()) > 0.02  # the photo moves
