@@ -194,7 +194,7 @@ class Workflow:
                 outputs.append({"name": name, "type": kind, "links": targets or None, "slot_index": slot})
             widget_count = len(schema["widgets"])
             height = 60 + 24 * (max(len(inputs), len(outputs)) + widget_count)
-            if node.type in ("LoadImage", "PreviewImage", "SaveImage"):
+            if node.type in ("LoadImage", "PreviewImage", "SaveImage", "LoadVideo", "SaveVideo"):
                 height = max(height, 320)
             entry: dict[str, Any] = {
                 "id": node.id,
@@ -425,9 +425,13 @@ def _swap(
     recognizer: Node,
     detector: Node,
     mask_spec: Node | None = None,
+    tracking: Node | None = None,
 ) -> Node:
-    """A Face Swap of every face at the defaults (each family's own paste), with the retention scores on (and a mask spec)."""
-    extra = {} if mask_spec is None else {"mask_spec": (mask_spec, 2)}
+    """A Face Swap of every face at the defaults (each family's own paste), with the retention scores on (and a mask
+    spec, Face Track's settings)."""
+    extra: dict[str, Any] = {} if mask_spec is None else {"mask_spec": (mask_spec, 2)}
+    if tracking is not None:
+        extra["tracking"] = (tracking, 0)
     return wf.add(
         "FaceIdentity_FaceSwap",
         pos,
@@ -494,6 +498,41 @@ def face_swap() -> Workflow:
     check = _consistency(wf, (1440, 1040), source, swap, recognizer, detector, "Does the result look like the source?")
     wf.add("PreviewImage", (1800, 760), title="Identity check chart", images=(check, 6))
     wf.add("PreviewAny", (1800, 1100), title="Identity scores", source=(check, 5))
+    return wf
+
+
+def video_face_swap() -> Workflow:
+    """A clip through Face Swap with Face Track (tracking, smoothing, fallback), back to a video with its audio and fps."""
+    wf = Workflow("video_face_swap")
+    recognizer, detector = _loaders(wf, 0, 0)
+    swapper = _swapper(wf, (0, 520), "hyperswap_1a_256")
+    source = _source_identity(wf, recognizer, detector)
+    clip = wf.add("LoadVideo", (0, 760), title="Clip", file="face_identity_clip.mp4", upload="image")
+    parts = wf.add("GetVideoComponents", (360, 760), video=(clip, 0))
+    track = wf.add(
+        "FaceIdentity_FaceTrack",
+        (720, 700),
+        tracking=True,
+        max_gap=8,
+        smoothing=0.5,
+        smoother="centred",
+        fallback="inswapper_128",
+        retention_floor=0.4,
+        min_overlap=0.3,
+    )
+    swap = _swap(wf, (1080, 520), parts, source, swapper, recognizer, detector, tracking=track)
+    video = wf.add("CreateVideo", (1440, 300), images=(swap, 0), audio=(parts, 1), fps=(parts, 2, 24.0))
+    wf.add(
+        "SaveVideo",
+        (1800, 300),
+        title="Swapped clip",
+        video=(video, 0),
+        filename_prefix="video/face_identity_swap",
+        format="auto",
+        codec="auto",
+    )
+    wf.add("PreviewImage", (1440, 620), title="Identity over time", images=(swap, 7))
+    wf.add("PreviewAny", (1800, 760), title="Retention and flagged frames", source=(swap, 5))
     return wf
 
 
@@ -742,6 +781,7 @@ WORKFLOWS = [
     ipadapter_faceid_identity,
     face_swap_masked_restored,
     face_mask,
+    video_face_swap,
 ]
 
 
@@ -756,6 +796,10 @@ def display_name(node_type: str) -> str:
         "ImageBlur": "Image Blur",
         "ImageCompositeMasked": "ImageCompositeMasked",
         "MaskPreview": "MaskPreview",
+        "LoadVideo": "Load Video",
+        "GetVideoComponents": "Get Video Components",
+        "CreateVideo": "Create Video",
+        "SaveVideo": "Save Video",
         "Note": "Note",
         "CheckpointLoaderSimple": "Load Checkpoint",
         "LoraLoaderModelOnly": "LoRA (model only)",

@@ -320,7 +320,7 @@ def test_face_swap_runs(pack: Any, model_folder: Path, example_inputs: Path) -> 
     prompt = json.loads((WORKFLOW_DIR / "api" / "face_swap.json").read_text())
     assert prompt[find(prompt, "FaceIdentity_LoadFaceSwapper")[0]]["inputs"]["model_name"] == "hyperswap_1a_256"
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
-    swapped, mask, total, counts, retention, summary, chart = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
+    swapped, mask, total, counts, retention, summary, chart, _timeline = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
     assert len(retention) == 3 and "3 face(s)" in summary and chart.shape[0] == 1
     targets = outputs[find(prompt, "ImageBatch")[0]][0]
     assert json.loads(counts) == [2, 1] and total == 3
@@ -339,7 +339,7 @@ def test_swapper_comparison_runs(pack: Any, model_folder: Path, example_inputs: 
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
     results = [outputs[key] for key in find(prompt, "FaceIdentity_FaceSwap")]
     assert len(results) == 3
-    for _image, _mask, total, counts, retention, summary, _chart in results:
+    for _image, _mask, total, counts, retention, summary, _chart, _timeline in results:
         assert json.loads(counts) == [2, 1] and total == 3 and len(retention) == 3
         assert all(-1.0 <= score <= 1.0 for score in retention) and "retention" in summary
     assert not torch.equal(results[0][0], results[2][0])  # different swappers, different faces
@@ -354,7 +354,7 @@ def test_face_swap_masked_restored_runs(pack: Any, model_folder: Path, example_i
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
     _mask, _preview, spec, info = outputs[find(prompt, "FaceIdentity_FaceMask")[0]]
     assert spec.types == ("occlusion", "region") and "xseg_1" in info and "bisenet_resnet_34" in info
-    swapped, mask, total, counts, _retention, _summary, _chart = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
+    swapped, mask, total, counts, _retention, _summary, _chart, _timeline = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
     targets = outputs[find(prompt, "ImageBatch")[0]][0]
     assert json.loads(counts) == [2, 1] and total == 3
     unchanged = mask == 0
@@ -382,6 +382,24 @@ def test_face_mask_workflow_runs(pack: Any, model_folder: Path, example_inputs: 
     outside = mask == 0
     assert torch.equal(composite[outside], image[outside])  # the image is untouched outside the mask
     assert any(item is mask for item in core.shown)  # the MASK reaches MaskPreview as is
+
+
+def test_video_face_swap_runs(pack: Any, model_folder: Path, example_inputs: Path) -> None:
+    from video_clip import FPS, FRAMES
+
+    build_stand_in_swappers(model_folder)
+    prompt = json.loads((WORKFLOW_DIR / "api" / "video_face_swap.json").read_text())
+    (track,) = find(prompt, "FaceIdentity_FaceTrack")
+    assert prompt[track]["inputs"]["fallback"] == "inswapper_128" and prompt[track]["inputs"]["tracking"] is True
+    core = CoreNodes(example_inputs)
+    outputs = run_api_workflow(pack, prompt, core)
+    frames, audio, fps = outputs[find(prompt, "GetVideoComponents")[0]]
+    swapped, mask, total, counts, _retention, summary, _chart, timeline = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
+    assert json.loads(counts) == [1] * FRAMES and total == FRAMES and swapped.shape == frames.shape
+    assert f"identity over time: {FRAMES} frame(s), {FRAMES} scored" in summary and "models kept" in summary
+    assert timeline.shape[0] == 1 and timeline.shape[-1] == 3 and any(item is timeline for item in core.shown)
+    (video,) = [item for item in core.shown if isinstance(item, dict)]  # what Save Video got from Create Video
+    assert video["images"] is swapped and video["audio"] is audio and video["fps"] == fps == FPS
 
 
 def test_example_clip_has_frames_fps_and_audio(example_inputs: Path) -> None:
