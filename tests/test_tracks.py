@@ -81,9 +81,12 @@ def test_short_gaps_are_bridged_by_interpolation_and_long_ones_reported() -> Non
 
 def test_centred_smoothing_keeps_a_straight_path_and_removes_noise() -> None:
     rng = np.random.default_rng(0)
-    truth = np.stack([np.linspace(0, 30, 60), np.linspace(5, -10, 60)], axis=1)[:, None, :] + SHAPE[None]
+    time = np.arange(60.0)
+    truth = np.stack([time * 0.5, 5 - 0.004 * (time - 20) ** 2], axis=1)[:, None, :] + SHAPE[None]
     noisy = truth + rng.normal(0, 0.5, truth.shape)
-    np.testing.assert_allclose(smooth_points(truth, 0.5, "centred"), truth, atol=1e-4)  # no lag, no pull at the ends
+    for strength in (0.25, 0.5, 1.0):  # a line or a parabola: no lag, no cut corner, no pull at the ends
+        np.testing.assert_allclose(smooth_points(truth, strength, "centred"), truth, atol=1e-3)
+    assert np.abs(smooth_points(truth, 0.5, "causal") - truth).max() > 0.1  # the causal filter lags
     smoothed = smooth_points(noisy, 0.5, "centred")
     assert jitter(smoothed.mean(axis=1)) < jitter(noisy.mean(axis=1)) / 10
     causal = smooth_points(noisy, 0.5, "causal")
