@@ -10,7 +10,7 @@ from face_identity.errors import InvalidArgumentError
 from face_identity.smoothing import jitter, smooth_points
 from face_identity.swap import SwapPlan, TargetSelection
 from face_identity.swap.plan import choose_tracks, plan_from_tracks
-from face_identity.tracks import TrackSettings, box_iou, track_faces
+from face_identity.tracks import TrackSettings, iou_matrix, track_faces
 from face_identity.types import Face, Identity
 
 SHAPE = np.array([[-10.0, -8.0], [10.0, -8.0], [0.0, 2.0], [-8.0, 10.0], [8.0, 10.0]], np.float32)
@@ -51,7 +51,8 @@ def test_two_faces_keep_their_tracks_and_a_new_face_starts_one() -> None:
     np.testing.assert_allclose([centre(f)[0] for f in tracks[0].faces], [50, 51, 52, 53, 54, 55])
     np.testing.assert_allclose([centre(f)[0] for f in tracks[1].faces], [200, 199, 198, 197, 196, 195])
     assert [f.image_index for f in tracks[1].faces] == list(range(6))
-    assert box_iou(np.array([0, 0, 10, 10]), np.array([5, 0, 15, 10])) == pytest.approx(1 / 3)
+    overlap = iou_matrix(np.array([[0, 0, 10, 10], [0, 0, 0, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]]))
+    np.testing.assert_allclose(overlap, [[1 / 3, 0], [0, 0]])
 
 
 def test_crossing_is_resolved_by_identity_not_by_box() -> None:
