@@ -67,7 +67,20 @@ def test_tracked_swap_bridges_the_gap_and_does_not_depend_on_the_chunks(
     untracked = detect_and_swap(swapper, detector, clip, source, selection=selection)
     assert untracked.plan is None and untracked.swapped_counts == (1, 1, 1, 1, 0, 1, 1)
     for chunk in (1, 3):
-        result = detect_and_swap(swapper, detector, clip, source, selection=selection, tracking=tracking, chunk_frames=chunk)
+        planned: list[int] = []
+        swapped: list[int] = []
+        result = detect_and_swap(
+            swapper,
+            detector,
+            clip,
+            source,
+            selection=selection,
+            tracking=tracking,
+            chunk_frames=chunk,
+            on_frames_planned=planned.append,
+            on_frames_done=swapped.append,
+        )
+        assert planned == swapped and sum(planned) == len(clip) and len(planned) == -(-len(clip) // chunk)
         np.testing.assert_array_equal(result.images, expected.images)
         np.testing.assert_array_equal(result.masks, expected.masks)
         assert result.plan is not None and result.plan.to_json() == expected.plan.to_json()

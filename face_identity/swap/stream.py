@@ -107,6 +107,7 @@ def detect_and_swap(
     plan: SwapPlan | None = None,
     start_frame: int = 0,
     on_chunk: ChunkSink | None = None,
+    on_frames_planned: Callable[[int], None] | None = None,
 ) -> SwappedBatch:
     """Detect faces in every frame, pick the targets, swap the source identity onto them, chunk by chunk.
 
@@ -134,6 +135,7 @@ def detect_and_swap(
         plan: a ``SwapPlan`` of these frames (e.g. ``SwappedBatch.plan`` of an interrupted run): no detection.
         start_frame: frames before it are neither swapped nor returned (resume); pass 1 still reads them.
         on_chunk: given, each finished chunk is handed to it (``ChunkSink``) and not kept: bounded memory.
+        on_frames_planned: called with the number of frames detected after each chunk of pass 1 (progress).
 
     Returns:
         ``SwappedBatch``; frames without a (matching) face come back unchanged and count as skipped.
@@ -169,7 +171,15 @@ def detect_and_swap(
         assert detector is not None  # checked above
         pass_one = reference_recognizer or recognizer
         plan = plan_swaps(
-            detector, frames, selection, tracking, pass_one, chunk_frames=step, check_cancel=check_cancel, skipped=skipped
+            detector,
+            frames,
+            selection,
+            tracking,
+            pass_one,
+            chunk_frames=step,
+            on_frames_done=on_frames_planned,
+            check_cancel=check_cancel,
+            skipped=skipped,
         )
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
     for start in range(first, frames.count, step):
