@@ -15,9 +15,11 @@
    only one). A face linked to no track starts a new one. Track ids count from 0 in order of first frame.
 2. **Bridging.** A gap of up to ``max_gap`` missed frames between two detections of a track is filled
    by linear interpolation of the 5 landmarks and the box (``Track.bridged``). A longer gap is not
-   filled and is reported (``Track.long_gaps``); the track goes on after it.
+   filled and is reported (``Track.long_gaps``); the track goes on after it. A cut (``is_cut``: the
+   face jumps or changes size abruptly, as when identity links a person across a scene cut) is never
+   bridged either; its missing frames, if any, are reported the same way.
 3. **Smoothing** (``smoothing.smooth_points``) of the 5 landmarks along each unbroken run of a track
-   (a long gap breaks a run: nothing is smoothed across it). The box follows the landmarks: it is moved
+   (a long gap or a cut breaks a run: nothing is smoothed across it). The box follows the landmarks: it is moved
    by the mean shift of its 5 points. The swap crop is cut from the landmarks, so it follows too.
 
 Tracks never mix frames of unrelated images: the caller asks for tracks only for a clip.
@@ -76,7 +78,8 @@ class Track:
     - ``frame_indices``: ascending frames where the track has a face (detected or bridged).
     - ``faces``: one ``Face`` per frame index (``image_index`` = that frame), smoothed when smoothing is on.
     - ``bridged``: the frame indices whose face was interpolated.
-    - ``long_gaps``: ``(first missing, last missing)`` frames of each gap longer than ``max_gap``.
+    - ``long_gaps``: ``(first missing, last missing)`` frames of each gap not bridged: longer than
+      ``max_gap``, or across a cut (``is_cut``).
     """
 
     track_id: int
@@ -179,18 +182,43 @@ def interpolate_face(before: Face, after: Face, frame: int, first: int, last: in
     return Face(bbox.astype(np.float32), min(before.score, after.score), landmarks.astype(np.float32), image_index=frame)
 
 
+CUT_SPEED = 1.0
+"""A track's face moving more than this many box sides per frame between two detections is a cut (see ``is_cut``)."""
+CUT_SCALE = 1.5
+"""A track's box growing or shrinking by more than this factor between two detections is a cut."""
+
+
+def is_cut(before: Face, after: Face, frames: int) -> bool:
+    """Whether ``after``, ``frames`` frames after ``before`` in one track, is a jump rather than a motion.
+
+    Identity links a person across a scene cut or a camera switch; their face then jumps (more than
+    ``CUT_SPEED`` box sides per frame) or changes size abruptly (by more than ``CUT_SCALE``). Nothing
+    is interpolated or smoothed across such a jump.
+    """
+    side_before = max(np.sqrt(max(before.area, 0.0)), 1.0)
+    side_after = max(np.sqrt(max(after.area, 0.0)), 1.0)
+    shift = np.linalg.norm(after.landmarks.mean(axis=0) - before.landmarks.mean(axis=0))
+    speed = float(shift) / max(frames, 1) / (0.5 * (side_before + side_after))
+    return speed > CUT_SPEED or max(side_before, side_after) / min(side_before, side_after) > CUT_SCALE
+
+
 def _bridge(
     detections: list[tuple[int, Face]], max_gap: int
 ) -> tuple[list[list[tuple[int, Face]]], list[int], list[tuple[int, int]]]:
-    """Step 2: the track's unbroken runs of ``(frame, face)``, the bridged frames and the long gaps."""
+    """Step 2: the track's unbroken runs of ``(frame, face)``, the bridged frames and the gaps not bridged.
+
+    A run breaks at a gap longer than ``max_gap`` and at a cut (``is_cut``); the missing frames of
+    such a break, if any, are reported.
+    """
     first_frame, first_face = detections[0]
     runs: list[list[tuple[int, Face]]] = [[(first_frame, replace(first_face, image_index=first_frame))]]
     bridged: list[int] = []
     gaps: list[tuple[int, int]] = []
     for (first, before), (last, after) in zip(detections, detections[1:]):
         missing = last - first - 1
-        if missing > max_gap:
-            gaps.append((first + 1, last - 1))
+        if missing > max_gap or is_cut(before, after, last - first):
+            if missing > 0:
+                gaps.append((first + 1, last - 1))
             runs.append([])
         else:
             for frame in range(first + 1, last):

@@ -10,7 +10,7 @@ from face_identity.errors import InvalidArgumentError
 from face_identity.smoothing import jitter, smooth_points
 from face_identity.swap import SwapPlan, TargetSelection
 from face_identity.swap.plan import choose_tracks, plan_from_tracks
-from face_identity.tracks import TrackSettings, iou_matrix, track_faces
+from face_identity.tracks import TrackSettings, iou_matrix, is_cut, track_faces
 from face_identity.types import Face, Identity
 
 SHAPE = np.array([[-10.0, -8.0], [10.0, -8.0], [0.0, 2.0], [-8.0, 10.0], [8.0, 10.0]], np.float32)
@@ -146,3 +146,17 @@ def test_plan_round_trips_through_json_exactly() -> None:
         SwapPlan.from_json(plan.to_json().replace('"landmarks"', '"marks"'))
     with pytest.raises(InvalidArgumentError, match="one track id per target"):
         SwapPlan(faces, ((3,), (), (3,)))
+
+
+def test_a_cut_is_neither_bridged_nor_smoothed_across() -> None:
+    """Identity links one person across a scene cut; their face jumps 150 px: each side keeps its own path."""
+    person = np.array([[1.0, 0.0]])
+    frames = [[face_at(50 + 0.5 * t, 60, t)] for t in range(10)] + [[] for _ in range(2)]
+    frames += [[face_at(200 + 0.5 * t, 60, t)] for t in range(12, 24)]
+    embeddings = [person if faces else np.zeros((0, 2)) for faces in frames]
+    (track,) = track_faces(frames, TrackSettings(smoothing=1.0, min_similarity=0.5), embeddings)
+    assert track.bridged == () and track.long_gaps == ((10, 11),)
+    centres = [centre(face)[0] for face in track.faces]
+    np.testing.assert_allclose(centres, [50 + 0.5 * t for t in range(10)] + [200 + 0.5 * t for t in range(12, 24)], atol=1e-3)
+    assert is_cut(face_at(50, 60), face_at(200, 60), 3) and not is_cut(face_at(50, 60), face_at(70, 60), 3)
+    assert is_cut(face_at(50, 60, size=40), face_at(50, 60, size=80), 1)
