@@ -110,3 +110,19 @@ def test_resume_from_a_plan_with_a_start_frame_and_chunks_handed_over(
         detect_and_swap(swapper, None, clip, source, plan=plan, start_frame=8)
     with pytest.raises(InvalidArgumentError, match="not both"):
         detect_and_swap(swapper, None, clip, source, plan=plan, on_chunk=print, out_images=np.zeros((7, 1, 1, 3), np.float32))
+
+
+def test_frames_of_different_sizes_are_handed_over_one_by_one(
+    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, clip: NDArray[np.uint8]
+) -> None:
+    frames = [clip[0], clip[1][:-8], clip[2][:-8]]
+    handed: list[tuple[int, tuple[int, ...], tuple[int, ...]]] = []
+    result = detect_and_swap(
+        swapper, detector, frames, source, on_chunk=lambda start, images, masks: handed.append((start, images.shape, masks.shape))
+    )
+    height, width = clip.shape[1:3]
+    assert handed == [
+        (0, (1, height, width, 3), (1, height, width)),
+        (1, (2, height - 8, width, 3), (2, height - 8, width)),
+    ]
+    assert result.images == () and result.masks == () and result.swapped_counts == (2, 2, 2)

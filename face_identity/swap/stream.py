@@ -74,16 +74,17 @@ def _output(given: NDArray[np.float32] | None, shape: tuple[int, ...], name: str
 
 
 ChunkSink = Callable[[int, NDArray[np.float32], NDArray[np.float32]], None]
-"""``on_chunk(first frame, images [n, H, W, 3] float32 RGB 0..1, masks [n, H, W] float32 0..1)``."""
+"""``on_chunk(first frame, images [n, H, W, 3] float32 RGB 0..1, masks [n, H, W] float32 0..1)``, in frame order;
+frames of different sizes come in one call per run of one size."""
 
 
 def _hand_over(on_chunk: ChunkSink, start: int, images: Sequence[FloatImage], masks: Sequence[NDArray[np.float32]]) -> None:
-    """One chunk to ``on_chunk``: stacked when its frames share a size, else frame by frame."""
-    if len({image.shape for image in images}) == 1:
-        on_chunk(start, np.stack(images), np.stack(masks))
-        return
-    for offset, (image, mask) in enumerate(zip(images, masks, strict=True)):
-        on_chunk(start + offset, image[None], mask[None])
+    """One chunk to ``on_chunk``, stacked: in one piece when its frames share a size, else one piece per run of one size."""
+    first = 0
+    for stop in range(1, len(images) + 1):
+        if stop == len(images) or images[stop].shape != images[first].shape:
+            on_chunk(start + first, np.stack(images[first:stop]), np.stack(masks[first:stop]))
+            first = stop
 
 
 def detect_and_swap(
