@@ -27,6 +27,7 @@ Tracks never mix frames of unrelated images: the caller asks for tracks only for
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -90,7 +91,7 @@ class Track:
 
     def face_at(self, frame: int) -> Face | None:
         """The track's face in ``frame``, or ``None`` when it has none there."""
-        position = int(np.searchsorted(self.frame_indices, frame))
+        position = bisect_left(self.frame_indices, frame)
         if position < len(self.frame_indices) and self.frame_indices[position] == frame:
             return self.faces[position]
         return None

@@ -160,3 +160,13 @@ def test_a_cut_is_neither_bridged_nor_smoothed_across() -> None:
     np.testing.assert_allclose(centres, [50 + 0.5 * t for t in range(10)] + [200 + 0.5 * t for t in range(12, 24)], atol=1e-3)
     assert is_cut(face_at(50, 60), face_at(200, 60), 3) and not is_cut(face_at(50, 60), face_at(70, 60), 3)
     assert is_cut(face_at(50, 60, size=40), face_at(50, 60, size=80), 1)
+
+
+def test_a_flicker_is_never_face_0() -> None:
+    """A false detection in the first frame, left of the real face, would be face 0 left to right; it is skipped."""
+    frames = [[face_at(100, 50, t)] for t in range(6)]
+    frames[0] = [face_at(20, 150, 0), *frames[0]]
+    tracks = track_faces(frames, OFF)
+    assert len(tracks) == 2 and tracks[0].frame_indices == (0,)
+    assert choose_tracks(tracks, TargetSelection("indices", "left-right", (0,)), 6) == [1]
+    assert choose_tracks(tracks[:1], TargetSelection("indices", "left-right", (0,)), 6) == [0]  # nothing longer
