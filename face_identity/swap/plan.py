@@ -257,6 +257,8 @@ def plan_swaps(
         tracking: ``None``: every frame chosen on its own (unrelated images); else tracks, gaps, smoothing.
         recognizer: embeds the faces: for the reference mode (of the reference's model, required there)
             and, when given, for tracking by identity (``tracking.min_similarity`` None: its match threshold).
+            The faces of a chunk are embedded together: with a model whose output depends on its batch
+            (a dynamically quantised int8 one) the embeddings, so rarely the tracks, may depend on the chunk size.
         chunk_frames, memory_budget_mb: as ``detect_and_swap``.
         on_frames_done: called with the number of frames detected after each chunk.
         check_cancel: called before each chunk and after each detected frame; raise from it to stop.
