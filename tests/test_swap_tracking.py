@@ -16,9 +16,10 @@ from numpy.typing import NDArray
 from face_identity.catalog import W600K_R50_SPACE
 from face_identity.detect import FaceDetector, load_detector
 from face_identity.devtools import synthetic
+from face_identity.embed import load_recognizer
 from face_identity.errors import InvalidArgumentError
 from face_identity.images import read_image
-from face_identity.swap import InswapperSwapper, SwapPlan, TargetSelection, detect_and_swap, load_swapper
+from face_identity.swap import InswapperSwapper, SwapPlan, TargetSelection, detect_and_swap, load_swapper, plan_swaps
 from face_identity.tracks import TrackSettings
 from face_identity.types import Identity
 
@@ -126,3 +127,17 @@ def test_frames_of_different_sizes_are_handed_over_one_by_one(
         (1, (2, height - 8, width, 3), (2, height - 8, width)),
     ]
     assert result.images == () and result.masks == () and result.swapped_counts == (2, 2, 2)
+
+
+def test_tracking_by_identity_does_not_depend_on_the_chunks(
+    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, clip: NDArray[np.uint8], tiny_recognizer_path: Path
+) -> None:
+    """With a float recognizer (each face embedded on its own) the plan is the same whatever the chunking."""
+    recognizer = load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False)
+    tracking = TrackSettings(max_gap=2, min_similarity=0.0)
+    plans = [
+        plan_swaps(detector, clip, TargetSelection("indices", "left-right", (0,)), tracking, recognizer, chunk_frames=chunk)
+        for chunk in (None, 1, 3)
+    ]
+    assert plans[0].bridged == (4,) and plans[0].no_face == ()
+    assert plans[1].to_json() == plans[0].to_json() and plans[2].to_json() == plans[0].to_json()
