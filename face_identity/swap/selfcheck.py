@@ -74,8 +74,9 @@ def check_chain(
     recognizer: Recognizer | None,
     detector: Detector | None,
     floor: float | None,
-    settings: SwapSettings | None = None,
     context: str = "swap_checked",
+    *,
+    settings: SwapSettings | None = None,
 ) -> float | None:
     """Refuse, before any work, a self-checked swap that cannot run; return the floor as a float (or ``None``).
 
@@ -277,7 +278,7 @@ def swap_checked(
     Raises:
         As ``check_chain`` (before any work) and ``swap_faces``.
     """
-    floor = check_chain(swappers, source, recognizer, detector, floor, settings, context)
+    floor = check_chain(swappers, source, recognizer, detector, floor, context, settings=settings)
     chain = list(swappers)
     given = Frames.of(frames, context)
     first = swap_faces(chain[0], given, source, faces_per_image, settings, recognizer, uint8_images)
