@@ -203,7 +203,7 @@ def line_chart(
         raise InvalidArgumentError(f"line_chart: {count} steps in {width} x {height} px with {len(marks)} mark rows is too small")
     level = None if threshold is None else check_number(threshold, "threshold", "line_chart")
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    left, right, top = 38, width - 12, 26
+    left, right, top = 54, width - 12, 26
     bottom = height - 24 - 12 * len(marks)
     plot, span = bottom - top, max(right - left, 1)
 
@@ -236,7 +236,7 @@ def line_chart(
         cv2.putText(canvas, f"floor {level:.2f}", (legend, top - 8), _FONT, 0.4, THRESHOLD_COLOUR, 1, cv2.LINE_AA)
     for row, (label, indices, colour) in enumerate(marks):
         y = bottom + 8 + 12 * row
-        cv2.putText(canvas, label[:5], (2, y + 8), _FONT, 0.3, colour, 1, cv2.LINE_AA)
+        cv2.putText(canvas, label[:8], (2, y + 8), _FONT, 0.3, colour, 1, cv2.LINE_AA)
         for index in indices:
             if 0 <= index < count:
                 cv2.line(canvas, (x_of(index), y), (x_of(index), y + 8), colour, 1)

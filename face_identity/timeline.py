@@ -46,6 +46,8 @@ TIMELINE_SUFFIXES = (".csv", ".json")
 """The file types ``write_timeline`` writes (chosen by the path's suffix)."""
 LEAKAGE_COLOUR = (90, 90, 90)
 FLAG_COLOURS = {"no_face": NO_FACE_COLOUR, "bridged": (60, 110, 220), "fallback": (230, 140, 0), "below_floor": FAIL_COLOUR}
+FLAG_LABELS = {"no_face": "no face", "bridged": "bridged", "fallback": "fallback", "below_floor": "< floor"}
+"""The label of each flag's row of ticks in the chart."""
 
 
 class PlanFlags(Protocol):
@@ -221,7 +223,7 @@ def timeline_chart(timeline: IdentityTimeline, floor: float | None = None, width
         ("leakage", [row.leakage for row in rows], LEAKAGE_COLOUR),
     ]
     flagged = timeline.flagged()
-    marks = [(flag.replace("_", " "), flagged[flag], FLAG_COLOURS[flag]) for flag in FLAGS]
+    marks = [(FLAG_LABELS[flag], flagged[flag], FLAG_COLOURS[flag]) for flag in FLAGS]
     level = timeline.floor if floor is None else floor
     image = line_chart(lines, len(rows), level, marks, width, height)
     return (image.astype(np.float32) / np.float32(255.0)).astype(np.float32)

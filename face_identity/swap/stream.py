@@ -169,7 +169,7 @@ def detect_and_swap(
         raise InvalidArgumentError(
             f"{context}: fallback models are tried on faces below the retention floor; give retention_floor (e.g. 0.5)"
         )
-    floor = check_chain(chain, source, recognizer, detector, retention_floor, context) if checking else None
+    floor = check_chain(chain, source, recognizer, detector, retention_floor, context, settings=settings) if checking else None
     frames = Frames.of(images, context)  # the one validation of these pixels
     if chunk_frames is not None and chunk_frames < 1:
         raise InvalidArgumentError(f"chunk_frames must be at least 1, got {chunk_frames}")
