@@ -267,7 +267,8 @@ class FaceSwap:
         fallback = _fallbacks(tracking, swapper, recognizer)
         # torch-backend models under ComfyUI's memory management
         use_models(swapper, *fallback, detector, recognizer, second_recognizer, *mask_models)
-        progress = Progress(frames.count)
+        tracked = tracking is not None and tracking.settings is not None
+        progress = Progress(frames.count * (2 if tracked else 1))  # with tracking, pass 1 detects the whole clip first
         # The library swaps the batch in memory-bounded chunks (a long video never sits on the host twice).
         result = detect_and_swap(
             swapper,
@@ -278,6 +279,7 @@ class FaceSwap:
             selection,
             recognizer,
             on_frames_done=progress.per_count(),
+            on_frames_planned=progress.per_count() if tracked else None,
             check_cancel=throw_if_interrupted,
             context="Face Swap",
             tracking=None if tracking is None else tracking.settings,

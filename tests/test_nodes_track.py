@@ -104,11 +104,23 @@ def test_face_swap_without_tracking_is_unchanged_and_says_what_to_connect(
 
 
 def test_face_swap_with_tracking_charts_identity_over_time(
-    nodes: dict[str, Any], clip: torch.Tensor, swap_inputs: tuple[Any, ...]
+    nodes: dict[str, Any], clip: torch.Tensor, swap_inputs: tuple[Any, ...], pack: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    bars: list[list[int]] = []  # per progress bar: its total, then each step
+
+    class Recorder:
+        def __init__(self, total: int) -> None:
+            bars.append([total])
+
+        def per_count(self) -> Any:
+            return bars[-1].append
+
+    monkeypatch.setattr(pack.nodes.swap, "Progress", Recorder)
     image, mask, total, counts, retention, summary, chart, timeline = run_swap(
         nodes, clip, swap_inputs, tracking=track(nodes, retention_floor=0.2)
     )
+    ((bar_total, *steps),) = bars
+    assert bar_total == sum(steps) == 2 * FRAMES  # pass 1 (detect and track the clip), then pass 2 (swap)
     assert total == FRAMES and image.shape == clip.shape and mask.shape == clip.shape[:3]
     assert all(float(frame.max()) > 0.5 for frame in mask)  # the person is swapped in every frame
     assert timeline.ndim == 4 and timeline.shape[0] == 1 and timeline.shape[-1] == 3 and timeline.dtype == torch.float32
