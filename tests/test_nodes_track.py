@@ -153,3 +153,12 @@ def test_fallback_swappers_load_like_the_primary(nodes: dict[str, Any], swap_inp
         "backend onnxruntime" in swapper.backend.report() and "providers: CPU" in swapper.backend.report()
         for swapper in fallbacks
     )
+
+
+def test_fallback_swappers_follow_a_torch_primary(nodes: dict[str, Any], swap_inputs: tuple[Any, ...], pack: Any) -> None:
+    track_module = pack.nodes.track
+    primary, _ = nodes["LoadFaceSwapper"].load("hyperswap_1a_256", "torch", "cpu", "float32", False)
+    options = track_module.options_like(primary)
+    assert (options.backend, str(options.device), options.dtype) == ("torch", "cpu", "float32")
+    (fallback,) = track_module.load_fallbacks(("inswapper_128",), primary)
+    assert fallback.backend.name == "torch" and pack.face_identity.converted_graphs(fallback)
