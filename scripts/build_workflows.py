@@ -511,7 +511,7 @@ def video_face_swap() -> Workflow:
     parts = wf.add("GetVideoComponents", (360, 760), video=(clip, 0))
     track = wf.add(
         "FaceIdentity_FaceTrack",
-        (720, 700),
+        (720, 960),
         tracking=True,
         max_gap=8,
         smoothing=0.5,
