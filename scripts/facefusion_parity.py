@@ -15,6 +15,8 @@ Same inputs on both sides: a photo of the test data (``groups/face_recognition_t
 of the faces shows), its faces found by the SCRFD-2.5G detector of the test data (the same float32 5 points
 given to both; 68 points made from them by the stand-in fan_68_5 matrix), and one seeded raw 512-d source
 embedding (FaceFusion: ``embedding`` = raw, ``embedding_norm`` = unit; ours: a one-row identity with that norm).
+The faces' own embeddings, which FaceFusion's weight (our strength) mixes in, come from a tiny IResNet stand-in
+declared w600k_r50: FaceFusion gets them as each target ``Face.embedding``, ours embeds the faces with it.
 
 FaceFusion truncates its frame to uint8 after each paste; ours stays float32. Ours is quantised as FaceFusion
 does (``floor(x * 255)``, with 1e-3 grey level of slack so an untouched ``k / 255`` stays ``k``) before
@@ -55,7 +57,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
-from face_identity import load_detector, read_image  # noqa: E402
+from face_identity import load_detector, load_recognizer, read_image  # noqa: E402
 from face_identity.catalog import W600K_R50_SPACE  # noqa: E402
 from face_identity.devtools import synthetic, synthetic_masks  # noqa: E402
 from face_identity.face_models import load_face_model  # noqa: E402
@@ -69,6 +71,8 @@ CUT_LEFT = 200
 """Columns cut off the photo's left side: the left face's swap crop then reaches past the image edge."""
 CROWDED = "groups/deepface_selfie-many-people.jpg"
 """Six faces whose crops overlap: the order in which faces are swapped or restored shows here."""
+RECOGNIZER = "parity_tiny_recognizer.onnx"
+"""A tiny IResNet stand-in for w600k_r50 (not a FaceFusion file): embeds the target faces for the weight cases."""
 PHOTOS: dict[str, tuple[str, int]] = {"two": (PHOTO, CUT_LEFT), "crowded": (CROWDED, 0)}
 """Photo key -> (path under the data folder, columns cut off its left side)."""
 DETECTOR = "models/scrfd_2.5g_bnkps_640.onnx"
@@ -103,6 +107,8 @@ class Case:
     padding: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     note: str = ""
     photo: str = "two"
+    weight: float = 0.5
+    """FaceFusion's ``face_swapper_weight`` (0..0.5); ours is ``strength = 2 * weight`` (the same target share)."""
 
 
 CASES: tuple[Case, ...] = (
@@ -120,6 +126,8 @@ CASES: tuple[Case, ...] = (
     Case("pixel boost 2x", "hyperswap_1a_256", pixel_boost=2, note="512 px crop"),
     Case("pixel boost 2x, inswapper", "inswapper_128", pixel_boost=2, note="256 px crop; FaceFusion's latent and paste"),
     Case("GFPGAN restore", None, note="gfpgan_1.4, blend 80, box mask"),
+    Case("hyperswap_1a_256, weight 0.2", "hyperswap_1a_256", weight=0.2, note="strength 0.4: unit target embedding"),
+    Case("ghost_1_256, weight 0.2", "ghost_1_256", weight=0.2, note="strength 0.4: raw target embedding"),
     Case("hyperswap_1a_256, crowded", "hyperswap_1a_256", note="6 faces, crops overlap", photo="crowded"),
     Case("GFPGAN restore, crowded", None, note="6 faces, crops overlap", photo="crowded"),
 )
@@ -137,18 +145,26 @@ def build_models(folder: Path) -> None:
     synthetic_masks.build_xseg_like(folder / "xseg_1.onnx", batch=1)
     synthetic_masks.build_bisenet_like(folder / "bisenet_resnet_34.onnx", batch=1, margin=PARSER_MARGIN)
     synthetic_masks.build_restorer_like(folder / "gfpgan_1.4.onnx", 512, scale=0.8, offset=0.1)
+    synthetic.build_iresnet(folder / RECOGNIZER, synthetic.TINY_IRESNET, seed=0)
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """What both sides get: the RGB uint8 photo, our faces (5 and 68 points) and the raw source embedding."""
+    """What both sides get: the RGB uint8 photo, our faces (5 and 68 points), the raw source embedding and the
+    faces' own raw embeddings (``[F, 512]``, by the stand-in recognizer: FaceFusion's ``Face.embedding``)."""
 
     photo: NDArray[np.uint8]
     faces: tuple[Face, ...]
     raw_source: NDArray[np.float32]
+    raw_targets: NDArray[np.float32]
 
 
-def make_inputs(data: Path, key: str = "two") -> Inputs:
+def load_stand_in_recognizer(models: Path) -> Any:
+    """The tiny recognizer, declared w600k_r50 so that every swapper takes its embeddings."""
+    return load_recognizer(models / RECOGNIZER, model_id=W600K_R50_SPACE)
+
+
+def make_inputs(data: Path, models: Path, key: str = "two") -> Inputs:
     """The photo ``PHOTOS[key]``, its faces found by the test data's SCRFD-2.5G, and the source embedding."""
     path, cut = PHOTOS[key]
     photo = np.ascontiguousarray(read_image(data / path)[:, cut:])
@@ -160,7 +176,8 @@ def make_inputs(data: Path, key: str = "two") -> Inputs:
     )
     raw = np.random.default_rng(SOURCE_SEED).normal(size=512)
     raw = (raw / np.linalg.norm(raw) * SOURCE_NORM).astype(np.float32)
-    return Inputs(photo, faces, raw)
+    embedded, _ = load_stand_in_recognizer(models).embed_faces([photo], [list(faces)])
+    return Inputs(photo, faces, raw, np.asarray(embedded.raw, np.float32))
 
 
 def facefusion_modules(checkout: Path) -> dict[str, Any]:
@@ -186,7 +203,7 @@ def facefusion_state(ff: dict[str, Any], case: Case) -> None:
         "workflow_mode": "image-to-image",
         "face_swapper_model": case.swapper,
         "face_swapper_pixel_boost": f"{size}x{size}",
-        "face_swapper_weight": 0.5,
+        "face_swapper_weight": case.weight,
         "face_mask_types": list(case.mask_types),
         "face_mask_blur": case.blur,
         "face_mask_padding": case.padding,
@@ -216,15 +233,14 @@ def facefusion_state(ff: dict[str, Any], case: Case) -> None:
 def facefusion_faces(ff: dict[str, Any], inputs: Inputs) -> tuple[Any, list[Any]]:
     """FaceFusion ``Face`` tuples: the source (raw embedding and its unit) and the targets (our 5 and 68 points)."""
     make = ff["Face"]
-    unit = inputs.raw_source / np.linalg.norm(inputs.raw_source)
 
-    def face(landmarks: NDArray[np.floating], points_68: NDArray[np.floating], bbox: NDArray[np.floating]) -> Any:
-        landmark_set = {"5": landmarks, "5/68": landmarks, "68": points_68, "68/5": points_68}
+    def face(one: Face, raw: NDArray[np.float32]) -> Any:
+        landmark_set = {"5": one.landmarks, "5/68": one.landmarks, "68": one.landmarks_68, "68/5": one.landmarks_68}
         scores = {"detector": 1.0, "landmarker": 1.0}
-        return make(None, bbox, scores, landmark_set, 0, inputs.raw_source, unit, None, None, None)
+        return make(None, one.bbox, scores, landmark_set, 0, raw, raw / np.linalg.norm(raw), None, None, None)
 
-    source = face(inputs.faces[0].landmarks, inputs.faces[0].landmarks_68, inputs.faces[0].bbox)
-    targets = [face(f.landmarks, f.landmarks_68, f.bbox) for f in inputs.faces]
+    source = face(inputs.faces[0], inputs.raw_source)
+    targets = [face(one, raw) for one, raw in zip(inputs.faces, inputs.raw_targets, strict=True)]
     return source, targets
 
 
@@ -266,10 +282,12 @@ def run_ours(
     )
     norm = float(np.linalg.norm(inputs.raw_source))
     source = Identity((inputs.raw_source / norm)[None], W600K_R50_SPACE, norms=np.array([norm], np.float32))
-    wanted = {"pixel_boost": case.pixel_boost, "masks": spec, "paste": paste, "inswapper_latent": latent}
+    strength = 2.0 * case.weight  # FaceFusion's target share 0.35 - 0.7 weight = ours 0.35 (1 - strength)
+    wanted = {"pixel_boost": case.pixel_boost, "strength": strength, "masks": spec, "paste": paste, "inswapper_latent": latent}
     known = {item.name for item in fields(SwapSettings)}  # an older checkout (--ours) lacks paste and latent
     settings = SwapSettings(**{key: value for key, value in wanted.items() if key in known})
-    result = swap_faces(swapper, [image], source, [list(inputs.faces)], settings)
+    recognizer = load_stand_in_recognizer(models) if strength < 1.0 else None
+    result = swap_faces(swapper, [image], source, [list(inputs.faces)], settings, recognizer=recognizer)
     return result.images[0], result.masks[0]
 
 
@@ -330,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep_models:
         build_models(models)
     ff = facefusion_modules(args.facefusion.resolve())
-    photos = {key: make_inputs(args.data, key) for key in PHOTOS}
+    photos = {key: make_inputs(args.data, models, key) for key in PHOTOS}
     mode = "float frames, unquantised" if args.float_frame else "uint8 frames, ours truncated to uint8"
     ours = ours_root(sys.argv[1:] if argv is None else argv)
     print(f"FaceFusion {args.facefusion}; ours {ours}; {mode}; our paste={args.paste}, inswapper_latent={args.latent}")
@@ -345,7 +363,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         inputs = photos[case.photo]
         theirs = run_facefusion(ff, case, inputs, args.float_frame)
-        ours, _ = run_ours(case, inputs, models, args.paste, args.latent)
+        try:
+            ours, _ = run_ours(case, inputs, models, args.paste, args.latent)
+        except Exception as error:  # an older checkout (--ours) may not offer a case's settings
+            print(f"| {case.name} | - | - | - | - | ours failed: {type(error).__name__}: {error} |", flush=True)
+            continue
         ours_scaled = ours.astype(np.float64) * 255.0 if args.float_frame else quantise(ours)
         figures = compare(ours_scaled, theirs, inputs.photo)
         rows.append({"case": case.name, "note": case.note, **figures})
