@@ -39,6 +39,8 @@ SKIPPED: dict[str, str] = {
     "python scripts/bench_score.py": "a benchmark of minutes over the whole test data",
     "face-identity download": "downloads about 190 MB (tests never download; tests/test_download.py covers it offline)",
     "face-identity score /shared/outputs": "needs Ray (pip install face-identity[ray]) and a cluster",
+    "git --git-dir=/path/to/facefusion.git archive": "extracts a FaceFusion checkout (not in the test environment)",
+    "python scripts/facefusion_parity.py": "needs a FaceFusion 3.8.1 checkout outside the repository (tests never download)",
     "python docs/make_swap_example.py": "renders the synthetic swap picture; test_make_swap_example_* below run the script",
     "face-identity calibrate faces/ --pairs pairs_deepface_published_mapped.tsv": (
         "about a minute over 499 pairs on 2 cores; its output is pasted under it, and tests/test_cli.py runs calibrate"
