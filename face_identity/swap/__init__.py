@@ -11,6 +11,8 @@
 - ``run``: ``swap_faces`` (the chosen faces of given frames) for any swapper with the ``run.Swapper`` surface.
 - ``retention``: ``measure_retention``: each swapped face re-detected and scored against the source
   identity (retention) and the face it replaced (leakage), per face and per image.
+- ``selfcheck``: ``swap_checked``: each swapped face scored (``FaceCheck``), swapped again with the next
+  model of a given order when its retention is below a floor.
 - ``stream``: ``detect_and_swap``, the one entry point: any batch (photos, an IMAGE tensor, a video), chunk by chunk.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
@@ -29,6 +31,7 @@ from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwappe
 from .loading import load_converter, load_inswapper, load_swapper
 from .retention import FaceRetention, ImageRetention, RetentionReport, match_swapped, measure_retention
 from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, swap_faces
+from .selfcheck import FaceCheck, swap_checked
 from .stream import SwappedBatch, detect_and_swap
 from .targets import EVERY_TARGET, SELECTION_MODES, SelectionMode, TargetSelection, reference_similarities, select_targets
 
@@ -42,6 +45,7 @@ __all__ = [
     "SELECTION_MODES",
     "TORCH_MATCH_TOLERANCE",
     "EmbeddingConverter",
+    "FaceCheck",
     "FaceRetention",
     "ImageRetention",
     "RetentionReport",
@@ -69,5 +73,6 @@ __all__ = [
     "reference_similarities",
     "select_targets",
     "split_pixel_boost",
+    "swap_checked",
     "swap_faces",
 ]

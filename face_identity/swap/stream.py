@@ -11,7 +11,7 @@ depend on the chunk size: detection, target selection and swapping are per frame
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,8 +22,10 @@ from ..errors import InvalidArgumentError, ModelOutputError
 from ..faults import SkippedFace
 from ..frames import DEFAULT_MEMORY_BUDGET_MB, Frames, frames_per_chunk
 from ..protocols import Detector, Recognizer
+from ..timeline import IdentityTimeline, build_timeline
 from ..types import Face, FloatImage, Identity, RGBImage
 from .run import DEFAULT_SWAP, SwapCounts, Swapper, SwapSettings, swap_faces
+from .selfcheck import FaceCheck, check_chain, swap_checked
 from .targets import EVERY_TARGET, TargetSelection, select_targets
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ class SwappedBatch(SwapCounts):
     - ``swapped_counts``: faces swapped per frame. ``targets``: the swapped faces per frame, with
       the matrix of their swap crop (as ``SwapResult.targets``) and their frame's batch index.
     - ``skipped_faces``: faces left as they were because a model output was bad, by batch frame index.
+    - ``timeline``: retention and leakage per frame, the model that won, the flagged frames
+      (``timeline.IdentityTimeline``), when the swap checked itself (fallback, floor or ``check_identity``).
     """
 
     images: NDArray[np.float32] | tuple[FloatImage, ...]
@@ -48,6 +52,7 @@ class SwappedBatch(SwapCounts):
     swapped_counts: tuple[int, ...]
     targets: tuple[tuple[Face, ...], ...]
     skipped_faces: tuple[SkippedFace, ...] = ()
+    timeline: IdentityTimeline | None = None
 
 
 def _detect_each(
@@ -97,6 +102,9 @@ def detect_and_swap(
     on_frames_done: Callable[[int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
     context: str = "detect_and_swap",
+    fallback: Sequence[Swapper] = (),
+    retention_floor: float | None = None,
+    check_identity: bool = False,
 ) -> SwappedBatch:
     """Detect faces in every frame, pick the targets, swap the source identity onto them, chunk by chunk.
 
@@ -118,6 +126,13 @@ def detect_and_swap(
         on_frames_done: called with the number of frames finished after each chunk (progress).
         check_cancel: called before each chunk and after each detected frame; raise from it to stop.
         context: names the caller (e.g. a node) in error messages.
+        fallback: models to try, in order, on a face whose retention is below ``retention_floor``
+            after ``swapper`` (``selfcheck.swap_checked``); all of the source's space. Needs the floor.
+        retention_floor: the lowest retention (cosine to the source, -1..1) a swapped face may keep;
+            given, every face is scored and the frames below it are flagged.
+        check_identity: score every swapped face even without a floor or fallback (the timeline).
+        With any of the three, ``recognizer`` (of the source's space) scores the faces and
+        ``SwappedBatch.timeline`` is filled; without them nothing is scored (today's swap, bit for bit).
 
     Returns:
         ``SwappedBatch``; frames without a (matching) face come back unchanged and count as skipped.
@@ -128,6 +143,13 @@ def detect_and_swap(
         InvalidArgumentError: ``chunk_frames`` < 1, wrong output arrays, or as ``swap_faces``.
     """
     swapper.require_compatible(source)
+    checking = bool(fallback) or retention_floor is not None or check_identity
+    chain = (swapper, *fallback)
+    if fallback and retention_floor is None:
+        raise InvalidArgumentError(
+            f"{context}: fallback models are tried on faces below the retention floor; give retention_floor (e.g. 0.5)"
+        )
+    floor = check_chain(chain, source, recognizer, detector, retention_floor, context, settings=settings) if checking else None
     frames = Frames.of(images, context)  # the one validation of these pixels
     if chunk_frames is not None and chunk_frames < 1:
         raise InvalidArgumentError(f"chunk_frames must be at least 1, got {chunk_frames}")
@@ -143,6 +165,7 @@ def detect_and_swap(
     counts: list[int] = []
     targets: list[tuple[Face, ...]] = []
     skipped: list[SkippedFace] = []
+    checks: list[FaceCheck] = []
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
     for start, stop in frames.chunks(step):
         if check_cancel is not None:
@@ -150,7 +173,13 @@ def detect_and_swap(
         uint8_frames = frames.uint8(start, stop)
         detected = _detect_each(detector, uint8_frames, hooks, start, skipped)
         chosen = select_targets(uint8_frames, detected, selection, reference_recognizer or recognizer)
-        result = swap_faces(swapper, frames.window(start, stop), source, chosen, settings, recognizer, uint8_frames)
+        window = frames.window(start, stop)
+        if checking:
+            assert recognizer is not None  # check_chain
+            result, found = swap_checked(chain, window, source, chosen, settings, recognizer, detector, floor, uint8_frames)
+            checks.extend(replace(check, frame=start + check.frame) for check in found)
+        else:
+            result = swap_faces(swapper, window, source, chosen, settings, recognizer, uint8_frames)
         for offset, (frame, mask) in enumerate(zip(result.images, result.masks, strict=True)):
             swapped[start + offset] = frame
             masks[start + offset] = mask
@@ -165,4 +194,5 @@ def detect_and_swap(
     logger.debug("detect and swap: %d frame(s) in chunks of %d; %d face(s) swapped", count, step, sum(counts))
     if not uniform:
         swapped, masks = tuple(swapped), tuple(masks)
-    return SwappedBatch(swapped, masks, tuple(counts), tuple(targets), tuple(skipped))
+    timeline = build_timeline(count, checks, None, floor) if checking else None
+    return SwappedBatch(swapped, masks, tuple(counts), tuple(targets), tuple(skipped), timeline)
