@@ -13,6 +13,7 @@
   identity (retention) and the face it replaced (leakage), per face and per image.
 - ``selfcheck``: ``swap_checked``: each swapped face scored (``FaceCheck``), swapped again with the next
   model of a given order when its retention is below a floor.
+- ``plan``: ``plan_swaps`` (pass 1 of a clip: detect, track, choose, smooth) and its ``SwapPlan``.
 - ``stream``: ``detect_and_swap``, the one entry point: any batch (photos, an IMAGE tensor, a video), chunk by chunk.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
@@ -29,6 +30,7 @@ from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge
 from .embedding_swapper import EmbeddingConverter, EmbeddingSwapper, blend_latents, describe_facts
 from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, project_embeddings
 from .loading import load_converter, load_inswapper, load_swapper
+from .plan import SwapPlan, plan_swaps
 from .retention import FaceRetention, ImageRetention, RetentionReport, match_swapped, measure_retention
 from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, swap_faces
 from .selfcheck import FaceCheck, swap_checked
@@ -52,6 +54,7 @@ __all__ = [
     "EmbeddingSwapper",
     "InswapperSwapper",
     "SelectionMode",
+    "SwapPlan",
     "SwapResult",
     "SwapSettings",
     "SwappedBatch",
@@ -69,6 +72,7 @@ __all__ = [
     "match_swapped",
     "measure_retention",
     "merge_pixel_boost",
+    "plan_swaps",
     "project_embeddings",
     "reference_similarities",
     "select_targets",
