@@ -149,12 +149,27 @@ def _checked(path: Path, spec: ModelSpec | None) -> ResolvedModel:
     """A found file, checked against its ``.hash`` sidecar when it is a catalog model that has one."""
     check = check_sidecar(path, spec) if spec is not None else None
     if check is None and spec is not None and spec.sha256 is not None:
-        matches = file_sha256(path) == spec.sha256
+        digest = file_sha256(path)
+        if digest != spec.sha256:
+            spec = _published_as(path.name, digest) or spec
+        matches = digest == spec.sha256
         logger.info("using %s (its SHA-256 %s %s's)", path, "matches" if matches else "differs from", spec.name)
         return ResolvedModel(path, spec, verified=matches)
     how = "its .hash sidecar matches" if check is not None else "no .hash sidecar to check" if spec is not None else "a file path"
     logger.info("using %s (%s)", path, how)
     return ResolvedModel(path, spec, verified=check is not None)
+
+
+def _published_as(name: str, digest: str) -> ModelSpec | None:
+    """The catalog model published under the file name ``name`` whose SHA-256 is ``digest``, if any.
+
+    fal publishes AuraFace as ``glintr100.onnx`` (its model card unpacks it into ``models/auraface/``), the name of
+    antelopev2's recognizer: such a file is AuraFace when its bytes are AuraFace's.
+    """
+    for spec in build_catalog().values():
+        if spec.published_filename == name and spec.sha256 == digest:
+            return spec
+    return None
 
 
 def not_available(

@@ -96,3 +96,23 @@ def test_identities_comparison_gates_and_scoring_work_in_the_auraface_space(
     assert status == 0 and summary["summary"]["images"] == 2 and summary["settings"]["recognizer"] == AURAFACE_SPACE
     assert summary["summary"]["threshold"] == 0.4  # the uncalibrated default, said on stderr
     assert rows["newton.png"]["similarity"] == pytest.approx(1.0, abs=1e-4) and rows["newton.png"]["pass"]
+
+
+def test_fals_file_under_its_published_name_is_auraface(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_models: dict[str, Path]
+) -> None:
+    """The model card's layout, ``models/auraface/glintr100.onnx``, through insightface's FaceAnalysis(name="auraface")
+    (our module here): that file is AuraFace by its bytes, not antelopev2's glintr100; another file of that name is not."""
+    import shutil
+
+    from face_identity.insightface_analysis import FaceAnalysis
+
+    folder = tmp_path / "models" / "auraface"
+    stand_in = synthetic.build_auraface_like(folder / "glintr100.onnx", seed=3)
+    shutil.copy(real_models["scrfd"], folder / "scrfd_10g_bnkps.onnx")
+    monkeypatch.setattr(catalog, "AURAFACE_SHA256", file_sha256(stand_in))
+    assert load_recognizer(stand_in, providers="cpu").model_id == AURAFACE_SPACE
+    app = FaceAnalysis(name="auraface", root=str(tmp_path), providers="cpu")
+    assert app.models["recognition"].model_id == AURAFACE_SPACE
+    monkeypatch.setattr(catalog, "AURAFACE_SHA256", "0" * 64)  # the same file is then neither AuraFace nor glintr100
+    assert load_recognizer(stand_in, providers="cpu").model_id.startswith("glintr100@")
