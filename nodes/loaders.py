@@ -31,7 +31,7 @@ from .sockets import LANDMARKER, OCCLUDER, PARSER, RESTORER
 
 LOADERS_CATEGORY = f"{sockets.CATEGORY}/loaders"
 DOWNLOADED = (
-    "Catalog models are downloaded on first use from their Hugging Face release and checked against its .hash file; "
+    "Catalog models are downloaded on first use from their Hugging Face release and checked (.hash file or SHA-256); "
     "licences per model in docs/models.md."
 )
 
