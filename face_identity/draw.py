@@ -1,12 +1,13 @@
-"""Debug pictures: face boxes with indices, landmarks and scores; similarity-matrix and per-image score charts.
+"""Debug pictures: face boxes with indices, landmarks and scores; similarity-matrix, per-image score and
+retention charts; ``render(kind, ...)`` reaches each by name.
 
 All functions return ``[H, W, 3]`` uint8 RGB images and never modify their inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, overload
 
 import cv2
 import numpy as np
@@ -164,3 +165,68 @@ def retention_chart(
     if count == 0:
         cv2.putText(canvas, note[:34], (margin // 2, base - height // 2), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas
+
+
+PICTURE_KINDS: tuple[str, ...] = ("faces", "similarity", "scores", "retention")
+"""What ``render`` draws: ``draw_frames``, ``similarity_chart``, ``score_chart``, ``retention_chart``."""
+
+
+@overload
+def render(
+    kind: Literal["faces"],
+    images: Any,
+    faces: FaceBatch,
+    show_scores: bool = True,
+    show_landmarks: bool = True,
+    context: str = "draw_frames",
+) -> list[RGBImage]: ...
+
+
+@overload
+def render(
+    kind: Literal["similarity"],
+    matrix: NDArray[np.floating],
+    threshold: float,
+    row_labels: Sequence[str] | None = None,
+    column_labels: Sequence[str] | None = None,
+    cell: int = 64,
+) -> RGBImage: ...
+
+
+@overload
+def render(
+    kind: Literal["scores"], scores: Sequence[float], threshold: float, has_face: Sequence[bool], best_index: int | None = None
+) -> RGBImage: ...
+
+
+@overload
+def render(
+    kind: Literal["retention"],
+    retention: Sequence[float],
+    leakage: Sequence[float],
+    labels: Sequence[str],
+    threshold: float,
+    note: str = "no face swapped",
+) -> RGBImage: ...
+
+
+def render(kind: str, *arguments: Any, **keywords: Any) -> Any:
+    """A debug picture by ``kind`` (``PICTURE_KINDS``), with that picture's arguments:
+
+    - ``"faces"``: every image of a batch with its faces drawn (``draw_frames``): a list of images.
+    - ``"similarity"``: heat map of a similarity matrix (``similarity_chart``; e.g. ``compare(a, b).matrix``).
+    - ``"scores"``: per-image score bars against a threshold (``score_chart``; ``consistency_scores``).
+    - ``"retention"``: retention and leakage bars per swapped face (``retention_chart``; ``measure_retention``).
+
+    Raises:
+        InvalidArgumentError: an unknown kind, or what the picture's own function raises.
+    """
+    pictures: dict[str, Callable[..., Any]] = {
+        "faces": draw_frames,
+        "similarity": similarity_chart,
+        "scores": score_chart,
+        "retention": retention_chart,
+    }
+    if kind not in pictures:
+        raise InvalidArgumentError(f"unknown picture {kind!r}; render draws {', '.join(PICTURE_KINDS)}")
+    return pictures[kind](*arguments, **keywords)
