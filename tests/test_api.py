@@ -12,20 +12,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from face_identity import (
+    Identity,
+    InvalidArgumentError,
+    check,
+    choices,
+    compare,
+    load_identity,
+    load_model,
+    render,
+    save_identity,
+)
 from face_identity.catalog import names_for_role
-from face_identity.checks import check
-from face_identity.compare import UncalibratedThresholdWarning, compare, similarity, similarity_matrix, verdict
+from face_identity.compare import UncalibratedThresholdWarning, similarity, similarity_matrix, verdict
 from face_identity.detect import FaceDetector
-from face_identity.draw import render, score_chart, similarity_chart
+from face_identity.draw import score_chart, similarity_chart
 from face_identity.embed import load_recognizer
-from face_identity.errors import IdentityFileError, InvalidArgumentError
-from face_identity.load import load_model
+from face_identity.errors import IdentityFileError
 from face_identity.masks import AREAS
 from face_identity.select import FACE_ORDERS
-from face_identity.store import load_identity, save_identity
 from face_identity.store import load_identity as load_from_store
-from face_identity.types import Identity
-from face_identity.ui_choices import choices
 
 
 def identity(*rows: list[float], model_id: str = "space") -> Identity:
