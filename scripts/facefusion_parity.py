@@ -57,10 +57,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
-from face_identity import load_detector, load_recognizer, read_image  # noqa: E402
 from face_identity.catalog import W600K_R50_SPACE  # noqa: E402
+from face_identity.detect import load_detector  # noqa: E402
 from face_identity.devtools import synthetic, synthetic_masks  # noqa: E402
+from face_identity.embed import load_recognizer  # noqa: E402
 from face_identity.face_models import load_face_model  # noqa: E402
+from face_identity.images import read_image  # noqa: E402
 from face_identity.masks import MaskSpec  # noqa: E402
 from face_identity.restore import RestoreSettings, restore_faces  # noqa: E402
 from face_identity.swap import SwapSettings, load_swapper, swap_faces  # noqa: E402
