@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..face_identity import (
-    EmbeddingSwapper,
-    InswapperSwapper,
     InvalidArgumentError,
-    LoadOptions,
+    Swapper,
     TrackSettings,
-    check_number,
+    check,
+    choices,
     converted_graphs,
-    load_swapper,
-    names_for_role,
+    load_model,
 )
 from . import sockets
 from .comfy import gpu_index, model_folders, torch_device
@@ -49,7 +47,7 @@ def parse_fallback(text: str) -> tuple[str, ...]:
         InvalidArgumentError: a name that is not a catalog swapper, or a name given twice.
     """
     names = tuple(part.strip() for part in str(text).split(",") if part.strip())
-    known = names_for_role("swapper")
+    known = choices().names("swapper")
     unknown = [name for name in names if name not in known]
     if unknown:
         raise InvalidArgumentError(
@@ -75,28 +73,25 @@ def check_fallback(names: Sequence[str], floor: float | None) -> None:
         )
 
 
-def options_like(primary: EmbeddingSwapper | InswapperSwapper) -> LoadOptions:
-    """How the fallback swappers load: the backend, device and precision (torch) or providers (onnxruntime) of ``primary``."""
+def options_like(primary: Swapper) -> dict[str, Any]:
+    """How the fallback swappers load (``load_model``'s keywords): the backend, device and precision (torch) or the
+    onnxruntime providers of ``primary``."""
     graphs = converted_graphs(primary)
     if graphs:
         dtype = str(graphs[0].dtype).removeprefix("torch.")
-        return LoadOptions(backend="torch", device=graphs[0].device, dtype=dtype, device_id=gpu_index())
-    session = primary.model
-    return LoadOptions(
-        providers=(session.requested_providers if session is not None else ()) or "auto",
-        backend="onnxruntime",
-        device=torch_device(),
-        device_id=gpu_index(),
-    )
+        return {"backend": "torch", "device": graphs[0].device, "dtype": dtype, "device_id": gpu_index()}
+    session = getattr(primary, "model", None)  # the onnxruntime session of a swapper run by onnxruntime
+    providers = tuple(getattr(session, "requested_providers", ())) or "auto"
+    return {"backend": "onnxruntime", "providers": providers, "device": torch_device(), "device_id": gpu_index()}
 
 
-def load_fallbacks(names: Sequence[str], primary: EmbeddingSwapper | InswapperSwapper) -> tuple[EmbeddingSwapper, ...]:
+def load_fallbacks(names: Sequence[str], primary: Swapper) -> tuple[Swapper, ...]:
     """The fallback swappers by catalog name, from the model folders (downloaded on first use), loaded like ``primary``.
 
     A name equal to the primary's is skipped (it has already been tried).
     """
     options = options_like(primary)
-    return tuple(load_swapper(name, model_folders(), options) for name in names if name != primary.name)
+    return tuple(load_model(name, "swapper", model_folders(), **options) for name in names if name != primary.name)
 
 
 class FaceTrack:
@@ -205,7 +200,7 @@ class FaceTrack:
         if smoother not in SMOOTHERS:
             raise InvalidArgumentError(f"unknown smoother {smoother!r}; use one of {', '.join(SMOOTHERS)}")
         context = "Face Track"
-        floor = check_number(retention_floor, "retention_floor", context, 0.0, 1.0)
+        floor = check("number", retention_floor, "retention_floor", context, 0.0, 1.0)
         names = parse_fallback(fallback)
         check_fallback(names, None if floor == NO_FLOOR else floor)
         settings = None

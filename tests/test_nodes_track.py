@@ -146,7 +146,7 @@ def test_fallback_swappers_load_like_the_primary(nodes: dict[str, Any], swap_inp
     track_module = pack.nodes.track
     _, primary, _, _ = swap_inputs
     options = track_module.options_like(primary)
-    assert options.backend == "onnxruntime" and options.providers == ("CPUExecutionProvider",)
+    assert options["backend"] == "onnxruntime" and options["providers"] == ("CPUExecutionProvider",)
     fallbacks = track_module.load_fallbacks(("inswapper_128", "hyperswap_1a_256", "simswap_256"), primary)
     assert [swapper.name for swapper in fallbacks] == ["inswapper_128", "simswap_256"]  # the primary is not tried twice
     assert all(
@@ -159,6 +159,6 @@ def test_fallback_swappers_follow_a_torch_primary(nodes: dict[str, Any], swap_in
     track_module = pack.nodes.track
     primary, _ = nodes["LoadFaceSwapper"].load("hyperswap_1a_256", "torch", "cpu", "float32", False)
     options = track_module.options_like(primary)
-    assert (options.backend, str(options.device), options.dtype) == ("torch", "cpu", "float32")
+    assert (options["backend"], str(options["device"]), options["dtype"]) == ("torch", "cpu", "float32")
     (fallback,) = track_module.load_fallbacks(("inswapper_128",), primary)
     assert fallback.backend.name == "torch" and pack.face_identity.converted_graphs(fallback)
