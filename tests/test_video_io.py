@@ -1,0 +1,133 @@
+"""video_io: probing, the lazy frame source (chunk by chunk, a second pass from the start), segments joined with audio."""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from face_identity.errors import VideoFileError
+from face_identity.frames import Frames, FrameSource
+from face_identity.images import read_image
+from face_identity.video_io import SegmentWriter, VideoFrames, probe_video, transform_video
+
+av = pytest.importorskip("av")  # the video extra; scripts/test.sh installs it (tests/requirements.txt)
+
+SAMPLE_RATE = 44_100
+AAC_FRAME = 1024
+"""Samples per AAC frame: the audio length may differ by at most one frame."""
+
+
+def moving_photo(photo: NDArray[np.uint8], count: int, size: tuple[int, int] = (288, 352)) -> list[NDArray[np.uint8]]:
+    """``count`` frames of ``size``: a window sliding 2 px per frame across ``photo`` (a face moving)."""
+    height, width = size
+    return [np.ascontiguousarray(photo[index : index + height, 2 * index : 2 * index + width]) for index in range(count)]
+
+
+def write_video(
+    path: Path, frames: list[NDArray[np.uint8]], fps: Fraction, audio_seconds: float | None = None, codec: str = "libx264"
+) -> Path:
+    """An H.264 file of ``frames`` (and a 440 Hz AAC sine of ``audio_seconds``), made with PyAV."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as output:
+        video = output.add_stream(codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = None
+        if audio_seconds:
+            audio = output.add_stream("aac", rate=SAMPLE_RATE)
+            audio.layout = "mono"
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+        if audio is not None and audio_seconds:
+            samples = int(SAMPLE_RATE * audio_seconds)
+            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / SAMPLE_RATE)).astype(np.float32)[None]
+            for start in range(0, samples, AAC_FRAME):
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(wave[:, start : start + AAC_FRAME]), format="fltp", layout="mono"
+                )
+                frame.sample_rate, frame.pts = SAMPLE_RATE, start
+                output.mux(audio.encode(frame))
+            output.mux(audio.encode(None))
+    return path
+
+
+def decode_all(path: Path) -> list[NDArray[np.uint8]]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    photo = read_image(shared_data / "faces/isaac_newton/newton.png")
+    folder = tmp_path_factory.mktemp("video_io")
+    return write_video(folder / "clip.mp4", moving_photo(photo, 12), Fraction(30000, 1001), audio_seconds=0.4)
+
+
+def test_probe_states_count_rate_size_and_audio(clip: Path) -> None:
+    info = probe_video(clip)
+    assert (info.count, info.fps, info.size, info.codec) == (12, Fraction(30000, 1001), (288, 352), "h264")
+    assert info.audio_codec == "aac" and abs(info.audio_seconds - 0.4) <= AAC_FRAME / SAMPLE_RATE
+
+
+def test_frames_read_in_chunks_and_a_second_pass_starts_again(clip: Path) -> None:
+    whole = decode_all(clip)
+    source = VideoFrames(clip)
+    assert isinstance(source, FrameSource)
+    frames = Frames.of(source, "clip")
+    assert frames.is_lazy and frames.count == 12 and frames.size == (288, 352)
+    first = frames.uint8(0, 5)
+    assert frames.window(0, 5).count == 5 and source.passes == 1  # the chunk just read is not decoded again
+    rest = frames.uint8(5, 12)
+    assert source.passes == 1  # forward: the same pass
+    np.testing.assert_array_equal(np.stack(first + rest), np.stack(whole))
+    np.testing.assert_array_equal(frames.floats(2, 3)[0], whole[2] / np.float32(255))
+    assert source.passes == 2  # backward: decoding starts again from the first frame
+    with pytest.raises(VideoFileError, match="frames 10..13"):
+        source.read(10, 13)
+    source.close()
+
+
+def test_segments_join_with_the_audio_and_resume_after_the_last_finished_one(clip: Path, tmp_path: Path) -> None:
+    info = probe_video(clip)
+    calls: list[tuple[int, int]] = []
+
+    def invert(frames: Frames) -> list[NDArray[np.uint8]]:
+        calls.append((frames.count, len(calls)))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # a kill during the third chunk
+        return [255 - image for image in frames.uint8()]
+
+    parts, output = tmp_path / "parts", tmp_path / "out.mp4"
+    with VideoFrames(clip) as source, pytest.raises(KeyboardInterrupt):
+        transform_video(source, output, parts, invert, 5)
+    assert SegmentWriter(parts, info).done() == 10 and not output.exists()
+    assert not list(parts.glob(".*"))  # no partial segment left behind
+    with VideoFrames(clip) as source:
+        transform_video(source, output, parts, invert, 5)
+    assert [count for count, _ in calls] == [5, 5, 2, 2]  # the interrupted chunk again, nothing else twice
+    assert not parts.exists()
+    joined = probe_video(output)
+    assert (joined.count, joined.fps, joined.size, joined.audio_codec) == (12, info.fps, info.size, "aac")
+    assert abs(joined.audio_seconds - info.audio_seconds) <= AAC_FRAME / SAMPLE_RATE
+    expected = [255 - image for image in decode_all(clip)]
+    for got, want in zip(decode_all(output), expected, strict=True):  # H.264 is lossy: close, not equal
+        assert np.abs(got.astype(int) - want).mean() < 3.0
+
+
+def test_missing_damaged_and_no_pyav_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(VideoFileError, match="does not exist"):
+        probe_video(tmp_path / "none.mp4")
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 10)
+    with pytest.raises(VideoFileError, match="damaged or not a video"):
+        probe_video(damaged)
+    monkeypatch.setitem(sys.modules, "av", None)  # as without the video extra
+    with pytest.raises(VideoFileError, match=r"pip install av .*face-identity\[video\]"):
+        probe_video(damaged)
