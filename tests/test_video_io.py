@@ -22,10 +22,16 @@ AAC_FRAME = 1024
 """Samples per AAC frame: the audio length may differ by at most one frame."""
 
 
-def moving_photo(photo: NDArray[np.uint8], count: int, size: tuple[int, int] = (288, 352)) -> list[NDArray[np.uint8]]:
-    """``count`` frames of ``size``: a window sliding 2 px per frame across ``photo`` (a face moving)."""
-    height, width = size
-    return [np.ascontiguousarray(photo[index : index + height, 2 * index : 2 * index + width]) for index in range(count)]
+def moving_photo(
+    photo: NDArray[np.uint8], count: int, size: tuple[int, int] = (288, 352), origin: tuple[int, int] = (20, 200)
+) -> list[NDArray[np.uint8]]:
+    """``count`` frames of ``size``: a window sliding (1, 2) px per frame across ``photo`` from ``origin`` (a face
+    moving; the default keeps Newton's whole face, x 335..438, y 90..233 of newton.png, inside every frame)."""
+    (height, width), (top, left) = size, origin
+    return [
+        np.ascontiguousarray(photo[top + index : top + index + height, left + 2 * index : left + 2 * index + width])
+        for index in range(count)
+    ]
 
 
 def write_video(
