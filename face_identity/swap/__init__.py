@@ -11,6 +11,7 @@
 - ``run``: ``swap_faces`` (the chosen faces of given frames) for any swapper with the ``run.Swapper`` surface.
 - ``retention``: ``measure_retention``: each swapped face re-detected and scored against the source
   identity (retention) and the face it replaced (leakage), per face and per image.
+- ``plan``: ``plan_swaps`` (pass 1 of a clip: detect, track, choose, smooth) and its ``SwapPlan``.
 - ``stream``: ``detect_and_swap``, the one entry point: any batch (photos, an IMAGE tensor, a video), chunk by chunk.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
@@ -27,6 +28,7 @@ from .crops import PIXEL_BOOST_FACTORS, face_area_mask, landmarks_in_crop, merge
 from .embedding_swapper import EmbeddingConverter, EmbeddingSwapper, blend_latents, describe_facts
 from .inswapper import INSWAPPER_INPUT_SIZE, INSWAPPER_TEMPLATE, InswapperSwapper, project_embeddings
 from .loading import load_converter, load_inswapper, load_swapper
+from .plan import SwapPlan, plan_swaps
 from .retention import FaceRetention, ImageRetention, RetentionReport, match_swapped, measure_retention
 from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, swap_faces
 from .stream import SwappedBatch, detect_and_swap
@@ -48,6 +50,7 @@ __all__ = [
     "EmbeddingSwapper",
     "InswapperSwapper",
     "SelectionMode",
+    "SwapPlan",
     "SwapResult",
     "SwapSettings",
     "SwappedBatch",
@@ -65,6 +68,7 @@ __all__ = [
     "match_swapped",
     "measure_retention",
     "merge_pixel_boost",
+    "plan_swaps",
     "project_embeddings",
     "reference_similarities",
     "select_targets",
