@@ -48,7 +48,10 @@ nothing else. By stage, one module each:
   the paste recipes and inswapper latent rules a swap can follow: ``PASTE_STYLES``, ``LATENT_RULES``,
   identity retention of a swap: ``measure_retention``, ``RetentionReport``,
   ``SELECTION_MODES``, ``PIXEL_BOOST_FACTORS``, ``swap_faces``, ``SwapResult``;
-  ``detect_and_swap`` (any batch, chunked), ``SwappedBatch``.
+  ``detect_and_swap`` (any batch, chunked), ``SwappedBatch``; the swap that checks itself and falls back to
+  the next model below a retention floor: ``swap_checked``, ``FaceCheck``.
+- Identity over time (``timeline``): ``build_timeline``, ``IdentityTimeline`` of ``TimelineRow`` per frame,
+  ``write_timeline`` (CSV or JSON), ``timeline_chart``.
 - Model facts (``model_facts``, ``face_models``): one declarative table of the landmark, mask and
   restore models, ``ModelFacts``, ``ModelKind``, ``build_model_facts``; one loader and runner for every
   kind, ``load_face_model``, ``FaceModel``.
@@ -57,7 +60,8 @@ nothing else. By stage, one module each:
   ``DEFAULT_MASK_BLUR``.
 - Restore (``restore``): ``restore_faces``, ``RestoreSettings``, ``RestoreResult``, ``DriftReport``,
   ``DEFAULT_RESTORE_BLEND``, ``DEFAULT_RESTORE_FIDELITY``.
-- Draw (``draw``): ``draw_faces``, ``draw_frames`` (a batch of ``Frames``), ``similarity_chart``, ``score_chart``, ``retention_chart``.
+- Draw (``draw``): ``draw_faces``, ``draw_frames`` (a batch of ``Frames``), ``similarity_chart``, ``score_chart``, ``retention_chart``,
+  ``line_chart``.
 - Generation (``faceid``, ``insightface_compat``): an insightface-compatible analyser for IPAdapter
   FaceID, ``FaceAnalysisCompat``, ``CompatFace``, ``insightface_compatible``;
   ``faceid_embeds`` for diffusers; the insightface-compatible module other packs import when the package is
@@ -96,7 +100,7 @@ from .compare import (
 )
 from .detect import DetectionSettings, FaceDetector, TorchFaceDetector, load_detector, load_face_detector
 from .download import ResolvedModel, default_model_dir, resolve_model, spec_for_file
-from .draw import draw_faces, draw_frames, retention_chart, score_chart, similarity_chart
+from .draw import draw_faces, draw_frames, line_chart, retention_chart, score_chart, similarity_chart
 from .embed import ArcFaceRecognizer, EmbeddingResult, load_recognizer
 from .errors import (
     FaceIdentityError,
@@ -148,6 +152,7 @@ from .swap import (
     PIXEL_BOOST_FACTORS,
     SELECTION_MODES,
     EmbeddingSwapper,
+    FaceCheck,
     InswapperSwapper,
     RetentionReport,
     SwappedBatch,
@@ -158,9 +163,11 @@ from .swap import (
     detect_and_swap,
     load_swapper,
     measure_retention,
+    swap_checked,
     swap_faces,
 )
 from .swapper_facts import LATENT_RULES, PASTE_STYLES, SWAPPER_FACTS, SWAPPER_FAMILY_NAMES
+from .timeline import IdentityTimeline, TimelineRow, build_timeline, timeline_chart, write_timeline
 from .types import Face, FaceBatch, Identity, concatenate_identities
 from .validate import (
     IMAGE_RANGE_TOLERANCE,
@@ -193,12 +200,14 @@ __all__ = [
     "Face",
     "FaceAnalysisCompat",
     "FaceBatch",
+    "FaceCheck",
     "FaceDetector",
     "FaceIdentityError",
     "FaceSelection",
     "IF_EXISTS_CHOICES",
     "Identification",
     "Identity",
+    "IdentityTimeline",
     "IdentityFileError",
     "IncompatibleIdentitiesError",
     "InswapperSwapper",
@@ -230,6 +239,7 @@ __all__ = [
     "TEMPLATE_NAMES",
     "TORCH_PRECISIONS",
     "TargetSelection",
+    "TimelineRow",
     "align_faces",
     "align_frames",
     "AlignedBatch",
@@ -240,6 +250,7 @@ __all__ = [
     "as_rgb_uint8",
     "average_identities",
     "build_catalog",
+    "build_timeline",
     "calibrate_folder",
     "calibrate_scores",
     "concatenate_identities",
@@ -252,6 +263,7 @@ __all__ = [
     "detect_faces",
     "draw_faces",
     "draw_frames",
+    "line_chart",
     "drop_outlier_rows",
     "ensure_face_align",
     "estimate_similarity",
@@ -281,6 +293,9 @@ __all__ = [
     "load_swapper",
     "match_threshold",
     "measure_retention",
+    "swap_checked",
+    "timeline_chart",
+    "write_timeline",
     "names_for_role",
     "graph_session",
     "converted_graphs",

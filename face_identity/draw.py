@@ -23,6 +23,7 @@ BOX_COLOUR = (0, 255, 0)
 PASS_COLOUR = (40, 170, 70)
 FAIL_COLOUR = (200, 60, 50)
 NO_FACE_COLOUR = (150, 150, 150)
+THRESHOLD_COLOUR = (30, 30, 200)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -32,6 +33,11 @@ def _label(canvas: NDArray[np.uint8], text: str, origin: tuple[int, int], scale:
     x, y = origin
     cv2.rectangle(canvas, (x, y - height - baseline), (x + width, y + baseline), (0, 0, 0), -1)
     cv2.putText(canvas, text, (x, y), _FONT, scale, colour, thickness, cv2.LINE_AA)
+
+
+def _threshold_line(canvas: NDArray[np.uint8], y: int, start: int, stop: int) -> None:
+    """The threshold (or floor) of a chart: a thin line across it at height ``y``."""
+    cv2.line(canvas, (start, y), (stop, y), THRESHOLD_COLOUR, 1, cv2.LINE_AA)
 
 
 def draw_faces(image: RGBImage, faces: Sequence[Face], show_scores: bool = True, show_landmarks: bool = True) -> RGBImage:
@@ -131,8 +137,8 @@ def score_chart(scores: Sequence[float], threshold: float, has_face: Sequence[bo
         label = f"{score:.2f}" if face_found else "none"
         cv2.putText(canvas, label, (x, max(bar_top - 4, 12)), _FONT, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(canvas, str(index), (x + bar // 3, base + 16), _FONT, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.line(canvas, (margin - 6, top_y), (width - margin // 2, top_y), (30, 30, 200), 1, cv2.LINE_AA)
-    cv2.putText(canvas, f"threshold {threshold:.2f}", (margin, margin - 10), _FONT, 0.45, (30, 30, 200), 1, cv2.LINE_AA)
+    _threshold_line(canvas, top_y, margin - 6, width - margin // 2)
+    cv2.putText(canvas, f"threshold {threshold:.2f}", (margin, margin - 10), _FONT, 0.45, THRESHOLD_COLOUR, 1, cv2.LINE_AA)
     return canvas
 
 
@@ -159,8 +165,81 @@ def retention_chart(
         label = labels[index] if index < len(labels) else str(index)
         cv2.putText(canvas, label[:7], (x, base + 16), _FONT, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     top_y = int(base - height * float(np.clip(threshold, 0, 1)))
-    cv2.line(canvas, (margin - 6, top_y), (width - margin // 2, top_y), (30, 30, 200), 1, cv2.LINE_AA)
+    _threshold_line(canvas, top_y, margin - 6, width - margin // 2)
     cv2.putText(canvas, "retention (colour) / leakage (grey)", (margin, margin - 14), _FONT, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     if count == 0:
         cv2.putText(canvas, note[:34], (margin // 2, base - height // 2), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+Series = tuple[str, Sequence[float | None], tuple[int, int, int]]
+"""A line of ``line_chart``: (label, one value or ``None`` per x, RGB colour)."""
+Marks = tuple[str, Sequence[int], tuple[int, int, int]]
+"""A row of ticks of ``line_chart``: (label, x indices to mark, RGB colour)."""
+
+
+def _value_y(value: float, top: int, plot: int) -> int:
+    return int(round(top + plot * (1.0 - float(np.clip(value, 0.0, 1.0)))))
+
+
+def line_chart(
+    lines: Sequence[Series],
+    count: int,
+    threshold: float | None = None,
+    marks: Sequence[Marks] = (),
+    width: int = 640,
+    height: int = 240,
+) -> RGBImage:
+    """Values over ``count`` steps (frames) as lines drawn from 0 up to 1, a threshold line, rows of ticks below.
+
+    A ``None`` or non-finite value leaves a gap in its line (a value alone between gaps is a dot);
+    values are clipped to 0..1 where drawn. Each ``marks`` row gets its label and a tick under
+    every listed index. ``width``/``height``: the image size in pixels (at least 160 x 120).
+
+    Raises:
+        InvalidArgumentError: a NaN/infinite threshold, a size below the minimum, or a negative count.
+    """
+    if count < 0 or width < 160 or height < 120 or height < 90 + 12 * len(marks):
+        raise InvalidArgumentError(f"line_chart: {count} steps in {width} x {height} px with {len(marks)} mark rows is too small")
+    level = None if threshold is None else check_number(threshold, "threshold", "line_chart")
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    left, right, top = 54, width - 12, 26
+    bottom = height - 24 - 12 * len(marks)
+    plot, span = bottom - top, max(right - left, 1)
+
+    def x_of(index: int) -> int:
+        return int(round(left + span * (index + 0.5) / max(count, 1)))
+
+    cv2.rectangle(canvas, (left, top), (right, bottom), (200, 200, 200), 1)
+    for value in (0.0, 0.5, 1.0):
+        cv2.putText(canvas, f"{value:.1f}", (4, _value_y(value, top, plot) + 4), _FONT, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+    if level is not None:
+        _threshold_line(canvas, _value_y(level, top, plot), left, right)
+    legend = left
+    for label, values, colour in lines:
+        points = [
+            (x_of(index), _value_y(float(value), top, plot)) if value is not None and np.isfinite(value) else None
+            for index, value in enumerate(values)
+        ]
+        for index, point in enumerate(points):
+            if point is None:
+                continue
+            after = points[index + 1] if index + 1 < len(points) else None
+            before = points[index - 1] if index > 0 else None
+            if after is not None:
+                cv2.line(canvas, point, after, colour, 2, cv2.LINE_AA)
+            elif before is None:
+                cv2.circle(canvas, point, 2, colour, -1, cv2.LINE_AA)
+        cv2.putText(canvas, label, (legend, top - 8), _FONT, 0.4, colour, 1, cv2.LINE_AA)
+        legend += 12 + cv2.getTextSize(label, _FONT, 0.4, 1)[0][0]
+    if level is not None:
+        cv2.putText(canvas, f"floor {level:.2f}", (legend, top - 8), _FONT, 0.4, THRESHOLD_COLOUR, 1, cv2.LINE_AA)
+    for row, (label, indices, colour) in enumerate(marks):
+        y = bottom + 8 + 12 * row
+        cv2.putText(canvas, label[:8], (2, y + 8), _FONT, 0.3, colour, 1, cv2.LINE_AA)
+        for index in indices:
+            if 0 <= index < count:
+                cv2.line(canvas, (x_of(index), y), (x_of(index), y + 8), colour, 1)
+    for index in sorted({0, max(count - 1, 0)}) if count else ():
+        cv2.putText(canvas, str(index), (x_of(index) - 4, height - 6), _FONT, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas

@@ -286,6 +286,7 @@ def build_embedding_swapper_like(
     plain_output: tuple[Sequence[float], Sequence[float]] | None = None,
     float16_outputs: bool = False,
     dimension: int = 512,
+    constant: NDArray[np.floating] | None = None,
 ) -> Path:
     """Write a swapper with FaceFusion's embedding-driven swappers' I/O: ``source`` ``[1, 512]`` and
     ``target`` ``[1, 3, S, S]`` float32 in, ``output`` ``[1, 3, S, S]`` float32 out (and ``mask``
@@ -295,6 +296,9 @@ def build_embedding_swapper_like(
       ``plain_output=(mean, std)`` (families whose output is plain RGB 0..1 while their input is
       normalised, e.g. SimSwap 256's ImageNet mean/std): ``output = target * std + mean``, the target image.
     - ``mode="linear"``: ``output = 0.5 * target + (source @ A)`` per channel, ``A = embedding_swapper_weights(seed)``.
+    - ``mode="constant"``: ``output = constant + 0 * target + 0 * (source @ A)``, the same ``[3, S, S]`` picture
+      (in the family's output range: the model's normalised space when the family de-normalises) for every
+      input, e.g. the source person's own aligned face: a stand-in whose swaps keep the source's identity.
     - ``mask`` output: ``sigmoid(4 - 8 * r)`` with ``r`` the distance from the crop centre in half-sides
       (a soft disc, like a learned face mask).
     ``embedding_space``: the identity space the file declares (ONNX metadata), for stand-ins.
@@ -303,8 +307,10 @@ def build_embedding_swapper_like(
     """
     from onnx import TensorProto, helper
 
-    if mode not in ("identity", "linear"):
-        raise ValueError(f"mode must be identity or linear, got {mode!r}")
+    if mode not in ("identity", "linear", "constant"):
+        raise ValueError(f"mode must be identity, linear or constant, got {mode!r}")
+    if (mode == "constant") != (constant is not None):
+        raise ValueError("mode constant takes the picture as constant=[3, S, S] (and only that mode does)")
     builder = _GraphBuilder(np.random.default_rng(seed))
     weights = embedding_swapper_weights(seed, dimension)
     style = builder.node("Gemm", ["source", builder.constant("A", weights)])
@@ -318,6 +324,11 @@ def build_embedding_swapper_like(
             image = builder.node(
                 "Add", [builder.node("Mul", [image, builder.constant("std", std)]), builder.constant("mean", mean)]
             )
+    elif constant is not None:
+        style = builder.node("Mul", [style, builder.constant("zero", np.zeros((), np.float32))])
+        picture = np.asarray(constant, np.float32).reshape(1, 3, size, size)
+        image = builder.node("Mul", ["target", builder.constant("nothing", np.zeros((), np.float32))])
+        image = builder.node("Add", [image, builder.constant("picture", picture)])
     else:
         image = builder.node("Mul", ["target", builder.constant("half", np.array(0.5, np.float32))])
     element = TensorProto.FLOAT16 if float16_outputs else TensorProto.FLOAT

@@ -12,6 +12,8 @@
 - ``retention``: ``measure_retention``: each swapped face re-detected and scored against the source
   identity (retention) and the face it replaced (leakage), per face and per image.
 - ``plan``: ``plan_swaps`` (pass 1 of a clip: detect, track, choose, smooth) and its ``SwapPlan``.
+- ``selfcheck``: ``swap_checked``: each swapped face scored (``FaceCheck``), swapped again with the next
+  model of a given order when its retention is below a floor.
 - ``stream``: ``detect_and_swap``, the one entry point: any batch (photos, an IMAGE tensor, a video), chunk by chunk.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste
@@ -31,6 +33,7 @@ from .loading import load_converter, load_inswapper, load_swapper
 from .plan import SwapPlan, plan_swaps
 from .retention import FaceRetention, ImageRetention, RetentionReport, match_swapped, measure_retention
 from .run import CROPS_PER_STEP, DEFAULT_SWAP, Swapper, SwapResult, SwapSettings, swap_faces
+from .selfcheck import FaceCheck, swap_checked
 from .stream import SwappedBatch, detect_and_swap
 from .targets import EVERY_TARGET, SELECTION_MODES, SelectionMode, TargetSelection, reference_similarities, select_targets
 
@@ -44,6 +47,7 @@ __all__ = [
     "SELECTION_MODES",
     "TORCH_MATCH_TOLERANCE",
     "EmbeddingConverter",
+    "FaceCheck",
     "FaceRetention",
     "ImageRetention",
     "RetentionReport",
@@ -73,5 +77,6 @@ __all__ = [
     "reference_similarities",
     "select_targets",
     "split_pixel_boost",
+    "swap_checked",
     "swap_faces",
 ]

@@ -127,7 +127,8 @@ def match_swapped(swapped: Sequence[Face], found: Sequence[Face], min_iou: float
     return matches
 
 
-def _check(recognizer: Recognizer, identity: Identity, role: str) -> None:
+def check_scorer(recognizer: Recognizer, identity: Identity, role: str = "source") -> None:
+    """Refuse a recognizer that cannot score against ``identity`` (``IncompatibleIdentitiesError``: another model or size)."""
     if recognizer.model_id != identity.model_id or recognizer.dimension != identity.dimension:
         raise IncompatibleIdentitiesError(
             f"retention compares faces embedded by {recognizer.model_id} ({recognizer.dimension}-d) with the {role} "
@@ -187,10 +188,10 @@ def measure_retention(
         raise InvalidArgumentError(f"{len(originals)} originals, {len(swapped)} swapped images, faces for {len(targets)}")
     if (second_recognizer is None) != (second_source is None):
         raise InvalidArgumentError("a second opinion needs both a second recognizer and the source identity embedded by it")
-    _check(recognizer, source, "source")
+    check_scorer(recognizer, source, "source")
     scorers = [(recognizer, source.centroid())]
     if second_recognizer is not None and second_source is not None:
-        _check(second_recognizer, second_source, "second source")
+        check_scorer(second_recognizer, second_source, "second source")
         scorers.append((second_recognizer, second_source.centroid()))
     faces: list[FaceRetention] = []
     busy = [index for index, group in enumerate(targets) if group]

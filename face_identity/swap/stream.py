@@ -27,11 +27,13 @@ from ..errors import InvalidArgumentError
 from ..faults import SkippedFace
 from ..frames import DEFAULT_MEMORY_BUDGET_MB, Frames, frames_per_chunk
 from ..protocols import Detector, Recognizer
+from ..timeline import IdentityTimeline, build_timeline
 from ..tracks import TrackSettings
 from ..types import Face, FloatImage, Identity, RGBImage
 from ..validate import check_integer
 from .plan import SwapPlan, detect_each, plan_swaps
 from .run import DEFAULT_SWAP, SwapCounts, Swapper, SwapSettings, swap_faces
+from .selfcheck import FaceCheck, check_chain, swap_checked
 from .targets import EVERY_TARGET, TargetSelection, select_targets
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class SwappedBatch(SwapCounts):
 
     From ``start_frame`` on: every per-frame field covers frames ``start_frame..`` (faces keep their
     batch index); with ``on_chunk`` the images and masks were handed over and hold 0 frames here.
+    - ``timeline``: retention and leakage per frame, the model that won, the flagged frames
+      (``timeline.IdentityTimeline``), when the swap checked itself (fallback, floor or ``check_identity``).
     """
 
     images: NDArray[np.float32] | tuple[FloatImage, ...]
@@ -61,6 +65,7 @@ class SwappedBatch(SwapCounts):
     targets: tuple[tuple[Face, ...], ...]
     skipped_faces: tuple[SkippedFace, ...] = ()
     plan: SwapPlan | None = None
+    timeline: IdentityTimeline | None = None
 
 
 def _output(given: NDArray[np.float32] | None, shape: tuple[int, ...], name: str) -> NDArray[np.float32]:
@@ -107,6 +112,9 @@ def detect_and_swap(
     plan: SwapPlan | None = None,
     start_frame: int = 0,
     on_chunk: ChunkSink | None = None,
+    fallback: Sequence[Swapper] = (),
+    retention_floor: float | None = None,
+    check_identity: bool = False,
 ) -> SwappedBatch:
     """Detect faces in every frame, pick the targets, swap the source identity onto them, chunk by chunk.
 
@@ -134,6 +142,13 @@ def detect_and_swap(
         plan: a ``SwapPlan`` of these frames (e.g. ``SwappedBatch.plan`` of an interrupted run): no detection.
         start_frame: frames before it are neither swapped nor returned (resume); pass 1 still reads them.
         on_chunk: given, each finished chunk is handed to it (``ChunkSink``) and not kept: bounded memory.
+        fallback: models to try, in order, on a face whose retention is below ``retention_floor``
+            after ``swapper`` (``selfcheck.swap_checked``); all of the source's space. Needs the floor.
+        retention_floor: the lowest retention (cosine to the source, -1..1) a swapped face may keep;
+            given, every face is scored and the frames below it are flagged.
+        check_identity: score every swapped face even without a floor or fallback (the timeline).
+        With any of the three, ``recognizer`` (of the source's space) scores the faces and
+        ``SwappedBatch.timeline`` is filled; without them nothing is scored (today's swap, bit for bit).
 
     Returns:
         ``SwappedBatch``; frames without a (matching) face come back unchanged and count as skipped.
@@ -145,6 +160,13 @@ def detect_and_swap(
             frames, a plan of another frame count, or as ``swap_faces``.
     """
     swapper.require_compatible(source)
+    checking = bool(fallback) or retention_floor is not None or check_identity
+    chain = (swapper, *fallback)
+    if fallback and retention_floor is None:
+        raise InvalidArgumentError(
+            f"{context}: fallback models are tried on faces below the retention floor; give retention_floor (e.g. 0.5)"
+        )
+    floor = check_chain(chain, source, recognizer, detector, retention_floor, context) if checking else None
     frames = Frames.of(images, context)  # the one validation of these pixels
     if chunk_frames is not None and chunk_frames < 1:
         raise InvalidArgumentError(f"chunk_frames must be at least 1, got {chunk_frames}")
@@ -171,6 +193,7 @@ def detect_and_swap(
         plan = plan_swaps(
             detector, frames, selection, tracking, pass_one, chunk_frames=step, check_cancel=check_cancel, skipped=skipped
         )
+    checks: list[FaceCheck] = []
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
     for start in range(first, frames.count, step):
         stop = min(start + step, frames.count)
@@ -185,7 +208,13 @@ def detect_and_swap(
         else:
             uint8_frames = frames.uint8(start, stop) if settings.strength < 1.0 else None
             chosen = [list(faces) for faces in plan.targets[start:stop]]
-        result = swap_faces(swapper, frames.window(start, stop), source, chosen, settings, recognizer, uint8_frames)
+        window = frames.window(start, stop)
+        if checking:
+            assert recognizer is not None and detector is not None  # check_chain
+            result, found = swap_checked(chain, window, source, chosen, settings, recognizer, detector, floor, uint8_frames)
+            checks.extend(replace(check, frame=start + check.frame) for check in found)
+        else:
+            result = swap_faces(swapper, window, source, chosen, settings, recognizer, uint8_frames)
         if on_chunk is not None:
             _hand_over(on_chunk, start, result.images, result.masks)
         else:
@@ -203,4 +232,5 @@ def detect_and_swap(
     logger.debug("detect and swap: %d frame(s) in chunks of %d; %d face(s) swapped", len(counts), step, sum(counts))
     if not uniform:
         swapped, masks = tuple(swapped), tuple(masks)
-    return SwappedBatch(swapped, masks, tuple(counts), tuple(targets), tuple(skipped), plan)
+    timeline = build_timeline(frames.count, checks, plan, floor) if checking else None
+    return SwappedBatch(swapped, masks, tuple(counts), tuple(targets), tuple(skipped), plan, timeline)
