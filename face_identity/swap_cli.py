@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .cli_models import add_model_options, indices_argument, load_detector_from, load_recognizer_from, runtime_choice
 from .errors import FaceIdentityError, InvalidArgumentError, NoFaceFoundError
 from .face_models import FaceModel, load_face_model
-from .frames import frames_per_chunk
 from .images import IMAGE_EXTENSIONS, read_image, save_image
 from .masks import AREAS, MASK_TYPES, REGIONS, MaskSpec
 from .pipeline import analyze
@@ -32,15 +32,19 @@ from .progress import Progress
 from .restore import DEFAULT_BLEND, DEFAULT_FIDELITY, RestoreSettings
 from .roles import Role
 from .select import FACE_ORDERS, FaceSelection
+from .smoothing import SMOOTHERS
 from .store import load_identity
 from .swap import SELECTION_MODES, SwapSettings, TargetSelection, load_swapper
 from .swap.crops import PIXEL_BOOST_FACTORS
 from .swap.job import SwapJob
 from .swap_resume import IF_EXISTS_CHOICES, RunState, file_digest
+from .swap_video import swap_video_file
 from .swapper_facts import LATENT_RULES, PASTE_STYLES
+from .timeline import TIMELINE_SUFFIXES
+from .tracks import DEFAULT_TRACKING, TrackSettings
 from .types import Identity
 from .validate import integer_argument, number_argument
-from .video_io import VIDEO_EXTENSIONS, VideoFrames, is_video_file, output_suffix, probe_video, transform_video
+from .video_io import VIDEO_EXTENSIONS, is_video_file, output_suffix, probe_video
 
 EXIT_FAILED = 2
 DEFAULT_SWAPPER = "inswapper_128"
@@ -49,6 +53,7 @@ SETTINGS_KEYS = (
     *("target_mode", "order", "indices", "threshold", "pixel_boost", "strength", "mask_blur", "face_area_mask"),
     *("learned_mask", "paste", "inswapper_latent", "masks", "box_blur", "padding", "regions", "areas"),
     *("occluder", "parser", "landmarker", "restore", "blend", "fidelity"),
+    *("track", "max_gap", "min_overlap", "smoothing", "smoother", "fallback", "retention_floor"),
 )
 """The options that decide the outputs (with the source's and the reference's bytes): the resume digest."""
 
@@ -69,6 +74,13 @@ def _padding(text: str) -> tuple[float, float, float, float]:
     if len(parts) != 4:
         raise argparse.ArgumentTypeError(f"--padding {text!r}: write one value or four (top,right,bottom,left), % of the crop")
     return parts[0], parts[1], parts[2], parts[3]
+
+
+def _timeline_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in (*TIMELINE_SUFFIXES, ".png"):
+        raise argparse.ArgumentTypeError(f"--timeline {text!r}: end it in .csv, .json or .png")
+    return path
 
 
 def _is_identity_file(path: Path) -> bool:
@@ -120,7 +132,8 @@ def build_job(args: argparse.Namespace) -> SwapJob:
     )
     detector = load_detector_from(args)
     photo_source = not _is_identity_file(args.source)
-    needs_recognizer = photo_source or args.target_mode == "reference" or args.strength < 1.0
+    checking = bool(args.fallback) or args.retention_floor is not None or args.timeline is not None
+    needs_recognizer = photo_source or args.target_mode == "reference" or args.strength < 1.0 or checking
     recognizer = load_recognizer_from(args) if needs_recognizer else None
     source = _identity_of(args.source, detector, recognizer)
     reference = _identity_of(args.reference, detector, recognizer) if args.reference else None
@@ -149,7 +162,28 @@ def build_job(args: argparse.Namespace) -> SwapJob:
     selection = TargetSelection(args.target_mode, args.order, args.indices or (), reference, args.threshold)
     restorer = _face_model(args, args.restore, "restorer")
     restore = RestoreSettings(blend=args.blend, fidelity=args.fidelity) if restorer is not None else None
-    return SwapJob(swapper, detector, source, settings, selection, recognizer, None, restorer, restore)
+    tracking = None
+    if args.track is not False:  # None: on for videos (images never use it); False: --no-track
+        tracking = TrackSettings(args.max_gap, args.min_overlap, None, args.smoothing, args.smoother)
+    fallback = tuple(
+        load_swapper(name, args.model_dir, providers=providers, strict=args.strict, device_id=device_id, device=torch_device)
+        for name in args.fallback
+    )
+    return SwapJob(
+        swapper,
+        detector,
+        source,
+        settings,
+        selection,
+        recognizer,
+        None,
+        restorer,
+        restore,
+        tracking,
+        fallback,
+        args.retention_floor,
+        checking,
+    )
 
 
 def _plan_outputs(args: argparse.Namespace, state: RunState, targets: list[Path]) -> list[tuple[Path, Path | None, str]]:
@@ -172,27 +206,28 @@ def _plan_outputs(args: argparse.Namespace, state: RunState, targets: list[Path]
 
 
 def _swap_image(job: SwapJob, target: Path, output: Path) -> str:
-    result = job.run([read_image(target)], context=str(target))
+    result = job.run([read_image(target)], context=str(target))  # images: one by one, never tracked
     save_image(output, result.images[0])
     return f"{output}: {result.swapped_counts[0]} face(s) swapped"
 
 
-def _swap_video(job: SwapJob, target: Path, output: Path, parts: Path, chunk: int | None) -> str:
-    with VideoFrames(target) as source:
-        height, width = source.size
-        step = chunk or frames_per_chunk(height, width)
-        swapped = [0]
+def _timeline_paths(args: argparse.Namespace, output: Path, videos: int) -> tuple[Path, ...]:
+    """Where a video's identity-over-time goes: ``--timeline`` (its stem + the video's with several videos),
+    else ``<output>.timeline.csv`` and ``.png`` beside the output; nothing without a self-check."""
+    if args.timeline is not None:
+        path = Path(args.timeline)
+        return (path if videos == 1 else path.with_name(f"{path.stem}_{output.stem}{path.suffix}"),)
+    return (output.with_suffix(".timeline.csv"), output.with_suffix(".timeline.png"))
 
-        def process(frames: Any) -> list[Any]:
-            result = job.run(frames, context=str(target))
-            swapped[0] += sum(1 for count in result.swapped_counts if count)
-            return result.images
 
-        with Progress(source.count, f"{target.name}", "frames") as progress:
-            transform_video(source, output, parts, process, step, progress.update)
-        fps = source.info.fps
-        audio = "with its audio" if source.info.has_audio else "no audio"
-        return f"{output}: {source.count} frames at {float(fps):.3f} fps, {audio}; faces swapped in {swapped[0]} frame(s) of this run"
+def _swap_video(job: SwapJob, target: Path, output: Path, state: RunState, args: argparse.Namespace, videos: int) -> str:
+    if args.track is False:
+        job = replace(job, tracking=None)
+    paths = _timeline_paths(args, output, videos) if job.checking else ()
+    report = swap_video_file(job, target, output, state.parts_folder(output), args.chunk_frames, paths)
+    lines = [f"{output}: {report.frames} frames; this run swapped {report.swapped_now}, {report.with_face} with a face"]
+    lines += [f"{path}: identity over time" for path in report.timeline_files]
+    return "\n".join(lines)
 
 
 def command_swap(args: argparse.Namespace) -> int:
@@ -202,6 +237,8 @@ def command_swap(args: argparse.Namespace) -> int:
         load_identity(args.source)  # a damaged identity file fails before any model loads
     else:
         read_image(args.source)
+    if args.fallback and args.retention_floor is None:
+        raise InvalidArgumentError("--fallback models are tried on faces below --retention-floor; give one too (e.g. 0.5)")
     targets = expand_targets(args.targets)
     if not targets:
         raise InvalidArgumentError(f"no images or videos found in {', '.join(map(str, args.targets))}")
@@ -219,11 +256,12 @@ def command_swap(args: argparse.Namespace) -> int:
     if todo:
         job = build_job(args)
         images = [item for item in todo if not is_video_file(item[0])]
+        videos = sum(1 for target, output, _ in planned if output is not None and is_video_file(target))
         with Progress(len(images), "swapped", "images", enabled=len(images) > 1) as progress:
             for target, output in todo:
                 try:
                     if is_video_file(target):
-                        line = _swap_video(job, target, output, state.parts_folder(output), args.chunk_frames)
+                        line = _swap_video(job, target, output, state, args, videos)
                     else:
                         line = _swap_image(job, target, output)
                         progress.update()
@@ -311,6 +349,52 @@ def add_swap_arguments(parser: argparse.ArgumentParser) -> None:
         type=number_argument("--blend", 0.0, 1.0),
         default=DEFAULT_BLEND,
         help=f"restored face weight, 0..1 ({DEFAULT_BLEND})",
+    )
+    track = parser.add_argument_group("tracking and self-check (the Face Track node's inputs; video files)")
+    track.add_argument(
+        "--track",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="follow faces through a video, bridge short gaps, smooth the landmarks (default: on for videos; images never)",
+    )
+    track.add_argument(
+        "--max-gap",
+        type=integer_argument("--max-gap", minimum=0),
+        default=DEFAULT_TRACKING.max_gap,
+        help="missed frames bridged (8)",
+    )
+    track.add_argument(
+        "--min-overlap",
+        type=number_argument("--min-overlap", 0.0, 1.0),
+        default=DEFAULT_TRACKING.min_overlap,
+        help="box IoU linking a face to its track (0.3)",
+    )
+    track.add_argument(
+        "--smoothing",
+        type=number_argument("--smoothing", 0.0, 1.0),
+        default=DEFAULT_TRACKING.smoothing,
+        help="0 = off .. 1 = strongest (0.5)",
+    )
+    track.add_argument(
+        "--smoother", choices=SMOOTHERS, default=DEFAULT_TRACKING.smoother, help="centred (look-ahead), causal (One Euro) or off"
+    )
+    track.add_argument(
+        "--fallback",
+        type=_names,
+        default=(),
+        help="swappers tried in order on a face below --retention-floor, e.g. hyperswap_1b_256,inswapper_128",
+    )
+    track.add_argument(
+        "--retention-floor",
+        type=number_argument("--retention-floor", -1.0, 1.0),
+        default=None,
+        help="lowest retention a swapped face may keep, -1..1",
+    )
+    track.add_argument(
+        "--timeline",
+        type=_timeline_path,
+        default=None,
+        help="write identity over time here (.csv, .json or .png chart); default with a floor or fallback: <output>.timeline.csv and .png",
     )
     restore.add_argument(
         "--fidelity", type=number_argument("--fidelity", 0.0, 1.0), default=DEFAULT_FIDELITY, help="CodeFormer's fidelity, 0..1"

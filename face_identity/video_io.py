@@ -385,16 +385,17 @@ def transform_video(
     source: VideoFrames,
     output: str | os.PathLike[str],
     parts: str | os.PathLike[str],
-    process: Callable[[Frames], list[RGBImage]],
+    process: Callable[[int, Frames], list[RGBImage]],
     chunk_frames: int,
     on_frames_done: Callable[[int], None] | None = None,
+    keep_parts: bool = False,
 ) -> Path:
     """Write ``process`` of every chunk of ``source`` to ``output``, resuming after the segments in ``parts``.
 
-    ``process`` takes a chunk (``Frames`` of up to ``chunk_frames`` frames) and returns its frames as
+    ``process`` takes a chunk's first frame and the chunk (``Frames`` of up to ``chunk_frames`` frames) and returns its frames as
     ``[H, W, 3]`` uint8 RGB; each result becomes a segment at once, so one chunk is held at a time. A
     rerun after a kill starts at the first frame no finished segment holds (none is lost or repeated).
-    ``parts`` is deleted once ``output`` is written.
+    ``parts`` is deleted once ``output`` is written (unless ``keep_parts``: the caller has more to read there).
     """
     writer = SegmentWriter(parts, source.info)
     frames = Frames.of(source, str(source.path))
@@ -403,12 +404,13 @@ def transform_video(
         on_frames_done(first)
     for start in range(first, source.count, max(int(chunk_frames), 1)):
         stop = min(start + int(chunk_frames), source.count)
-        images = process(frames.window(start, stop))
+        images = process(start, frames.window(start, stop))
         if len(images) != stop - start:
             raise VideoFileError(f"{source.path}: frames {start}..{stop} gave {len(images)} image(s)")
         writer.write(start, images)
         if on_frames_done is not None:
             on_frames_done(stop - start)
     written = writer.finish(output)
-    shutil.rmtree(parts, ignore_errors=True)
+    if not keep_parts:
+        shutil.rmtree(parts, ignore_errors=True)
     return written

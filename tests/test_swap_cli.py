@@ -1,7 +1,7 @@
 """``face-identity swap``: a video with audio round-trips, a killed run resumes without losing or repeating a frame,
 chunked equals unchunked, images and folders, a photo or identity file as source, clear errors.
 
-Detection uses the small real SCRFD of ../shared/data on real photos; the swapper is a synthetic stand-in with
+Detection uses the small real det_500m of ../shared/data on real photos; the swapper is a synthetic stand-in with
 inswapper's I/O (``synthetic.build_inswapper_like``); the source is an identity file (random w600k_r50 row), or
 a real photo embedded by the small real int8 recognizer (the stand-in swapper then declares that space).
 """
@@ -27,6 +27,7 @@ from face_identity.catalog import W600K_R50_SPACE
 from face_identity.cli import main
 from face_identity.devtools import synthetic
 from face_identity.embed import load_recognizer
+from face_identity.frames import Frames
 from face_identity.images import read_image, save_image
 from face_identity.store import save_identity
 from face_identity.swap.job import SwapJob
@@ -41,7 +42,7 @@ FPS = Fraction(24)
 
 
 @pytest.fixture(scope="module")
-def data(shared_data: Path, real_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def data(shared_data: Path, real_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("swap_cli")
     photo = read_image(shared_data / "faces/isaac_newton/newton.png")
     identity = Identity(np.random.default_rng(3).normal(size=(1, 512)).astype(np.float32), W600K_R50_SPACE)
@@ -51,14 +52,15 @@ def data(shared_data: Path, real_models: dict[str, Path], tmp_path_factory: pyte
         "identity": save_identity(identity, folder / "source.safetensors"),
         "swapper": synthetic.build_inswapper_like(folder / "inswapper_like.onnx", seed=0),
         "mbf_swapper": synthetic.build_inswapper_like(folder / "mbf" / "inswapper_like.onnx", embedding_space=mbf_space),
-        "scrfd": real_models["scrfd"],
+        "mbf_space": mbf_space,
+        "detector": real_models["det500m"],
         "mbf_int8": real_models["mbf_int8"],
         "photo": shared_data / "faces/isaac_newton/newton.png",
         "gauss": shared_data / "faces/carl_friedrich_gauss/gauss.png",
     }
 
 
-def swap_args(data: dict[str, Path], *targets: Path, out: Path, extra: tuple[str, ...] = ()) -> list[str]:
+def swap_args(data: dict[str, Any], *targets: Path, out: Path, extra: tuple[str, ...] = ()) -> list[str]:
     return [
         "swap",
         str(data["identity"]),
@@ -68,7 +70,9 @@ def swap_args(data: dict[str, Path], *targets: Path, out: Path, extra: tuple[str
         "--swapper",
         str(data["swapper"]),
         "--detector",
-        str(data["scrfd"]),
+        str(data["detector"]),
+        "--det-size",
+        "320",  # det_500m at 320 px finds the faces of these photos, 4x faster than at 640
         "--providers",
         "cpu",
         *extra,
@@ -90,7 +94,7 @@ def encoded(monkeypatch: pytest.MonkeyPatch) -> list[NDArray[np.uint8]]:
 
 
 def test_video_round_trip_keeps_frame_count_rate_and_audio(
-    data: dict[str, Path], tmp_path: Path, encoded: list[NDArray[np.uint8]], capsys: pytest.CaptureFixture[str]
+    data: dict[str, Any], tmp_path: Path, encoded: list[NDArray[np.uint8]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
     assert main(swap_args(data, data["video"], out=out, extra=("--chunk-frames", "10"))) == 0
@@ -105,7 +109,7 @@ def test_video_round_trip_keeps_frame_count_rate_and_audio(
     assert not any(out.glob(f"{WORK_FOLDER}/*.parts"))  # the segments are gone once the file is written
 
 
-def test_chunked_equals_unchunked(data: dict[str, Path], tmp_path: Path, encoded: list[NDArray[np.uint8]]) -> None:
+def test_chunked_equals_unchunked(data: dict[str, Any], tmp_path: Path, encoded: list[NDArray[np.uint8]]) -> None:
     assert main(swap_args(data, data["video"], out=tmp_path / "whole", extra=("--chunk-frames", str(FRAMES)))) == 0
     whole = list(encoded)
     encoded.clear()
@@ -116,7 +120,7 @@ def test_chunked_equals_unchunked(data: dict[str, Path], tmp_path: Path, encoded
 
 
 def test_resume_after_an_interruption_loses_no_frame_and_repeats_none(
-    data: dict[str, Path], tmp_path: Path, encoded: list[NDArray[np.uint8]], monkeypatch: pytest.MonkeyPatch
+    data: dict[str, Any], tmp_path: Path, encoded: list[NDArray[np.uint8]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chunk = ("--chunk-frames", "5")
     assert main(swap_args(data, data["video"], out=tmp_path / "straight", extra=chunk)) == 0
@@ -125,11 +129,11 @@ def test_resume_after_an_interruption_loses_no_frame_and_repeats_none(
     calls = []
     original_run = SwapJob.run
 
-    def interrupted(self: SwapJob, images: Any, context: str = "swap") -> Any:
+    def interrupted(self: SwapJob, images: Any, plan: Any = None, context: str = "swap") -> Any:
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt  # killed while the third chunk is swapped
-        return original_run(self, images, context)
+        return original_run(self, images, plan, context)
 
     monkeypatch.setattr(SwapJob, "run", interrupted)
     out = tmp_path / "resumed"
@@ -145,7 +149,7 @@ def test_resume_after_an_interruption_loses_no_frame_and_repeats_none(
     assert main(swap_args(data, data["video"], out=out, extra=chunk)) == 0 and len(encoded) == FRAMES
 
 
-def test_a_killed_process_resumes_to_the_same_file(data: dict[str, Path], tmp_path: Path) -> None:
+def test_a_killed_process_resumes_to_the_same_file(data: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "face_identity", *swap_args(data, data["video"], out=out, extra=("--chunk-frames", "2"))]
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "FACE_IDENTITY_HOME": str(tmp_path / "home")}
@@ -169,7 +173,7 @@ def test_a_killed_process_resumes_to_the_same_file(data: dict[str, Path], tmp_pa
 
 
 def test_images_and_folders_are_swapped_once_and_never_overwritten(
-    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "photos"
     save_image(folder / "a.png", read_image(data["photo"]))
@@ -195,9 +199,9 @@ def test_images_and_folders_are_swapped_once_and_never_overwritten(
 
 
 def test_an_unfinished_run_with_other_settings_is_refused(
-    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    data: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def fail(self: SwapJob, images: Any, context: str = "swap") -> Any:
+    def fail(self: SwapJob, images: Any, plan: Any = None, context: str = "swap") -> Any:
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
@@ -209,7 +213,7 @@ def test_an_unfinished_run_with_other_settings_is_refused(
     assert main(swap_args(data, data["photo"], out=tmp_path)) == 0 and (tmp_path / "newton.png").is_file()
 
 
-def test_a_photo_source_is_embedded_with_the_recognizer(data: dict[str, Path], tmp_path: Path) -> None:
+def test_a_photo_source_is_embedded_with_the_recognizer(data: dict[str, Any], tmp_path: Path) -> None:
     args = swap_args(data, data["gauss"], out=tmp_path, extra=("--recognizer", str(data["mbf_int8"])))
     args[1], args[args.index("--swapper") + 1] = str(data["photo"]), str(data["mbf_swapper"])
     assert main(args) == 0
@@ -217,7 +221,7 @@ def test_a_photo_source_is_embedded_with_the_recognizer(data: dict[str, Path], t
 
 
 def test_bad_inputs_are_named(
-    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    data: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(b"not a video at all" * 50)
@@ -232,3 +236,58 @@ def test_bad_inputs_are_named(
     monkeypatch.setitem(sys.modules, "av", None)  # as without the video extra
     assert main(swap_args(data, data["video"], out=tmp_path / "no_av")) == 2
     assert "pip install av" in capsys.readouterr().err
+
+
+def test_tracking_plans_once_and_a_resumed_run_reads_the_plan(
+    data: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans: list[int] = []
+    original_plan, original_run = SwapJob.plan, SwapJob.run
+
+    def plan(self: SwapJob, *args: Any, **kwargs: Any) -> Any:
+        plans.append(1)
+        return original_plan(self, *args, **kwargs)
+
+    def run_then_stop(self: SwapJob, images: Any, plan: Any = None, context: str = "swap") -> Any:
+        assert plan is not None and plan.count == Frames.of(images).count  # pass 2 swaps the plan's faces
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SwapJob, "plan", plan)
+    with monkeypatch.context() as patch:
+        patch.setattr(SwapJob, "run", run_then_stop)
+        assert main(swap_args(data, data["video"], out=tmp_path, extra=("--chunk-frames", "8"))) == 130
+    assert len(plans) == 1 and (tmp_path / WORK_FOLDER / "clip.mp4.parts" / "plan.json").is_file()
+    monkeypatch.setattr(SwapJob, "run", original_run)
+    assert main(swap_args(data, data["video"], out=tmp_path, extra=("--chunk-frames", "8"))) == 0
+    assert len(plans) == 1  # the resumed run read the plan instead of tracking the clip again
+    assert main(swap_args(data, data["video"], out=tmp_path / "untracked", extra=("--no-track",))) == 0
+    assert len(plans) == 1  # --no-track: each frame on its own, no pass 1
+
+
+def test_fallback_below_the_floor_writes_the_identity_timeline(data: dict[str, Any], tmp_path: Path) -> None:
+    short = write_video(tmp_path / "short.mp4", moving_photo(read_image(data["photo"]), 6), FPS)
+    second = synthetic.build_inswapper_like(
+        tmp_path / "second" / "inswapper_like.onnx", seed=5, embedding_space=data["mbf_space"]
+    )
+    args = swap_args(data, short, out=tmp_path / "out", extra=("--recognizer", str(data["mbf_int8"])))
+    args[1], args[args.index("--swapper") + 1] = str(data["photo"]), str(data["mbf_swapper"])
+    floor = ("--fallback", str(second), "--retention-floor", "0.99", "--chunk-frames", "4")  # no stand-in reaches 0.99
+    assert main([*args, *floor]) == 0
+    rows = [line.split(",") for line in (tmp_path / "out" / "short.timeline.csv").read_text().splitlines()]
+    assert len(rows) == 1 + 6 and [int(row[0]) for row in rows[1:]] == list(range(6))  # both segments' rows
+    assert {row[rows[0].index("below_floor")] for row in rows[1:]} == {"1"}
+    assert {row[rows[0].index("fallback")] for row in rows[1:]} == {"1"}  # the second model was tried on every face
+    assert (tmp_path / "out" / "short.timeline.png").is_file()
+    assert main([*args, "--out", str(tmp_path / "json"), "--timeline", str(tmp_path / "identity.json")]) == 0
+    assert (tmp_path / "identity.json").is_file() and not (tmp_path / "json" / "short.timeline.csv").exists()
+
+
+def test_tracking_and_fallback_numbers_follow_the_number_policy(
+    data: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for bad in (("--smoothing", "2"), ("--max-gap", "-1"), ("--retention-floor", "nan"), ("--smoother", "wobbly")):
+        with pytest.raises(SystemExit) as refused:
+            main(swap_args(data, data["video"], out=tmp_path, extra=bad))
+        assert refused.value.code == 2 and bad[0] in capsys.readouterr().err
+    assert main(swap_args(data, data["video"], out=tmp_path, extra=("--fallback", "inswapper_128"))) == 2
+    assert "--retention-floor" in capsys.readouterr().err

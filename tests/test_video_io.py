@@ -104,8 +104,8 @@ def test_segments_join_with_the_audio_and_resume_after_the_last_finished_one(cli
     info = probe_video(clip)
     calls: list[tuple[int, int]] = []
 
-    def invert(frames: Frames) -> list[NDArray[np.uint8]]:
-        calls.append((frames.count, len(calls)))
+    def invert(start: int, frames: Frames) -> list[NDArray[np.uint8]]:
+        calls.append((frames.count, start))
         if len(calls) == 3:
             raise KeyboardInterrupt  # a kill during the third chunk
         return [255 - image for image in frames.uint8()]
@@ -117,7 +117,7 @@ def test_segments_join_with_the_audio_and_resume_after_the_last_finished_one(cli
     assert not list(parts.glob(".*"))  # no partial segment left behind
     with VideoFrames(clip) as source:
         transform_video(source, output, parts, invert, 5)
-    assert [count for count, _ in calls] == [5, 5, 2, 2]  # the interrupted chunk again, nothing else twice
+    assert calls == [(5, 0), (5, 5), (2, 10), (2, 10)]  # the interrupted chunk again, nothing else twice
     assert not parts.exists()
     joined = probe_video(output)
     assert (joined.count, joined.fps, joined.size, joined.audio_codec) == (12, info.fps, info.size, "aac")
