@@ -52,11 +52,11 @@ class SwappedBatch(SwapCounts):
       the matrix of their swap crop (as ``SwapResult.targets``) and their frame's batch index.
     - ``skipped_faces``: faces left as they were because a model output was bad, by batch frame index.
     - ``plan``: the ``SwapPlan`` swapped (given, or made by pass 1 with tracking); ``None`` without tracking.
+    - ``timeline``: retention and leakage per frame, the model that won, the flagged frames
+      (``timeline.IdentityTimeline``), when the swap checked itself (fallback, floor or ``check_identity``).
 
     From ``start_frame`` on: every per-frame field covers frames ``start_frame..`` (faces keep their
     batch index); with ``on_chunk`` the images and masks were handed over and hold 0 frames here.
-    - ``timeline``: retention and leakage per frame, the model that won, the flagged frames
-      (``timeline.IdentityTimeline``), when the swap checked itself (fallback, floor or ``check_identity``).
     """
 
     images: NDArray[np.float32] | tuple[FloatImage, ...]
@@ -206,7 +206,7 @@ def detect_and_swap(
             chosen = select_targets(pictures, detected, selection, reference_recognizer or recognizer)
             uint8_frames: list[RGBImage] | None = pictures
         else:
-            uint8_frames = frames.uint8(start, stop) if settings.strength < 1.0 else None
+            uint8_frames = frames.uint8(start, stop) if settings.strength < 1.0 or checking else None
             chosen = [list(faces) for faces in plan.targets[start:stop]]
         window = frames.window(start, stop)
         if checking:
