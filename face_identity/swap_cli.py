@@ -9,8 +9,8 @@ Mask, Face Restore). Progress goes to stderr; one line per finished target to st
 Resume: the settings and what is finished are recorded in ``DIR/.face-identity-swap`` (``swap_resume``);
 rerunning the same command after an interruption skips the finished images and continues a video
 after its last finished segment. Nothing existing is overwritten unless ``--if-exists overwrite``.
-Memory: a video goes through in chunks of ``--chunk-frames`` frames (default: what
-``frames.frames_per_chunk`` allows for its size), each encoded as soon as it is swapped.
+Memory: a video goes through in chunks of ``--chunk-frames`` frames (default: ``frames.frames_per_chunk``
+of its size and ``swap_video.VIDEO_MEMORY_BUDGET_MB``), each encoded as soon as it is swapped.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def add_swap_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunk-frames",
         type=integer_argument("--chunk-frames", minimum=1),
         default=None,
-        help="video frames swapped and encoded at once (one resumable segment; default: what 1 GB allows)",
+        help="video frames swapped and encoded at once (one resumable segment; default 21 at 720p, 9 at 1080p)",
     )
     swap = parser.add_argument_group("swap (the Face Swap node's inputs)")
     swap.add_argument("--swapper", default=DEFAULT_SWAPPER, help=f"catalog name or .onnx path (default {DEFAULT_SWAPPER})")

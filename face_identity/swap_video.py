@@ -34,6 +34,10 @@ from .video_io import VideoFrames, transform_video
 
 logger = logging.getLogger(__name__)
 PLAN_FILE = "plan.json"
+VIDEO_MEMORY_BUDGET_MB = 512.0
+"""Budget given to ``frames.frames_per_chunk`` for a video's default chunk (21 frames at 720p): a chunk goes
+through about twice the copies that function counts (decoded, swapped, pasted, restored, encoded), so the
+chunk's frames take about 1 GB; docs/video.md "Memory and speed" has the measured peaks."""
 ROWS_PREFIX = "rows_"
 
 
@@ -101,13 +105,14 @@ def swap_video_file(
 ) -> VideoReport:
     """Swap every frame of the video ``target`` into ``output`` (same frame rate, frame count and audio).
 
-    ``chunk_frames``: frames per chunk and segment (default ``frames.frames_per_chunk`` of the size);
+    ``chunk_frames``: frames per chunk and segment (default ``frames.frames_per_chunk`` of the size and
+    ``VIDEO_MEMORY_BUDGET_MB``);
     ``timeline_paths``: where the identity-over-time rows/chart go (the job must check identity);
     ``on_chunk_done(first frame, frames)`` after each segment (tests, the benchmark).
     """
     with VideoFrames(target) as source:
         frames = Frames.of(source, str(target))
-        step = chunk_frames or frames_per_chunk(*source.size)
+        step = chunk_frames or frames_per_chunk(*source.size, VIDEO_MEMORY_BUDGET_MB)
         parts.mkdir(parents=True, exist_ok=True)
         plan = load_or_make_plan(job, frames, parts, step, target.name)
         counts = {"now": 0, "faces": 0}  # frames swapped by this run, and those with a face

@@ -38,6 +38,7 @@ SKIPPED: dict[str, str] = {
     "GPU_CHECK_QUICK=1 scripts/gpu_check.sh": "needs a GPU",
     "python scripts/bench_score.py": "a benchmark of minutes over the whole test data",
     "face-identity download": "downloads about 190 MB (tests never download; tests/test_download.py covers it offline)",
+    "face-identity swap": "loads catalog swappers (530 MB inswapper_128, HyperSwap); tests/test_swap_cli.py runs the command with stand-ins",
     "face-identity score /shared/outputs": "needs Ray (pip install face-identity[ray]) and a cluster",
     "python docs/make_swap_example.py": "renders the synthetic swap picture; test_make_swap_example_* below run the script",
     "face-identity calibrate faces/ --pairs pairs_deepface_published_mapped.tsv": (
