@@ -256,6 +256,8 @@ def command_swap(args: argparse.Namespace) -> int:
     if todo:
         job = build_job(args)
         images = [item for item in todo if not is_video_file(item[0])]
+        if images and args.track:
+            _say("note: --track applies to video files; images are swapped one by one (unrelated pictures)")
         videos = sum(1 for target, output, _ in planned if output is not None and is_video_file(target))
         with Progress(len(images), "swapped", "images", enabled=len(images) > 1) as progress:
             for target, output in todo:

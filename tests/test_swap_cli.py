@@ -291,3 +291,18 @@ def test_tracking_and_fallback_numbers_follow_the_number_policy(
         assert refused.value.code == 2 and bad[0] in capsys.readouterr().err
     assert main(swap_args(data, data["video"], out=tmp_path, extra=("--fallback", "inswapper_128"))) == 2
     assert "--retention-floor" in capsys.readouterr().err
+
+
+def test_masks_and_restore_options_reach_the_swap(data: dict[str, Any], tmp_path: Path) -> None:
+    from face_identity.devtools import synthetic_masks
+
+    darken = synthetic_masks.build_restorer_like(tmp_path / "models" / "gfpgan_1.4.onnx", scale=0.5)  # a visible restore
+    plain, restored = tmp_path / "plain", tmp_path / "restored"
+    masks = ("--masks", "box", "--box-blur", "0.5", "--padding", "10")
+    assert main(swap_args(data, data["photo"], out=plain, extra=masks)) == 0
+    assert main(swap_args(data, data["photo"], out=restored, extra=(*masks, "--restore", str(darken), "--blend", "1"))) == 0
+    before, after = read_image(plain / "newton.png").astype(int), read_image(restored / "newton.png").astype(int)
+    changed = np.abs(before - after).sum(axis=2) > 8
+    assert 0.01 < changed.mean() < 0.5  # the face is restored (darkened), the rest of the picture is not
+    with pytest.raises(SystemExit):
+        main(swap_args(data, data["photo"], out=plain, extra=("--padding", "1,2")))

@@ -137,3 +137,12 @@ def test_missing_damaged_and_no_pyav_are_clear_errors(tmp_path: Path, monkeypatc
     monkeypatch.setitem(sys.modules, "av", None)  # as without the video extra
     with pytest.raises(VideoFileError, match=r"pip install av .*face-identity\[video\]"):
         probe_video(damaged)
+
+
+def test_device_groups_of_a_video_are_one_tensor_chunk(clip: Path) -> None:
+    torch = pytest.importorskip("torch")
+    with VideoFrames(clip) as source:
+        frames = Frames.of(source)
+        [(tensor, indices)] = frames.device_groups(3, 6, "cpu")
+        assert tuple(tensor.shape) == (3, 3, 288, 352) and indices == [3, 4, 5] and tensor.dtype == torch.float32
+        np.testing.assert_array_equal(tensor[0].permute(1, 2, 0).numpy(), frames.uint8(3, 4)[0].astype(np.float32))
