@@ -2,10 +2,11 @@
 
 Two smoothers, both per coordinate of each point:
 
-- ``centred``: a zero-phase Gaussian along time (look-ahead: the whole clip is known, as in the CLI
-  or a ComfyUI IMAGE batch). Sigma is ``strength * MAX_SIGMA_FRAMES`` frames. The ends are padded by
-  point reflection (``2 * x[0] - x[k]``), so a straight-line motion passes through unchanged up to the
-  last frame: no lag and no pull towards the edges.
+- ``centred``: a local quadratic fit, Gaussian-weighted along time, evaluated at each frame (a
+  Gaussian-weighted Savitzky-Golay filter: look-ahead, for when the whole clip is known, as in the CLI
+  or a ComfyUI IMAGE batch). Sigma is ``strength * MAX_SIGMA_FRAMES`` frames. It has no lag, and a path
+  that is a straight line or a parabola over the window passes through unchanged, so a slow turn is
+  not cut short the way a plain Gaussian average cuts it; near the ends the window is one-sided.
 - ``causal``: the One Euro filter (Casiez, Roussel and Vogel, CHI 2012): an exponential low-pass whose
   cut-off rises with the speed, so slow jitter is removed and fast motion is followed with little lag.
   It reads only past frames (streamed input). ``strength`` lowers its minimum cut-off.
@@ -28,8 +29,8 @@ from .validate import check_number
 Smoother = Literal["centred", "causal", "off"]
 SMOOTHERS: tuple[str, ...] = get_args(Smoother)
 """The smoother names, for choice lists: the values of ``Smoother``."""
-MAX_SIGMA_FRAMES = 6.0
-"""Gaussian sigma (frames) of the centred smoother at strength 1; strength 0.5 gives 3 frames."""
+MAX_SIGMA_FRAMES = 8.0
+"""Gaussian sigma (frames) of the centred smoother at strength 1; strength 0.5 gives 4 frames."""
 ONE_EURO_MAX_CUTOFF = 1.0
 """One Euro minimum cut-off (cycles per frame) at strength 0: nearly no smoothing."""
 ONE_EURO_MIN_CUTOFF = 0.01
@@ -61,21 +62,33 @@ def one_euro_cutoff(strength: float) -> float:
     return float(ONE_EURO_MAX_CUTOFF * (ONE_EURO_MIN_CUTOFF / ONE_EURO_MAX_CUTOFF) ** float(strength))
 
 
-def _gaussian(values: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
-    """Zero-phase Gaussian along axis 0 of ``[T, M]``, ends padded by point reflection."""
+def _fit_weights(offsets: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
+    """Weights that give a Gaussian-weighted least-squares quadratic's value at offset 0 from samples at ``offsets``."""
+    degree = min(2, len(offsets) - 1)
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    design = np.stack([offsets**power for power in range(degree + 1)], axis=1)
+    weighted = design * weights[:, None]
+    return np.asarray(np.linalg.solve(design.T @ weighted, weighted.T)[0], np.float64)
+
+
+def _local_quadratic(values: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
+    """Each row of ``[T, M]`` replaced by the value at its frame of a quadratic fitted, Gaussian-weighted, around it.
+
+    Inside the clip that is one fixed symmetric kernel (a Gaussian-weighted Savitzky-Golay filter); near
+    the ends the window is one-sided and the fit is made there, so the ends are neither padded nor pulled.
+    """
     count = values.shape[0]
     radius = min(int(math.ceil(3.0 * sigma)), count - 1)
-    if radius < 1:
+    if radius < 2 or sigma < 0.5:  # a quadratic through 3 points is those points; below 0.5 the far weights vanish
         return values.copy()
-    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
-    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel /= kernel.sum()
-    head = 2.0 * values[0] - values[radius:0:-1]
-    tail = 2.0 * values[-1] - values[-2 : -radius - 2 : -1]
-    padded = np.concatenate([head, values, tail])
-    result = np.zeros_like(values)
-    for weight, offset in zip(kernel, range(2 * radius + 1), strict=True):
-        result += weight * padded[offset : offset + count]
+    result = np.empty_like(values)
+    kernel = _fit_weights(np.arange(-radius, radius + 1, dtype=np.float64), sigma)
+    if count > 2 * radius:
+        windows = np.lib.stride_tricks.sliding_window_view(values, 2 * radius + 1, axis=0)  # [T - 2r, M, 2r + 1]
+        result[radius : count - radius] = windows @ kernel
+    for frame in [*range(min(radius, count)), *range(max(count - radius, radius), count)]:
+        low, high = max(0, frame - radius), min(count, frame + radius + 1)
+        result[frame] = _fit_weights(np.arange(low - frame, high - frame, dtype=np.float64), sigma) @ values[low:high]
     return result
 
 
@@ -125,7 +138,7 @@ def smooth_points(points: NDArray[np.floating], strength: float, smoother: str =
     if smoother == "causal":
         return _one_euro(array, one_euro_cutoff(strength)).astype(np.float32)
     flat = array.reshape(array.shape[0], -1)
-    return _gaussian(flat, centred_sigma(strength)).reshape(array.shape).astype(np.float32)
+    return _local_quadratic(flat, centred_sigma(strength)).reshape(array.shape).astype(np.float32)
 
 
 def jitter(path: NDArray[np.floating]) -> float:

@@ -4,7 +4,8 @@
 
 1. **Association**, frame by frame. Every face of the frame is scored against every track:
    box IoU with the track's last detected box, plus (when embeddings are given) the cosine of the
-   face's embedding with the track's last detected one. A pair may be linked when
+   face's embedding with the track's identity (the normalised sum of its faces' unit embeddings, so
+   one partly hidden face barely moves it). A pair may be linked when
    - box only: the IoU is at least ``min_overlap``;
    - with embeddings and a ``min_similarity``: the cosine is at least ``min_similarity`` (identity alone
      re-finds a person after a crossing or a gap, wherever they are);
@@ -14,9 +15,11 @@
    only one). A face linked to no track starts a new one. Track ids count from 0 in order of first frame.
 2. **Bridging.** A gap of up to ``max_gap`` missed frames between two detections of a track is filled
    by linear interpolation of the 5 landmarks and the box (``Track.bridged``). A longer gap is not
-   filled and is reported (``Track.long_gaps``); the track goes on after it.
+   filled and is reported (``Track.long_gaps``); the track goes on after it. A cut (``is_cut``: the
+   face jumps or changes size abruptly, as when identity links a person across a scene cut) is never
+   bridged either; its missing frames, if any, are reported the same way.
 3. **Smoothing** (``smoothing.smooth_points``) of the 5 landmarks along each unbroken run of a track
-   (a long gap breaks a run: nothing is smoothed across it). The box follows the landmarks: it is moved
+   (a long gap or a cut breaks a run: nothing is smoothed across it). The box follows the landmarks: it is moved
    by the mean shift of its 5 points. The swap crop is cut from the landmarks, so it follows too.
 
 Tracks never mix frames of unrelated images: the caller asks for tracks only for a clip.
@@ -24,6 +27,7 @@ Tracks never mix frames of unrelated images: the caller asks for tracks only for
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -75,7 +79,8 @@ class Track:
     - ``frame_indices``: ascending frames where the track has a face (detected or bridged).
     - ``faces``: one ``Face`` per frame index (``image_index`` = that frame), smoothed when smoothing is on.
     - ``bridged``: the frame indices whose face was interpolated.
-    - ``long_gaps``: ``(first missing, last missing)`` frames of each gap longer than ``max_gap``.
+    - ``long_gaps``: ``(first missing, last missing)`` frames of each gap not bridged: longer than
+      ``max_gap``, or across a cut (``is_cut``).
     """
 
     track_id: int
@@ -86,49 +91,42 @@ class Track:
 
     def face_at(self, frame: int) -> Face | None:
         """The track's face in ``frame``, or ``None`` when it has none there."""
-        position = int(np.searchsorted(self.frame_indices, frame))
+        position = bisect_left(self.frame_indices, frame)
         if position < len(self.frame_indices) and self.frame_indices[position] == frame:
             return self.faces[position]
         return None
 
 
-def box_iou(first: NDArray[np.floating], second: NDArray[np.floating]) -> float:
-    """Intersection over union of two ``[4]`` x1, y1, x2, y2 boxes (0 when either is empty)."""
-    width = min(first[2], second[2]) - max(first[0], second[0])
-    height = min(first[3], second[3]) - max(first[1], second[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = float(width * height)
-    union = float((first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1])) - inter
-    return inter / union if union > 0 else 0.0
+def iou_matrix(first: NDArray[np.floating], second: NDArray[np.floating]) -> NDArray[np.float64]:
+    """``[N, M]`` intersection over union of ``[N, 4]`` and ``[M, 4]`` x1, y1, x2, y2 boxes (0 where either is empty)."""
+    a = np.asarray(first, np.float64).reshape(-1, 4)[:, None, :]
+    b = np.asarray(second, np.float64).reshape(-1, 4)[None, :, :]
+    width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0.0, None)
+    height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0.0, None)
+    inter = width * height
+    area_a = np.clip(a[..., 2] - a[..., 0], 0.0, None) * np.clip(a[..., 3] - a[..., 1], 0.0, None)
+    area_b = np.clip(b[..., 2] - b[..., 0], 0.0, None) * np.clip(b[..., 3] - b[..., 1], 0.0, None)
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-@dataclass
-class _Open:
-    """A track being built: its detected faces, by frame, and the last embedding seen."""
-
-    frames: list[int]
-    faces: list[Face]
-    embedding: NDArray[np.float32] | None
-
-
-def _pair_score(track: _Open, face: Face, embedding: NDArray[np.float32] | None, settings: TrackSettings) -> float | None:
-    """The link score of a face to a track, or ``None`` when the gates of the module docstring refuse it."""
-    overlap = box_iou(track.faces[-1].bbox, face.bbox)
-    if embedding is None or track.embedding is None:
-        return overlap if overlap >= settings.min_overlap else None
-    similarity = float(np.dot(track.embedding, embedding))
-    if settings.min_similarity is None:
-        return overlap + similarity if overlap >= settings.min_overlap else None
-    return overlap + similarity if similarity >= settings.min_similarity else None
-
-
-def _unit_rows(rows: NDArray[np.floating], count: int, frame: int) -> NDArray[np.float32]:
-    array = np.asarray(rows, np.float32)
+def _unit_rows(rows: NDArray[np.floating], count: int, frame: int) -> NDArray[np.float64]:
+    array = np.asarray(rows, np.float64)
     if array.ndim != 2 or array.shape[0] != count:
         raise InvalidArgumentError(f"frame {frame}: {count} face(s) but embeddings of shape {array.shape}; give [F, D] rows")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return (array / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return array / np.where(norms > 0, norms, 1.0)
+
+
+def _scores(
+    overlap: NDArray[np.float64], similarity: NDArray[np.float64] | None, settings: TrackSettings
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """``[tracks, faces]`` (may link, score) by the gates of the module docstring."""
+    if similarity is None:
+        return overlap >= settings.min_overlap, overlap
+    if settings.min_similarity is None:
+        return overlap >= settings.min_overlap, overlap + similarity
+    return similarity >= settings.min_similarity, overlap + similarity
 
 
 def associate(
@@ -136,34 +134,45 @@ def associate(
     settings: TrackSettings,
     embeddings_per_frame: Sequence[NDArray[np.floating]] | None = None,
 ) -> list[list[tuple[int, Face]]]:
-    """Step 1 of the module docstring: per track (in order of first frame) its ``(frame, detected face)`` pairs."""
+    """Step 1 of the module docstring: per track (in order of first frame) its ``(frame, detected face)`` pairs.
+
+    A track's identity is the normalised sum of its faces' unit embeddings (one partly hidden face
+    barely moves it); its box is its last detected one.
+    """
     if embeddings_per_frame is not None and len(embeddings_per_frame) != len(faces_per_frame):
         raise InvalidArgumentError(f"{len(faces_per_frame)} frames of faces but embeddings for {len(embeddings_per_frame)}")
-    tracks: list[_Open] = []
+    tracks: list[list[tuple[int, Face]]] = []
+    last_boxes = np.zeros((0, 4), np.float64)
+    identities: list[NDArray[np.float64]] = []
     for frame, faces in enumerate(faces_per_frame):
+        if not faces:
+            continue
+        boxes = np.stack([face.bbox for face in faces]).astype(np.float64)
         rows = None if embeddings_per_frame is None else _unit_rows(embeddings_per_frame[frame], len(faces), frame)
-        pairs = []
-        for track_number, track in enumerate(tracks):
-            for face_number, face in enumerate(faces):
-                score = _pair_score(track, face, None if rows is None else rows[face_number], settings)
-                if score is not None:
-                    pairs.append((-score, track_number, face_number))
+        similarity = None
+        if rows is not None and identities:
+            sums = np.stack(identities)
+            similarity = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)) @ rows.T
+        allowed, score = _scores(iou_matrix(last_boxes, boxes), similarity, settings)
+        track_numbers, face_numbers = np.nonzero(allowed)
+        order = np.lexsort((face_numbers, track_numbers, -score[track_numbers, face_numbers]))
         linked_tracks: set[int] = set()
         linked_faces: set[int] = set()
-        for _, track_number, face_number in sorted(pairs):
+        for track_number, face_number in zip(track_numbers[order].tolist(), face_numbers[order].tolist(), strict=True):
             if track_number in linked_tracks or face_number in linked_faces:
                 continue
             linked_tracks.add(track_number)
             linked_faces.add(face_number)
-            track = tracks[track_number]
-            track.frames.append(frame)
-            track.faces.append(faces[face_number])
+            tracks[track_number].append((frame, faces[face_number]))
+            last_boxes[track_number] = boxes[face_number]
             if rows is not None:
-                track.embedding = rows[face_number]
-        for face_number, face in enumerate(faces):
-            if face_number not in linked_faces:
-                tracks.append(_Open([frame], [face], None if rows is None else rows[face_number]))
-    return [list(zip(track.frames, track.faces, strict=True)) for track in tracks]
+                identities[track_number] = identities[track_number] + rows[face_number]
+        new = [number for number in range(len(faces)) if number not in linked_faces]
+        tracks.extend([(frame, faces[number])] for number in new)
+        last_boxes = np.concatenate([last_boxes, boxes[new]])
+        if rows is not None:
+            identities.extend(rows[number].copy() for number in new)
+    return tracks
 
 
 def interpolate_face(before: Face, after: Face, frame: int, first: int, last: int) -> Face:
@@ -174,18 +183,43 @@ def interpolate_face(before: Face, after: Face, frame: int, first: int, last: in
     return Face(bbox.astype(np.float32), min(before.score, after.score), landmarks.astype(np.float32), image_index=frame)
 
 
+CUT_SPEED = 1.0
+"""A track's face moving more than this many box sides per frame between two detections is a cut (see ``is_cut``)."""
+CUT_SCALE = 1.5
+"""A track's box growing or shrinking by more than this factor between two detections is a cut."""
+
+
+def is_cut(before: Face, after: Face, frames: int) -> bool:
+    """Whether ``after``, ``frames`` frames after ``before`` in one track, is a jump rather than a motion.
+
+    Identity links a person across a scene cut or a camera switch; their face then jumps (more than
+    ``CUT_SPEED`` box sides per frame) or changes size abruptly (by more than ``CUT_SCALE``). Nothing
+    is interpolated or smoothed across such a jump.
+    """
+    side_before = max(np.sqrt(max(before.area, 0.0)), 1.0)
+    side_after = max(np.sqrt(max(after.area, 0.0)), 1.0)
+    shift = np.linalg.norm(after.landmarks.mean(axis=0) - before.landmarks.mean(axis=0))
+    speed = float(shift) / max(frames, 1) / (0.5 * (side_before + side_after))
+    return speed > CUT_SPEED or max(side_before, side_after) / min(side_before, side_after) > CUT_SCALE
+
+
 def _bridge(
     detections: list[tuple[int, Face]], max_gap: int
 ) -> tuple[list[list[tuple[int, Face]]], list[int], list[tuple[int, int]]]:
-    """Step 2: the track's unbroken runs of ``(frame, face)``, the bridged frames and the long gaps."""
+    """Step 2: the track's unbroken runs of ``(frame, face)``, the bridged frames and the gaps not bridged.
+
+    A run breaks at a gap longer than ``max_gap`` and at a cut (``is_cut``); the missing frames of
+    such a break, if any, are reported.
+    """
     first_frame, first_face = detections[0]
     runs: list[list[tuple[int, Face]]] = [[(first_frame, replace(first_face, image_index=first_frame))]]
     bridged: list[int] = []
     gaps: list[tuple[int, int]] = []
     for (first, before), (last, after) in zip(detections, detections[1:]):
         missing = last - first - 1
-        if missing > max_gap:
-            gaps.append((first + 1, last - 1))
+        if missing > max_gap or is_cut(before, after, last - first):
+            if missing > 0:
+                gaps.append((first + 1, last - 1))
             runs.append([])
         else:
             for frame in range(first + 1, last):

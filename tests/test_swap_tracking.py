@@ -16,9 +16,10 @@ from numpy.typing import NDArray
 from face_identity.catalog import W600K_R50_SPACE
 from face_identity.detect import FaceDetector, load_detector
 from face_identity.devtools import synthetic
+from face_identity.embed import load_recognizer
 from face_identity.errors import InvalidArgumentError
 from face_identity.images import read_image
-from face_identity.swap import InswapperSwapper, SwapPlan, TargetSelection, detect_and_swap, load_swapper
+from face_identity.swap import InswapperSwapper, SwapPlan, TargetSelection, detect_and_swap, load_swapper, plan_swaps
 from face_identity.tracks import TrackSettings
 from face_identity.types import Identity
 
@@ -67,7 +68,20 @@ def test_tracked_swap_bridges_the_gap_and_does_not_depend_on_the_chunks(
     untracked = detect_and_swap(swapper, detector, clip, source, selection=selection)
     assert untracked.plan is None and untracked.swapped_counts == (1, 1, 1, 1, 0, 1, 1)
     for chunk in (1, 3):
-        result = detect_and_swap(swapper, detector, clip, source, selection=selection, tracking=tracking, chunk_frames=chunk)
+        planned: list[int] = []
+        swapped: list[int] = []
+        result = detect_and_swap(
+            swapper,
+            detector,
+            clip,
+            source,
+            selection=selection,
+            tracking=tracking,
+            chunk_frames=chunk,
+            on_frames_planned=planned.append,
+            on_frames_done=swapped.append,
+        )
+        assert planned == swapped and sum(planned) == len(clip) and len(planned) == -(-len(clip) // chunk)
         np.testing.assert_array_equal(result.images, expected.images)
         np.testing.assert_array_equal(result.masks, expected.masks)
         assert result.plan is not None and result.plan.to_json() == expected.plan.to_json()
@@ -97,3 +111,33 @@ def test_resume_from_a_plan_with_a_start_frame_and_chunks_handed_over(
         detect_and_swap(swapper, None, clip, source, plan=plan, start_frame=8)
     with pytest.raises(InvalidArgumentError, match="not both"):
         detect_and_swap(swapper, None, clip, source, plan=plan, on_chunk=print, out_images=np.zeros((7, 1, 1, 3), np.float32))
+
+
+def test_frames_of_different_sizes_are_handed_over_one_by_one(
+    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, clip: NDArray[np.uint8]
+) -> None:
+    frames = [clip[0], clip[1][:-8], clip[2][:-8]]
+    handed: list[tuple[int, tuple[int, ...], tuple[int, ...]]] = []
+    result = detect_and_swap(
+        swapper, detector, frames, source, on_chunk=lambda start, images, masks: handed.append((start, images.shape, masks.shape))
+    )
+    height, width = clip.shape[1:3]
+    assert handed == [
+        (0, (1, height, width, 3), (1, height, width)),
+        (1, (2, height - 8, width, 3), (2, height - 8, width)),
+    ]
+    assert result.images == () and result.masks == () and result.swapped_counts == (2, 2, 2)
+
+
+def test_tracking_by_identity_does_not_depend_on_the_chunks(
+    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, clip: NDArray[np.uint8], tiny_recognizer_path: Path
+) -> None:
+    """With a float recognizer (each face embedded on its own) the plan is the same whatever the chunking."""
+    recognizer = load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False)
+    tracking = TrackSettings(max_gap=2, min_similarity=0.0)
+    plans = [
+        plan_swaps(detector, clip, TargetSelection("indices", "left-right", (0,)), tracking, recognizer, chunk_frames=chunk)
+        for chunk in (None, 1, 3)
+    ]
+    assert plans[0].bridged == (4,) and plans[0].no_face == ()
+    assert plans[1].to_json() == plans[0].to_json() and plans[2].to_json() == plans[0].to_json()

@@ -10,7 +10,7 @@ from face_identity.errors import InvalidArgumentError
 from face_identity.smoothing import jitter, smooth_points
 from face_identity.swap import SwapPlan, TargetSelection
 from face_identity.swap.plan import choose_tracks, plan_from_tracks
-from face_identity.tracks import TrackSettings, box_iou, track_faces
+from face_identity.tracks import TrackSettings, iou_matrix, is_cut, track_faces
 from face_identity.types import Face, Identity
 
 SHAPE = np.array([[-10.0, -8.0], [10.0, -8.0], [0.0, 2.0], [-8.0, 10.0], [8.0, 10.0]], np.float32)
@@ -51,7 +51,8 @@ def test_two_faces_keep_their_tracks_and_a_new_face_starts_one() -> None:
     np.testing.assert_allclose([centre(f)[0] for f in tracks[0].faces], [50, 51, 52, 53, 54, 55])
     np.testing.assert_allclose([centre(f)[0] for f in tracks[1].faces], [200, 199, 198, 197, 196, 195])
     assert [f.image_index for f in tracks[1].faces] == list(range(6))
-    assert box_iou(np.array([0, 0, 10, 10]), np.array([5, 0, 15, 10])) == pytest.approx(1 / 3)
+    overlap = iou_matrix(np.array([[0, 0, 10, 10], [0, 0, 0, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]]))
+    np.testing.assert_allclose(overlap, [[1 / 3, 0], [0, 0]])
 
 
 def test_crossing_is_resolved_by_identity_not_by_box() -> None:
@@ -81,9 +82,12 @@ def test_short_gaps_are_bridged_by_interpolation_and_long_ones_reported() -> Non
 
 def test_centred_smoothing_keeps_a_straight_path_and_removes_noise() -> None:
     rng = np.random.default_rng(0)
-    truth = np.stack([np.linspace(0, 30, 60), np.linspace(5, -10, 60)], axis=1)[:, None, :] + SHAPE[None]
+    time = np.arange(60.0)
+    truth = np.stack([time * 0.5, 5 - 0.004 * (time - 20) ** 2], axis=1)[:, None, :] + SHAPE[None]
     noisy = truth + rng.normal(0, 0.5, truth.shape)
-    np.testing.assert_allclose(smooth_points(truth, 0.5, "centred"), truth, atol=1e-4)  # no lag, no pull at the ends
+    for strength in (0.25, 0.5, 1.0):  # a line or a parabola: no lag, no cut corner, no pull at the ends
+        np.testing.assert_allclose(smooth_points(truth, strength, "centred"), truth, atol=1e-3)
+    assert np.abs(smooth_points(truth, 0.5, "causal") - truth).max() > 0.1  # the causal filter lags
     smoothed = smooth_points(noisy, 0.5, "centred")
     assert jitter(smoothed.mean(axis=1)) < jitter(noisy.mean(axis=1)) / 10
     causal = smooth_points(noisy, 0.5, "causal")
@@ -142,3 +146,27 @@ def test_plan_round_trips_through_json_exactly() -> None:
         SwapPlan.from_json(plan.to_json().replace('"landmarks"', '"marks"'))
     with pytest.raises(InvalidArgumentError, match="one track id per target"):
         SwapPlan(faces, ((3,), (), (3,)))
+
+
+def test_a_cut_is_neither_bridged_nor_smoothed_across() -> None:
+    """Identity links one person across a scene cut; their face jumps 150 px: each side keeps its own path."""
+    person = np.array([[1.0, 0.0]])
+    frames = [[face_at(50 + 0.5 * t, 60, t)] for t in range(10)] + [[] for _ in range(2)]
+    frames += [[face_at(200 + 0.5 * t, 60, t)] for t in range(12, 24)]
+    embeddings = [person if faces else np.zeros((0, 2)) for faces in frames]
+    (track,) = track_faces(frames, TrackSettings(smoothing=1.0, min_similarity=0.5), embeddings)
+    assert track.bridged == () and track.long_gaps == ((10, 11),)
+    centres = [centre(face)[0] for face in track.faces]
+    np.testing.assert_allclose(centres, [50 + 0.5 * t for t in range(10)] + [200 + 0.5 * t for t in range(12, 24)], atol=1e-3)
+    assert is_cut(face_at(50, 60), face_at(200, 60), 3) and not is_cut(face_at(50, 60), face_at(70, 60), 3)
+    assert is_cut(face_at(50, 60, size=40), face_at(50, 60, size=80), 1)
+
+
+def test_a_flicker_is_never_face_0() -> None:
+    """A false detection in the first frame, left of the real face, would be face 0 left to right; it is skipped."""
+    frames = [[face_at(100, 50, t)] for t in range(6)]
+    frames[0] = [face_at(20, 150, 0), *frames[0]]
+    tracks = track_faces(frames, OFF)
+    assert len(tracks) == 2 and tracks[0].frame_indices == (0,)
+    assert choose_tracks(tracks, TargetSelection("indices", "left-right", (0,)), 6) == [1]
+    assert choose_tracks(tracks[:1], TargetSelection("indices", "left-right", (0,)), 6) == [0]  # nothing longer

@@ -11,7 +11,9 @@ Selection with tracks (``TargetSelection`` mode):
 
 - ``all``: every track. ``max_faces`` N keeps the tracks that ``indices`` 0..N-1 would pick.
 - ``indices``: index N is the track of face N (faces sorted by ``selection.order``) in the first frame
-  where at least N + 1 faces are visible; several indices naming one track count once.
+  where at least N + 1 faces are visible; several indices naming one track count once. Only steady
+  tracks count here: a track detected in fewer than ``MIN_TRACK_FRAMES`` frames (a flicker, such as
+  a false detection in one frame) is never face N, unless no track is longer.
 - ``reference``: the tracks whose detected faces' mean cosine to the reference centroid is at least the
   threshold, best first (``max_faces`` caps their number).
 
@@ -155,12 +157,24 @@ def _visible(tracks: Sequence[Track], frame: int) -> list[tuple[Face, int]]:
     return [(face, number) for face, number in present if face is not None]
 
 
-def _track_at_index(tracks: Sequence[Track], index: int, order: str, count: int) -> int | None:
-    """The track number of face ``index`` (in ``order``) in the first frame with more than ``index`` faces."""
+MIN_TRACK_FRAMES = 3
+"""Tracks detected in fewer frames (a flicker: a false detection) are not counted by index (when any track is longer)."""
+
+
+def steady_tracks(tracks: Sequence[Track]) -> list[int]:
+    """Numbers of the tracks detected in at least ``MIN_TRACK_FRAMES`` frames (or as many as the longest)."""
+    detected = [len(track.frame_indices) - len(track.bridged) for track in tracks]
+    floor = min(MIN_TRACK_FRAMES, max(detected, default=0))
+    return [number for number, frames in enumerate(detected) if frames >= floor]
+
+
+def _track_at_index(tracks: Sequence[Track], eligible: Sequence[int], index: int, order: str, count: int) -> int | None:
+    """The track number (of ``eligible``) of face ``index`` (in ``order``) in the first frame with more than ``index`` faces."""
+    candidates = [tracks[number] for number in eligible]
     for frame in range(count):
-        visible = _visible(tracks, frame)
+        visible = _visible(candidates, frame)
         if len(visible) > index:
-            owner = {id(face): number for face, number in visible}
+            owner = {id(face): eligible[number] for face, number in visible}
             return owner[id(order_faces([face for face, _ in visible], order)[index])]
     return None
 
@@ -177,9 +191,10 @@ def choose_tracks(
     if selection.mode == "all" and selection.max_faces == 0:
         return list(range(len(tracks)))
     indices = selection.indices if selection.mode == "indices" else tuple(range(selection.max_faces))
+    eligible = steady_tracks(tracks)
     chosen: list[int] = []
     for index in indices:
-        number = _track_at_index(tracks, index, selection.order, count)
+        number = _track_at_index(tracks, eligible, index, selection.order, count)
         if number is not None and number not in chosen:
             chosen.append(number)
     return chosen[: selection.max_faces] if selection.max_faces > 0 else chosen
@@ -242,6 +257,8 @@ def plan_swaps(
         tracking: ``None``: every frame chosen on its own (unrelated images); else tracks, gaps, smoothing.
         recognizer: embeds the faces: for the reference mode (of the reference's model, required there)
             and, when given, for tracking by identity (``tracking.min_similarity`` None: its match threshold).
+            The faces of a chunk are embedded together: with a model whose output depends on its batch
+            (a dynamically quantised int8 one) the embeddings, so rarely the tracks, may depend on the chunk size.
         chunk_frames, memory_budget_mb: as ``detect_and_swap``.
         on_frames_done: called with the number of frames detected after each chunk.
         check_cancel: called before each chunk and after each detected frame; raise from it to stop.

@@ -79,16 +79,17 @@ def _output(given: NDArray[np.float32] | None, shape: tuple[int, ...], name: str
 
 
 ChunkSink = Callable[[int, NDArray[np.float32], NDArray[np.float32]], None]
-"""``on_chunk(first frame, images [n, H, W, 3] float32 RGB 0..1, masks [n, H, W] float32 0..1)``."""
+"""``on_chunk(first frame, images [n, H, W, 3] float32 RGB 0..1, masks [n, H, W] float32 0..1)``, in frame order;
+frames of different sizes come in one call per run of one size."""
 
 
 def _hand_over(on_chunk: ChunkSink, start: int, images: Sequence[FloatImage], masks: Sequence[NDArray[np.float32]]) -> None:
-    """One chunk to ``on_chunk``: stacked when its frames share a size, else frame by frame."""
-    if len({image.shape for image in images}) == 1:
-        on_chunk(start, np.stack(images), np.stack(masks))
-        return
-    for offset, (image, mask) in enumerate(zip(images, masks, strict=True)):
-        on_chunk(start + offset, image[None], mask[None])
+    """One chunk to ``on_chunk``, stacked: in one piece when its frames share a size, else one piece per run of one size."""
+    first = 0
+    for stop in range(1, len(images) + 1):
+        if stop == len(images) or images[stop].shape != images[first].shape:
+            on_chunk(start + first, np.stack(images[first:stop]), np.stack(masks[first:stop]))
+            first = stop
 
 
 def detect_and_swap(
@@ -115,6 +116,7 @@ def detect_and_swap(
     fallback: Sequence[Swapper] = (),
     retention_floor: float | None = None,
     check_identity: bool = False,
+    on_frames_planned: Callable[[int], None] | None = None,
 ) -> SwappedBatch:
     """Detect faces in every frame, pick the targets, swap the source identity onto them, chunk by chunk.
 
@@ -149,6 +151,7 @@ def detect_and_swap(
         check_identity: score every swapped face even without a floor or fallback (the timeline).
         With any of the three, ``recognizer`` (of the source's space) scores the faces and
         ``SwappedBatch.timeline`` is filled; without them nothing is scored (today's swap, bit for bit).
+        on_frames_planned: called with the number of frames detected after each chunk of pass 1 (progress).
 
     Returns:
         ``SwappedBatch``; frames without a (matching) face come back unchanged and count as skipped.
@@ -166,7 +169,7 @@ def detect_and_swap(
         raise InvalidArgumentError(
             f"{context}: fallback models are tried on faces below the retention floor; give retention_floor (e.g. 0.5)"
         )
-    floor = check_chain(chain, source, recognizer, detector, retention_floor, context) if checking else None
+    floor = check_chain(chain, source, recognizer, detector, retention_floor, context, settings=settings) if checking else None
     frames = Frames.of(images, context)  # the one validation of these pixels
     if chunk_frames is not None and chunk_frames < 1:
         raise InvalidArgumentError(f"chunk_frames must be at least 1, got {chunk_frames}")
@@ -191,7 +194,15 @@ def detect_and_swap(
         assert detector is not None  # checked above
         pass_one = reference_recognizer or recognizer
         plan = plan_swaps(
-            detector, frames, selection, tracking, pass_one, chunk_frames=step, check_cancel=check_cancel, skipped=skipped
+            detector,
+            frames,
+            selection,
+            tracking,
+            pass_one,
+            chunk_frames=step,
+            on_frames_done=on_frames_planned,
+            check_cancel=check_cancel,
+            skipped=skipped,
         )
     checks: list[FaceCheck] = []
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
