@@ -236,3 +236,24 @@ def test_refusals_come_before_any_work(
         detect_and_swap(fails, detector, frames, source, check_identity=True)
     with pytest.raises(InvalidArgumentError, match="no swapper"):
         swap_checked([], frames, source, [[]], DEFAULT_SWAP, recognizer, detector, None)
+
+    class SmallBoost:
+        """A model offering no pixel boost (only its attributes are read before the work)."""
+
+        name = "no_boost_model"
+        pixel_boost_factors = (1,)
+
+        def require_compatible(self, identity: Identity) -> None:
+            pass
+
+    with pytest.raises(InvalidArgumentError, match="no_boost_model offers pixel boost 1, not 2"):
+        detect_and_swap(
+            fails,
+            detector,
+            frames,
+            source,
+            SwapSettings(pixel_boost=2),
+            recognizer=recognizer,
+            fallback=[SmallBoost()],
+            retention_floor=FLOOR,
+        )

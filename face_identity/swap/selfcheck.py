@@ -8,7 +8,7 @@ face it replaced, embedded in the input frame). Without a floor that is all (sco
 With a floor and more than one model, a frame with a face below the floor (or a face the first
 model's output left unswapped, ``SkippedFace``) is redone from its first such face: the frame as it
 was before that face was pasted (the input with the earlier, passing faces swapped by the first
-model again, which gives the same pixels), then that face and each later one in turn, model after
+model again: the same computation as in the batch), then that face and each later one in turn, model after
 model in the given order, until one result passes the floor; a face where none passes keeps the
 result with the highest retention. Faces of frames where every face passed are never swapped
 twice. The target latents (strength < 1) always come from the input frame, as in ``swap_faces``.
@@ -75,12 +75,15 @@ def check_chain(
     detector: Detector | None,
     floor: float | None,
     context: str = "swap_checked",
+    *,
+    settings: SwapSettings | None = None,
 ) -> float | None:
     """Refuse, before any work, a self-checked swap that cannot run; return the floor as a float (or ``None``).
 
     Raises:
-        InvalidArgumentError: no swapper, no detector or recognizer to score with, or a floor that
-            is not a finite number in -1..1 (``validate.check_number``).
+        InvalidArgumentError: no swapper, no detector or recognizer to score with, a floor that is
+            not a finite number in -1..1 (``validate.check_number``), or a model of the chain that
+            does not offer ``settings.pixel_boost``.
         IncompatibleIdentitiesError: a swapper of the chain, or the recognizer, is not of the source
             identity's embedding space (names the swapper and the space).
     """
@@ -88,6 +91,12 @@ def check_chain(
         raise InvalidArgumentError(f"{context}: no swapper given; give at least one model")
     for swapper in swappers:
         swapper.require_compatible(source)
+        if settings is not None and settings.pixel_boost not in swapper.pixel_boost_factors:
+            offered = ", ".join(str(factor) for factor in swapper.pixel_boost_factors)
+            raise InvalidArgumentError(
+                f"{context}: {swapper.name} offers pixel boost {offered}, not {settings.pixel_boost}; "
+                "choose a pixel boost every model of the fallback order offers"
+            )
     if recognizer is None:
         raise InvalidArgumentError(
             f"{context}: checking each swapped face needs a recognizer of the source identity's space "
@@ -185,7 +194,7 @@ def _redo(
     order = sorted(redo)
     originals = {frame: given.floats(frame, frame + 1)[0] for frame in order}
     uint8s = {frame: given.uint8(frame, frame + 1)[0] for frame in order}
-    # The frame as it was before its first failing face: its earlier faces by the first model (same pixels).
+    # The frame as it was before its first failing face: its earlier faces by the first model, computed again.
     prefix = swap_faces(
         chain[0],
         [originals[frame] for frame in order],
@@ -269,7 +278,7 @@ def swap_checked(
     Raises:
         As ``check_chain`` (before any work) and ``swap_faces``.
     """
-    floor = check_chain(swappers, source, recognizer, detector, floor, context)
+    floor = check_chain(swappers, source, recognizer, detector, floor, context, settings=settings)
     chain = list(swappers)
     given = Frames.of(frames, context)
     first = swap_faces(chain[0], given, source, faces_per_image, settings, recognizer, uint8_images)
