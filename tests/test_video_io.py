@@ -146,3 +146,32 @@ def test_device_groups_of_a_video_are_one_tensor_chunk(clip: Path) -> None:
         [(tensor, indices)] = frames.device_groups(3, 6, "cpu")
         assert tuple(tensor.shape) == (3, 3, 288, 352) and indices == [3, 4, 5] and tensor.dtype == torch.float32
         np.testing.assert_array_equal(tensor[0].permute(1, 2, 0).numpy(), frames.uint8(3, 4)[0].astype(np.float32))
+
+
+def test_memory_follows_the_chunk_not_the_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoded frames and processed frames alive at once, counted by finalizers: at most two chunks' worth,
+    whether the clip has 16 or 64 frames (holding the clip would keep all of them alive)."""
+    import weakref
+
+    rng = np.random.default_rng(0)
+    alive, most = [0], [0]
+
+    def born(array: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        alive[0] += 1
+        most[0] = max(most[0], alive[0])
+        weakref.finalize(array, lambda: alive.__setitem__(0, alive[0] - 1))
+        return array
+
+    decode = VideoFrames._decode_one
+    monkeypatch.setattr(VideoFrames, "_decode_one", lambda self: born(decode(self).copy()))
+    peaks = []
+    for count in (16, 64):
+        clip = write_video(
+            tmp_path / f"noise_{count}.mp4", [rng.integers(0, 256, (64, 96, 3), np.uint8) for _ in range(count)], Fraction(25)
+        )
+        most[0] = 0
+        with VideoFrames(clip) as source:
+            process = lambda _start, window: [born(image.copy()) for image in window.uint8()]  # noqa: E731
+            transform_video(source, tmp_path / f"out_{count}.mp4", tmp_path / f"parts_{count}", process, 4)
+        peaks.append(most[0])
+    assert peaks[0] == peaks[1] <= 4 * 4, peaks  # decoded + processed frames of one chunk, and the next chunk's
