@@ -102,9 +102,16 @@ def _open(path: str | os.PathLike[str]) -> Any:
     return container
 
 
+def _fraction(value: Any) -> Fraction:
+    """A PyAV rational (``Fraction`` up to PyAV 18, ``AVRational`` after) as a ``Fraction``; 0 when unset."""
+    if not value:
+        return Fraction(0)
+    return Fraction(int(value.numerator), int(value.denominator))
+
+
 def _seconds(stream: Any, container: Any) -> float:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * _fraction(stream.time_base))
     return float(container.duration or 0) / 1_000_000
 
 
@@ -130,7 +137,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         return VideoInfo(
             path=str(path),
             count=count,
-            fps=Fraction(rate),
+            fps=_fraction(rate),
             size=(int(stream.codec_context.height), int(stream.codec_context.width)),
             codec=str(stream.codec_context.name),
             audio_codec=None if audio is None else str(audio.codec_context.name),
@@ -346,7 +353,7 @@ class SegmentWriter:
                 audio_in = source.streams.audio[0]
                 audio_out = output.add_stream_from_template(audio_in)
                 start = source.streams.video[0].start_time or 0
-                offset = float(start * source.streams.video[0].time_base) if start else 0.0
+                offset = float(start * _fraction(source.streams.video[0].time_base)) if start else 0.0
                 streams.append(self._audio_packets(source, audio_in, audio_out, offset))
             for _, _, packet in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
                 output.mux(packet)
@@ -368,7 +375,7 @@ class SegmentWriter:
 
     @staticmethod
     def _audio_packets(source: Any, audio_in: Any, stream: Any, offset: float) -> Iterator[tuple[float, int, Any]]:
-        base = audio_in.time_base
+        base = _fraction(audio_in.time_base)
         shift = int(round(offset / float(base))) if offset else 0
         for packet in _packets(source, audio_in):
             if packet.pts is None:
