@@ -195,13 +195,11 @@ def _plan_outputs(args: argparse.Namespace, state: RunState, targets: list[Path]
             if not target.is_file():
                 raise InvalidArgumentError(f"{target} does not exist" if not target.exists() else f"{target} is not a file")
             wanted = target.stem + output_suffix(probe_video(target)) if is_video_file(target) else target.name
-            planned.append((target, state.output_for(target, wanted, args.if_exists, taken), ""))
-        except InvalidArgumentError as error:
-            if "already exists" in str(error) or "both be written" in str(error):
-                raise  # refusing to overwrite stops the run before any work
+        except FaceIdentityError as error:  # this target only; the others go on
             planned.append((target, None, str(error)))
-        except FaceIdentityError as error:
-            planned.append((target, None, str(error)))
+            continue
+        # an output that exists (and is no finished part of this run) stops the run here, before any work
+        planned.append((target, state.output_for(target, wanted, args.if_exists, taken), ""))
     return planned
 
 

@@ -95,8 +95,9 @@ class RunState:
                 f"{out} holds an unfinished swap run with other settings ({_differences(old_settings, settings)}); "
                 "rerun the same command to finish it, or pass --if-exists overwrite to start over"
             )
-        shutil.rmtree(state.folder, ignore_errors=True)  # that run is finished (or given up): its records go
-        return state
+        if unfinished:  # given up (--if-exists overwrite): its segments and plans go
+            shutil.rmtree(state.folder, ignore_errors=True)
+        return state  # a finished run's record is replaced when this run saves its own
 
     def save(self) -> None:
         payload = {"version": STATE_VERSION, "settings": self.settings, "targets": self.targets}

@@ -190,6 +190,8 @@ def test_images_and_folders_are_swapped_once_and_never_overwritten(
     other = ("--pixel-boost", "2")
     assert main(swap_args(data, folder, out=out, extra=other)) == 2
     assert "already exists" in capsys.readouterr().err and (out / "a.png").stat().st_mtime_ns == stamp
+    assert main(swap_args(data, folder, data["photo"], out=out)) == 0  # the refusal kept the finished run's record
+    assert "3 target(s) already done" in capsys.readouterr().err
     assert main(swap_args(data, folder, out=out, extra=(*other, "--if-exists", "new name"))) == 0
     assert (out / "a_2.png").is_file() and (out / "b_2.jpg").is_file()
     assert main(swap_args(data, folder, out=out, extra=(*other, "--if-exists", "overwrite"))) == 0
