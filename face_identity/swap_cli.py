@@ -104,6 +104,7 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings = {key: getattr(args, key) for key in SETTINGS_KEYS}
     settings["source"] = file_digest(args.source)
     settings["reference"] = file_digest(args.reference) if args.reference else None
+    settings["timeline"] = args.timeline is not None  # scored or not: a resumed video needs every chunk's rows
     return {key: list(value) if isinstance(value, tuple) else value for key, value in settings.items()}
 
 
