@@ -29,19 +29,14 @@ from numpy.typing import NDArray
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from face_identity import (  # noqa: E402
-    FaceSelection,
-    analyze,
-    load_detector,
-    load_identity,
-    load_recognizer,
-    norm_crop,
-    read_image,
-    save_image,
-    similarity_chart,
-)
+from face_identity import FaceSelection, load_identity  # noqa: E402
+from face_identity.align import norm_crop  # noqa: E402
 from face_identity.cli import main as cli_main  # noqa: E402
-from face_identity.draw import draw_faces  # noqa: E402
+from face_identity.detect import load_detector  # noqa: E402
+from face_identity.draw import draw_faces, similarity_chart  # noqa: E402
+from face_identity.embed import load_recognizer  # noqa: E402
+from face_identity.images import read_image, save_image  # noqa: E402
+from face_identity.pipeline import analyze  # noqa: E402
 
 TOUR_COMMANDS = [
     ["analyze", "solvay_conference_1927.png"],

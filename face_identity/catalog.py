@@ -30,6 +30,17 @@ ANTELOPEV2_REPO = "DIAMONIK7777/antelopev2"
 """A Hugging Face copy of insightface's antelopev2 pack (no ``.hash`` sidecars: its files are checked by ``sha256``)."""
 GLINTR100_SHA256 = "4ab1d6435d639628a6f3e5008dd4f929edf4c4124b1a7169e1048f9fef534cdf"
 """SHA-256 of the original ``glintr100.onnx``, as listed beside that copy by two independent projects (docs/faceid.md)."""
+AURAFACE_SPACE = "auraface_v1"
+"""Embedding space of fal's AuraFace v1 (an ArcFace-style ResNet-100 that fal trained on commercially usable data):
+neither w600k_r50's nor glintr100's, although its file in fal's repository is also called ``glintr100.onnx``."""
+AURAFACE_REPO = "fal/AuraFace-v1"
+AURAFACE_SHA256 = "a7933ea5330113b01c9b60351d8f4c33003f145d8470ac5f0e52ee2effe25c60"
+"""SHA-256 of ``glintr100.onnx`` in fal/AuraFace-v1, as Hugging Face lists it (Git LFS) since its upload (94ee6ce)."""
+AURAFACE_LICENCE = (
+    "Apache-2.0 (fal/AuraFace-v1 model card and LICENSE.md; fal says it was trained on commercially and publicly "
+    "available data so that it may be used commercially). That repository's other files are insightface's "
+    "non-commercial models and are not used."
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,8 @@ class ModelSpec:
       ReActor); the resolver also tries every shorter suffix of each path.
     - ``hash_filename``: FaceFusion's sidecar with the CRC32 of the whole file, 8 lowercase hex.
     - ``sha256``: the whole file's SHA-256, for a model published without a sidecar (checked on download and load).
+    - ``remote_filename``: the file's name in its repository when it differs from ``filename`` (AuraFace is
+      published as ``glintr100.onnx``, antelopev2's recognizer's name; it is saved under its own name).
     """
 
     name: str
@@ -61,10 +74,16 @@ class ModelSpec:
     embedding_dim: int | None = None
     aliases: tuple[str, ...] = ()
     sha256: str | None = None
+    remote_filename: str | None = None
+
+    @property
+    def published_filename(self) -> str:
+        """The model file's name in its Hugging Face repository."""
+        return self.remote_filename or self.filename
 
     def url(self, endpoint: str = HF_ENDPOINT_DEFAULT, filename: str | None = None) -> str:
         """The Hugging Face download URL of the model file (or of ``filename`` in the same repo)."""
-        return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{HF_REVISION}/{filename or self.filename}"
+        return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{HF_REVISION}/{filename or self.published_filename}"
 
 
 def _facefusion(name: str, **fields: object) -> ModelSpec:
@@ -111,6 +130,23 @@ def build_catalog() -> dict[str, ModelSpec]:
             repo_id=ANTELOPEV2_REPO,
             sha256=GLINTR100_SHA256,
             aliases=("insightface/models/antelopev2/glintr100.onnx", "insightface/models/antelopev2/antelopev2/glintr100.onnx"),
+        ),
+        ModelSpec(
+            name="auraface_v1",
+            role="recognizer",
+            filename="auraface_v1.onnx",
+            remote_filename="glintr100.onnx",
+            licence=AURAFACE_LICENCE,
+            input_size=(112, 112),
+            input_mean=127.5,
+            input_std=127.5,
+            template="arcface_112",
+            embedding_space=AURAFACE_SPACE,
+            embedding_dim=512,
+            description="fal's AuraFace v1, an ArcFace-style ResNet-100, 512-d; its own space (not w600k_r50's): scoring "
+            "and gates, not swaps. No calibrated threshold.",
+            repo_id=AURAFACE_REPO,
+            sha256=AURAFACE_SHA256,
         ),
         _facefusion(
             "retinaface_10g",

@@ -1,4 +1,5 @@
-"""Comparing identities: cosine similarity, averaging, outlier rows, match thresholds, batch consistency scores.
+"""Comparing identities: ``compare`` (similarity, matrix, verdict), averaging, outlier rows, match thresholds,
+batch consistency scores.
 
 Calibrating a threshold on labelled pairs lives in ``calibrate``."""
 
@@ -84,6 +85,41 @@ def verdict(score: float, threshold: float) -> str:
     if score >= threshold - UNCERTAIN_MARGIN - 1e-9:  # 0.4 - 0.05 is 0.35000000000000003 in floating point
         return "uncertain"
     return "different people"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two identities compared (``compare``).
+
+    - ``score``: cosine similarity of their centroids, -1..1 (``similarity``).
+    - ``matrix``: ``[K, M]`` float32 cosine of every row of the first with every row of the second.
+    - ``threshold``: the same-person threshold it was judged against; ``verdict``: ``"same person"``,
+      ``"uncertain"`` (within 0.05 below) or ``"different people"``; ``match``: ``score >= threshold``.
+    """
+
+    score: float
+    matrix: NDArray[np.float32]
+    threshold: float
+    verdict: str
+
+    @property
+    def match(self) -> bool:
+        return bool(self.score >= self.threshold)
+
+
+def compare(first: Identity, second: Identity, threshold: float | None = None) -> Comparison:
+    """Compare two identities of one embedding space: centroid similarity, every row pair, and the verdict.
+
+    Args:
+        threshold: same-person cosine; ``None`` = the space's calibrated one (``match_threshold``).
+
+    Raises:
+        IncompatibleIdentitiesError: the identities come from different models or dimensions.
+        InvalidArgumentError: a NaN, infinite or out-of-range threshold.
+    """
+    limit = match_threshold(first.model_id) if threshold is None else check_number(threshold, "threshold", "compare")
+    score = similarity(first, second)
+    return Comparison(score, similarity_matrix(first, second), limit, verdict(score, limit))
 
 
 def average_identities(identities: Sequence[Identity], weights: Sequence[float] | None = None) -> Identity:

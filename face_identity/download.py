@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -148,12 +149,27 @@ def _checked(path: Path, spec: ModelSpec | None) -> ResolvedModel:
     """A found file, checked against its ``.hash`` sidecar when it is a catalog model that has one."""
     check = check_sidecar(path, spec) if spec is not None else None
     if check is None and spec is not None and spec.sha256 is not None:
-        matches = file_sha256(path) == spec.sha256
+        digest = file_sha256(path)
+        if digest != spec.sha256:
+            spec = _published_as(path.name, digest) or spec
+        matches = digest == spec.sha256
         logger.info("using %s (its SHA-256 %s %s's)", path, "matches" if matches else "differs from", spec.name)
         return ResolvedModel(path, spec, verified=matches)
     how = "its .hash sidecar matches" if check is not None else "no .hash sidecar to check" if spec is not None else "a file path"
     logger.info("using %s (%s)", path, how)
     return ResolvedModel(path, spec, verified=check is not None)
+
+
+def _published_as(name: str, digest: str) -> ModelSpec | None:
+    """The catalog model published under the file name ``name`` whose SHA-256 is ``digest``, if any.
+
+    fal publishes AuraFace as ``glintr100.onnx`` (its model card unpacks it into ``models/auraface/``), the name of
+    antelopev2's recognizer: such a file is AuraFace when its bytes are AuraFace's.
+    """
+    for spec in build_catalog().values():
+        if spec.published_filename == name and spec.sha256 == digest:
+            return spec
+    return None
 
 
 def not_available(
@@ -165,9 +181,10 @@ def not_available(
     searched folder, pass a local ``.onnx`` path, ``HF_HUB_OFFLINE`` / ``FACE_IDENTITY_HOME``.
     """
     folders = ", ".join(dict.fromkeys(str(folder) for folder in [*searched, target_dir]))
+    renamed = f" as {spec.filename}" if spec.remote_filename else ""
     return ModelNotAvailableError(
         f"model file {spec.filename} is not on disk and {reason.rstrip('. ')}. Download {spec.url(endpoint)} and put it "
-        f"in {target_dir} (folders searched: {folders}), or in a folder you pass (CLI: --model-dir DIR; ComfyUI: "
+        f"in {target_dir}{renamed} (folders searched: {folders}), or in a folder you pass (CLI: --model-dir DIR; ComfyUI: "
         f"models/face_identity), or give the path of a local .onnx file instead of the name {spec.name}. "
         "Set HF_HUB_OFFLINE=1 to never try downloads; FACE_IDENTITY_HOME moves the default model folder."
     )
@@ -274,17 +291,38 @@ def download_model(
         return _download_verified(spec, target_dir, endpoint, token, searched)
 
 
+STAGING_PREFIX = ".download-"
+"""A model published under another model's file name is downloaded into ``<folder>/.download-<name>/`` first."""
+
+
+def _fetch_renamed(spec: ModelSpec, target_dir: Path, fetch: Callable[[str, Path], Path]) -> Path:
+    """Download ``spec.remote_filename`` into a staging folder, then move it to ``target_dir/spec.filename``.
+
+    AuraFace is published as ``glintr100.onnx``, which is also antelopev2's recognizer: downloading it straight
+    into ``target_dir`` would overwrite that other model. The staging folder (with huggingface_hub's cache and
+    lock files) is removed afterwards, whatever the outcome.
+    """
+    staging = target_dir / f"{STAGING_PREFIX}{spec.name}"
+    try:
+        fetched = fetch(spec.published_filename, staging)
+        target = target_dir / spec.filename
+        os.replace(fetched, target)  # same file system: atomic, so no half file ever has the catalog name
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _download_verified(spec: ModelSpec, target_dir: Path, endpoint: str, token: str | None, searched: Sequence[Path]) -> Path:
     from huggingface_hub import hf_hub_download
 
-    def fetch(filename: str) -> Path:
+    def fetch(filename: str, folder: Path = target_dir) -> Path:
         try:
             return Path(
                 hf_hub_download(
                     repo_id=spec.repo_id,
                     filename=filename,
                     revision=HF_REVISION,
-                    local_dir=target_dir,
+                    local_dir=folder,
                     endpoint=endpoint,
                     token=token,
                 )
@@ -307,7 +345,7 @@ def _download_verified(spec: ModelSpec, target_dir: Path, endpoint: str, token: 
                 f"deleted. Try again later, or download {spec.url(endpoint)} by hand into {target_dir}."
             ) from error
     logger.info("downloading %s into %s", spec.url(endpoint), target_dir)
-    model_path = fetch(spec.filename)
+    model_path = fetch(spec.filename) if spec.remote_filename is None else _fetch_renamed(spec, target_dir, fetch)
     if spec.sha256 is not None and file_sha256(model_path) != spec.sha256:
         model_path.unlink(missing_ok=True)
         raise ModelIntegrityError(

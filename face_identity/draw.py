@@ -1,4 +1,5 @@
-"""Debug pictures: face boxes with indices, landmarks and scores; similarity-matrix and per-image score charts.
+"""Debug pictures: face boxes with indices, landmarks and scores; similarity-matrix, per-image score and
+retention charts; ``render(kind, ...)`` reaches each by name.
 
 All functions return ``[H, W, 3]`` uint8 RGB images and never modify their inputs.
 """

@@ -35,6 +35,11 @@ class SkippedFace:
         where = f"image {self.image_index}" + (f" face {self.face_index}" if self.face_index >= 0 else "")
         return f"{self.stage}: {where} skipped: {self.reason}"
 
+    @staticmethod
+    def lines(skipped: Sequence[SkippedFace]) -> str:
+        """One line per skipped face (empty text for none), for summaries and info outputs (``skipped_lines``)."""
+        return skipped_lines(skipped)
+
 
 def per_item(run: Callable[[Sequence[int]], Sequence[T]], count: int) -> tuple[list[T | None], dict[int, str]]:
     """``run(indices)`` -> one result per index, tried on all ``count`` items at once, then one by one on ``ModelOutputError``.

@@ -18,12 +18,11 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from .embed import ArcFaceRecognizer
 from .errors import InvalidArgumentError, NoFaceFoundError
 from .faults import SkippedFace
 from .frames import Frames
 from .pipeline import analyze
-from .protocols import Detector
+from .protocols import Detector, Recognizer
 from .select import EVERY_FACE, FaceSelection
 from .types import FaceBatch, Identity
 
@@ -48,7 +47,7 @@ class Identification:
     skipped: tuple[SkippedFace, ...] = ()
 
 
-def _crops_for(faces: FaceBatch, count: int, size: tuple[int, int], recognizer: ArcFaceRecognizer) -> bool:
+def _crops_for(faces: FaceBatch, count: int, size: tuple[int, int], recognizer: Recognizer) -> bool:
     """True when a batch of ``count`` images of ``size`` are the crops alignment cut for ``faces`` for this recognizer."""
     face_list = faces.all_faces()
     return (
@@ -60,7 +59,7 @@ def _crops_for(faces: FaceBatch, count: int, size: tuple[int, int], recognizer: 
 
 
 def embed_source(
-    recognizer: ArcFaceRecognizer,
+    recognizer: Recognizer,
     batch_shape: tuple[int, ...],
     faces: FaceBatch | None = None,
     detector: Detector | None = None,
@@ -112,7 +111,7 @@ class _Progress:
 
 
 def identify(
-    recognizer: ArcFaceRecognizer,
+    recognizer: Recognizer,
     images: Any,
     faces: FaceBatch | None = None,
     detector: Detector | None = None,
@@ -125,7 +124,7 @@ def identify(
     """Embed the faces of an image batch, whichever way it comes (``embed_source``).
 
     Args:
-        recognizer: the ArcFace recognizer.
+        recognizer: the ArcFace recognizer (any ``Recognizer``).
         images: ``frames.Frames``, or ``[B, H, W, C]`` (or one ``[H, W, C]``), C in 1, 3, 4, float 0..1 or uint8, numpy or torch.
         faces: faces detected on these images (or, for aligned crops, the faces they were cut for).
         detector: finds the faces when ``faces`` is not given (``FaceDetector`` or ``TorchFaceDetector``).

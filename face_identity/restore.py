@@ -28,7 +28,6 @@ from numpy.typing import NDArray
 
 from .align import alignable_faces, alignment_matrix
 from .compare import cosine_matrix
-from .embed import ArcFaceRecognizer
 from .errors import IncompatibleIdentitiesError, InvalidArgumentError
 from .face_models import FaceModel
 from .faults import SkippedFace, per_item
@@ -37,6 +36,7 @@ from .geometry import paste_crop, warp_face
 from .masks import DEFAULT_BLUR, MaskSpec, crop_masks, with_landmarks_68
 from .model_facts import kind_hint
 from .progress import ProgressCallback
+from .protocols import Recognizer
 from .types import Face, FaceBatch, Identity
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def _to_uint8(image: NDArray[np.floating]) -> NDArray[np.uint8]:
 
 
 def measure_drift(
-    recognizer: ArcFaceRecognizer,
+    recognizer: Recognizer,
     before: Sequence[NDArray[np.floating]],
     after: Sequence[NDArray[np.floating]],
     faces_per_image: Sequence[Sequence[Face]],
@@ -243,7 +243,7 @@ def restore_faces(
     images: Frames | Sequence[NDArray[np.floating]],
     faces: FaceBatch | Sequence[Sequence[Face]],
     settings: RestoreSettings | None = None,
-    recognizer: ArcFaceRecognizer | None = None,
+    recognizer: Recognizer | None = None,
     source: Identity | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RestoreResult:

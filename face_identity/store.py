@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .catalog import W600K_R50_SPACE
-from .errors import IdentityFileError
+from .errors import IdentityFileError, InvalidArgumentError
 from .types import Identity
 from .validate import safe_name
 
@@ -53,6 +53,8 @@ IfExists = Literal["new name", "error", "overwrite"]
 """What to do when the target file exists: pick ``name_2``, ``name_3``, ... (never loses a file), refuse, or replace."""
 IF_EXISTS_CHOICES: tuple[str, ...] = get_args(IfExists)
 """The values of ``IfExists``, for choice lists."""
+FILE_FORMATS: tuple[str, ...] = ("face_identity", "reactor")
+"""What ``save_identity`` writes: our format, or a ReActor face model."""
 
 
 def _numbered(path: Path, number: int) -> Path:
@@ -101,17 +103,30 @@ def _write_safetensors(tensors: dict[str, NDArray[np.generic]], path: Path, meta
 
 
 def save_identity(
-    identity: Identity, path: str | os.PathLike[str], if_exists: str = "error", sources: Sequence[str] = ()
+    identity: Identity,
+    path: str | os.PathLike[str],
+    if_exists: str = "error",
+    sources: Sequence[str] = (),
+    *,
+    file_format: str = "face_identity",
 ) -> Path:
-    """Write ``identity`` as a safetensors file in our format; returns the path written.
+    """Write ``identity`` as a safetensors file in our format (or ReActor's); returns the path written.
 
     Args:
         if_exists: ``"error"`` (default), ``"new name"`` (``<stem>_2`` ...) or ``"overwrite"``.
         sources: the photos (file names) the rows came from, kept in the metadata as a JSON list (``sources``).
+        file_format: ``"face_identity"`` (every row and its source) or ``"reactor"``: one averaged face model
+            ReActor loads (``export_reactor_face``; ``sources`` are not kept).
 
     Raises:
-        IdentityFileError: the file exists and ``if_exists`` is ``"error"``.
+        IdentityFileError: the file exists and ``if_exists`` is ``"error"``; ``reactor`` for an identity that
+            is not a 512-d w600k_r50 one.
+        InvalidArgumentError: an unknown ``file_format``.
     """
+    if file_format not in FILE_FORMATS:
+        raise InvalidArgumentError(f"unknown identity file format {file_format!r}; use one of {', '.join(FILE_FORMATS)}")
+    if file_format == "reactor":
+        return export_reactor_face(identity, path, if_exists)
     tensors: dict[str, NDArray[np.generic]] = {
         "embeddings": identity.embeddings,
         "weights": identity.weights,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from ..face_identity import converted_graphs, default_model_dir
+from ..face_identity import choices, converted_graphs
 
 if TYPE_CHECKING:  # typed by typings/ (stubs of the ComfyUI names used here); imported inside functions at run time
     import torch
@@ -70,7 +70,7 @@ def register_model_folders() -> None:
 def _fallback_folders() -> list[Path]:
     configured = os.environ.get("FACE_IDENTITY_MODEL_DIRS", "")
     folders = [Path(part) for part in configured.split(os.pathsep) if part]
-    return folders or [default_model_dir()]
+    return folders or [choices().model_dir()]
 
 
 def model_folders() -> list[Path]:

@@ -7,18 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..face_identity import (
-    ArcFaceRecognizer,
-    FaceDetector,
-    Frames,
-    Identity,
-    analyze,
-    check_number,
-    consistency_scores,
-    score_chart,
-)
+from ..face_identity import Detector, Frames, Identity, Recognizer, check, consistency_scores, identify, render
 from . import sockets
-from .comfy import Progress, blocked_output, use_models
+from .comfy import blocked_output, progress_hook, use_models
 from .faces import make_selection, selection_inputs
 from .identity import IDENTITY_CATEGORY, threshold_input
 from .tensors import to_image
@@ -76,8 +67,8 @@ class IdentityConsistency:
         self,
         reference: Identity,
         images: torch.Tensor,
-        recognizer: ArcFaceRecognizer,
-        detector: FaceDetector,
+        recognizer: Recognizer,
+        detector: Detector,
         threshold: float,
         order: str,
         indices: str,
@@ -88,12 +79,16 @@ class IdentityConsistency:
 
         frames = Frames.of(images, NODE)  # the one validation of this IMAGE
         count = frames.count
-        threshold = check_number(threshold, "threshold", NODE)
+        threshold = check("number", threshold, "threshold", NODE)
         use_models(recognizer, detector)
-        progress = Progress(count)
         selection = make_selection(order, indices, max_faces, min_size)
-        analysis = analyze(detector, recognizer, frames, selection, on_frames_done=progress.per_count(), context=NODE)
-        result = consistency_scores(reference, analysis.identity, count, threshold)
+        # An empty batch has no face to embed (identify refuses it): every output says so below.
+        embedded = (
+            identify(recognizer, frames, None, detector, selection=selection, on_progress=progress_hook(), context=NODE).identity
+            if count
+            else None
+        )
+        result = consistency_scores(reference, embedded, count, threshold)
         batch = images if images.ndim == 4 else images[None]
         passed = int(result.passed.sum())
         report = [
@@ -107,7 +102,9 @@ class IdentityConsistency:
             for i in range(count)
         ]
         found = bool(result.has_face.any())
-        chart = score_chart(result.scores.tolist(), threshold, result.has_face.tolist(), result.best_image if found else None)
+        chart = render(
+            "scores", result.scores.tolist(), threshold, result.has_face.tolist(), result.best_image if found else None
+        )
         best = result.best_image
         best_score = float(result.scores[best]) if count else 0.0
         # A gate that passes nothing blocks only what needs the passed images (ComfyUI skips those nodes

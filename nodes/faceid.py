@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..face_identity import ArcFaceRecognizer, FaceAnalysisCompat, FaceDetector, Identity, insightface_compatible
+from ..face_identity import Detector, Identity, Recognizer, insightface_compatible
 from . import sockets
 from .comfy import use_models
 
@@ -58,8 +58,8 @@ class InsightFaceAnalysis:
         }
 
     def build(
-        self, detector: FaceDetector, recognizer: ArcFaceRecognizer, identity: Identity | None = None
-    ) -> tuple[FaceAnalysisCompat, str]:
+        self, detector: Detector, recognizer: Recognizer, identity: Identity | None = None
+    ) -> tuple[object, str]:  # face_identity.faceid.FaceAnalysisCompat, an object IPAdapter_plus drives
         use_models(detector, recognizer)
         analyser, face_align = insightface_compatible(detector, recognizer, identity)
         return analyser, f"{analyser.describe()} | {_FACE_ALIGN_NOTE[face_align]}"

@@ -5,20 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..face_identity import (
-    DEFAULT_ORDER,
-    FACE_ORDERS,
-    TEMPLATE_NAMES,
+    Detector,
     FaceBatch,
-    FaceDetector,
     FaceSelection,
     Frames,
     InvalidArgumentError,
     align_frames,
-    check_number,
+    check,
+    choices,
     detect_faces,
-    draw_frames,
-    parse_index_list,
     paste_aligned,
+    render,
 )
 from . import sockets
 from .comfy import Progress, use_models
@@ -35,8 +32,11 @@ def selection_inputs() -> dict[str, Any]:
     """The face-selection widgets shared by every node that detects."""
     return {
         "order": (
-            list(FACE_ORDERS),
-            {"default": DEFAULT_ORDER, "tooltip": "Face order within each image; index 0 is the first face in this order."},
+            list(choices().face_orders),
+            {
+                "default": choices().default_order,
+                "tooltip": "Face order within each image; index 0 is the first face in this order.",
+            },
         ),
         "indices": (
             "STRING",
@@ -53,12 +53,12 @@ def selection_inputs() -> dict[str, Any]:
     }
 
 
-def make_selection(order: str = DEFAULT_ORDER, indices: str = "", max_faces: int = 0, min_size: int = 0) -> FaceSelection:
-    parsed = parse_index_list(indices)
+def make_selection(order: str, indices: str = "", max_faces: int = 0, min_size: int = 0) -> FaceSelection:
+    parsed = check("indices", indices)
     return FaceSelection(order, tuple(parsed) if parsed is not None else None, int(max_faces), float(min_size))
 
 
-def detect_in_frames(detector: FaceDetector, frames: Frames, selection: FaceSelection, node: str) -> FaceBatch:
+def detect_in_frames(detector: Detector, frames: Frames, selection: FaceSelection, node: str) -> FaceBatch:
     """Selected faces per frame, found chunk by chunk, with a progress bar."""
     progress = Progress(frames.count)
     return detect_faces(detector, frames, selection, on_frames_done=progress.per_count(), context=node)
@@ -114,7 +114,7 @@ class FaceDetect:
         return index_list_answer(indices)
 
     def detect(
-        self, image: torch.Tensor, detector: FaceDetector, order: str, indices: str, max_faces: int, min_size: int
+        self, image: torch.Tensor, detector: Detector, order: str, indices: str, max_faces: int, min_size: int
     ) -> tuple[FaceBatch, int, str]:
         use_models(detector)
         # Frames are converted chunk by chunk, so a long video batch never sits on the host twice.
@@ -144,7 +144,7 @@ class FaceAlign:
             "required": {
                 "image": ("IMAGE", {"tooltip": "The images the faces are in."}),
                 "template": (
-                    list(TEMPLATE_NAMES),
+                    list(choices().templates),
                     {
                         "default": "arcface_112",
                         "tooltip": "5-point template: arcface_112 for ArcFace, arcface_128 for inswapper, ffhq_512 for face restorers.",
@@ -173,7 +173,7 @@ class FaceAlign:
         template: str,
         crop_size: int,
         faces: FaceBatch | None = None,
-        detector: FaceDetector | None = None,
+        detector: Detector | None = None,
     ) -> tuple[torch.Tensor, FaceBatch, torch.Tensor]:
         if faces is None and detector is None:
             raise InvalidArgumentError("Face Align needs FACES (from Face Detect) or a detector connected")
@@ -225,7 +225,7 @@ class FacePaste:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         source = Frames.of(image, "Face Paste")  # each IMAGE validated once
         check_faces_match(faces, source, "Face Paste")
-        blur_scale = check_number(blur_scale, "blur_scale", "Face Paste", 0.0)
+        blur_scale = check("number", blur_scale, "blur_scale", "Face Paste", 0.0)
         progress = Progress(faces.face_count)
         crops = Frames.of(aligned, "Face Paste (aligned)")  # each IMAGE validated once
         frames, masks = paste_aligned(source, crops, faces, blur_scale, progress.step, "Face Paste")
@@ -258,5 +258,5 @@ class PreviewFaces:
     def preview(self, image: torch.Tensor, faces: FaceBatch, show_scores: bool, show_landmarks: bool) -> tuple[torch.Tensor]:
         frames = Frames.of(image, "Preview Faces")  # the one validation of this IMAGE
         check_faces_match(faces, frames, "Preview Faces")
-        drawn = draw_frames(frames, faces, show_scores, show_landmarks, "Preview Faces")
+        drawn = render("faces", frames, faces, show_scores, show_landmarks, "Preview Faces")
         return (to_image(drawn, image_size(image)),)

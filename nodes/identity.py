@@ -7,28 +7,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..face_identity import (
-    DEFAULT_MATCH_THRESHOLD,
-    IF_EXISTS_CHOICES,
-    ArcFaceRecognizer,
+    Detector,
     FaceBatch,
-    FaceDetector,
     Frames,
     Identity,
-    IdentityFileError,
+    InvalidArgumentError,
     NoFaceFoundError,
+    Recognizer,
+    SkippedFace,
     average_identities,
-    check_number,
+    check,
+    choices,
+    compare,
     drop_outlier_rows,
-    export_reactor_face,
     identify,
     load_identity,
-    safe_identity_filename,
+    render,
     save_identity,
-    similarity,
-    similarity_chart,
-    similarity_matrix,
-    skipped_lines,
-    verdict,
 )
 from . import sockets
 from .comfy import identity_folders, progress_hook, use_models
@@ -46,7 +41,10 @@ _THRESHOLD_TOOLTIP = (
 
 
 def threshold_input() -> tuple[str, dict[str, Any]]:
-    return ("FLOAT", {"default": DEFAULT_MATCH_THRESHOLD, "min": -1.0, "max": 1.0, "step": 0.01, "tooltip": _THRESHOLD_TOOLTIP})
+    return (
+        "FLOAT",
+        {"default": choices().default_match_threshold, "min": -1.0, "max": 1.0, "step": 0.01, "tooltip": _THRESHOLD_TOOLTIP},
+    )
 
 
 class FaceEmbed:
@@ -89,11 +87,11 @@ class FaceEmbed:
 
     def embed(
         self,
-        recognizer: ArcFaceRecognizer,
+        recognizer: Recognizer,
         image: torch.Tensor,
         flip: bool,
         faces: FaceBatch | None = None,
-        detector: FaceDetector | None = None,
+        detector: Detector | None = None,
     ) -> tuple[Identity, int, str]:
         use_models(recognizer, detector)
         frames = Frames.of(image, "Face Embed")  # the one validation of this IMAGE
@@ -103,7 +101,7 @@ class FaceEmbed:
             assert identity is not None  # every aligned crop is one face
             return identity, len(identity), f"{len(identity)} aligned crop(s) | space {identity.model_id}"
         assert outcome.faces is not None  # detected or given faces come back
-        return _embedding_outputs(outcome.faces, outcome.identity, skipped_lines(outcome.skipped))
+        return _embedding_outputs(outcome.faces, outcome.identity, SkippedFace.lines(outcome.skipped))
 
 
 def _embedding_outputs(faces: FaceBatch, identity: Identity | None, skipped: str = "") -> tuple[Identity, int, str]:
@@ -153,18 +151,18 @@ class IdentitySimilarity:
         }
 
     def compare(self, identity_a: Identity, identity_b: Identity, threshold: float) -> tuple[float, bool, str, torch.Tensor]:
-        threshold = check_number(threshold, "threshold", "Identity Similarity")
-        score = similarity(identity_a, identity_b)
-        matrix = similarity_matrix(identity_a, identity_b)
+        threshold = check("number", threshold, "threshold", "Identity Similarity")
+        comparison = compare(identity_a, identity_b, threshold)
+        score, matrix = comparison.score, comparison.matrix
         lines = [
-            f"similarity {score:.4f}: {verdict(score, threshold)} (threshold {threshold:.2f})",
+            f"similarity {score:.4f}: {comparison.verdict} (threshold {threshold:.2f})",
             f"space {identity_a.model_id}; a: {len(identity_a)} face(s), b: {len(identity_b)} face(s)",
             f"face-to-face: min {matrix.min():.3f}, mean {matrix.mean():.3f}, max {matrix.max():.3f}",
         ]
         for row, label in enumerate(_row_labels(identity_a)[:32]):
             lines.append(f"  {label}: " + " ".join(f"{value:.3f}" for value in matrix[row, :16]))
-        chart = similarity_chart(matrix, threshold, _row_labels(identity_a), _row_labels(identity_b))
-        return score, bool(score >= threshold), "\n".join(lines), to_image([chart])
+        chart = render("similarity", matrix, threshold, _row_labels(identity_a), _row_labels(identity_b))
+        return score, comparison.match, "\n".join(lines), to_image([chart])
 
 
 class IdentityAverage:
@@ -218,9 +216,9 @@ class IdentityAverage:
         identity_4: Identity | None = None,
         weight_4: float = 1.0,
     ) -> tuple[Identity, str]:
-        min_similarity = check_number(min_similarity, "min_similarity", "Identity Average")
+        min_similarity = check("number", min_similarity, "min_similarity", "Identity Average")
         numbered = [
-            (n, i, check_number(w, f"weight_{n}", "Identity Average", 0.0))
+            (n, i, check("number", w, f"weight_{n}", "Identity Average", 0.0))
             for n, (i, w) in enumerate(
                 ((identity_1, weight_1), (identity_2, weight_2), (identity_3, weight_3), (identity_4, weight_4)), start=1
             )
@@ -254,7 +252,7 @@ def _identity_path(choice: str) -> Path:
         if label == choice:
             return path
     folders = ", ".join(str(folder) for _, folder in identity_folders())
-    raise IdentityFileError(f"identity file {choice!r} not found; identity files live in: {folders}")
+    raise InvalidArgumentError(f"identity file {choice!r} not found; identity files live in: {folders}")
 
 
 class SaveIdentity:
@@ -286,7 +284,7 @@ class SaveIdentity:
                     },
                 ),
                 "if_exists": (
-                    list(IF_EXISTS_CHOICES),
+                    list(choices().if_exists),
                     {
                         "default": "new name",
                         "tooltip": "When the name is taken: save as name_2, name_3, ... (new name), stop with an error, or replace the file (overwrite).",
@@ -301,10 +299,10 @@ class SaveIdentity:
         return identity_name_answer(name)
 
     def save(self, identity: Identity, name: str, file_format: str, if_exists: str) -> dict[str, Any]:
-        filename = safe_identity_filename(name)
+        filename = check("identity name", name)
         folders = dict(identity_folders())
         if file_format == "reactor":
-            path = export_reactor_face(identity, folders["reactor"] / filename, if_exists=if_exists)
+            path = save_identity(identity, folders["reactor"] / filename, if_exists=if_exists, file_format="reactor")
         else:
             path = save_identity(identity, folders["identities"] / filename, if_exists=if_exists)
         return {"ui": {"text": [str(path)]}, "result": (str(path),)}
@@ -332,7 +330,7 @@ class LoadIdentity:
         # Save Identity can replace a file under the same name (if exists = overwrite): key the cache on its mtime.
         try:
             return f"{identity_file}:{os.path.getmtime(_identity_path(identity_file))}"
-        except IdentityFileError:
+        except InvalidArgumentError:  # not (or no longer) among the identity files: ComfyUI says so at the run
             return identity_file
 
     def load(self, identity_file: str) -> tuple[Identity, str]:

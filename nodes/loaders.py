@@ -2,66 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from ..face_identity import (
-    BACKEND_CHOICES,
-    PROVIDER_CHOICES,
-    TORCH_PRECISIONS,
-    ArcFaceRecognizer,
-    DetectionSettings,
-    EmbeddingSwapper,
-    FaceDetector,
-    FaceModel,
-    Role,
-    TorchFaceDetector,
-    check_number,
-    describe_facts,
-    get_spec,
-    load_face_detector,
-    load_face_model,
-    load_recognizer,
-    load_swapper,
-    names_for_role,
-    spec_for_file,
-)
+from ..face_identity import Detector, FaceModel, Recognizer, Swapper, check, choices, load_model
 from . import sockets
 from .comfy import gpu_index, model_folders, torch_device
 from .sockets import LANDMARKER, OCCLUDER, PARSER, RESTORER
 
 LOADERS_CATEGORY = f"{sockets.CATEGORY}/loaders"
+FaceModelRole = Literal["landmarker", "occluder", "parser", "restorer"]
 DOWNLOADED = (
-    "Catalog models are downloaded on first use from their Hugging Face release and checked against its .hash file; "
+    "Catalog models are downloaded on first use from their Hugging Face release and checked (.hash file or SHA-256); "
     "licences per model in docs/models.md."
 )
 
 
-def catalog_names(role: Role) -> str:
+def catalog_names(role: str) -> str:
     """The catalog names of a role in words, the default first: ``a (default), b or c`` (node descriptions and tooltips)."""
-    names = names_for_role(role)
+    names = choices().names(role)
     words = [f"{names[0]} (default)", *names[1:]]
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
-def reused_copies(role: Role) -> str:
+def reused_copies(role: str) -> str:
     """The alias paths under ``models/`` where an existing copy of a catalog model of the role is reused."""
-    paths = [f"models/{alias}" for name in names_for_role(role) for alias in get_spec(name).aliases]
+    paths = [f"models/{alias}" for name in choices().names(role) for alias in choices().spec(name).aliases]
     return f" Existing copies are reused: {', '.join(paths)}." if paths else ""
 
 
 def all_occluders() -> str:
     """The occluder combo entry that loads every catalog occluder (their masks combined by minimum)."""
-    return f"many ({' + '.join(names_for_role('occluder'))})"
+    return f"many ({' + '.join(choices().names('occluder'))})"
 
 
-def local_model_files(role: Role) -> list[str]:
+def local_model_files(role: str) -> list[str]:
     """``.onnx`` files in the model folders, relative to their folder, leaving out known models of another role."""
     found: list[str] = []
     for folder in model_folders():
         if not folder.is_dir() or folder.name == "models":
             continue  # the models root itself is searched for aliases, not listed
         for path in sorted(folder.rglob("*.onnx")):
-            spec = spec_for_file(path)
+            spec = choices().spec_for_file(path)
             relative = path.relative_to(folder).as_posix()
             if spec is not None and (spec.role != role or relative == spec.filename):
                 continue  # another role's model, or a catalog file already listed under its catalog name
@@ -69,20 +50,20 @@ def local_model_files(role: Role) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def model_choices(role: Role) -> list[str]:
+def model_choices(role: str) -> list[str]:
     """Combo entries: catalog names of the role (downloaded on first use), then local files."""
-    catalog = names_for_role(role)
+    catalog = choices().names(role)
     return catalog + [name for name in local_model_files(role) if name not in catalog]
 
 
-def model_input(role: Role, tooltip: str) -> tuple[list[str], dict[str, Any]]:
-    choices = model_choices(role)
-    return (choices, {"default": choices[0], "tooltip": tooltip})
+def model_input(role: str, tooltip: str) -> tuple[list[str], dict[str, Any]]:
+    names = model_choices(role)
+    return (names, {"default": names[0], "tooltip": tooltip})
 
 
 def provider_input() -> tuple[list[str], dict[str, Any]]:
     return (
-        list(PROVIDER_CHOICES),
+        list(choices().providers),
         {"default": "auto", "tooltip": "onnxruntime execution provider. auto = the GPU provider this onnxruntime has, else CPU."},
     )
 
@@ -113,7 +94,7 @@ class LoadArcFaceModel:
                     "recognizer", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."
                 ),
                 "backend": (
-                    list(BACKEND_CHOICES),
+                    list(choices().backends),
                     {
                         "default": "auto",
                         "tooltip": "auto: torch on a GPU device, onnxruntime on the CPU. torch runs on ComfyUI's device.",
@@ -121,7 +102,7 @@ class LoadArcFaceModel:
                 ),
                 "provider": provider_input(),
                 "precision": (
-                    list(TORCH_PRECISIONS),
+                    list(choices().precisions),
                     {
                         "default": "float32",
                         "tooltip": "Torch backend precision (float16/bfloat16 only where the device supports them).",
@@ -142,9 +123,10 @@ class LoadArcFaceModel:
 
     def load(
         self, model_name: str, backend: str, provider: str, precision: str, batch_size: int, strict: bool
-    ) -> tuple[ArcFaceRecognizer, str]:
-        recognizer = load_recognizer(
+    ) -> tuple[Recognizer, str]:
+        recognizer = load_model(
             model_name,
+            "recognizer",
             model_folders(),
             providers=provider,
             strict=strict,
@@ -219,22 +201,23 @@ class LoadFaceDetector:
 
     def load(
         self, model_name: str, det_size: int, score_threshold: float, nms_threshold: float, provider: str, strict: bool
-    ) -> tuple[FaceDetector | TorchFaceDetector, str]:
-        settings = DetectionSettings(
-            det_size=(det_size, det_size),
-            score_threshold=check_number(score_threshold, "score_threshold", "Load Face Detector", 0.0, 1.0),
-            nms_threshold=check_number(nms_threshold, "nms_threshold", "Load Face Detector", 0.0, 1.0),
-        )
+    ) -> tuple[Detector, str]:
+        changes = {
+            "det_size": (det_size, det_size),
+            "score_threshold": check("number", score_threshold, "score_threshold", "Load Face Detector", 0.0, 1.0),
+            "nms_threshold": check("number", nms_threshold, "nms_threshold", "Load Face Detector", 0.0, 1.0),
+        }
         # Without onnxruntime an SCRFD detector runs converted to torch on ComfyUI's device.
-        detector = load_face_detector(
+        loaded = load_model(
             model_name,
+            "detector",
             model_folders(),
             providers=provider,
             strict=strict,
-            settings=settings,
             device_id=gpu_index(),
             device=torch_device(),
         )
+        detector = loaded.with_settings(**changes)  # the catalog's defaults replaced by these widgets
         return detector, f"{detector.name} ({detector.family}) | {detector.backend.report()}"
 
 
@@ -257,21 +240,22 @@ class LoadFaceSwapper:
                     "swapper", "Catalog name (downloaded on demand) or a file in models/face_identity or models/insightface."
                 ),
                 "backend": (
-                    list(BACKEND_CHOICES),
+                    list(choices().backends),
                     {
                         "default": "auto",
                         "tooltip": "auto: torch on a GPU device when its conversion matches onnxruntime, else onnxruntime.",
                     },
                 ),
                 "provider": provider_input(),
-                "precision": (list(TORCH_PRECISIONS), {"default": "float32", "tooltip": "Torch backend precision."}),
+                "precision": (list(choices().precisions), {"default": "float32", "tooltip": "Torch backend precision."}),
                 "strict": strict_input(),
             }
         }
 
-    def load(self, model_name: str, backend: str, provider: str, precision: str, strict: bool) -> tuple[EmbeddingSwapper, str]:
-        swapper = load_swapper(
+    def load(self, model_name: str, backend: str, provider: str, precision: str, strict: bool) -> tuple[Swapper, str]:
+        swapper = load_model(
             model_name,
+            "swapper",
             model_folders(),
             providers=provider,
             strict=strict,
@@ -280,15 +264,14 @@ class LoadFaceSwapper:
             dtype=precision,
             device_id=gpu_index(),
         )
-        licence = (
-            get_spec(swapper.name).licence if swapper.name in names_for_role("swapper") else "licence: see the file's source"
-        )
-        return swapper, f"{describe_facts(swapper)} | {licence} | {swapper.backend.report()}"
+        known = choices()
+        licence = known.spec(swapper.name).licence if swapper.name in known.names("swapper") else "licence: see the file's source"
+        return swapper, f"{known.swapper_facts(swapper)} | {licence} | {swapper.backend.report()}"
 
 
-def load_kind(name: str, kinds: Role, backend: str, provider: str, precision: str) -> FaceModel:
+def load_kind(name: str, kinds: FaceModelRole, backend: str, provider: str, precision: str) -> FaceModel:
     """One model of ``model_facts`` from the model folders (or downloaded), as the loaders below configure it."""
-    return load_face_model(
+    return load_model(
         name,
         kinds,
         model_folders(),
@@ -300,17 +283,17 @@ def load_kind(name: str, kinds: Role, backend: str, provider: str, precision: st
     )
 
 
-def loader_inputs(role: Role, tooltip: str, extra: list[str] | None = None) -> dict[str, Any]:
-    choices = (extra or []) + model_choices(role)
+def loader_inputs(role: str, tooltip: str, extra: list[str] | None = None) -> dict[str, Any]:
+    names = (extra or []) + model_choices(role)
     return {
         "required": {
-            "model_name": (choices, {"default": choices[0], "tooltip": tooltip}),
+            "model_name": (names, {"default": names[0], "tooltip": tooltip}),
             "backend": (
-                list(BACKEND_CHOICES),
+                list(choices().backends),
                 {"default": "onnxruntime", "tooltip": "torch runs the graph converted by the pack when it matches onnxruntime."},
             ),
             "provider": provider_input(),
-            "precision": (list(TORCH_PRECISIONS), {"default": "float32", "tooltip": "Torch backend precision."}),
+            "precision": (list(choices().precisions), {"default": "float32", "tooltip": "Torch backend precision."}),
         }
     }
 
@@ -352,13 +335,13 @@ class LoadFaceOccluder:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        default = names_for_role("occluder")[0]
+        default = choices().names("occluder")[0]
         inputs = loader_inputs("occluder", f"{catalog_names('occluder')}.", [all_occluders()])
         inputs["required"]["model_name"][1]["default"] = default
         return inputs
 
     def load(self, model_name: str, backend: str, provider: str, precision: str) -> tuple[tuple[FaceModel, ...], str]:
-        names = names_for_role("occluder") if model_name == all_occluders() else [model_name]
+        names = choices().names("occluder") if model_name == all_occluders() else [model_name]
         models = tuple(load_kind(name, "occluder", backend, provider, precision) for name in names)
         return models, "\n".join(describe(model) for model in models)
 

@@ -6,19 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..face_identity import (
-    DEFAULT_MASK_BLUR,
-    MASK_AREAS,
-    MASK_REGIONS,
-    FaceBatch,
-    FaceModel,
-    Frames,
-    MaskSpec,
-    SkippedFace,
-    check_number,
-    face_masks,
-    skipped_lines,
-)
+from ..face_identity import FaceBatch, FaceModel, Frames, MaskSpec, SkippedFace, check, choices, face_masks
 from . import sockets
 from .comfy import progress_hook, use_models
 from .faces import check_faces_match
@@ -76,7 +64,7 @@ class FaceMask:
                 "blur": (
                     "FLOAT",
                     {
-                        "default": DEFAULT_MASK_BLUR,
+                        "default": choices().default_mask_blur,
                         "min": 0.0,
                         "max": 1.0,
                         "step": 0.05,
@@ -90,15 +78,15 @@ class FaceMask:
                 "regions": (
                     "STRING",
                     {
-                        "default": ", ".join(MASK_REGIONS),
-                        "tooltip": f"Region mask classes, comma separated: {', '.join(MASK_REGIONS)}.",
+                        "default": ", ".join(choices().mask_regions),
+                        "tooltip": f"Region mask classes, comma separated: {', '.join(choices().mask_regions)}.",
                     },
                 ),
                 "areas": (
                     "STRING",
                     {
-                        "default": ", ".join(MASK_AREAS),
-                        "tooltip": f"Area mask parts, comma separated: {', '.join(MASK_AREAS)} (one hull).",
+                        "default": ", ".join(choices().mask_areas),
+                        "tooltip": f"Area mask parts, comma separated: {', '.join(choices().mask_areas)} (one hull).",
                     },
                 ),
             },
@@ -130,7 +118,7 @@ class FaceMask:
     ) -> tuple[torch.Tensor, torch.Tensor, MaskSpec, str]:
         frames = Frames.of(image, "Face Mask")  # the one validation of this IMAGE
         check_faces_match(faces, frames, "Face Mask")
-        blur = check_number(blur, "blur", "Face Mask")
+        blur = check("number", blur, "blur", "Face Mask")
         use_models(*(occluder or ()), parser, landmarker)  # torch-backend models under ComfyUI's memory management
         types = tuple(name for name, on in (("box", box), ("occlusion", occlusion), ("region", region), ("area", area)) if on)
         spec = MaskSpec(
@@ -149,5 +137,5 @@ class FaceMask:
             frame * (1 - 0.5 * m[..., None]) + PREVIEW_COLOUR * 0.5 * m[..., None] for frame, m in zip(frames.floats(), masks)
         ]
         size = image_size(image)
-        info = "\n".join(filter(None, (spec.describe(), skipped_lines(skipped))))
+        info = "\n".join(filter(None, (spec.describe(), SkippedFace.lines(skipped))))
         return to_mask(masks, size), to_image(previews, size), spec, info

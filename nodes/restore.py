@@ -5,19 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..face_identity import (
-    DEFAULT_MASK_BLUR,
-    DEFAULT_RESTORE_BLEND,
-    DEFAULT_RESTORE_FIDELITY,
-    ArcFaceRecognizer,
     FaceBatch,
     FaceModel,
     Frames,
     Identity,
     MaskSpec,
+    Recognizer,
     RestoreSettings,
-    check_number,
+    SkippedFace,
+    check,
+    choices,
     restore_faces,
-    skipped_lines,
 )
 from . import sockets
 from .comfy import progress_hook, use_models
@@ -61,7 +59,7 @@ class FaceRestore:
                 "blend": (
                     "FLOAT",
                     {
-                        "default": DEFAULT_RESTORE_BLEND,
+                        "default": choices().default_restore_blend,
                         "min": 0.0,
                         "max": 1.0,
                         "step": 0.05,
@@ -71,7 +69,7 @@ class FaceRestore:
                 "fidelity": (
                     "FLOAT",
                     {
-                        "default": DEFAULT_RESTORE_FIDELITY,
+                        "default": choices().default_restore_fidelity,
                         "min": 0.0,
                         "max": 1.0,
                         "step": 0.05,
@@ -81,7 +79,7 @@ class FaceRestore:
                 "mask_blur": (
                     "FLOAT",
                     {
-                        "default": DEFAULT_MASK_BLUR,
+                        "default": choices().default_mask_blur,
                         "min": 0.0,
                         "max": 1.0,
                         "step": 0.05,
@@ -108,13 +106,13 @@ class FaceRestore:
         fidelity: float,
         mask_blur: float,
         mask_spec: MaskSpec | None = None,
-        recognizer: ArcFaceRecognizer | None = None,
+        recognizer: Recognizer | None = None,
         source: Identity | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, list[float], list[float], str]:
         frames = Frames.of(image, "Face Restore")  # the one validation of this IMAGE
         check_faces_match(faces, frames, "Face Restore")
         blend, fidelity, mask_blur = (
-            check_number(value, name, "Face Restore")
+            check("number", value, name, "Face Restore")
             for value, name in ((blend, "blend"), (fidelity, "fidelity"), (mask_blur, "mask_blur"))
         )
         use_models(restorer, recognizer)  # torch-backend models under ComfyUI's memory management
@@ -126,5 +124,5 @@ class FaceRestore:
             to_mask(result.masks, size),
             result.drift.to_before(),
             result.drift.source_after(),
-            "\n".join(filter(None, (result.drift.summary(), skipped_lines(result.skipped)))),
+            "\n".join(filter(None, (result.drift.summary(), SkippedFace.lines(result.skipped)))),
         )

@@ -8,31 +8,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..face_identity import (
-    DEFAULT_MATCH_THRESHOLD,
-    DEFAULT_ORDER,
-    FACE_ORDERS,
-    LATENT_RULES,
-    PASTE_STYLES,
-    PIXEL_BOOST_FACTORS,
-    SELECTION_MODES,
-    ArcFaceRecognizer,
-    EmbeddingSwapper,
-    FaceDetector,
+    Detector,
     Frames,
     Identity,
     IncompatibleIdentitiesError,
-    InswapperSwapper,
     MaskSpec,
-    SwappedBatch,
+    Recognizer,
+    SkippedFace,
+    Swapper,
     SwapSettings,
     TargetSelection,
-    check_number,
+    check,
+    choices,
     detect_and_swap,
-    match_threshold,
     measure_retention,
-    parse_index_list,
-    retention_chart,
-    skipped_lines,
+    render,
 )
 from . import sockets
 from .comfy import Progress, throw_if_interrupted, use_models
@@ -80,21 +70,24 @@ class FaceSwap:
                 "swapper": (sockets.SWAPPER, {"tooltip": "From Load Face Swapper."}),
                 "detector": (sockets.DETECTOR, {"tooltip": "Finds the target faces."}),
                 "target_mode": (
-                    list(SELECTION_MODES),
+                    list(choices().selection_modes),
                     {
                         "default": "all",
                         "tooltip": "all faces; indices = the listed positions in the order below; reference = faces similar to the reference identity.",
                     },
                 ),
                 "order": (
-                    list(FACE_ORDERS),
-                    {"default": DEFAULT_ORDER, "tooltip": "Face order within each image (for indices mode, and the swap order)."},
+                    list(choices().face_orders),
+                    {
+                        "default": choices().default_order,
+                        "tooltip": "Face order within each image (for indices mode, and the swap order).",
+                    },
                 ),
                 "indices": ("STRING", {"default": "0", "tooltip": 'Face positions for indices mode, e.g. "0,2".'}),
                 "threshold": (
                     "FLOAT",
                     {
-                        "default": DEFAULT_MATCH_THRESHOLD,
+                        "default": choices().default_match_threshold,
                         "min": -1.0,
                         "max": 1.0,
                         "step": 0.01,
@@ -102,7 +95,7 @@ class FaceSwap:
                     },
                 ),
                 "pixel_boost": (
-                    [str(f) for f in PIXEL_BOOST_FACTORS],
+                    [str(f) for f in choices().pixel_boosts],
                     {
                         "default": "1",
                         "tooltip": "Swap at 2x or 4x the model's size (128 px inswapper, 256 or 512 px the others; FaceFusion's pixel boost): "
@@ -174,7 +167,7 @@ class FaceSwap:
                     },
                 ),
                 "paste": (
-                    ["auto", *PASTE_STYLES],
+                    ["auto", *choices().paste_styles],
                     {
                         "default": "auto",
                         "tooltip": "How the face is cut and pasted. auto = the swapper's authors' way (insightface for inswapper, "
@@ -183,7 +176,7 @@ class FaceSwap:
                     },
                 ),
                 "inswapper_latent": (
-                    list(LATENT_RULES),
+                    list(choices().latent_rules),
                     {
                         "default": "insightface",
                         "tooltip": "inswapper only: insightface re-normalises the source latent (identity x emap), as "
@@ -202,8 +195,8 @@ class FaceSwap:
         self,
         image: torch.Tensor,
         source: Identity,
-        swapper: InswapperSwapper | EmbeddingSwapper,
-        detector: FaceDetector,
+        swapper: Swapper,
+        detector: Detector,
         target_mode: str,
         order: str,
         indices: str,
@@ -213,10 +206,10 @@ class FaceSwap:
         mask_blur: float,
         face_area_mask: bool,
         reference: Identity | None = None,
-        recognizer: ArcFaceRecognizer | None = None,
+        recognizer: Recognizer | None = None,
         learned_mask: bool = False,
         measure_retention: bool = True,
-        second_recognizer: ArcFaceRecognizer | None = None,
+        second_recognizer: Recognizer | None = None,
         second_source: Identity | None = None,
         mask_spec: MaskSpec | None = None,
         paste: str = "auto",
@@ -224,7 +217,7 @@ class FaceSwap:
     ) -> tuple[torch.Tensor, torch.Tensor, int, str, list[float], str, torch.Tensor]:
         frames = Frames.of(image, "Face Swap")  # the one validation of this IMAGE, before any work
         threshold, strength, mask_blur = (
-            check_number(value, name, "Face Swap")
+            check("number", value, name, "Face Swap")
             for value, name in ((threshold, "threshold"), (strength, "strength"), (mask_blur, "mask_blur"))
         )
         settings = SwapSettings(
@@ -237,7 +230,7 @@ class FaceSwap:
             paste,
             inswapper_latent,
         )
-        positions = tuple(parse_index_list(indices) or ()) if target_mode == "indices" else ()
+        positions = tuple(check("indices", indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
         mask_models = () if mask_spec is None else (*mask_spec.occluders, mask_spec.parser, mask_spec.landmarker)
         # torch-backend models under ComfyUI's memory management
@@ -260,7 +253,7 @@ class FaceSwap:
             frames, result, source, detector, recognizer if measure_retention else None, second_recognizer, second_source
         )
         if result.skipped_faces:  # faces left as they were (a bad model output), named in the info output
-            summary = f"{summary}\n{skipped_lines(result.skipped_faces)}"
+            summary = f"{summary}\n{SkippedFace.lines(result.skipped_faces)}"
         assert isinstance(result.images, np.ndarray) and isinstance(result.masks, np.ndarray)  # one IMAGE: one size
         images, masks = batch_to_tensor(result.images), batch_to_tensor(result.masks)
         return images, masks, result.swapped_total, json.dumps(list(result.swapped_counts)), scores, summary, chart
@@ -268,17 +261,17 @@ class FaceSwap:
 
 def _retention(
     frames: Frames,
-    result: SwappedBatch,
+    result: Any,  # face_identity.swap.SwappedBatch, what detect_and_swap returns
     source: Identity,
-    detector: FaceDetector,
-    recognizer: ArcFaceRecognizer | None,
-    second_recognizer: ArcFaceRecognizer | None,
+    detector: Detector,
+    recognizer: Recognizer | None,
+    second_recognizer: Recognizer | None,
     second_source: Identity | None,
 ) -> tuple[list[float], str, torch.Tensor]:
     """Retention scores, summary text and chart of a swapped batch (an explanation and an empty chart when not measured)."""
     if recognizer is None:
         text = "identity retention not measured: connect the source identity's recognizer (and keep measure_retention on)"
-        return [], text, to_image([retention_chart([], [], [], 0.0, "retention not measured")])
+        return [], text, to_image([render("retention", [], [], [], 0.0, "retention not measured")])
     pair = (second_recognizer, second_source) if second_recognizer is not None and second_source is not None else (None, None)
     try:
         swapped = Frames.from_library(result.images, "Face Swap (swapped)")  # our own output: no second scan
@@ -287,10 +280,12 @@ def _retention(
         return (
             [],
             f"identity retention not measured: {error}",
-            to_image([retention_chart([], [], [], 0.0, "retention not measured")]),
+            to_image([render("retention", [], [], [], 0.0, "retention not measured")]),
         )
     labels = [f"{face.image_index}.{face.face_index}" for face in report.faces]
-    chart = retention_chart(report.retention_scores, report.leakage_scores, labels, match_threshold(recognizer.model_id))
+    chart = render(
+        "retention", report.retention_scores, report.leakage_scores, labels, choices().match_threshold(recognizer.model_id)
+    )
     summary = report.summary()
     if (second_recognizer is None) != (second_source is None):
         summary += "\nsecond opinion skipped: connect both second_recognizer and second_source"

@@ -14,21 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from ..face_identity import InvalidImageError
 from .comfy import intermediate_device
 
 if TYPE_CHECKING:  # torch is imported by the functions that use it, not at pack import
     import torch
-
-
-def _check_image_shape(shape: Sequence[int], *ranks: int) -> tuple[int, ...]:
-    """``shape`` as ints when it has one of ``ranks`` and 1, 3 or 4 channels last; else ``InvalidImageError``."""
-    sides = tuple(int(side) for side in shape)
-    if len(sides) not in ranks or sides[-1] not in (1, 3, 4):
-        raise InvalidImageError(
-            f"expected a ComfyUI IMAGE [batch, height, width, channels] with 1, 3 or 4 channels, got shape {sides}"
-        )
-    return sides
 
 
 def to_image(frames: Sequence[NDArray[np.generic]] | NDArray[np.generic], size: tuple[int, int] = (64, 64)) -> torch.Tensor:
@@ -63,6 +52,8 @@ def batch_to_tensor(batch: NDArray[np.float32]) -> torch.Tensor:
 
 
 def image_size(image: torch.Tensor) -> tuple[int, int]:
-    """``(height, width)`` of an IMAGE ``[B, H, W, C]`` (or one ``[H, W, C]`` image), read from its shape without a copy."""
-    shape = _check_image_shape(image.shape, 3, 4)
-    return shape[-3], shape[-2]
+    """``(height, width)`` of an IMAGE ``[B, H, W, C]`` (or one ``[H, W, C]`` image), read from its shape without a copy.
+
+    Only for an IMAGE that ``Frames.of`` has already validated (its shape is checked there, once).
+    """
+    return int(image.shape[-3]), int(image.shape[-2])

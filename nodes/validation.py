@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..face_identity import FaceIdentityError, parse_index_list, safe_identity_filename
+from ..face_identity import FaceIdentityError, check
 
 
 def answer(check: Callable[[str], object], value: object, label: str) -> bool | str:
@@ -25,10 +25,10 @@ def answer(check: Callable[[str], object], value: object, label: str) -> bool | 
 
 
 def index_list_answer(indices: object) -> bool | str:
-    """For a face index list widget (``parse_index_list``: ``"0,2"``, empty = all)."""
-    return answer(parse_index_list, indices, "indices")
+    """For a face index list widget (``check("indices", ...)``: ``"0,2"``, empty = all)."""
+    return answer(lambda text: check("indices", text), indices, "indices")
 
 
 def identity_name_answer(name: object) -> bool | str:
-    """For an identity file name widget (``safe_identity_filename``)."""
-    return answer(safe_identity_filename, name, "name")
+    """For an identity file name widget (``check("identity name", ...)``)."""
+    return answer(lambda text: check("identity name", text), name, "name")

@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
 
-from face_identity import DetectionSettings, load_detector, load_recognizer  # noqa: E402
+from face_identity.detect import DetectionSettings, load_detector  # noqa: E402
+from face_identity.embed import load_recognizer  # noqa: E402
 from face_identity.score import expand_dataset, load_references, run_embedded, run_ray  # noqa: E402
 from face_identity.score.rows import BatchScorer  # noqa: E402
 

@@ -37,9 +37,12 @@ FRONTEND_ONLY = ("Note",)
 """Nodes the frontend draws but never queues (no /object_info entry, absent from the API twin)."""
 
 
-TRANSCRIBED_SCHEMAS = ("comfy_generation_nodes.json", "ipadapter_plus_nodes.json")
-"""/object_info-style schemas of the other nodes the FaceID example uses (ComfyUI's generation nodes and
-ComfyUI_IPAdapter_plus's), transcribed under tests/data/, where the workflow tests read them too."""
+OTHER_PACK_SCHEMAS = ("ipadapter_plus_nodes.json", "instantid_nodes.json", "pulid_nodes.json")
+"""Nodes of other custom node packs (ComfyUI_IPAdapter_plus, ComfyUI_InstantID, PuLID_ComfyUI): a workflow using
+them gets no API twin (it cannot run without that pack and its models)."""
+TRANSCRIBED_SCHEMAS = ("comfy_generation_nodes.json", *OTHER_PACK_SCHEMAS)
+"""/object_info-style schemas of the other nodes the generation examples use (ComfyUI's generation nodes and the
+other packs'), transcribed under tests/data/, where the workflow tests read them too."""
 AUTO_WIDGETS = ("upload", "control_after_generate")
 """Widget values the frontend keeps that are not node inputs (LoadImage's upload button, a seed's control)."""
 
@@ -707,6 +710,172 @@ def ipadapter_faceid_identity() -> Workflow:
     return wf
 
 
+SDXL_CHECKPOINT = "sd_xl_base_1.0.safetensors"
+"""The SDXL checkpoint the InstantID and PuLID examples name (any SDXL checkpoint does; pick yours in the node)."""
+NO_QUEUE = (
+    "{what} It cannot be queued on a machine without these weights (this pack's checks load it in ComfyUI's "
+    "frontend and never queue it). No insightface package is needed: face-identity's prestartup_script.py registers "
+    "an insightface-compatible module, so {loader} builds antelopev2's FaceAnalysis on face-identity's code. "
+    "antelopev2 (insightface, non-commercial) goes in models/insightface/models/antelopev2/: glintr100.onnx and "
+    "scrfd_10g_bnkps.onnx; if that folder is missing, glintr100.onnx is downloaded and checked against its SHA-256, "
+    "with retinaface_10g standing in for the detector. Face Embed + Identity Consistency (arcface_w600k_r50, "
+    "threshold 0.4, face-identity's own models, downloaded on first use) then score every generated image against "
+    "the reference photo: an identity check by a recognizer other than the one the generator was conditioned on."
+)
+
+
+def _sdxl_prompts(wf: Workflow, x: int, y: int, positive_text: str) -> tuple[Node, Node, Node, Node]:
+    """Checkpoint, positive and negative CLIP Text Encode, Empty Latent Image (2 images at 1016 x 1016)."""
+    checkpoint = wf.add("CheckpointLoaderSimple", (x, y), ckpt_name=SDXL_CHECKPOINT)
+    positive = wf.add("CLIPTextEncode", (x + 360, y - 460), title="Positive", text=positive_text, clip=(checkpoint, 1))
+    negative = wf.add(
+        "CLIPTextEncode",
+        (x + 360, y - 220),
+        title="Negative",
+        text="blurry, lowres, deformed, watermark, text",
+        clip=(checkpoint, 1),
+    )
+    latent = wf.add("EmptyLatentImage", (x + 360, y + 20), width=1016, height=1016, batch_size=2)
+    return checkpoint, positive, negative, latent
+
+
+def _sample_and_check(
+    wf: Workflow,
+    x: int,
+    model: tuple[Node, int],
+    conditioning: tuple[tuple[Node, int], tuple[Node, int]],
+    latent: Node,
+    checkpoint: Node,
+    reference: Node,
+    recognizer: Node,
+    detector: Node,
+    prefix: str,
+) -> Node:
+    """KSampler -> VAE Decode -> Save Image, then Identity Consistency of the generated images against the reference."""
+    sampler = wf.add(
+        "KSampler",
+        (x, 0),
+        model=model,
+        seed=0,
+        control_after_generate="fixed",
+        steps=30,
+        cfg=4.5,
+        sampler_name="dpmpp_2m",
+        scheduler="karras",
+        positive=conditioning[0],
+        negative=conditioning[1],
+        latent_image=(latent, 0),
+        denoise=1.0,
+    )
+    decoded = wf.add("VAEDecode", (x + 360, 0), samples=(sampler, 0), vae=(checkpoint, 2))
+    wf.add("SaveImage", (x + 360, 160), title="Generated", images=(decoded, 0), filename_prefix=prefix)
+    embed = _embed(wf, (x - 360, 560), recognizer, detector, reference, "Reference identity")
+    check = _consistency(wf, (x + 720, 0), embed, decoded, recognizer, detector, "Does the result look like the reference?")
+    wf.add("PreviewImage", (x + 1080, 0), title="Identity check chart", images=(check, 6))
+    wf.add("PreviewAny", (x + 1080, 360), title="Identity scores", source=(check, 5))
+    wf.add("PreviewAny", (x + 1080, 620), title="Gate result (what passed, what was blocked)", source=(check, 7))
+    return check
+
+
+def instantid_identity_check() -> Workflow:
+    """SDXL + InstantID (cubiq/ComfyUI_InstantID) on our insightface-compatible module, then our identity check."""
+    wf = Workflow("instantid_identity_check")
+    recognizer, detector = _loaders(wf, 0, 0)
+    reference = wf.add("LoadImage", (0, 520), title="Reference photo", image="face_identity_person_a_1.jpg", upload="image")
+    analysis = wf.add("InstantIDFaceAnalysis", (360, 0), provider="CPU")
+    instantid = wf.add("InstantIDModelLoader", (360, 140), instantid_file="ip-adapter.bin")
+    control_net = wf.add("ControlNetLoader", (360, 280), control_net_name="instantid/diffusion_pytorch_model.safetensors")
+    checkpoint, positive, negative, latent = _sdxl_prompts(
+        wf, 360, 460, "portrait photo of a person in a garden, natural light, detailed skin"
+    )
+    applied = wf.add(
+        "ApplyInstantID",
+        (1080, 0),
+        instantid=(instantid, 0),
+        insightface=(analysis, 0),
+        control_net=(control_net, 0),
+        image=(reference, 0),
+        model=(checkpoint, 0),
+        positive=(positive, 0),
+        negative=(negative, 0),
+        weight=0.8,
+        start_at=0.0,
+        end_at=1.0,
+    )
+    _sample_and_check(
+        wf,
+        1440,
+        (applied, 0),
+        ((applied, 1), (applied, 2)),
+        latent,
+        checkpoint,
+        reference,
+        recognizer,
+        detector,
+        "face_identity_instantid",
+    )
+    wf.note(
+        (0, 880),
+        NO_QUEUE.format(
+            what="Needs ComfyUI_InstantID and its weights: an SDXL checkpoint in models/checkpoints (here "
+            f"{SDXL_CHECKPOINT}); ip-adapter.bin (InstantX/InstantID) in models/instantid; the InstantID ControlNet "
+            "(InstantX/InstantID ControlNetModel/diffusion_pytorch_model.safetensors) as "
+            "models/controlnet/instantid/diffusion_pytorch_model.safetensors; antelopev2 (below).",
+            loader="InstantID Face Analysis",
+        ),
+    )
+    return wf
+
+
+def pulid_identity_check() -> Workflow:
+    """SDXL + PuLID (cubiq/PuLID_ComfyUI) on our insightface-compatible module, then our identity check."""
+    wf = Workflow("pulid_identity_check")
+    recognizer, detector = _loaders(wf, 0, 0)
+    reference = wf.add("LoadImage", (0, 520), title="Reference photo", image="face_identity_person_a_1.jpg", upload="image")
+    pulid = wf.add("PulidModelLoader", (360, 0), pulid_file="ip-adapter_pulid_sdxl_fp16.safetensors")
+    analysis = wf.add("PulidInsightFaceLoader", (360, 140), provider="CPU")
+    eva_clip = wf.add("PulidEvaClipLoader", (360, 280))
+    checkpoint, positive, negative, latent = _sdxl_prompts(
+        wf, 360, 460, "closeup portrait photo of a person, cinematic light, highly detailed"
+    )
+    applied = wf.add(
+        "ApplyPulid",
+        (1080, 0),
+        model=(checkpoint, 0),
+        pulid=(pulid, 0),
+        eva_clip=(eva_clip, 0),
+        face_analysis=(analysis, 0),
+        image=(reference, 0),
+        method="fidelity",
+        weight=0.8,
+        start_at=0.0,
+        end_at=1.0,
+    )
+    _sample_and_check(
+        wf,
+        1440,
+        (applied, 0),
+        ((positive, 0), (negative, 0)),
+        latent,
+        checkpoint,
+        reference,
+        recognizer,
+        detector,
+        "face_identity_pulid",
+    )
+    wf.note(
+        (0, 880),
+        NO_QUEUE.format(
+            what="Needs PuLID_ComfyUI and its weights: an SDXL checkpoint in models/checkpoints (here "
+            f"{SDXL_CHECKPOINT}); ip-adapter_pulid_sdxl_fp16.safetensors (huchenlei/ipadapter_pulid) in "
+            "models/pulid; EVA02-CLIP-L-14-336, which PuLID downloads into the Hugging Face cache on first use; "
+            "facexlib's detection and parsing weights, which facexlib downloads on first use; antelopev2 (below).",
+            loader="Load InsightFace (PuLID)",
+        ),
+    )
+    return wf
+
+
 WORKFLOWS = [
     compare_two_faces,
     best_of_n_identity_check,
@@ -716,6 +885,8 @@ WORKFLOWS = [
     ipadapter_faceid_identity,
     face_swap_masked_restored,
     face_mask,
+    instantid_identity_check,
+    pulid_identity_check,
 ]
 
 
@@ -740,6 +911,14 @@ def display_name(node_type: str) -> str:
         "VAEDecode": "VAE Decode",
         "IPAdapterModelLoader": "IPAdapter Model Loader",
         "IPAdapterFaceID": "IPAdapter FaceID",
+        "ControlNetLoader": "Load ControlNet Model",
+        "InstantIDModelLoader": "Load InstantID Model",
+        "InstantIDFaceAnalysis": "InstantID Face Analysis",
+        "ApplyInstantID": "Apply InstantID",
+        "PulidModelLoader": "Load PuLID Model",
+        "PulidInsightFaceLoader": "Load InsightFace (PuLID)",
+        "PulidEvaClipLoader": "Load Eva Clip (PuLID)",
+        "ApplyPulid": "Apply PuLID",
     }
     return names.get(node_type) or core.get(node_type, node_type)
 
@@ -783,8 +962,10 @@ def thumbnail(wf: Workflow, width: int = 960, height: int = 540) -> Any:
 
 
 def other_pack_nodes(wf: Workflow) -> set[str]:
-    """Node types of ``wf`` from other custom node packs (ComfyUI_IPAdapter_plus)."""
-    others = json.loads((REPO / "tests" / "data" / "ipadapter_plus_nodes.json").read_text())["nodes"]
+    """Node types of ``wf`` from other custom node packs (IPAdapter_plus, InstantID, PuLID)."""
+    others: set[str] = set()
+    for name in OTHER_PACK_SCHEMAS:
+        others.update(json.loads((REPO / "tests" / "data" / name).read_text())["nodes"])
     return {node.type for node in wf.nodes if node.type in others}
 
 

@@ -30,7 +30,8 @@ def catalog_table() -> str:
     ]
     for spec in build_catalog().values():
         role = spec.role + (f", {spec.embedding_dim}-d" if spec.role == "recognizer" and spec.embedding_dim else "")
-        source = f"`{spec.repo_id}` `{spec.filename}`" + (
+        saved_as = f", saved as `{spec.filename}`" if spec.remote_filename else ""
+        source = f"`{spec.repo_id}` `{spec.published_filename}`{saved_as}" + (
             " + `.hash`" if spec.hash_filename else " (SHA-256 checked)" if spec.sha256 else ""
         )
         reused = " ".join(f"`{alias}`" for alias in spec.aliases)

@@ -79,7 +79,7 @@ def test_exactly_the_expected_entries() -> None:
     downloadable_facts = {name for name, facts in build_model_facts().items() if facts.release}
     assert set(build_catalog()) == {row[0] for row in EXPECTED} | set(FACEFUSION_SWAPPERS) | set(
         CONVERTERS
-    ) | downloadable_facts | {"arcface_glintr100"}
+    ) | downloadable_facts | {"arcface_glintr100", "auraface_v1"}
 
 
 @pytest.mark.parametrize("name", sorted(FACEFUSION_SWAPPERS))
@@ -132,7 +132,7 @@ def test_inswapper_is_declared_once_in_the_swapper_facts_with_its_aliases() -> N
 def test_names_for_role_keep_catalog_order_and_cover_every_entry() -> None:
     roles = ("recognizer", "detector", "swapper", "converter", "landmarker", "occluder", "parser", "restorer")
     by_role = {role: names_for_role(role) for role in roles}
-    assert by_role["recognizer"] == ["arcface_w600k_r50", "arcface_glintr100"]  # w600k_r50 stays the default
+    assert by_role["recognizer"] == ["arcface_w600k_r50", "arcface_glintr100", "auraface_v1"]  # w600k_r50 stays the default
     assert set(by_role["detector"]) == {"scrfd_2.5g", "retinaface_10g", "yoloface_8n"}
     assert by_role["swapper"] == ["inswapper_128", "inswapper_128_fp16", *FACEFUSION_SWAPPERS]
     assert by_role["converter"] == list(CONVERTERS)
@@ -182,3 +182,25 @@ def test_glintr100_is_a_second_recognizer_in_its_own_space() -> None:
     assert "non-commercial" in spec.licence and "Glint360K" in spec.licence
     assert "insightface/models/antelopev2/glintr100.onnx" in spec.aliases
     assert spec.url() == "https://huggingface.co/DIAMONIK7777/antelopev2/resolve/main/glintr100.onnx"
+
+
+def test_auraface_is_a_commercially_usable_recognizer_in_its_own_space() -> None:
+    """fal/AuraFace-v1 (issue 20): Apache-2.0, 112 px ArcFace crops, 512-d; neither w600k_r50's nor glintr100's space.
+    Published as ``glintr100.onnx`` (antelopev2's recognizer's name), so it is saved as ``auraface_v1.onnx``; checked
+    by the SHA-256 Hugging Face lists for that file (no FaceFusion sidecar)."""
+    spec = get_spec("auraface_v1")
+    assert (spec.role, spec.filename, spec.published_filename, spec.input_size, spec.template) == (
+        "recognizer",
+        "auraface_v1.onnx",
+        "glintr100.onnx",
+        (112, 112),
+        "arcface_112",
+    )
+    assert (spec.input_mean, spec.input_std) == (127.5, 127.5)
+    assert spec.embedding_dim == 512 and spec.embedding_space == "auraface_v1"
+    assert spec.embedding_space not in (W600K_R50_SPACE, get_spec("arcface_glintr100").embedding_space)
+    assert spec.hash_filename is None and spec.sha256 == "a7933ea5330113b01c9b60351d8f4c33003f145d8470ac5f0e52ee2effe25c60"
+    assert spec.licence.startswith("Apache-2.0") and "non-commercial" not in spec.licence.split(".")[0]
+    assert spec.url() == "https://huggingface.co/fal/AuraFace-v1/resolve/main/glintr100.onnx"
+    assert spec.filename not in {other.filename for other in build_catalog().values() if other.name != spec.name}
+    assert not spec.aliases  # a bare glintr100.onnx would be antelopev2's model

@@ -40,6 +40,8 @@ SKIPPED: dict[str, str] = {
     "face-identity download": "downloads about 190 MB (tests never download; tests/test_download.py covers it offline)",
     "face-identity swap": "loads catalog swappers (530 MB inswapper_128, HyperSwap); tests/test_swap_cli.py runs the command with stand-ins",
     "face-identity score /shared/outputs": "needs Ray (pip install face-identity[ray]) and a cluster",
+    "git --git-dir=/path/to/facefusion.git archive": "extracts a FaceFusion checkout (not in the test environment)",
+    "python scripts/facefusion_parity.py": "needs a FaceFusion 3.8.1 checkout outside the repository (tests never download)",
     "python docs/make_swap_example.py": "renders the synthetic swap picture; test_make_swap_example_* below run the script",
     "face-identity calibrate faces/ --pairs pairs_deepface_published_mapped.tsv": (
         "about a minute over 499 pairs on 2 cores; its output is pasted under it, and tests/test_cli.py runs calibrate"
@@ -106,7 +108,11 @@ def tour_inputs(data: Path, folder: Path) -> None:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, real_models: dict[str, Path]) -> Path:
     """A folder with every file the docs name, made of the test data's real photos."""
-    from face_identity import FaceSelection, analyze, load_detector, load_recognizer, read_image, save_identity
+    from face_identity import FaceSelection, save_identity
+    from face_identity.detect import load_detector
+    from face_identity.embed import load_recognizer
+    from face_identity.images import read_image
+    from face_identity.pipeline import analyze
 
     root = tmp_path_factory.mktemp("docs_workspace")
     faces, groups = shared_data / "faces", shared_data / "groups"
@@ -209,6 +215,7 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory, shared_data: Path, real_
         '"det.onnx"': repr(str(real_models["scrfd"])),
         '"rec.onnx"': repr(str(real_models["mbf_int8"])),
         # the small recognizer is w600k_mbf, trained like w600k_r50: declared in its space so swappers take it
+        '"arcface_w600k_r50", "recognizer"': f"{str(real_models['mbf_int8'])!r}, 'recognizer', model_id='arcface_w600k_r50'",
         '"arcface_w600k_r50"': f"{str(real_models['mbf_int8'])!r}, model_id='arcface_w600k_r50'",
         '"hyperswap_1a_256"': repr(str(swapper)),
         '"2dfan4"': repr(str(shared_data / "models" / "landmarks_68_pfld.onnx")),
@@ -258,7 +265,7 @@ def test_make_swap_example_refuses_photos_without_a_swapper(tmp_path: Path) -> N
 
 
 def test_make_swap_example_renders_the_documented_picture(tmp_path: Path) -> None:
-    from face_identity import read_image
+    from face_identity.images import read_image
 
     """tour.md's swap step as written: the synthetic picture, the layout of the committed docs/swap_example.png.
 

@@ -309,3 +309,36 @@ def test_a_model_without_a_sidecar_is_checked_by_its_sha256(
     assert again.verified and not again.downloaded  # the copy on disk is checked again
     (folder / "glintr100.onnx").write_bytes(payload[:-1] + b"\0")
     assert not resolve_model("arcface_glintr100", [folder], endpoint=fake_hub.url).verified
+
+
+def test_a_model_published_under_another_models_name_is_saved_under_its_own(
+    fake_hub: FakeHub, payload: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AuraFace is ``glintr100.onnx`` in fal/AuraFace-v1 (issue 20): it lands as ``auraface_v1.onnx`` and never
+    overwrites antelopev2's ``glintr100.onnx`` in the same folder; its SHA-256 is checked; no staging folder stays."""
+    import hashlib
+
+    from face_identity import catalog
+
+    fake_hub.repo_id = catalog.AURAFACE_REPO
+    fake_hub.files = {"glintr100.onnx": payload}
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "glintr100.onnx").write_bytes(b"antelopev2's recognizer")
+    monkeypatch.setattr(catalog, "AURAFACE_SHA256", hashlib.sha256(payload).hexdigest())
+    resolved = resolve_model("auraface_v1", [folder], endpoint=fake_hub.url)
+    assert resolved.downloaded and resolved.verified and resolved.path == folder / "auraface_v1.onnx"
+    assert resolved.path.read_bytes() == payload and (folder / "glintr100.onnx").read_bytes() == b"antelopev2's recognizer"
+    assert sorted(p.name for p in folder.iterdir()) == ["auraface_v1.onnx", "glintr100.onnx"]
+    requested = {path for _, _, path, _ in fake_hub.requests_to("hub")}
+    assert f"/{catalog.AURAFACE_REPO}/resolve/main/glintr100.onnx" in requested
+
+    (folder / "auraface_v1.onnx").unlink()
+    monkeypatch.setattr(catalog, "AURAFACE_SHA256", hashlib.sha256(payload + b"x").hexdigest())
+    with pytest.raises(ModelIntegrityError, match="SHA-256"):
+        resolve_model("auraface_v1", [folder], endpoint=fake_hub.url)
+    assert sorted(p.name for p in folder.iterdir()) == ["glintr100.onnx"]  # the wrong file was deleted
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotAvailableError, match=r"glintr100\.onnx and put it in .* as auraface_v1\.onnx"):
+        resolve_model("auraface_v1", [folder], endpoint=fake_hub.url)

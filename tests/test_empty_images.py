@@ -15,10 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from face_identity import FaceAnalysisCompat, FaceSelection, analyze, detect_faces, load_detector, load_recognizer
+from face_identity import FaceSelection, detect_faces
 from face_identity.align import norm_crop
+from face_identity.detect import load_detector
+from face_identity.embed import load_recognizer
 from face_identity.errors import InvalidImageError
+from face_identity.faceid import FaceAnalysisCompat
 from face_identity.images import as_float_image, as_rgb_uint8
+from face_identity.pipeline import analyze
 from face_identity.validate import check_image_batch
 
 EMPTY_SHAPES = [(0, 0, 3), (0, 10, 3), (10, 0, 3)]

@@ -25,11 +25,10 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
-from face_identity import load_detector, load_recognizer
 from face_identity.align import align_faces, norm_crop
 from face_identity.catalog import W600K_R50_SPACE
-from face_identity.detect import FaceDetector
-from face_identity.embed import ArcFaceRecognizer
+from face_identity.detect import FaceDetector, load_detector
+from face_identity.embed import ArcFaceRecognizer, load_recognizer
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError
 from face_identity.faceid import CompatFace, FaceAnalysisCompat, faceid_embeds, insightface_compatible
 from face_identity.images import read_image
@@ -493,7 +492,7 @@ def declared_w600k(pack: Any, model_folder: Path) -> Any:
     Only to exercise the node's wiring: the stand-in (int8 w600k_mbf) is not w600k_r50, and the loader
     node rightly tags it ``<stem>@<crc32>``; the library's ``model_id`` override is the user's own claim.
     """
-    return pack.face_identity.load_recognizer(model_folder / "arcface_w600k_r50.onnx", model_id="arcface_w600k_r50")
+    return pack.face_identity.embed.load_recognizer(model_folder / "arcface_w600k_r50.onnx", model_id="arcface_w600k_r50")
 
 
 def test_node_builds_the_analyser(pack: Any, model_folder: Path, module_state: None, shared_data: Path) -> None:

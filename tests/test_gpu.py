@@ -17,8 +17,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from face_identity import FaceDetector, align_faces, analyze, load_recognizer, read_image  # noqa: E402
-from face_identity.align import warp_faces_torch  # noqa: E402
+from face_identity.align import align_faces, warp_faces_torch  # noqa: E402
+from face_identity.detect import FaceDetector  # noqa: E402
+from face_identity.embed import load_recognizer  # noqa: E402
+from face_identity.images import read_image  # noqa: E402
+from face_identity.pipeline import analyze  # noqa: E402
 
 pytestmark = [
     pytest.mark.gpu,

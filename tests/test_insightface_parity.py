@@ -54,18 +54,14 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         pytest.fail(f"CI must run the insightface parity tests: {_reason}", pytrace=False)
     pytest.skip(_reason, allow_module_level=True)
 
-from face_identity import (
-    DetectionSettings,
-    Face,
-    FaceDetector,
-    FaceSelection,
-    align_faces,
-    analyze,
-    load_detector,
-    load_recognizer,
-    read_image,
-)
+from face_identity import FaceSelection
+from face_identity.align import align_faces
+from face_identity.detect import DetectionSettings, FaceDetector, load_detector
 from face_identity.devtools.synthetic import IRESNET50, build_iresnet
+from face_identity.embed import load_recognizer
+from face_identity.images import read_image
+from face_identity.pipeline import analyze
+from face_identity.types import Face
 
 pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")  # scikit-image 0.26, in norm_crop
 

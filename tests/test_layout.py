@@ -120,6 +120,19 @@ def test_public_api_is_complete_and_documented_by_stage() -> None:
     assert not [name for name in names if f"``{name}``" not in doc], "every public name is documented in the package docstring"
 
 
+API_LIMIT = 40
+"""At most this many public names (issue 19): a small API a Python user can learn, documented by stage."""
+
+
+def test_public_api_is_small_and_every_name_has_its_row_in_the_api_docs() -> None:
+    names = face_identity.__all__
+    assert len(names) <= API_LIMIT, f"{len(names)} public names; the API keeps at most {API_LIMIT}"
+    doc = (REPO_ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    rows = {line.split("`")[1].split("(")[0] for line in doc.splitlines() if line.startswith("| `")}
+    assert not [name for name in names if name not in rows], "every public name has a row in docs/api.md"
+    assert not sorted(rows - set(names)), "docs/api.md lists only public names in its tables"
+
+
 def test_no_import_cycles() -> None:
     graph = {
         name: sorted({target for target, _, _ in imports_of(name, path) if target != name}) for name, path in MODULES.items()

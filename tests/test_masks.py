@@ -20,6 +20,7 @@ from face_identity.masks import (
     box_mask,
     crop_masks,
     face_masks,
+    region_masks,
     smooth_threshold,
 )
 from face_identity.types import Face, FaceBatch
@@ -118,6 +119,22 @@ def test_masks_combine_by_minimum() -> None:
     expected = np.minimum(box_mask(size, 0.5), area_mask(size, points, ["mouth"]))
     np.testing.assert_allclose(combined, expected, atol=1e-6)
     assert combined.max() <= 1.0 and combined.min() >= 0.0
+
+
+def test_parser_stand_in_margin_selects_skin_coloured_pixels(tmp_path: Path) -> None:
+    """``build_bisenet_like(margin=...)`` scores its class where R - G > margin (the parity script's skin-wide region)."""
+    parser = load_face_model(
+        synthetic_masks.build_bisenet_like(tmp_path / "bisenet_resnet_34.onnx", margin=0.06), "parser", providers="cpu"
+    )
+    crops = np.zeros((1, 512, 512, 3), np.float32)
+    crops[0, :, :256] = (0.80, 0.60, 0.50)  # skin: R - G = 0.2
+    crops[0, :, 256:] = (0.60, 0.58, 0.50)  # R - G = 0.02, under the margin
+    chosen = region_masks(crops, parser, ["mouth"])[0]
+    assert chosen[:, :200].min() == pytest.approx(1.0) and chosen[:, 312:].max() == 0.0
+    (tmp_path / "default").mkdir()
+    default_path = synthetic_masks.build_bisenet_like(tmp_path / "default" / "bisenet_resnet_34.onnx")
+    default = load_face_model(default_path, "parser", providers="cpu")
+    assert region_masks(crops, default, ["mouth"]).max() == 0.0  # the default (0.9) wants pure red
 
 
 def test_parser_rectangle_labelled_mouth_is_that_region_in_image_space(models: dict[str, Path]) -> None:

@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 from test_cli import run_cli
 
-from face_identity import MaskSpec, load_detector, load_recognizer, load_swapper
+from face_identity import MaskSpec
 from face_identity.catalog import get_spec
+from face_identity.detect import load_detector
 from face_identity.download import resolve_model
+from face_identity.embed import load_recognizer
 from face_identity.errors import FaceIdentityError
 from face_identity.face_models import load_face_model
+from face_identity.swap import load_swapper
 
 DETECTOR_HINT = ("SCRFD / RetinaFace-10g", "YOLOFace-8n", "retinaface_10g", "`face-identity download retinaface_10g`")
 RECOGNIZER_HINT = ("ArcFace-style", "arcface_w600k_r50", "`face-identity download arcface_w600k_r50`")
@@ -117,7 +120,7 @@ def test_cli_names_the_supported_detectors(
 def test_identity_build_without_any_face_says_how_to_look(real_models: dict[str, Path], tmp_path: Path) -> None:
     import numpy as np
 
-    from face_identity import save_image
+    from face_identity.images import save_image
 
     blank = save_image(tmp_path / "wall.png", np.full((160, 160, 3), 200, np.uint8))
     result = run_cli(

@@ -153,7 +153,9 @@ FACEID_SETTINGS = [
 def test_faceid_analyser_applies_the_number_policy_to_det_model(
     scrfd_like_path: Path, tiny_recognizer_path: Path, attribute: str, value: Any, message: str
 ) -> None:
-    from face_identity import FaceAnalysisCompat, load_detector, load_recognizer
+    from face_identity.detect import load_detector
+    from face_identity.embed import load_recognizer
+    from face_identity.faceid import FaceAnalysisCompat
 
     analyser = FaceAnalysisCompat(
         load_detector(scrfd_like_path, providers="cpu", allow_download=False),
@@ -167,7 +169,7 @@ def test_faceid_analyser_applies_the_number_policy_to_det_model(
 
 @pytest.mark.parametrize("batch_size", [0, -4, 2.5, True])
 def test_recognizer_batch_size_must_be_a_positive_whole_number(tiny_recognizer_path: Path, batch_size: Any) -> None:
-    from face_identity import load_recognizer
+    from face_identity.embed import load_recognizer
 
     with pytest.raises(InvalidArgumentError, match="batch_size"):
         load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False, batch_size=batch_size)

@@ -88,7 +88,7 @@ def test_slight_overshoot_is_clipped_not_refused(nodes: dict[str, Any], loaded: 
     (preview,) = nodes["PreviewFaces"].preview(image, faces, True, True)
     assert preview.shape == image.shape and float(preview.min()) >= 0.0 and float(preview.max()) <= 1.0
     with pytest.raises(pack.face_identity.errors.InvalidImageError, match="values"):
-        pack.face_identity.check_image_batch(image + 0.05, "test")
+        pack.face_identity.validate.check_image_batch(image + 0.05, "test")
 
 
 def test_empty_batches_keep_their_shape(nodes: dict[str, Any], loaded: tuple[Any, Any], errors: Any, pack: Any) -> None:
@@ -172,7 +172,7 @@ def test_non_finite_numbers_are_refused_by_name(
     with pytest.raises(errors.InvalidArgumentError, match="Load Face Detector: score_threshold is"):
         nodes["LoadFaceDetector"].load("retinaface_10g", 640, value, 0.4, "cpu", False)
     with pytest.raises(errors.InvalidArgumentError, match="score_chart: threshold is"):
-        pack.face_identity.score_chart([0.5], value, [True])
+        pack.face_identity.draw.score_chart([0.5], value, [True])
     with pytest.raises(errors.InvalidArgumentError, match="consistency_scores: threshold is"):
         pack.face_identity.consistency_scores(reference, None, 1, value)
 
@@ -246,7 +246,7 @@ def no_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_onnxruntime_auto_runs_torch_and_says_so(
     nodes: dict[str, Any], model_folder: Path, shared_data: Path, no_onnxruntime: None, errors: Any, pack: Any
 ) -> None:
-    assert not pack.face_identity.onnxruntime_available()
+    assert not pack.face_identity.runtime.onnxruntime_available()
     recognizer, info = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "auto", "float32", 0, False)
     assert "backend torch" in info and "onnxruntime not installed" in info and not recognizer.model.has_session
     detector, info = nodes["LoadFaceDetector"].load("retinaface_10g", 640, 0.5, 0.4, "auto", False)

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from face_identity import read_image, save_image
 from face_identity.errors import InvalidImageError
+from face_identity.images import read_image, save_image
 
 
 def gradient() -> np.ndarray:

@@ -202,14 +202,21 @@ def test_inswapper_default_paste_is_insightface_and_switches_to_facefusion(
 
 @pytest.mark.parametrize(
     ("model_id", "dimension"),
-    [("w600k_mbf_int8_dynamic@6ec6d779", 512), ("facenet512", 512), (W600K_R50_SPACE, 128), ("arcface_glintr100", 512)],
+    [
+        ("w600k_mbf_int8_dynamic@6ec6d779", 512),
+        ("facenet512", 512),
+        (W600K_R50_SPACE, 128),
+        ("arcface_glintr100", 512),
+        ("auraface_v1", 512),
+    ],
 )
 def test_refuses_identity_from_another_space(swapper: InswapperSwapper, model_id: str, dimension: int) -> None:
-    """Also antelopev2's glintr100 (512-d like w600k_r50, another space): the message names both spaces."""
+    """Also antelopev2's glintr100 and AuraFace (512-d like w600k_r50, other spaces): the message names both spaces
+    and says to embed the face with w600k_r50."""
     identity = Identity(np.ones((1, dimension), np.float32), model_id)
     with pytest.raises(IncompatibleIdentitiesError, match="arcface_w600k_r50") as refused:
         swapper.project(identity)
-    assert model_id in str(refused.value)
+    assert model_id in str(refused.value) and "embed the source face with the arcface_w600k_r50 recognizer" in str(refused.value)
     with pytest.raises(IncompatibleIdentitiesError):
         swap_faces(swapper, [np.zeros((8, 8, 3), np.float32)], identity, [[]])
     with pytest.raises(IncompatibleIdentitiesError):

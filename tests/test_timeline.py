@@ -131,3 +131,11 @@ def test_the_chart_draws_scores_with_gaps_the_floor_and_the_flagged_frames(timel
     assert empty.dtype == np.float32 and np.isfinite(empty).all()
     with pytest.raises(InvalidArgumentError):
         timeline_chart(timeline, floor=float("nan"))
+
+
+def test_render_timeline_is_the_timeline_chart(timeline: IdentityTimeline) -> None:
+    from face_identity import render
+
+    np.testing.assert_array_equal(
+        render("timeline", timeline, 0.6, width=320, height=200), timeline_chart(timeline, 0.6, 320, 200)
+    )

@@ -18,7 +18,9 @@ from conftest import REPO_ROOT, build_stand_in_mask_models, build_stand_in_swapp
 
 WORKFLOW_DIR = REPO_ROOT / "workflows"
 CORE_SCHEMAS: dict[str, Any] = json.loads((REPO_ROOT / "tests" / "data" / "comfy_core_nodes.json").read_text())
-for _transcribed in ("comfy_generation_nodes.json", "ipadapter_plus_nodes.json"):  # the FaceID example's other nodes
+OTHER_PACK_SCHEMAS = ("ipadapter_plus_nodes.json", "instantid_nodes.json", "pulid_nodes.json")
+"""Transcribed nodes of ComfyUI_IPAdapter_plus, ComfyUI_InstantID and PuLID_ComfyUI (the generation examples)."""
+for _transcribed in ("comfy_generation_nodes.json", *OTHER_PACK_SCHEMAS):  # the generation examples' other nodes
     CORE_SCHEMAS.update(json.loads((REPO_ROOT / "tests" / "data" / _transcribed).read_text())["nodes"])
 FILE_COMBOS = {("FaceIdentity_LoadIdentity", "identity_file")}
 """Combos listing the user's files: any value is valid in a template (transcribed ones read ``["<... files>"]``)."""
@@ -66,8 +68,10 @@ def all_inputs(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema["required"], **schema["optional"]}
 
 
-OTHER_PACK_NODES = set(json.loads((REPO_ROOT / "tests" / "data" / "ipadapter_plus_nodes.json").read_text())["nodes"])
-"""Nodes of ComfyUI_IPAdapter_plus: a workflow using them has no API twin (it cannot run without that pack's models)."""
+OTHER_PACK_NODES = {
+    name for schema in OTHER_PACK_SCHEMAS for name in json.loads((REPO_ROOT / "tests" / "data" / schema).read_text())["nodes"]
+}
+"""Nodes of other packs: a workflow using them has no API twin (it cannot run without that pack's models)."""
 
 
 def needs_other_packs(path: Path) -> bool:
@@ -349,3 +353,38 @@ def test_face_mask_workflow_runs(pack: Any, model_folder: Path, example_inputs: 
     outside = mask == 0
     assert torch.equal(composite[outside], image[outside])  # the image is untouched outside the mask
     assert any(item is mask for item in core.shown)  # the MASK reaches MaskPreview as is
+
+
+@pytest.mark.parametrize(
+    ("stem", "loader", "apply_node", "socket"),
+    [
+        ("instantid_identity_check", "InstantIDFaceAnalysis", "ApplyInstantID", "insightface"),
+        ("pulid_identity_check", "PulidInsightFaceLoader", "ApplyPulid", "face_analysis"),
+    ],
+)
+def test_generation_workflows_feed_the_packs_loader_and_check_the_identity(
+    pack: Any, stem: str, loader: str, apply_node: str, socket: str
+) -> None:
+    """InstantID / PuLID (issue 20): the pack's own FACEANALYSIS loader (our insightface-compatible module behind it)
+    feeds its apply node; our Face Embed + Identity Consistency score the generated images against the same photo.
+    No API twin and a Note saying why it cannot be queued here (it needs SDXL and the pack's weights)."""
+    path = WORKFLOW_DIR / f"{stem}.json"
+    assert needs_other_packs(path) and not (WORKFLOW_DIR / "api" / path.name).exists()
+    ui = json.loads(path.read_text())
+    notes = [node["widgets_values"][0] for node in ui["nodes"] if node["type"] == "Note"]
+    assert len(notes) == 1 and "cannot be queued" in notes[0] and "SDXL" in notes[0]
+    assert "models/insightface/models/antelopev2" in notes[0] and "insightface package" in notes[0]
+    prompt = ui_to_api(pack, ui)
+    (applied,) = find(prompt, apply_node)
+    analyser = prompt[applied]["inputs"][socket][0]
+    assert prompt[analyser]["class_type"] == loader
+    photo = prompt[applied]["inputs"]["image"][0]
+    assert prompt[photo]["class_type"] == "LoadImage"
+    (check,) = find(prompt, "FaceIdentity_IdentityConsistency")
+    reference = prompt[prompt[check]["inputs"]["reference"][0]]
+    assert reference["class_type"] == "FaceIdentity_FaceEmbed" and reference["inputs"]["image"][0] == photo
+    generated = prompt[prompt[check]["inputs"]["images"][0]]
+    assert generated["class_type"] == "VAEDecode"
+    sampler = prompt[generated["inputs"]["samples"][0]]
+    assert sampler["class_type"] == "KSampler" and sampler["inputs"]["model"][0] == applied
+    assert not {"FaceIdentity_InsightFaceAnalysis"} & {node["class_type"] for node in prompt.values()}  # INSIGHTFACE, w600k_r50

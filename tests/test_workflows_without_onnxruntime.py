@@ -45,5 +45,5 @@ def test_workflow_runs_without_onnxruntime(
     stem: str, pack: Any, model_folder: Path, example_inputs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
-    assert not pack.face_identity.onnxruntime_available()
+    assert not pack.face_identity.runtime.onnxruntime_available()
     RUN_TESTS[stem](pack, model_folder, example_inputs)

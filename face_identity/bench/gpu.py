@@ -108,7 +108,7 @@ def embedding_sweep(
     """Rows of the embedding sweep (see the module docstring); a row that fails or runs out of time says so."""
     import torch
 
-    from .. import load_recognizer
+    from ..embed import load_recognizer
 
     rows: list[dict[str, Any]] = []
     loop_count = min(loop_faces, crops.shape[0])
@@ -199,8 +199,11 @@ def pipeline_groups(
 
 def long_batch_swap(data: Path, device: str, lengths: Sequence[int], chunk: int, cache: Path) -> list[dict[str, Any]]:
     """Detect + swap batches of ``lengths`` frames with one ``detect_and_swap`` call in chunks of ``chunk``: frames/s and peak memory."""
-    from .. import Identity, detect_and_swap, load_detector, load_swapper, read_image
+    from .. import Identity, detect_and_swap
+    from ..detect import load_detector
     from ..devtools.synthetic import build_inswapper_like
+    from ..images import read_image
+    from ..swap import load_swapper
     from .variants import load_torch_detector
 
     on_gpu = device.startswith("cuda")

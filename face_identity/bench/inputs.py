@@ -49,7 +49,9 @@ def prepare_crops(cache: Path, data: Path | None, count: int) -> Path:
         return target
     crops: list[np.ndarray] = []
     if data is not None and (data / "models" / DETECTOR_REAL).is_file():
-        from .. import align_faces, load_detector, read_image
+        from ..align import align_faces
+        from ..detect import load_detector
+        from ..images import read_image
 
         detector = load_detector(data / "models" / DETECTOR_REAL, providers="cpu", allow_download=False)
         for file in image_files(data, "single")[: min(count, 75)]:

@@ -55,7 +55,7 @@ def load_torch_detector(detector: FaceDetector, device: str, dtype: str) -> Torc
 def _embed_variant(spec: dict[str, Any]) -> Variant:
     import torch
 
-    from .. import load_recognizer
+    from ..embed import load_recognizer
     from .reference import InsightFaceReference
 
     device, variant = spec["device"], spec["variant"]
@@ -109,7 +109,10 @@ def _embed_variant(spec: dict[str, Any]) -> Variant:
 
 
 def _pipeline_variant(spec: dict[str, Any]) -> Variant:
-    from .. import analyze, load_detector, load_recognizer, read_image
+    from ..detect import load_detector
+    from ..embed import load_recognizer
+    from ..images import read_image
+    from ..pipeline import analyze
     from .reference import InsightFaceReference
 
     device, variant = spec["device"], spec["variant"]

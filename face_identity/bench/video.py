@@ -71,15 +71,16 @@ def make_clip(path: Path, data: Path, frames: int, size: tuple[int, int] = CLIP_
 
 
 def _job(data: Path, cache: Path, device: str, restore: bool) -> Any:
-    from .. import Identity, load_detector, load_swapper
+    from ..detect import load_detector
     from ..devtools.synthetic import build_inswapper_like
     from ..devtools.synthetic_masks import build_restorer_like
     from ..face_models import load_face_model
     from ..masks import MaskSpec
     from ..restore import RestoreSettings
-    from ..swap import SwapSettings
+    from ..swap import SwapSettings, load_swapper
     from ..swap.job import SwapJob
     from ..tracks import DEFAULT_TRACKING
+    from ..types import Identity
     from .variants import load_torch_detector
 
     on_gpu = device.startswith("cuda")

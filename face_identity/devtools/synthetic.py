@@ -3,6 +3,7 @@
 - ``build_iresnet``: InsightFace IResNet as exported in w600k_r50 (pre-activation BN, BN folded into
   convs, PRelu, 4 stride-2 stages, BN -> Flatten -> Gemm -> BN); ``IRESNET50`` is exactly w600k_r50's
   architecture (43.6 M parameters, 174 MB), ``TINY_IRESNET`` a small one with the same I/O.
+- ``build_auraface_like``: a small recognizer with AuraFace v1's I/O (``[N,3,112,112]`` -> raw ``[N,512]``).
 - ``build_scrfd_like``: a detector with SCRFD's 9 outputs (strides 8/16/32, 2 anchors, landmarks),
   fixed-640 (batched 3-D outputs) or dynamic-size (2-D outputs, as det_500m).
 - ``build_yoloface_like``: a detector whose ``[1, 20, 8400]`` output holds planted detections.
@@ -153,6 +154,18 @@ def build_iresnet(
     ]
     outputs = [helper.make_tensor_value_info(config.output_name, TensorProto.FLOAT, [batch_dim, config.embedding])]
     return _save(_model(builder, inputs, outputs), path)
+
+
+def build_auraface_like(path: str | os.PathLike[str], seed: int = 0) -> Path:
+    """Write a small recognizer with AuraFace v1's I/O and return its path.
+
+    fal/AuraFace-v1's ``glintr100.onnx`` (an ArcFace-style ResNet-100) takes one float32 ``[N, 3, 112, 112]``
+    RGB crop aligned to the 112 ArcFace template, ``(pixel - 127.5) / 127.5``, and returns one raw float32
+    ``[N, 512]`` embedding (model card; insightface's ArcFaceONNX, which its usage example runs). Its tensor
+    names and whether its batch is fixed were not checked (the file was not downloaded); the stand-in keeps
+    ``TINY_IRESNET``'s names and a dynamic batch. Tests place it as ``auraface_v1.onnx``.
+    """
+    return build_iresnet(path, TINY_IRESNET, seed=seed)
 
 
 def build_scrfd_like(path: str | os.PathLike[str], dynamic: bool = False, seed: int = 0, score_bias: float = -4.0) -> Path:

@@ -89,12 +89,13 @@ def build_xseg_like(path: str | os.PathLike[str], batch: int | str = 1) -> Path:
     return _save(_model(builder, inputs, outputs), path)
 
 
-def build_bisenet_like(path: str | os.PathLike[str], red_class: int = 11, batch: int | str = "N") -> Path:
+def build_bisenet_like(path: str | os.PathLike[str], red_class: int = 11, batch: int | str = "N", margin: float = 0.9) -> Path:
     """BiSeNet's I/O: ``input`` ``[N, 3, 512, 512]`` -> ``output`` ``[N, 19, 512, 512]``.
 
     A 1x1 convolution: class 0 scores 0 everywhere; class ``red_class`` scores
-    ``R - G - 0.9`` in 0..1 pixel units (undoing ImageNet normalisation), positive only for pixels
-    that are strongly red and weakly green (pure red 255,0,0 and e.g. 240,20,20); every other class scores -10.
+    ``R - G - margin`` in 0..1 pixel units (undoing ImageNet normalisation). With the default 0.9 it is
+    positive only for pixels that are strongly red and weakly green (pure red 255,0,0 and e.g. 240,20,20);
+    a small ``margin`` (e.g. 0.06) selects most skin of a real photo. Every other class scores -10.
     """
     from onnx import TensorProto, helper
 
@@ -102,10 +103,10 @@ def build_bisenet_like(path: str | os.PathLike[str], red_class: int = 11, batch:
     weight = np.zeros((19, 3, 1, 1), np.float32)
     bias = np.full(19, -10.0, np.float32)
     bias[0] = 0.0
-    # pixel = x * std + mean per channel, so R - G - 0.9 = x_r std_r - x_g std_g + (mean_r - mean_g - 0.9)
+    # pixel = x * std + mean per channel, so R - G - margin = x_r std_r - x_g std_g + (mean_r - mean_g - margin)
     weight[red_class, 0, 0, 0] = IMAGENET_STD[0]
     weight[red_class, 1, 0, 0] = -IMAGENET_STD[1]
-    bias[red_class] = IMAGENET_MEAN[0] - IMAGENET_MEAN[1] - 0.9
+    bias[red_class] = IMAGENET_MEAN[0] - IMAGENET_MEAN[1] - margin
     builder.nodes.append(
         helper.make_node(
             "Conv",

@@ -16,7 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .. import ArcFaceRecognizer, FaceDetector
+from ..detect import FaceDetector
+from ..embed import ArcFaceRecognizer
 from ..validate import integer_argument, number_argument
 from .inputs import DEFAULT_PATH_COLUMN
 from .output import parquet_available

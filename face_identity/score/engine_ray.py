@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import ArcFaceRecognizer, FaceDetector, InvalidArgumentError
+from .. import InvalidArgumentError
+from ..detect import FaceDetector
+from ..embed import ArcFaceRecognizer
 from .output import rows_to_table
 from .references import References
 from .rows import DEFAULT_DECODE_WORKERS, BatchScorer, Row

@@ -21,12 +21,11 @@ from .. import (
     InvalidArgumentError,
     NoFaceFoundError,
     Recognizer,
-    analyze,
     average_identities,
     load_identity,
-    read_image,
 )
-from ..images import IMAGE_EXTENSIONS, find_images
+from ..images import IMAGE_EXTENSIONS, find_images, read_image
+from ..pipeline import analyze
 from ..progress import ProgressCallback
 from ..validate import refuse_reserved, safe_name
 

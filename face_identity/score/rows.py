@@ -24,7 +24,10 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from .. import Analysis, Detector, FaceSelection, InvalidArgumentError, Recognizer, analyze, cosine_matrix, read_image
+from .. import Detector, FaceSelection, InvalidArgumentError, Recognizer
+from ..compare import cosine_matrix
+from ..images import read_image
+from ..pipeline import Analysis, analyze
 from ..types import RGBImage
 from .references import UNKNOWN, References
 

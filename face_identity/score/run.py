@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from .. import InvalidArgumentError, match_threshold
+from .. import InvalidArgumentError
+from ..compare import match_threshold
 from ..files import write_atomic
 from ..progress import Progress, ProgressReporter
 from .engine_embedded import run_embedded

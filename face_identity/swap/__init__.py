@@ -11,9 +11,9 @@
 - ``run``: ``swap_faces`` (the chosen faces of given frames) for any swapper with the ``run.Swapper`` surface.
 - ``retention``: ``measure_retention``: each swapped face re-detected and scored against the source
   identity (retention) and the face it replaced (leakage), per face and per image.
-- ``plan``: ``plan_swaps`` (pass 1 of a clip: detect, track, choose, smooth) and its ``SwapPlan``.
 - ``selfcheck``: ``swap_checked``: each swapped face scored (``FaceCheck``), swapped again with the next
   model of a given order when its retention is below a floor.
+- ``plan``: ``plan_swaps`` (pass 1 of a clip: detect, track, choose, smooth) and its ``SwapPlan``.
 - ``stream``: ``detect_and_swap``, the one entry point: any batch (photos, an IMAGE tensor, a video), chunk by chunk.
 
 Images are ``[H, W, 3]`` float32 RGB in 0..1 (ComfyUI's IMAGE convention); pixels outside the paste

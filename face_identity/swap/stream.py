@@ -51,9 +51,9 @@ class SwappedBatch(SwapCounts):
     - ``swapped_counts``: faces swapped per frame. ``targets``: the swapped faces per frame, with
       the matrix of their swap crop (as ``SwapResult.targets``) and their frame's batch index.
     - ``skipped_faces``: faces left as they were because a model output was bad, by batch frame index.
-    - ``plan``: the ``SwapPlan`` swapped (given, or made by pass 1 with tracking); ``None`` without tracking.
     - ``timeline``: retention and leakage per frame, the model that won, the flagged frames
       (``timeline.IdentityTimeline``), when the swap checked itself (fallback, floor or ``check_identity``).
+    - ``plan``: the ``SwapPlan`` swapped (given, or made by pass 1 with tracking); ``None`` without tracking.
 
     From ``start_frame`` on: every per-frame field covers frames ``start_frame..`` (faces keep their
     batch index); with ``on_chunk`` the images and masks were handed over and hold 0 frames here.
@@ -109,13 +109,13 @@ def detect_and_swap(
     on_frames_done: Callable[[int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
     context: str = "detect_and_swap",
+    fallback: Sequence[Swapper] = (),
+    retention_floor: float | None = None,
+    check_identity: bool = False,
     tracking: TrackSettings | None = None,
     plan: SwapPlan | None = None,
     start_frame: int = 0,
     on_chunk: ChunkSink | None = None,
-    fallback: Sequence[Swapper] = (),
-    retention_floor: float | None = None,
-    check_identity: bool = False,
     on_frames_planned: Callable[[int], None] | None = None,
 ) -> SwappedBatch:
     """Detect faces in every frame, pick the targets, swap the source identity onto them, chunk by chunk.
@@ -139,11 +139,6 @@ def detect_and_swap(
         on_frames_done: called with the number of frames swapped after each chunk (progress; pass 2 only).
         check_cancel: called before each chunk and after each detected frame; raise from it to stop.
         context: names the caller (e.g. a node) in error messages.
-        tracking: ``None``: the frames are unrelated images, each chosen on its own (bit-identical to
-            earlier versions). Given: the frames are a clip; two passes (module docstring).
-        plan: a ``SwapPlan`` of these frames (e.g. ``SwappedBatch.plan`` of an interrupted run): no detection.
-        start_frame: frames before it are neither swapped nor returned (resume); pass 1 still reads them.
-        on_chunk: given, each finished chunk is handed to it (``ChunkSink``) and not kept: bounded memory.
         fallback: models to try, in order, on a face whose retention is below ``retention_floor``
             after ``swapper`` (``selfcheck.swap_checked``); all of the source's space. Needs the floor.
         retention_floor: the lowest retention (cosine to the source, -1..1) a swapped face may keep;
@@ -151,6 +146,11 @@ def detect_and_swap(
         check_identity: score every swapped face even without a floor or fallback (the timeline).
         With any of the three, ``recognizer`` (of the source's space) scores the faces and
         ``SwappedBatch.timeline`` is filled; without them nothing is scored (today's swap, bit for bit).
+        tracking: ``None``: the frames are unrelated images, each chosen on its own (bit-identical to
+            earlier versions). Given: the frames are a clip; two passes (module docstring).
+        plan: a ``SwapPlan`` of these frames (e.g. ``SwappedBatch.plan`` of an interrupted run): no detection.
+        start_frame: frames before it are neither swapped nor returned (resume); pass 1 still reads them.
+        on_chunk: given, each finished chunk is handed to it (``ChunkSink``) and not kept: bounded memory.
         on_frames_planned: called with the number of frames detected after each chunk of pass 1 (progress).
 
     Returns:
@@ -190,6 +190,7 @@ def detect_and_swap(
     counts: list[int] = []
     targets: list[tuple[Face, ...]] = []
     skipped: list[SkippedFace] = []
+    checks: list[FaceCheck] = []
     if plan is None and tracking is not None:
         assert detector is not None  # checked above
         pass_one = reference_recognizer or recognizer
@@ -204,7 +205,6 @@ def detect_and_swap(
             check_cancel=check_cancel,
             skipped=skipped,
         )
-    checks: list[FaceCheck] = []
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
     for start in range(first, frames.count, step):
         stop = min(start + step, frames.count)
