@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from face_identity.errors import VideoFileError
 from face_identity.frames import Frames, FrameSource
 from face_identity.images import read_image
-from face_identity.video_io import SegmentWriter, VideoFrames, probe_video, transform_video
+from face_identity.video_io import SegmentWriter, VideoFrames, output_suffix, probe_video, transform_video
 
 av = pytest.importorskip("av")  # the video extra; scripts/test.sh installs it (tests/requirements.txt)
 
@@ -175,3 +175,29 @@ def test_memory_follows_the_chunk_not_the_clip(tmp_path: Path, monkeypatch: pyte
             transform_video(source, tmp_path / f"out_{count}.mp4", tmp_path / f"parts_{count}", process, 4)
         peaks.append(most[0])
     assert peaks[0] == peaks[1] <= 4 * 4, peaks  # decoded + processed frames of one chunk, and the next chunk's
+
+
+def test_audio_mp4_cannot_take_goes_into_matroska_copied(clip: Path, tmp_path: Path) -> None:
+    """PCM audio: the output is .mkv, the audio copied packet for packet (same codec, same length)."""
+    source = tmp_path / "pcm.mov"
+    with av.open(str(source), "w") as output:
+        video = output.add_stream("mpeg4", rate=Fraction(25))
+        video.width, video.height, video.pix_fmt = 352, 288, "yuv420p"
+        audio = output.add_stream("pcm_s16le", rate=16_000)
+        audio.layout = "mono"
+        for index, image in enumerate(decode_all(clip)[:8]):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+        wave = av.AudioFrame.from_ndarray(np.zeros((1, 5120), np.int16), format="s16", layout="mono")
+        wave.sample_rate, wave.pts = 16_000, 0
+        output.mux(audio.encode(wave))
+        output.mux(audio.encode(None))
+    info = probe_video(source)
+    assert output_suffix(info) == ".mkv" and output_suffix(probe_video(clip)) == ".mp4"
+    with VideoFrames(source) as frames:
+        written = transform_video(frames, tmp_path / "out.mkv", tmp_path / "parts", lambda _s, f: f.uint8(), 3)
+    result = probe_video(written)
+    assert (result.count, result.fps, result.audio_codec) == (8, Fraction(25), "pcm_s16le")
+    assert abs(result.audio_seconds - info.audio_seconds) < 1e-3
