@@ -136,4 +136,6 @@ def test_the_chart_draws_scores_with_gaps_the_floor_and_the_flagged_frames(timel
 def test_render_timeline_is_the_timeline_chart(timeline: IdentityTimeline) -> None:
     from face_identity import render
 
-    np.testing.assert_array_equal(render("timeline", timeline, 0.6, width=320, height=200), timeline_chart(timeline, 0.6, 320, 200))
+    np.testing.assert_array_equal(
+        render("timeline", timeline, 0.6, width=320, height=200), timeline_chart(timeline, 0.6, 320, 200)
+    )
