@@ -1,4 +1,4 @@
-"""Command line: ``face-identity [-v] {analyze,compare,calibrate,models,download,score,identity} ...`` (or ``python -m face_identity``).
+"""Command line: ``face-identity [-v] {analyze,compare,calibrate,models,download,score,identity,swap} ...`` (or ``python -m face_identity``).
 
 Batches never stop for one bad file: ``analyze`` and ``calibrate`` report each unreadable image on
 stderr (``error: <file>: ...``), process the rest, print the results of the readable ones and exit
@@ -33,6 +33,7 @@ from .progress import Progress, ProgressReporter
 from .score.cli import add_score_parser
 from .select import FACE_ORDERS, FaceSelection
 from .store import load_identity
+from .swap_cli import add_swap_arguments
 from .types import Identity
 from .validate import integer_argument, number_argument
 
@@ -329,6 +330,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     add_score_parser(commands, add_model_options, load_detector_from, load_recognizer_from)
     add_identity_parser(commands)
+    add_swap_arguments(command("swap", "swap a face into images, folders and videos (SOURCE TARGET... --out DIR)"))
     return parser
 
 

@@ -64,3 +64,7 @@ class InvalidArgumentError(FaceIdentityError, ValueError):
 
 class ModelConversionError(ModelFileError):
     """An ONNX model cannot be converted to a torch module (an op or attribute the converter does not cover)."""
+
+
+class VideoFileError(FaceIdentityError):
+    """A video file is missing, unreadable or cannot be written, or PyAV (the ``video`` extra) is not installed."""

@@ -2,7 +2,8 @@
 
 ``Frames.of`` is the one door by which pixels enter the library. It takes a ComfyUI IMAGE tensor
 ``[B, H, W, C]`` (float 0..1 or uint8, C in 1, 3, 4, on any torch device), a numpy batch or image,
-a sequence of separate images (any sizes; ``[H, W]`` grey allowed) or image file paths, applies
+a sequence of separate images (any sizes; ``[H, W]`` grey allowed) or image file paths, or a lazy
+``FrameSource`` (a video file decoded a chunk at a time, ``video_io.VideoFrames``), applies
 the input policy (``validate.check_image_batch``: shape, dtype, finite, range) once, one scan per
 pixel, and keeps the pixels where they are. Every stage then asks it for what it needs, a chunk at
 a time, without checking again:
@@ -15,6 +16,9 @@ a time, without checking again:
 The conversion rules are those of ``images.as_rgb_uint8`` / ``images.as_float_image``: grey
 repeated, alpha dropped, floats rounded ``rint(x * 255)`` and clipped (so ``x / 255`` comes back
 exactly), uint8 divided by 255. torch is imported only when a tensor is given or asked for.
+
+A ``FrameSource`` is read, never held: each ``uint8``/``floats``/``window`` asks it for that chunk
+only (it decodes sequentially and keeps at most its last chunk), so a long video never sits in memory.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -57,6 +61,28 @@ def frames_per_chunk(
     return max(1, min(frames, MAX_CHUNK_FRAMES))
 
 
+@runtime_checkable
+class FrameSource(Protocol):
+    """Frames read on demand (e.g. ``video_io.VideoFrames``), all of one size.
+
+    - ``count``: how many frames; ``size``: ``(height, width)`` of every frame.
+    - ``read(start, stop)``: frames ``start..stop`` as ``[H, W, 3]`` uint8 RGB arrays (trusted: not
+      scanned again). Asking again for the chunk just read must not decode it again.
+    """
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    def read(self, start: int, stop: int) -> list[RGBImage]: ...
+
+
+def _is_source(images: Any) -> bool:
+    return isinstance(images, FrameSource) and not isinstance(images, Frames)
+
+
 def _is_batch(images: Any) -> bool:
     """An array or tensor (a ``[B, H, W, C]`` batch or one ``[H, W, C]`` image), as opposed to a sequence of images."""
     return hasattr(images, "shape") and hasattr(images, "dtype")
@@ -70,7 +96,8 @@ def _is_path(item: Any) -> bool:
 class Frames:
     """A validated batch of frames (make it with ``Frames.of``; see the module docstring).
 
-    - ``source``: a ``[B, H, W, C]`` numpy array or torch tensor, or a tuple of ``[H, W, C]`` numpy images.
+    - ``source``: a ``[B, H, W, C]`` numpy array or torch tensor, a tuple of ``[H, W, C]`` numpy images,
+      or a ``FrameSource`` (read a chunk at a time).
     - ``sizes``: ``(height, width)`` per frame (an empty image of a sequence keeps its 0 side).
     - ``context``: who gave the frames (a node's name), for messages.
     """
@@ -89,6 +116,9 @@ class Frames:
         """
         if isinstance(images, Frames):
             return images
+        if _is_source(images):  # decoded by the library: uint8 RGB, nothing to scan
+            height, width = images.size
+            return cls(images, ((int(height), int(width)),) * int(images.count), context)
         if _is_path(images):
             images = [images]
         if _is_batch(images):
@@ -128,8 +158,16 @@ class Frames:
         return len(self.sizes)
 
     @property
+    def is_lazy(self) -> bool:
+        """Whether the frames are a ``FrameSource``, read a chunk at a time."""
+        return _is_source(self.source)
+
+    @property
     def size(self) -> tuple[int, int] | None:
         """``(height, width)`` shared by every frame (a batch's, even when it holds 0 frames); ``None`` when sizes differ."""
+        if self.is_lazy:
+            height, width = self.source.size
+            return int(height), int(width)
         if not isinstance(self.source, tuple):
             return int(self.source.shape[1]), int(self.source.shape[2])
         return self.sizes[0] if len(set(self.sizes)) == 1 else (None if self.sizes else (0, 0))
@@ -145,7 +183,9 @@ class Frames:
         return self.source.device if self.is_tensor else None
 
     def window(self, start: int, stop: int) -> Frames:
-        """Frames ``start..stop`` as ``Frames`` (a view: no copy, no scan)."""
+        """Frames ``start..stop`` as ``Frames`` (a view: no copy, no scan; a ``FrameSource``'s chunk, read once)."""
+        if self.is_lazy:
+            return Frames(tuple(self.source.read(start, stop)), self.sizes[start:stop], self.context)
         return Frames(self.source[start:stop], self.sizes[start:stop], self.context)
 
     def chunks(self, step: int) -> Iterator[tuple[int, int]]:
@@ -157,6 +197,8 @@ class Frames:
         """Frames ``start..stop`` as host numpy ``[H, W, C]`` arrays (one transfer per chunk for a tensor)."""
         if isinstance(self.source, tuple):
             return list(self.source[start:stop])
+        if self.is_lazy:
+            return list(self.source.read(start, stop))
         chunk = self.source[start:stop]
         if self.is_tensor:
             host = chunk.detach().cpu()
@@ -181,7 +223,7 @@ class Frames:
         import torch
 
         if not isinstance(self.source, tuple):
-            chunk = self.source[start:stop]
+            chunk: Any = np.stack(self._host(start, stop)) if self.is_lazy else self.source[start:stop]
             if not self.is_tensor:
                 chunk = torch.from_numpy(np.ascontiguousarray(chunk))
             chunk = chunk.to(device=device)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One-command GPU check for a fresh NVIDIA machine: the GPU-marked tests, then the GPU benchmark
-# (python -m face_identity.bench.gpu), with a JSON and a Markdown summary written to OUT_DIR.
+# (python -m face_identity.bench.gpu, which ends with the video case of python -m face_identity.bench:
+# a 100-frame 720p clip tracked, swapped, restored and encoded with stand-ins, frames/s and peak RSS),
+# with a JSON and a Markdown summary written to OUT_DIR.
 #
 #   scripts/gpu_check.sh OUT_DIR
 #
 # Needs Python with torch (a CUDA build), onnx, onnxruntime, opencv-python-headless, safetensors,
-# huggingface-hub and pytest; no network: every model is synthetic or comes from ../shared/data
+# huggingface-hub and pytest (and av, the video extra, for the video case); no network: every model is synthetic or comes from ../shared/data
 # (or $FACE_IDENTITY_TEST_DATA). insightface 2.1, when installed, is the benchmark's reference loop.
 # Without CUDA it still runs: the GPU tests skip with the reason and the benchmark checks its
 # plumbing on the CPU with a tiny model (no GPU figure is produced).

@@ -143,3 +143,15 @@ def test_gpu_check_summary_reads_pytest_junit_and_prints_every_section(tmp_path:
 def test_gpu_check_script_needs_its_output_folder() -> None:
     completed = subprocess.run(["bash", "scripts/gpu_check.sh"], capture_output=True, text=True, cwd=REPO_ROOT, check=False)
     assert completed.returncode == 2 and "usage: scripts/gpu_check.sh OUT_DIR" in completed.stderr
+
+
+def test_video_case_reports_frames_per_second_and_peak_memory(shared_data: Path, tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    from face_identity.bench.video import describe, run_in_subprocess
+
+    row = run_in_subprocess(3, "cpu", shared_data, tmp_path, chunk=2, timeout=300)
+    assert "error" not in row, row
+    assert row["output_frames"] == 3 and row["size"] == "1280x720" and row["frames_with_face"] == 3
+    assert row["frames_per_s"] > 0 and row["peak_rss_mb"] > row["rss_before_mb"] > 0
+    assert abs(row["output_audio_s"] - 0.1) < 1024 / 44_100 + 1e-3  # 3 frames at 30 fps, within one AAC frame
+    assert "frames/s" in describe(row) and not list(tmp_path.glob("video_case_*"))  # the case's work folder is gone

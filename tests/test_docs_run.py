@@ -38,6 +38,7 @@ SKIPPED: dict[str, str] = {
     "GPU_CHECK_QUICK=1 scripts/gpu_check.sh": "needs a GPU",
     "python scripts/bench_score.py": "a benchmark of minutes over the whole test data",
     "face-identity download": "downloads about 190 MB (tests never download; tests/test_download.py covers it offline)",
+    "face-identity swap": "loads catalog swappers (530 MB inswapper_128, HyperSwap); tests/test_swap_cli.py runs the command with stand-ins",
     "face-identity score /shared/outputs": "needs Ray (pip install face-identity[ray]) and a cluster",
     "git --git-dir=/path/to/facefusion.git archive": "extracts a FaceFusion checkout (not in the test environment)",
     "python scripts/facefusion_parity.py": "needs a FaceFusion 3.8.1 checkout outside the repository (tests never download)",

@@ -18,6 +18,7 @@ from .reference import insightface_missing
 from .report import add_comparisons, format_table
 from .timing import run_group
 from .variants import REFERENCE_VARIANTS
+from .video import describe, run_in_subprocess
 
 
 def run_isolated(specs: list[dict[str, Any]], in_process: bool) -> list[dict[str, Any]]:
@@ -137,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--in-process", action="store_true", help="run every workload in this process instead of one process per workload"
     )
     parser.add_argument(
-        "--only", default=None, help="comma-separated sections or datasets to run (embed, pipeline, single, groups)"
+        "--only", default=None, help="comma-separated sections or datasets to run (embed, pipeline, single, groups, video)"
+    )
+    parser.add_argument(
+        "--video-frames", type=int, default=None, help="length of the 720p clip of the video case (default 100, quick 8)"
     )
     parser.add_argument("--models", default=None, help="comma-separated model labels to run (e.g. iresnet50_synthetic)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -175,6 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if data is None:
         print("test data not found: real models and photos are skipped (set --data or FACE_IDENTITY_TEST_DATA)", flush=True)
     stages = select_stages(plan_stages(args, cache, data, with_reference=missing is None), args.only, args.models)
+    wanted = {part.strip() for part in (args.only or "").split(",")}
+    video_rows = []
+    if data is not None and ("video" in wanted or (not args.only and not args.quick)):
+        frames = args.video_frames or (8 if args.quick else 100)
+        video_rows.append(run_in_subprocess(frames, args.device, data, cache))  # a fresh process: its peak RSS is the case's
+        print(f"  {describe(video_rows[-1])}", flush=True)
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for stage in stages:
         groups.setdefault((stage["section"], stage["model"], stage.get("dataset")), []).append(stage)
@@ -189,11 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = result.get("error") or f"{result['faces_per_s']:.2f} faces/s ({result['ms_per_face']:.1f} ms/face)"
             print(f"  {' '.join(label.split())}: {summary}", flush=True)
     add_comparisons(results, ordered_stages)
-    print()
-    print(format_table(results))
+    if results:
+        print()
+        print(format_table(results))
     if hasattr(os, "getloadavg"):
         info["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     if args.json is not None:
-        report = {"machine": info, "reference": missing or "insightface", "results": results}
+        report = {"machine": info, "reference": missing or "insightface", "results": results, "video": video_rows}
         args.json.write_text(json.dumps(report, indent=1, default=str))
-    return 0 if all("error" not in r for r in results) else 1
+    return 0 if all("error" not in r for r in [*results, *video_rows]) else 1
