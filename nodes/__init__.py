@@ -18,6 +18,7 @@ from .loaders import (
 from .masks import FaceMask
 from .restore import FaceRestore
 from .swap import FaceSwap
+from .track import FaceTrack
 
 NODE_ID_PREFIX = "FaceIdentity_"
 
@@ -40,6 +41,7 @@ ALL_NODES: list[tuple[type, str]] = [
     (FacePaste, "Face Paste"),
     (PreviewFaces, "Preview Faces"),
     (FaceSwap, "Face Swap"),
+    (FaceTrack, "Face Track"),
     (FaceMask, "Face Mask"),
     (FaceRestore, "Face Restore"),
     (InsightFaceAnalysis, "Face Analysis (insightface-compatible)"),

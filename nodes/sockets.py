@@ -25,6 +25,8 @@ RESTORER = "FACEID_RESTORER"
 """face_identity.FaceModel of the restorer kind"""
 MASK_SPEC = "FACEID_MASK_SPEC"
 """face_identity.MaskSpec: which masks, with their models and options"""
+TRACKING = "FACEID_TRACKING"
+"""nodes.track.FaceTracking: Face Track's tracking, smoothing and fallback settings for Face Swap"""
 
 CATEGORY = "face_identity"
 """Root of the pack's "Add Node" menu."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from ..face_identity import (
     Frames,
     Identity,
     IncompatibleIdentitiesError,
+    InvalidArgumentError,
     MaskSpec,
     Recognizer,
     SkippedFace,
@@ -27,6 +29,7 @@ from ..face_identity import (
 from . import sockets
 from .comfy import Progress, throw_if_interrupted, use_models
 from .tensors import batch_to_tensor, to_image
+from .track import FaceTracking, load_fallbacks
 from .validation import index_list_answer
 
 if TYPE_CHECKING:  # torch is imported inside the node functions, not at pack import
@@ -44,9 +47,18 @@ class FaceSwap:
     )
     CATEGORY = SWAP_CATEGORY
     FUNCTION = "swap"
-    RETURN_TYPES = ("IMAGE", "MASK", "INT", "STRING", "FLOAT", "STRING", "IMAGE")
-    RETURN_NAMES = ("image", "mask", "swapped_total", "swap_counts", "retention", "retention_summary", "retention_chart")
-    OUTPUT_IS_LIST = (False, False, False, False, True, False, False)
+    RETURN_TYPES = ("IMAGE", "MASK", "INT", "STRING", "FLOAT", "STRING", "IMAGE", "IMAGE")
+    RETURN_NAMES = (
+        "image",
+        "mask",
+        "swapped_total",
+        "swap_counts",
+        "retention",
+        "retention_summary",
+        "retention_chart",
+        "timeline_chart",
+    )
+    OUTPUT_IS_LIST = (False, False, False, False, True, False, False, False)
     OUTPUT_TOOLTIPS = (
         "The images with the faces swapped.",
         "The paste weight actually used per image (0..1): FaceFusion's crop mask (box, mask spec, learned mask) or "
@@ -56,6 +68,8 @@ class FaceSwap:
         "Identity retention per swapped face (cosine of the re-detected face to the source; a list, empty without a recognizer).",
         "Retention and leakage per image, as text (says why when not measured).",
         "Bars per swapped face: retention (green above the recognizer's match threshold) and leakage (grey).",
+        "Identity over time (with Face Track and a recognizer): retention and leakage per frame, the retention floor and "
+        "the flagged frames. Without them, a blank chart saying what to connect.",
     )
 
     @classmethod
@@ -183,6 +197,14 @@ class FaceSwap:
                         "insightface's INSwapper does; facefusion does not, as FaceFusion does.",
                     },
                 ),
+                "tracking": (
+                    sockets.TRACKING,
+                    {
+                        "tooltip": "From Face Track: the frames are a clip. The chosen person is tracked (gaps bridged, "
+                        "landmarks smoothed), faces below the retention floor are swapped again with the fallback models, "
+                        "and every frame is scored (timeline_chart; flagged frames in retention_summary)."
+                    },
+                ),
             },
         }
 
@@ -214,7 +236,8 @@ class FaceSwap:
         mask_spec: MaskSpec | None = None,
         paste: str = "auto",
         inswapper_latent: str = "insightface",
-    ) -> tuple[torch.Tensor, torch.Tensor, int, str, list[float], str, torch.Tensor]:
+        tracking: FaceTracking | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, int, str, list[float], str, torch.Tensor, torch.Tensor]:
         frames = Frames.of(image, "Face Swap")  # the one validation of this IMAGE, before any work
         threshold, strength, mask_blur = (
             check("number", value, name, "Face Swap")
@@ -233,9 +256,11 @@ class FaceSwap:
         positions = tuple(check("indices", indices) or ()) if target_mode == "indices" else ()
         selection = TargetSelection(target_mode, order, positions, reference if target_mode == "reference" else None, threshold)
         mask_models = () if mask_spec is None else (*mask_spec.occluders, mask_spec.parser, mask_spec.landmarker)
+        fallback = _fallbacks(tracking, swapper, recognizer)
         # torch-backend models under ComfyUI's memory management
-        use_models(swapper, detector, recognizer, second_recognizer, *mask_models)
-        progress = Progress(frames.count)
+        use_models(swapper, *fallback, detector, recognizer, second_recognizer, *mask_models)
+        tracked = tracking is not None and tracking.settings is not None
+        progress = Progress(frames.count * (2 if tracked else 1))  # with tracking, pass 1 detects the whole clip first
         # The library swaps the batch in memory-bounded chunks (a long video never sits on the host twice).
         result = detect_and_swap(
             swapper,
@@ -246,17 +271,67 @@ class FaceSwap:
             selection,
             recognizer,
             on_frames_done=progress.per_count(),
+            on_frames_planned=progress.per_count() if tracked else None,
             check_cancel=throw_if_interrupted,
             context="Face Swap",
+            tracking=None if tracking is None else tracking.settings,
+            fallback=fallback,
+            retention_floor=None if tracking is None else tracking.retention_floor,
+            check_identity=tracking is not None and recognizer is not None,
         )
         scores, summary, chart = _retention(
             frames, result, source, detector, recognizer if measure_retention else None, second_recognizer, second_source
         )
         if result.skipped_faces:  # faces left as they were (a bad model output), named in the info output
             summary = f"{summary}\n{SkippedFace.lines(result.skipped_faces)}"
+        over_time, timeline_image = _over_time(result, tracking, recognizer)
+        summary = f"{summary}\n{over_time}" if over_time else summary
         assert isinstance(result.images, np.ndarray) and isinstance(result.masks, np.ndarray)  # one IMAGE: one size
         images, masks = batch_to_tensor(result.images), batch_to_tensor(result.masks)
-        return images, masks, result.swapped_total, json.dumps(list(result.swapped_counts)), scores, summary, chart
+        counts = json.dumps(list(result.swapped_counts))
+        return images, masks, result.swapped_total, counts, scores, summary, chart, timeline_image
+
+
+def _fallbacks(tracking: FaceTracking | None, swapper: Swapper, recognizer: Recognizer | None) -> tuple[Swapper, ...]:
+    """Face Track's fallback swappers, loaded like ``swapper``; none without Face Track or a fallback list.
+
+    Raises:
+        InvalidArgumentError: a fallback or retention floor without the recognizer that scores retention.
+    """
+    if tracking is None:
+        return ()
+    if recognizer is None and (tracking.fallback or tracking.retention_floor is not None):
+        raise InvalidArgumentError(
+            "Face Swap: Face Track's fallback and retention_floor score each swapped face's identity: connect the "
+            "source identity's recognizer (Load ArcFace Model) to Face Swap's recognizer input"
+        )
+    return load_fallbacks(tracking.fallback, swapper)
+
+
+def _over_time(
+    result: Any,  # face_identity.swap.SwappedBatch, what detect_and_swap returns
+    tracking: FaceTracking | None,
+    recognizer: Recognizer | None,
+) -> tuple[str, torch.Tensor]:
+    """Info lines (frames, flagged frames, models kept, long gaps) and the identity-over-time chart [1, H, W, 3]."""
+    if tracking is None:
+        return "", to_image([render("retention", [], [], [], 0.0, "identity over time: connect Face Track")])
+    gaps = () if result.plan is None else result.plan.long_gaps
+    lines = [f"gaps longer than max_gap, not bridged: {_spans(gaps)}"] if gaps else []
+    timeline = result.timeline
+    if timeline is None or recognizer is None:
+        lines.insert(0, "identity over time not measured: connect the source identity's recognizer")
+        return "\n".join(lines), to_image([render("retention", [], [], [], 0.0, "identity over time not measured")])
+    kept = Counter(model for row in timeline.rows for model in row.models)
+    models = ", ".join(f"{name} {count} face(s)" for name, count in kept.most_common())
+    flagged = any(timeline.flagged().values())
+    lines[:0] = [timeline.summary(), *([] if flagged else ["flagged frames: none"]), f"models kept: {models or 'none'}"]
+    return "\n".join(lines), to_image([render("timeline", timeline)])
+
+
+def _spans(gaps: tuple[tuple[int, int], ...]) -> str:
+    """``((3, 9), (40, 52))`` -> ``"frames 3-9, 40-52"``."""
+    return "frames " + ", ".join(f"{first}-{last}" for first, last in gaps)
 
 
 def _retention(

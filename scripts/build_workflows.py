@@ -32,6 +32,19 @@ CORE_NODES: dict[str, dict[str, Any]] = {
         "outputs": [("IMAGE", "IMAGE")],
     },
     "MaskPreview": {"inputs": [("mask", "MASK")], "widgets": [], "outputs": []},
+    "LoadVideo": {"inputs": [], "widgets": ["file", "upload"], "outputs": [("VIDEO", "VIDEO")]},
+    "GetVideoComponents": {
+        "inputs": [("video", "VIDEO")],
+        "widgets": [],
+        "outputs": [("images", "IMAGE"), ("audio", "AUDIO"), ("fps", "FLOAT")],
+    },
+    "CreateVideo": {
+        "inputs": [("images", "IMAGE"), ("audio", "AUDIO")],
+        "widgets": ["fps"],
+        "widget_types": {"fps": "FLOAT"},
+        "outputs": [("VIDEO", "VIDEO")],
+    },
+    "SaveVideo": {"inputs": [("video", "VIDEO")], "widgets": ["filename_prefix", "format", "codec"], "outputs": []},
 }
 FRONTEND_ONLY = ("Note",)
 """Nodes the frontend draws but never queues (no /object_info entry, absent from the API twin)."""
@@ -126,7 +139,12 @@ class Workflow:
         schema = node_schema(node_type)
         socket_names = {name for name, _ in schema["inputs"]}
         for key, value in values.items():
-            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Node):
+            if isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], Node):  # (node, slot, widget value)
+                if key not in schema.get("widget_types", {}):
+                    raise KeyError(f"{node_type} has no linkable widget {key!r}")
+                node.links[key] = (value[0].id, value[1])
+                node.values[key] = value[2]  # kept in widgets_values, as the frontend saves a linked widget
+            elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Node):
                 if key not in socket_names:
                     raise KeyError(f"{node_type} has no input socket {key!r}")
                 node.links[key] = (value[0].id, value[1])
@@ -155,7 +173,7 @@ class Workflow:
         links, link_rows = {}, []
         for node in self.nodes:
             schema = node_schema(node.type)
-            shown = [(name, kind) for name, kind in schema["inputs"] if name in node.links or not _optional(node.type, name)]
+            shown = _shown_inputs(node, schema)
             for index, (name, _kind) in enumerate(shown):
                 if name in node.links:
                     source_id, slot = node.links[name]
@@ -167,18 +185,19 @@ class Workflow:
         ui_nodes = []
         for order, node in enumerate(self.nodes):
             schema = node_schema(node.type)
-            inputs = [
-                {"name": name, "type": kind, "link": links.get((node.id, name))}
-                for name, kind in schema["inputs"]
-                if name in node.links or not _optional(node.type, name)
+            inputs: list[dict[str, Any]] = [
+                {"name": name, "type": kind, "link": links.get((node.id, name))} for name, kind in _shown_inputs(node, schema)
             ]
+            for entry in inputs:
+                if entry["name"] in schema.get("widget_types", {}):
+                    entry["widget"] = {"name": entry["name"]}  # a widget fed by a link
             outputs = []
             for slot, (name, kind) in enumerate(schema["outputs"]):
                 targets = [row[0] for row in link_rows if row[1] == node.id and row[2] == slot]
                 outputs.append({"name": name, "type": kind, "links": targets or None, "slot_index": slot})
             widget_count = len(schema["widgets"])
             height = 60 + 24 * (max(len(inputs), len(outputs)) + widget_count)
-            if node.type in ("LoadImage", "PreviewImage", "SaveImage"):
+            if node.type in ("LoadImage", "PreviewImage", "SaveImage", "LoadVideo", "SaveVideo"):
                 height = max(height, 320)
             entry: dict[str, Any] = {
                 "id": node.id,
@@ -226,6 +245,13 @@ class Workflow:
             "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}},
             "version": 0.4,
         }
+
+
+def _shown_inputs(node: Node, schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """The input slots the frontend saves, in slot order: sockets (linked or required), then widgets fed by a link."""
+    sockets = [(name, kind) for name, kind in schema["inputs"] if name in node.links or not _optional(node.type, name)]
+    widgets = [(name, kind) for name, kind in schema.get("widget_types", {}).items() if name in node.links]
+    return sockets + widgets
 
 
 def _optional(node_type: str, name: str) -> bool:
@@ -402,9 +428,13 @@ def _swap(
     recognizer: Node,
     detector: Node,
     mask_spec: Node | None = None,
+    tracking: Node | None = None,
 ) -> Node:
-    """A Face Swap of every face at the defaults (each family's own paste), with the retention scores on (and a mask spec)."""
-    extra = {} if mask_spec is None else {"mask_spec": (mask_spec, 2)}
+    """A Face Swap of every face at the defaults (each family's own paste), with the retention scores on (and a mask
+    spec, Face Track's settings)."""
+    extra: dict[str, Any] = {} if mask_spec is None else {"mask_spec": (mask_spec, 2)}
+    if tracking is not None:
+        extra["tracking"] = (tracking, 0)
     return wf.add(
         "FaceIdentity_FaceSwap",
         pos,
@@ -471,6 +501,41 @@ def face_swap() -> Workflow:
     check = _consistency(wf, (1440, 1040), source, swap, recognizer, detector, "Does the result look like the source?")
     wf.add("PreviewImage", (1800, 760), title="Identity check chart", images=(check, 6))
     wf.add("PreviewAny", (1800, 1100), title="Identity scores", source=(check, 5))
+    return wf
+
+
+def video_face_swap() -> Workflow:
+    """A clip through Face Swap with Face Track (tracking, smoothing, fallback), back to a video with its audio and fps."""
+    wf = Workflow("video_face_swap")
+    recognizer, detector = _loaders(wf, 0, 0)
+    swapper = _swapper(wf, (0, 520), "hyperswap_1a_256")
+    source = _source_identity(wf, recognizer, detector)
+    clip = wf.add("LoadVideo", (0, 760), title="Clip", file="face_identity_clip.mp4", upload="image")
+    parts = wf.add("GetVideoComponents", (360, 760), video=(clip, 0))
+    track = wf.add(
+        "FaceIdentity_FaceTrack",
+        (720, 960),
+        tracking=True,
+        max_gap=8,
+        smoothing=0.5,
+        smoother="centred",
+        fallback="inswapper_128",
+        retention_floor=0.4,
+        min_overlap=0.3,
+    )
+    swap = _swap(wf, (1080, 520), parts, source, swapper, recognizer, detector, tracking=track)
+    video = wf.add("CreateVideo", (1440, 300), images=(swap, 0), audio=(parts, 1), fps=(parts, 2, 24.0))
+    wf.add(
+        "SaveVideo",
+        (1800, 300),
+        title="Swapped clip",
+        video=(video, 0),
+        filename_prefix="video/face_identity_swap",
+        format="auto",
+        codec="auto",
+    )
+    wf.add("PreviewImage", (1440, 620), title="Identity over time", images=(swap, 7))
+    wf.add("PreviewAny", (1800, 760), title="Retention and flagged frames", source=(swap, 5))
     return wf
 
 
@@ -887,6 +952,7 @@ WORKFLOWS = [
     face_mask,
     instantid_identity_check,
     pulid_identity_check,
+    video_face_swap,
 ]
 
 
@@ -901,6 +967,10 @@ def display_name(node_type: str) -> str:
         "ImageBlur": "Image Blur",
         "ImageCompositeMasked": "ImageCompositeMasked",
         "MaskPreview": "MaskPreview",
+        "LoadVideo": "Load Video",
+        "GetVideoComponents": "Get Video Components",
+        "CreateVideo": "Create Video",
+        "SaveVideo": "Save Video",
         "Note": "Note",
         "CheckpointLoaderSimple": "Load Checkpoint",
         "LoraLoaderModelOnly": "LoRA (model only)",

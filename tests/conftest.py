@@ -415,13 +415,21 @@ EXAMPLE_INPUTS = {
 """Input file names the example workflows load -> the real photos (in ../shared/data) the tests put there."""
 
 
-@pytest.fixture
-def example_inputs(tmp_path: Path, shared_data: Path) -> Path:
-    """A ComfyUI input/ folder holding the example workflows' images."""
+def fill_example_inputs(folder: Path, shared_data: Path) -> Path:
+    """Put the example workflows' inputs in ``folder``: the photos of ``EXAMPLE_INPUTS`` and the video workflow's
+    clip (``video_clip.EXAMPLE_CLIP``: a real photo panning, with a tone, written with PyAV)."""
     import shutil
 
-    folder = tmp_path / "input"
-    folder.mkdir()
+    from video_clip import CLIP_PHOTO, EXAMPLE_CLIP, write_panning_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
     for name, source in EXAMPLE_INPUTS.items():
         shutil.copy(shared_data / source, folder / name)
+    write_panning_clip(shared_data / CLIP_PHOTO, folder / EXAMPLE_CLIP)
     return folder
+
+
+@pytest.fixture
+def example_inputs(tmp_path: Path, shared_data: Path) -> Path:
+    """A ComfyUI input/ folder holding the example workflows' images and clip."""
+    return fill_example_inputs(tmp_path / "input", shared_data)

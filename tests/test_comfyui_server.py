@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_INPUTS, REPO_ROOT, build_stand_in_mask_models, build_stand_in_swappers
+from conftest import REPO_ROOT, build_stand_in_mask_models, build_stand_in_swappers, fill_example_inputs
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH", "")
 pytestmark = [
@@ -66,8 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     shutil.copy(shared_data / "models" / "scrfd_2.5g_bnkps_640.onnx", models / "retinaface_10g.onnx")
     build_stand_in_swappers(models)  # inswapper, HyperSwap, SimSwap + crossface stand-ins taking the stand-in recognizer's space
     build_stand_in_mask_models(models)  # xseg_1, bisenet_resnet_34, gfpgan_1.4 stand-ins with the real I/O
-    for name, source in EXAMPLE_INPUTS.items():
-        shutil.copy(shared_data / source, base / "input" / name)
+    fill_example_inputs(base / "input", shared_data)  # the photos and the video workflow's clip
     port = _free_port()
     log_path = base / "server.log"
     command = [
@@ -197,3 +196,29 @@ def test_torch_backend_runs_under_comfyuis_model_management(server: tuple[str, P
     texts = " ".join(" ".join(output.get("text", [])) for output in entry["outputs"].values())
     assert "same person" in texts, texts
     assert "Requested to load ConvertedGraphModule" in log_path.read_text()  # ComfyUI's load_models_gpu log line
+
+
+def test_video_workflow_keeps_frame_count_fps_and_audio(server: tuple[str, Path]) -> None:
+    """Load Video -> Face Swap (Face Track) -> Create Video -> Save Video: the saved clip has the input's frames,
+    frame rate and audio, and the identity chart reaches Preview Image."""
+    import av
+    from video_clip import FPS, FRAMES
+
+    url, log_path = server
+    prompt = json.loads((REPO_ROOT / "workflows" / "api" / "video_face_swap.json").read_text())
+    entry = _run_prompt(url, log_path, prompt, "video_face_swap")
+    _assert_success(entry)
+    (save,) = [key for key, node in prompt.items() if node["class_type"] == "SaveVideo"]
+    (saved,) = entry["outputs"][save]["images"]  # SaveVideo reports its file as an (animated) image entry
+    path = log_path.parent / "output" / saved["subfolder"] / saved["filename"]
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert float(video.average_rate or 0) == FPS and audio.sample_rate > 0
+        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(str(path)) as container:
+        seconds = sum(frame.samples for frame in container.decode(audio=0)) / audio.sample_rate
+    assert frames == FRAMES and abs(seconds - FRAMES / FPS) < 0.1
+    (chart,) = [key for key, node in prompt.items() if node["class_type"] == "PreviewImage"]
+    assert entry["outputs"][chart]["images"], entry["outputs"]
+    texts = " ".join(" ".join(output.get("text", [])) for output in entry["outputs"].values())
+    assert f"identity over time: {FRAMES} frame(s), {FRAMES} scored" in texts and "models kept" in texts, texts

@@ -50,6 +50,7 @@ SKIPPED: dict[str, str] = {
 SKIPPED_SNIPPETS: dict[str, str] = {
     "faceid.md#1": "needs a diffusers StableDiffusionPipeline on CUDA and the h94/IP-Adapter-FaceID weights (a download)",
     "workflows.md#1": "queues a workflow on a running ComfyUI server",
+    "workflows.md#2": "edits the video workflow of a ComfyUI install (custom_nodes/face-identity); test_workflows_video runs it",
 }
 
 MODEL_COMMANDS = {"analyze", "compare", "calibrate", "score", "build"}

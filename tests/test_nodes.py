@@ -58,6 +58,7 @@ def test_mappings_are_prefixed_and_complete(pack: Any) -> None:
         "FaceIdentity_PreviewFaces",
         "FaceIdentity_LoadFaceSwapper",
         "FaceIdentity_FaceSwap",
+        "FaceIdentity_FaceTrack",
     ],
 )
 def test_every_node_documents_itself(pack: Any, node_key: str) -> None:
@@ -243,7 +244,7 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
     group = photo(shared_data, "groups/face_recognition_two_people.jpg")
     batch = torch.cat([group, torch.zeros_like(group), group])
     swap = nodes["FaceSwap"].swap
-    image, mask, total, counts, retention, summary, chart = swap(
+    image, mask, total, counts, retention, summary, chart, _ = swap(
         batch, obama, swapper, detector, "reference", "large-small", "0", 0.37, "1", 1.0, 1.0, False, obama, recognizer
     )
     assert json.loads(counts) == [1, 0, 1] and total == 2
@@ -260,7 +261,7 @@ def test_face_swap_node(nodes: dict[str, Any], loaded: tuple[Any, Any], shared_d
     assert torch.allclose(chunked[0], image, atol=1e-5) and torch.allclose(chunked[1], mask, atol=1e-5)
     left_half = mask[0, :, : group.shape[2] // 2]
     assert float(left_half.max()) > 0.99 and float(mask[0, :, group.shape[2] // 2 :].max()) == 0.0  # Obama stands on the left
-    image, mask, total, counts, retention, summary, _ = swap(
+    image, mask, total, counts, retention, summary, *_ = swap(
         group, obama, swapper, detector, "indices", "left-right", "1", 0.4, "2", 1.0, 1.0, True, None, None
     )
     assert json.loads(counts) == [1] and float(mask[0, :, group.shape[2] // 2 :].max()) > 0.99

@@ -99,7 +99,7 @@ def test_face_mask_spec_into_face_swap(pack: Any, nodes: dict[str, Any], stand_i
     optional = list(nodes["FaceSwap"].INPUT_TYPES()["optional"])
     # inputs are only ever appended, so saved workflows keep their widget positions
     assert (
-        optional[-3:] == ["mask_spec", "paste", "inswapper_latent"]
+        optional[-4:] == ["mask_spec", "paste", "inswapper_latent", "tracking"]
         and nodes["FaceSwap"].INPUT_TYPES()["optional"]["mask_spec"][0] == "FACEID_MASK_SPEC"
     )
     recognizer, _ = nodes["LoadArcFaceModel"].load("arcface_w600k_r50", "auto", "cpu", "float32", 0, False)

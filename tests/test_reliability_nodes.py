@@ -232,7 +232,7 @@ def test_text_inputs_are_checked_before_the_run(pack: Any) -> None:
     for key, cls in mappings.items():
         if hasattr(cls, "VALIDATE_INPUTS"):  # only text inputs: ComfyUI keeps checking ranges and choices of the rest
             spec = inspect.getfullargspec(cls.VALIDATE_INPUTS)
-            assert spec.varkw is None and set(spec.args[1:]) <= {"indices", "name"}, key
+            assert spec.varkw is None and set(spec.args[1:]) <= {"indices", "name", "fallback"}, key
 
 
 @pytest.fixture

@@ -24,7 +24,10 @@ for _transcribed in ("comfy_generation_nodes.json", *OTHER_PACK_SCHEMAS):  # the
     CORE_SCHEMAS.update(json.loads((REPO_ROOT / "tests" / "data" / _transcribed).read_text())["nodes"])
 FILE_COMBOS = {("FaceIdentity_LoadIdentity", "identity_file")}
 """Combos listing the user's files: any value is valid in a template (transcribed ones read ``["<... files>"]``)."""
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+"""Input types drawn as widgets; ``COMBO`` is how /object_info lists a V3 node's combo (``["COMBO", {"options": [...]}]``)."""
+UPLOAD_WIDGET = {"LoadImage", "LoadVideo"}
+"""Core nodes whose upload button keeps a value in ``widgets_values`` (``"image"``, as the frontend saves it)."""
 FRONTEND_ONLY = {"Note"}
 """Nodes the frontend draws but never queues (no /object_info entry; absent from the API twin)."""
 UI_FILES = sorted(WORKFLOW_DIR.glob("*.json"))
@@ -57,7 +60,14 @@ def widget_names(schema: dict[str, Any], node_type: str) -> list[str]:
                 names.append(name)
                 if len(entry) > 1 and entry[1].get("control_after_generate"):
                     names.append("control_after_generate")  # the frontend's seed control keeps a value
-    return names + (["upload"] if node_type == "LoadImage" else [])  # the frontend's upload button keeps a value
+    return names + (["upload"] if node_type in UPLOAD_WIDGET else [])  # the frontend's upload button keeps a value
+
+
+def choices_of(entry: Any) -> list[Any] | None:
+    """A combo input's choices (V1: a list as the type; V3: ``["COMBO", {"options": [...]}]``), else None."""
+    if isinstance(entry[0], list):
+        return list(entry[0])
+    return list(entry[1]["options"]) if entry[0] == "COMBO" else None
 
 
 def lists_files(node_type: str, name: str, choices: list[Any]) -> bool:
@@ -114,9 +124,9 @@ def test_ui_workflow_matches_schemas(pack: Any, path: Path) -> None:
         widgets = widget_names(schema, node["type"])
         assert len(node["widgets_values"]) == len(widgets), f"{node['type']}: widgets {widgets} vs {node['widgets_values']}"
         for name, value in zip(widgets, node["widgets_values"]):
-            entry = inputs.get(name)
-            if entry is not None and isinstance(entry[0], list) and not lists_files(node["type"], name, entry[0]):
-                assert value in entry[0], f"{node['type']}.{name} = {value!r} is not one of its choices"
+            choices = None if name not in inputs else choices_of(inputs[name])
+            if choices is not None and not lists_files(node["type"], name, choices):
+                assert value in choices, f"{node['type']}.{name} = {value!r} is not one of its choices"
         assert [o["type"] for o in node["outputs"]] == schema["output"]
     for link_id, origin, origin_slot, target, target_slot, link_type in workflow["links"]:
         assert schema_of(pack, nodes[origin]["type"])["output"][origin_slot] == link_type
@@ -291,7 +301,7 @@ def test_face_swap_runs(pack: Any, model_folder: Path, example_inputs: Path) -> 
     prompt = json.loads((WORKFLOW_DIR / "api" / "face_swap.json").read_text())
     assert prompt[find(prompt, "FaceIdentity_LoadFaceSwapper")[0]]["inputs"]["model_name"] == "hyperswap_1a_256"
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
-    swapped, mask, total, counts, retention, summary, chart = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
+    swapped, mask, total, counts, retention, summary, chart, _timeline = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
     assert len(retention) == 3 and "3 face(s)" in summary and chart.shape[0] == 1
     targets = outputs[find(prompt, "ImageBatch")[0]][0]
     assert json.loads(counts) == [2, 1] and total == 3
@@ -310,7 +320,7 @@ def test_swapper_comparison_runs(pack: Any, model_folder: Path, example_inputs: 
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
     results = [outputs[key] for key in find(prompt, "FaceIdentity_FaceSwap")]
     assert len(results) == 3
-    for _image, _mask, total, counts, retention, summary, _chart in results:
+    for _image, _mask, total, counts, retention, summary, _chart, _timeline in results:
         assert json.loads(counts) == [2, 1] and total == 3 and len(retention) == 3
         assert all(-1.0 <= score <= 1.0 for score in retention) and "retention" in summary
     assert not torch.equal(results[0][0], results[2][0])  # different swappers, different faces
@@ -325,7 +335,7 @@ def test_face_swap_masked_restored_runs(pack: Any, model_folder: Path, example_i
     outputs = run_api_workflow(pack, prompt, CoreNodes(example_inputs))
     _mask, _preview, spec, info = outputs[find(prompt, "FaceIdentity_FaceMask")[0]]
     assert spec.types == ("occlusion", "region") and "xseg_1" in info and "bisenet_resnet_34" in info
-    swapped, mask, total, counts, _retention, _summary, _chart = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
+    swapped, mask, total, counts, _retention, _summary, _chart, _timeline = outputs[find(prompt, "FaceIdentity_FaceSwap")[0]]
     targets = outputs[find(prompt, "ImageBatch")[0]][0]
     assert json.loads(counts) == [2, 1] and total == 3
     unchanged = mask == 0

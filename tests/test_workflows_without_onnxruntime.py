@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import test_workflows
+import test_workflows_video
 from test_workflows import API_FILES
 
 RUN_TESTS: dict[str, Callable[[Any, Path, Path], None]] = {
@@ -25,6 +26,7 @@ RUN_TESTS: dict[str, Callable[[Any, Path, Path], None]] = {
     "swapper_comparison": test_workflows.test_swapper_comparison_runs,
     "face_swap_masked_restored": test_workflows.test_face_swap_masked_restored_runs,
     "face_mask": test_workflows.test_face_mask_workflow_runs,
+    "video_face_swap": test_workflows_video.test_video_face_swap_runs,
 }
 """API twin stem -> the test in ``test_workflows`` that runs it."""
 
