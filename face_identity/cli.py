@@ -20,21 +20,27 @@ from typing import Any
 
 from .calibrate import calibrate_folder, labelled_images, read_pairs
 from .catalog import HF_ENDPOINT_DEFAULT, build_catalog
-from .cli_models import add_model_options, indices_argument, load_detector_from, load_models_from, load_recognizer_from
+from .cli_models import (
+    add_model_options,
+    identity_of,
+    indices_argument,
+    is_identity_file,
+    load_detector_from,
+    load_models_from,
+    load_recognizer_from,
+)
 from .compare import match_threshold, similarity, verdict
 from .detect import FaceDetector
 from .download import default_model_dir, find_local_copy, resolve_model
 from .embed import ArcFaceRecognizer
-from .errors import FaceIdentityError, NoFaceFoundError
+from .errors import FaceIdentityError
 from .identity_cli import add_identity_parser
 from .images import IMAGE_EXTENSIONS, find_images, read_image
 from .pipeline import analyze
 from .progress import Progress, ProgressReporter
 from .score.cli import add_score_parser
 from .select import FACE_ORDERS, FaceSelection
-from .store import load_identity
 from .swap_cli import add_swap_arguments
-from .types import Identity
 from .validate import integer_argument, number_argument
 
 EXIT_FAILED = 2
@@ -142,29 +148,16 @@ def command_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_identity_file(path: Path) -> bool:
-    return path.suffix.lower() == ".safetensors"
-
-
-def _identity_of(path: Path, detector: FaceDetector | None, recognizer: ArcFaceRecognizer | None) -> Identity:
-    if _is_identity_file(path) or detector is None or recognizer is None:
-        return load_identity(path)
-    analysis = analyze(detector, recognizer, [read_image(path)], FaceSelection(max_faces=1))
-    if analysis.identity is None:
-        raise NoFaceFoundError(f"no face found in {path}; try --det-thresh 0.3 or a larger, frontal photo")
-    return analysis.identity
-
-
 def command_compare(args: argparse.Namespace) -> int:
     paths = [Path(args.first), Path(args.second)]
     detector: FaceDetector | None = None
     recognizer: ArcFaceRecognizer | None = None
-    if not all(_is_identity_file(path) for path in paths):  # identity files need no model at all
+    if not all(is_identity_file(path) for path in paths):  # identity files need no model at all
         for path in paths:
-            if not _is_identity_file(path):
+            if not is_identity_file(path):
                 read_image(path)  # a missing or damaged image fails before any model is loaded
         detector, recognizer = load_models_from(args)
-    first, second = (_identity_of(path, detector, recognizer) for path in paths)
+    first, second = (identity_of(path, detector, recognizer) for path in paths)
     threshold = args.threshold if args.threshold is not None else match_threshold(first.model_id)
     score = similarity(first, second)
     outcome = verdict(score, threshold)

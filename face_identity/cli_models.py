@@ -1,7 +1,8 @@
 """The CLI's model options (``--detector``, ``--recognizer``, providers, device, det size ...) and loading from them.
 
 Shared by every subcommand that loads models (``analyze``, ``compare``, ``calibrate``, ``score``,
-``identity build``); the numbers go through the library's one number policy (``validate``).
+``identity build``, ``swap``); the numbers go through the library's one number policy (``validate``). Also the
+identity a source/reference argument names (an identity file, or a photo read with the loaded models).
 """
 
 from __future__ import annotations
@@ -9,14 +10,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from .catalog import names_for_role
 from .detect import DetectionSettings, FaceDetector, load_detector
 from .embed import ArcFaceRecognizer, load_recognizer
-from .errors import FaceIdentityError
+from .errors import FaceIdentityError, NoFaceFoundError
+from .images import read_image
+from .pipeline import analyze
+from .protocols import Detector, Recognizer
 from .runtime import PROVIDER_CHOICES
-from .select import parse_index_list
+from .select import FaceSelection, parse_index_list
+from .store import load_identity
+from .types import Identity
 from .validate import integer_argument, number_argument
 
 DEFAULT_DETECTOR = "retinaface_10g"
@@ -128,3 +135,21 @@ def load_models_from(args: argparse.Namespace) -> tuple[FaceDetector, ArcFaceRec
     detector, recognizer = load_detector_from(args), load_recognizer_from(args)
     logger.info("%r; recognizer %s runs on %s", detector, recognizer.name, recognizer.backend.describe())
     return detector, recognizer
+
+
+def is_identity_file(path: Path) -> bool:
+    """Whether a path argument names a saved identity (``.safetensors``) rather than a photo."""
+    return path.suffix.lower() == ".safetensors"
+
+
+def identity_of(path: Path, detector: Detector | None, recognizer: Recognizer | None) -> Identity:
+    """The identity a path argument names: an identity file's, or that of the photo's first face (largest).
+
+    A photo needs both models; without them the path is read as an identity file (whose error names the problem).
+    """
+    if is_identity_file(path) or detector is None or recognizer is None:
+        return load_identity(path)
+    analysis = analyze(detector, recognizer, [read_image(path)], FaceSelection(max_faces=1))
+    if analysis.identity is None:
+        raise NoFaceFoundError(f"no face found in {path}; try --det-thresh 0.3 or a larger, frontal photo")
+    return analysis.identity

@@ -22,16 +22,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .cli_models import add_model_options, indices_argument, load_detector_from, load_recognizer_from, runtime_choice
-from .errors import FaceIdentityError, InvalidArgumentError, NoFaceFoundError
+from .cli_models import (
+    add_model_options,
+    identity_of,
+    indices_argument,
+    is_identity_file,
+    load_detector_from,
+    load_recognizer_from,
+    runtime_choice,
+)
+from .errors import FaceIdentityError, InvalidArgumentError
 from .face_models import FaceModel, load_face_model
 from .images import IMAGE_EXTENSIONS, read_image, save_image
 from .masks import AREAS, MASK_TYPES, REGIONS, MaskSpec
-from .pipeline import analyze
 from .progress import Progress
 from .restore import DEFAULT_BLEND, DEFAULT_FIDELITY, RestoreSettings
 from .roles import Role
-from .select import FACE_ORDERS, FaceSelection
+from .select import FACE_ORDERS
 from .smoothing import SMOOTHERS
 from .store import load_identity
 from .swap import SELECTION_MODES, SwapSettings, TargetSelection, load_swapper
@@ -42,7 +49,6 @@ from .swap_video import swap_video_file
 from .swapper_facts import LATENT_RULES, PASTE_STYLES
 from .timeline import TIMELINE_SUFFIXES
 from .tracks import DEFAULT_TRACKING, TrackSettings
-from .types import Identity
 from .validate import integer_argument, number_argument
 from .video_io import VIDEO_EXTENSIONS, is_video_file, output_suffix, probe_video
 
@@ -83,10 +89,6 @@ def _timeline_path(text: str) -> Path:
     return path
 
 
-def _is_identity_file(path: Path) -> bool:
-    return path.suffix.lower() == ".safetensors"
-
-
 def expand_targets(given: Sequence[Path]) -> list[Path]:
     """Files as given; folders as their images and videos (sorted, not sub-folders)."""
     found: list[Path] = []
@@ -115,15 +117,6 @@ def _face_model(args: argparse.Namespace, name: str | None, kind: Role) -> FaceM
     return load_face_model(name, kind, args.model_dir, providers=providers, strict=args.strict, device_id=device_id)
 
 
-def _identity_of(path: Path, detector: Any, recognizer: Any) -> Identity:
-    if _is_identity_file(path):
-        return load_identity(path)
-    analysis = analyze(detector, recognizer, [read_image(path)], FaceSelection(max_faces=1))
-    if analysis.identity is None:
-        raise NoFaceFoundError(f"no face found in {path}; try --det-thresh 0.3 or a larger, frontal photo")
-    return analysis.identity
-
-
 def build_job(args: argparse.Namespace) -> SwapJob:
     """Load the models the options name and make the ``SwapJob`` (says what it loads on stderr)."""
     providers, device_id, torch_device = runtime_choice(args)
@@ -132,12 +125,12 @@ def build_job(args: argparse.Namespace) -> SwapJob:
         args.swapper, args.model_dir, providers=providers, strict=args.strict, device_id=device_id, device=torch_device
     )
     detector = load_detector_from(args)
-    photo_source = not _is_identity_file(args.source)
+    photo_source = not is_identity_file(args.source)
     checking = bool(args.fallback) or args.retention_floor is not None or args.timeline is not None
     needs_recognizer = photo_source or args.target_mode == "reference" or args.strength < 1.0 or checking
     recognizer = load_recognizer_from(args) if needs_recognizer else None
-    source = _identity_of(args.source, detector, recognizer)
-    reference = _identity_of(args.reference, detector, recognizer) if args.reference else None
+    source = identity_of(args.source, detector, recognizer)
+    reference = identity_of(args.reference, detector, recognizer) if args.reference else None
     spec = None
     if args.masks:
         spec = MaskSpec(
@@ -232,7 +225,7 @@ def _swap_video(job: SwapJob, target: Path, output: Path, state: RunState, args:
 def command_swap(args: argparse.Namespace) -> int:
     if not args.source.is_file():
         raise InvalidArgumentError(f"source {args.source} does not exist; give a photo or an identity file (.safetensors)")
-    if _is_identity_file(args.source):
+    if is_identity_file(args.source):
         load_identity(args.source)  # a damaged identity file fails before any model loads
     else:
         read_image(args.source)

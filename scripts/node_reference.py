@@ -13,7 +13,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_workflows import REPO, load_pack  # noqa: E402
+from workflow_builder.schemas import REPO, load_pack  # noqa: E402
 
 BEGIN, END = "<!-- node-table:begin -->", "<!-- node-table:end -->"
 NODES_DOC = REPO / "docs" / "nodes.md"

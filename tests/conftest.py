@@ -12,9 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from face_identity.catalog import W600K_R50_SPACE
 from face_identity.detect import FaceDetector, load_detector
 from face_identity.devtools import synthetic
 from face_identity.images import read_image
+from face_identity.swap import InswapperSwapper, load_swapper
+from face_identity.types import Identity
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_PACKAGES = "face-identity-test-reference"
@@ -276,6 +279,25 @@ def fake_hub() -> Iterator[FakeHub]:
 def scrfd_detector(real_models: dict[str, Path]) -> FaceDetector:
     """The real SCRFD-2.5G detector on the CPU with insightface's defaults (score 0.5, NMS 0.4, retries on)."""
     return load_detector(real_models["scrfd"], providers="cpu", allow_download=False)
+
+
+@pytest.fixture(scope="session")
+def scrfd_quick(scrfd_detector: FaceDetector) -> FaceDetector:
+    """The real SCRFD-2.5G without the retries: a blank video frame would otherwise be searched 7 more times."""
+    return scrfd_detector.with_settings(retry_smaller=False, pad_retry=False)
+
+
+@pytest.fixture(scope="session")
+def inswapper_like(tmp_path_factory: pytest.TempPathFactory) -> InswapperSwapper:
+    """The synthetic swapper with inswapper_128's I/O (``synthetic.build_inswapper_like``, seed 0) on the CPU."""
+    path = synthetic.build_inswapper_like(tmp_path_factory.mktemp("inswapper_like") / "inswapper_like.onnx", seed=0)
+    return load_swapper(path, providers="cpu", allow_download=False)
+
+
+@pytest.fixture(scope="session")
+def random_source() -> Identity:
+    """A random ``[1, 512]`` float32 identity in the w600k_r50 space: a source stand-in for the swap tests."""
+    return Identity(np.random.default_rng(7).normal(size=(1, 512)).astype(np.float32), W600K_R50_SPACE)
 
 
 @pytest.fixture(scope="session")

@@ -14,32 +14,13 @@ import pytest
 from numpy.typing import NDArray
 
 from face_identity.catalog import W600K_R50_SPACE
-from face_identity.detect import FaceDetector, load_detector
-from face_identity.devtools import synthetic
+from face_identity.detect import FaceDetector
 from face_identity.errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError
 from face_identity.images import read_image
-from face_identity.swap import InswapperSwapper, SwapSettings, TargetSelection, detect_and_swap, load_swapper
+from face_identity.swap import InswapperSwapper, SwapSettings, TargetSelection, detect_and_swap
 from face_identity.types import Identity
 
 pytestmark = pytest.mark.usefixtures("no_network")
-
-
-@pytest.fixture(scope="module")
-def swapper(tmp_path_factory: pytest.TempPathFactory) -> InswapperSwapper:
-    path = synthetic.build_inswapper_like(tmp_path_factory.mktemp("swap_stream") / "inswapper_like.onnx", seed=0)
-    return load_swapper(path, providers="cpu", allow_download=False)
-
-
-@pytest.fixture(scope="module")
-def detector(real_models: dict[str, Path]) -> FaceDetector:
-    """No retries: a blank frame would otherwise be searched 7 more times."""
-    loaded = load_detector(real_models["scrfd"], providers="cpu", allow_download=False)
-    return loaded.with_settings(retry_smaller=False, pad_retry=False)
-
-
-@pytest.fixture(scope="module")
-def source() -> Identity:
-    return Identity(np.random.default_rng(7).normal(size=(1, 512)).astype(np.float32), W600K_R50_SPACE)
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +31,15 @@ def video(shared_data: Path) -> NDArray[np.uint8]:
 
 
 def test_chunked_equals_unchunked_equals_detect_and_swap(
-    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, video: NDArray[np.uint8]
+    inswapper_like: InswapperSwapper, scrfd_quick: FaceDetector, random_source: Identity, video: NDArray[np.uint8]
 ) -> None:
     settings, selection = SwapSettings(face_area_mask=True), TargetSelection("indices", "left-right", (1,))
-    expected = detect_and_swap(swapper, detector, list(video), source, settings, selection)
+    expected = detect_and_swap(inswapper_like, scrfd_quick, list(video), random_source, settings, selection)
     assert expected.swapped_counts == (1, 0, 1, 1)
     for chunk in (None, 1, 3):
         done: list[int] = []
         result = detect_and_swap(
-            swapper, detector, video, source, settings, selection, chunk_frames=chunk, on_frames_done=done.append
+            inswapper_like, scrfd_quick, video, random_source, settings, selection, chunk_frames=chunk, on_frames_done=done.append
         )
         assert result.swapped_counts == expected.swapped_counts and result.skipped == (False, True, False, False)
         assert result.images.shape == (*video.shape[:3], 3) and result.images.dtype == np.float32
@@ -73,25 +54,27 @@ def test_chunked_equals_unchunked_equals_detect_and_swap(
 
 
 def test_torch_rgba_float_frames_and_preallocated_outputs(
-    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, video: NDArray[np.uint8]
+    inswapper_like: InswapperSwapper, scrfd_quick: FaceDetector, random_source: Identity, video: NDArray[np.uint8]
 ) -> None:
     torch = pytest.importorskip("torch")
     frames = video[:2].astype(np.float32) / 255.0
     rgba = torch.from_numpy(np.concatenate([frames, np.ones_like(frames[..., :1])], axis=-1))
     out_images = np.full((2, *video.shape[1:3], 3), np.nan, np.float32)
     out_masks = np.full((2, *video.shape[1:3]), np.nan, np.float32)
-    result = detect_and_swap(swapper, detector, rgba, source, chunk_frames=1, out_images=out_images, out_masks=out_masks)
+    result = detect_and_swap(
+        inswapper_like, scrfd_quick, rgba, random_source, chunk_frames=1, out_images=out_images, out_masks=out_masks
+    )
     assert result.images is out_images and result.masks is out_masks and not np.isnan(out_images).any()
-    expected = detect_and_swap(swapper, detector, list(frames), source)
+    expected = detect_and_swap(inswapper_like, scrfd_quick, list(frames), random_source)
     np.testing.assert_array_equal(result.images, np.stack(expected.images))
     np.testing.assert_array_equal(result.masks, np.stack(expected.masks))
     assert result.swapped_total == expected.swapped_total == 2
     with pytest.raises(InvalidArgumentError, match="out_images must be a writable float32"):
-        detect_and_swap(swapper, detector, rgba, source, out_images=out_images[:1])
+        detect_and_swap(inswapper_like, scrfd_quick, rgba, random_source, out_images=out_images[:1])
 
 
 def test_cancel_stops_between_frames_and_bad_input_is_refused_before_any_work(
-    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, video: NDArray[np.uint8]
+    inswapper_like: InswapperSwapper, scrfd_quick: FaceDetector, random_source: Identity, video: NDArray[np.uint8]
 ) -> None:
     class CancelledError(Exception):
         pass
@@ -104,7 +87,7 @@ def test_cancel_stops_between_frames_and_bad_input_is_refused_before_any_work(
             raise CancelledError
 
     with pytest.raises(CancelledError):
-        detect_and_swap(swapper, detector, video, source, chunk_frames=2, check_cancel=cancel_on_third_call)
+        detect_and_swap(inswapper_like, scrfd_quick, video, random_source, chunk_frames=2, check_cancel=cancel_on_third_call)
     assert len(calls) == 3  # before the chunk, after frame 0, after frame 1: stopped before swapping
 
     class NeverCalled:
@@ -113,8 +96,8 @@ def test_cancel_stops_between_frames_and_bad_input_is_refused_before_any_work(
 
     foreign = Identity(np.ones((1, 128), np.float32), "other@1234")
     with pytest.raises(IncompatibleIdentitiesError, match=W600K_R50_SPACE):
-        detect_and_swap(swapper, NeverCalled(), video, foreign)
+        detect_and_swap(inswapper_like, NeverCalled(), video, foreign)
     with pytest.raises(InvalidImageError, match=r"got shape \(4, 8\)"):
-        detect_and_swap(swapper, NeverCalled(), np.zeros((4, 8), np.float32), source)
+        detect_and_swap(inswapper_like, NeverCalled(), np.zeros((4, 8), np.float32), random_source)
     with pytest.raises(InvalidArgumentError, match="chunk_frames"):
-        detect_and_swap(swapper, NeverCalled(), video, source, chunk_frames=0)
+        detect_and_swap(inswapper_like, NeverCalled(), video, random_source, chunk_frames=0)

@@ -13,34 +13,15 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from face_identity.catalog import W600K_R50_SPACE
-from face_identity.detect import FaceDetector, load_detector
-from face_identity.devtools import synthetic
+from face_identity.detect import FaceDetector
 from face_identity.embed import load_recognizer
 from face_identity.errors import InvalidArgumentError
 from face_identity.images import read_image
-from face_identity.swap import InswapperSwapper, SwapPlan, TargetSelection, detect_and_swap, load_swapper, plan_swaps
+from face_identity.swap import InswapperSwapper, SwapPlan, TargetSelection, detect_and_swap, plan_swaps
 from face_identity.tracks import TrackSettings
 from face_identity.types import Identity
 
 pytestmark = pytest.mark.usefixtures("no_network")
-
-
-@pytest.fixture(scope="module")
-def swapper(tmp_path_factory: pytest.TempPathFactory) -> InswapperSwapper:
-    path = synthetic.build_inswapper_like(tmp_path_factory.mktemp("swap_tracking") / "inswapper_like.onnx", seed=0)
-    return load_swapper(path, providers="cpu", allow_download=False)
-
-
-@pytest.fixture(scope="module")
-def detector(real_models: dict[str, Path]) -> FaceDetector:
-    loaded = load_detector(real_models["scrfd"], providers="cpu", allow_download=False)
-    return loaded.with_settings(retry_smaller=False, pad_retry=False)
-
-
-@pytest.fixture(scope="module")
-def source() -> Identity:
-    return Identity(np.random.default_rng(7).normal(size=(1, 512)).astype(np.float32), W600K_R50_SPACE)
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +39,23 @@ def clip(shared_data: Path) -> NDArray[np.uint8]:
 
 
 def test_tracked_swap_bridges_the_gap_and_does_not_depend_on_the_chunks(
-    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, clip: NDArray[np.uint8]
+    inswapper_like: InswapperSwapper, scrfd_quick: FaceDetector, random_source: Identity, clip: NDArray[np.uint8]
 ) -> None:
     tracking, selection = TrackSettings(max_gap=2), TargetSelection("indices", "left-right", (1,))
-    expected = detect_and_swap(swapper, detector, clip, source, selection=selection, tracking=tracking)
+    expected = detect_and_swap(inswapper_like, scrfd_quick, clip, random_source, selection=selection, tracking=tracking)
     assert expected.plan is not None and expected.plan.bridged == (4,) and expected.plan.no_face == ()
     assert expected.swapped_counts == (1,) * 7  # the blank frame gets the bridged face
     assert len({ids for ids in expected.plan.track_ids}) == 1  # one person, one track, every frame
-    untracked = detect_and_swap(swapper, detector, clip, source, selection=selection)
+    untracked = detect_and_swap(inswapper_like, scrfd_quick, clip, random_source, selection=selection)
     assert untracked.plan is None and untracked.swapped_counts == (1, 1, 1, 1, 0, 1, 1)
     for chunk in (1, 3):
         planned: list[int] = []
         swapped: list[int] = []
         result = detect_and_swap(
-            swapper,
-            detector,
+            inswapper_like,
+            scrfd_quick,
             clip,
-            source,
+            random_source,
             selection=selection,
             tracking=tracking,
             chunk_frames=chunk,
@@ -88,38 +69,44 @@ def test_tracked_swap_bridges_the_gap_and_does_not_depend_on_the_chunks(
 
 
 def test_resume_from_a_plan_with_a_start_frame_and_chunks_handed_over(
-    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, clip: NDArray[np.uint8]
+    inswapper_like: InswapperSwapper, scrfd_quick: FaceDetector, random_source: Identity, clip: NDArray[np.uint8]
 ) -> None:
     tracking = TrackSettings(max_gap=2)
-    whole = detect_and_swap(swapper, detector, clip, source, tracking=tracking)
+    whole = detect_and_swap(inswapper_like, scrfd_quick, clip, random_source, tracking=tracking)
     assert whole.plan is not None
     plan = SwapPlan.from_json(whole.plan.to_json())
     handed: list[tuple[int, NDArray[np.float32], NDArray[np.float32]]] = []
     resumed = detect_and_swap(
-        swapper, None, clip, source, plan=plan, start_frame=3, chunk_frames=2, on_chunk=lambda *c: handed.append(c)
+        inswapper_like, None, clip, random_source, plan=plan, start_frame=3, chunk_frames=2, on_chunk=lambda *c: handed.append(c)
     )
     assert resumed.images.shape == (0, *clip.shape[1:]) and resumed.masks.shape == (0, *clip.shape[1:3])
     assert [start for start, _, _ in handed] == [3, 5] and resumed.swapped_counts == whole.swapped_counts[3:]
     assert [face.image_index for faces in resumed.targets for face in faces][:2] == [3, 3]
     np.testing.assert_array_equal(np.concatenate([images for _, images, _ in handed]), whole.images[3:])
     np.testing.assert_array_equal(np.concatenate([masks for _, _, masks in handed]), whole.masks[3:])
-    tail = detect_and_swap(swapper, None, clip, source, plan=plan, start_frame=5)
+    tail = detect_and_swap(inswapper_like, None, clip, random_source, plan=plan, start_frame=5)
     np.testing.assert_array_equal(tail.images, whole.images[5:])
     with pytest.raises(InvalidArgumentError, match="covers 7 frames but 3"):
-        detect_and_swap(swapper, None, clip[:3], source, plan=plan)
+        detect_and_swap(inswapper_like, None, clip[:3], random_source, plan=plan)
     with pytest.raises(InvalidArgumentError, match="start frame"):
-        detect_and_swap(swapper, None, clip, source, plan=plan, start_frame=8)
+        detect_and_swap(inswapper_like, None, clip, random_source, plan=plan, start_frame=8)
     with pytest.raises(InvalidArgumentError, match="not both"):
-        detect_and_swap(swapper, None, clip, source, plan=plan, on_chunk=print, out_images=np.zeros((7, 1, 1, 3), np.float32))
+        detect_and_swap(
+            inswapper_like, None, clip, random_source, plan=plan, on_chunk=print, out_images=np.zeros((7, 1, 1, 3), np.float32)
+        )
 
 
 def test_frames_of_different_sizes_are_handed_over_one_by_one(
-    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, clip: NDArray[np.uint8]
+    inswapper_like: InswapperSwapper, scrfd_quick: FaceDetector, random_source: Identity, clip: NDArray[np.uint8]
 ) -> None:
     frames = [clip[0], clip[1][:-8], clip[2][:-8]]
     handed: list[tuple[int, tuple[int, ...], tuple[int, ...]]] = []
     result = detect_and_swap(
-        swapper, detector, frames, source, on_chunk=lambda start, images, masks: handed.append((start, images.shape, masks.shape))
+        inswapper_like,
+        scrfd_quick,
+        frames,
+        random_source,
+        on_chunk=lambda start, images, masks: handed.append((start, images.shape, masks.shape)),
     )
     height, width = clip.shape[1:3]
     assert handed == [
@@ -130,13 +117,17 @@ def test_frames_of_different_sizes_are_handed_over_one_by_one(
 
 
 def test_tracking_by_identity_does_not_depend_on_the_chunks(
-    swapper: InswapperSwapper, detector: FaceDetector, source: Identity, clip: NDArray[np.uint8], tiny_recognizer_path: Path
+    inswapper_like: InswapperSwapper,
+    scrfd_quick: FaceDetector,
+    random_source: Identity,
+    clip: NDArray[np.uint8],
+    tiny_recognizer_path: Path,
 ) -> None:
     """With a float recognizer (each face embedded on its own) the plan is the same whatever the chunking."""
     recognizer = load_recognizer(tiny_recognizer_path, providers="cpu", allow_download=False)
     tracking = TrackSettings(max_gap=2, min_similarity=0.0)
     plans = [
-        plan_swaps(detector, clip, TargetSelection("indices", "left-right", (0,)), tracking, recognizer, chunk_frames=chunk)
+        plan_swaps(scrfd_quick, clip, TargetSelection("indices", "left-right", (0,)), tracking, recognizer, chunk_frames=chunk)
         for chunk in (None, 1, 3)
     ]
     assert plans[0].bridged == (4,) and plans[0].no_face == ()
