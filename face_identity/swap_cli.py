@@ -231,6 +231,10 @@ def command_swap(args: argparse.Namespace) -> int:
         read_image(args.source)
     if args.fallback and args.retention_floor is None:
         raise InvalidArgumentError("--fallback models are tried on faces below --retention-floor; give one too (e.g. 0.5)")
+    if args.reference is not None and args.target_mode != "reference":
+        raise InvalidArgumentError("--reference says who to replace in --target-mode reference; add that, or drop --reference")
+    if args.indices and args.target_mode != "indices":
+        raise InvalidArgumentError("--indices says which faces to replace in --target-mode indices; add that, or drop --indices")
     targets = expand_targets(args.targets)
     if not targets:
         raise InvalidArgumentError(f"no images or videos found in {', '.join(map(str, args.targets))}")

@@ -235,6 +235,12 @@ def test_bad_inputs_are_named(
     args = swap_args(data, data["photo"], out=out)
     args[1] = str(tmp_path / "nobody.safetensors")
     assert main(args) == 2 and "source" in capsys.readouterr().err
+    for extra, says in (
+        (("--reference", str(data["photo"])), "--target-mode reference"),
+        (("--indices", "0"), "--target-mode indices"),
+    ):
+        assert main(swap_args(data, data["photo"], out=tmp_path / "unused", extra=extra)) == 2
+        assert says in capsys.readouterr().err  # an option its target mode ignores is refused, not dropped in silence
     monkeypatch.setitem(sys.modules, "av", None)  # as without the video extra
     assert main(swap_args(data, data["video"], out=tmp_path / "no_av")) == 2
     assert "pip install av" in capsys.readouterr().err
