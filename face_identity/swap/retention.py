@@ -26,6 +26,7 @@ from ..compare import cosine_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..frames import Frames
 from ..protocols import Detector, Recognizer
+from ..tracks import iou_matrix
 from ..types import Face, Identity, RGBImage
 
 MATCH_IOU = 0.3
@@ -103,21 +104,13 @@ class RetentionReport:
         return "\n".join(lines)
 
 
-def box_iou(first: NDArray[np.floating], second: NDArray[np.floating]) -> float:
-    """Intersection over union of two ``[x1, y1, x2, y2]`` boxes (0 when they do not overlap)."""
-    x1, y1 = max(first[0], second[0]), max(first[1], second[1])
-    x2, y2 = min(first[2], second[2]), min(first[3], second[3])
-    inter = max(float(x2 - x1), 0.0) * max(float(y2 - y1), 0.0)
-    union = float((first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1])) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def match_swapped(swapped: Sequence[Face], found: Sequence[Face], min_iou: float = MATCH_IOU) -> list[Face | None]:
     """For each swapped face, the re-detected face overlapping it most (IoU >= ``min_iou``), each used once; else ``None``."""
+    overlap = iou_matrix(np.array([face.bbox for face in swapped]), np.array([face.bbox for face in found]))
     taken: set[int] = set()
     matches: list[Face | None] = []
-    for face in swapped:
-        scores = [(box_iou(face.bbox, other.bbox), index) for index, other in enumerate(found) if index not in taken]
+    for row in overlap:
+        scores = [(float(row[index]), index) for index in range(len(found)) if index not in taken]
         best = max(scores, default=(0.0, -1))
         if best[0] >= min_iou:
             taken.add(best[1])
