@@ -27,7 +27,8 @@ from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..frames import Frames
 from ..protocols import Detector, Recognizer
 from ..tracks import iou_matrix
-from ..types import Face, Identity, RGBImage
+from ..types import Face, Identity
+from .targets import unit_embeddings_per_image
 
 MATCH_IOU = 0.3
 """A re-detected face is the swapped one when their boxes overlap by at least this intersection over union."""
@@ -130,12 +131,6 @@ def check_scorer(recognizer: Recognizer, identity: Identity, role: str = "source
         )
 
 
-def _embed(recognizer: Recognizer, images: Sequence[RGBImage], faces: Sequence[Sequence[Face]]) -> list[NDArray[np.float32]]:
-    result, _ = recognizer.embed_faces(list(images), [list(group) for group in faces])
-    bounds = np.cumsum([0] + [len(group) for group in faces])
-    return [result.normalised[bounds[i] : bounds[i + 1]] for i in range(len(faces))]
-
-
 def _cosines(rows: NDArray[np.float32], others: NDArray[np.float32]) -> NDArray[np.float32]:
     """Row-wise cosine of unit rows (NaN-free: zero rows give 0)."""
     if rows.shape[0] == 0:
@@ -201,8 +196,8 @@ def measure_retention(
         original_faces = [list(targets[index]) for index in step]
         scores = []
         for scorer, centroid in scorers:
-            out_rows = _embed(scorer, after, scored)
-            in_rows = _embed(scorer, before, original_faces)
+            out_rows = unit_embeddings_per_image(scorer, after, scored)
+            in_rows = unit_embeddings_per_image(scorer, before, original_faces)
             scores.append(
                 [
                     (cosine_matrix(out, centroid[None, :])[:, 0], _cosines(out, inp))
