@@ -26,7 +26,9 @@ from ..compare import cosine_matrix
 from ..errors import IncompatibleIdentitiesError, InvalidArgumentError
 from ..frames import Frames
 from ..protocols import Detector, Recognizer
-from ..types import Face, Identity, RGBImage
+from ..tracks import iou_matrix
+from ..types import Face, Identity
+from .targets import unit_embeddings_per_image
 
 MATCH_IOU = 0.3
 """A re-detected face is the swapped one when their boxes overlap by at least this intersection over union."""
@@ -103,21 +105,13 @@ class RetentionReport:
         return "\n".join(lines)
 
 
-def box_iou(first: NDArray[np.floating], second: NDArray[np.floating]) -> float:
-    """Intersection over union of two ``[x1, y1, x2, y2]`` boxes (0 when they do not overlap)."""
-    x1, y1 = max(first[0], second[0]), max(first[1], second[1])
-    x2, y2 = min(first[2], second[2]), min(first[3], second[3])
-    inter = max(float(x2 - x1), 0.0) * max(float(y2 - y1), 0.0)
-    union = float((first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1])) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def match_swapped(swapped: Sequence[Face], found: Sequence[Face], min_iou: float = MATCH_IOU) -> list[Face | None]:
     """For each swapped face, the re-detected face overlapping it most (IoU >= ``min_iou``), each used once; else ``None``."""
+    overlap = iou_matrix(np.array([face.bbox for face in swapped]), np.array([face.bbox for face in found]))
     taken: set[int] = set()
     matches: list[Face | None] = []
-    for face in swapped:
-        scores = [(box_iou(face.bbox, other.bbox), index) for index, other in enumerate(found) if index not in taken]
+    for row in overlap:
+        scores = [(float(row[index]), index) for index in range(len(found)) if index not in taken]
         best = max(scores, default=(0.0, -1))
         if best[0] >= min_iou:
             taken.add(best[1])
@@ -135,12 +129,6 @@ def check_scorer(recognizer: Recognizer, identity: Identity, role: str = "source
             f"identity, which comes from {identity.model_id} ({identity.dimension}-d); give a {role} identity made "
             "with that recognizer."
         )
-
-
-def _embed(recognizer: Recognizer, images: Sequence[RGBImage], faces: Sequence[Sequence[Face]]) -> list[NDArray[np.float32]]:
-    result, _ = recognizer.embed_faces(list(images), [list(group) for group in faces])
-    bounds = np.cumsum([0] + [len(group) for group in faces])
-    return [result.normalised[bounds[i] : bounds[i + 1]] for i in range(len(faces))]
 
 
 def _cosines(rows: NDArray[np.float32], others: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -208,8 +196,8 @@ def measure_retention(
         original_faces = [list(targets[index]) for index in step]
         scores = []
         for scorer, centroid in scorers:
-            out_rows = _embed(scorer, after, scored)
-            in_rows = _embed(scorer, before, original_faces)
+            out_rows = unit_embeddings_per_image(scorer, after, scored)
+            in_rows = unit_embeddings_per_image(scorer, before, original_faces)
             scores.append(
                 [
                     (cosine_matrix(out, centroid[None, :])[:, 0], _cosines(out, inp))

@@ -180,6 +180,7 @@ def _face_round(
 def _redo(
     chain: Sequence[Swapper],
     given: Frames,
+    pictures: Frames,
     source: Identity,
     faces_per_image: Sequence[Sequence[Face]],
     settings: SwapSettings,
@@ -190,10 +191,10 @@ def _redo(
     first: list[dict[int, tuple[float, float]]],
 ) -> dict[int, tuple[FloatImage, NDArray[np.float32], list[Face], list[FaceCheck], list[SkippedFace]]]:
     """Redo each frame of ``redo`` (frame -> its first failing face) from that face on; per frame
-    (image, mask, swapped faces, checks, skipped faces)."""
+    (image, mask, swapped faces, checks, skipped faces). ``pictures``: ``given`` as uint8 (the same frames, or their copies)."""
     order = sorted(redo)
     originals = {frame: given.floats(frame, frame + 1)[0] for frame in order}
-    uint8s = {frame: given.uint8(frame, frame + 1)[0] for frame in order}
+    uint8s = {frame: pictures.uint8(frame, frame + 1)[0] for frame in order}
     # The frame as it was before its first failing face: its earlier faces by the first model, computed again.
     prefix = swap_faces(
         chain[0],
@@ -282,7 +283,9 @@ def swap_checked(
     chain = list(swappers)
     given = Frames.of(frames, context)
     first = swap_faces(chain[0], given, source, faces_per_image, settings, recognizer, uint8_images)
-    scores = _scores(detector, recognizer, given, first, source, _swapped_numbers(faces_per_image, first.skipped_faces))
+    # The scores' input faces come from the caller's uint8 copies when it has them (not converted again).
+    originals = given if uint8_images is None else Frames.from_library(list(uint8_images))
+    scores = _scores(detector, recognizer, originals, first, source, _swapped_numbers(faces_per_image, first.skipped_faces))
     redo: dict[int, int] = {}
     if floor is not None and len(chain) > 1:
         for index, faces in enumerate(faces_per_image):
@@ -299,7 +302,7 @@ def swap_checked(
         for n, (kept, leaked) in sorted(found.items())
     ]
     if redo and floor is not None:
-        redone = _redo(chain, given, source, faces_per_image, settings, recognizer, detector, floor, redo, scores)
+        redone = _redo(chain, given, originals, source, faces_per_image, settings, recognizer, detector, floor, redo, scores)
         for index, (image, mask, faces, frame_checks, frame_skipped) in redone.items():
             images[index], masks[index], targets[index] = image, mask, faces
             checks.extend(frame_checks)

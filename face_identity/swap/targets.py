@@ -80,9 +80,7 @@ def unit_embeddings_per_image(
     recognizer: Recognizer, images: Sequence[RGBImage], faces_per_image: Sequence[Sequence[Face]]
 ) -> list[NDArray[np.float32]]:
     """Per image, ``[F_i, D]`` unit embeddings of its faces (all crops embedded together)."""
-    result, _ = recognizer.embed_faces(list(images), [list(faces) for faces in faces_per_image])
-    counts = np.cumsum([0] + [len(faces) for faces in faces_per_image])
-    return [result.normalised[counts[i] : counts[i + 1]] for i in range(len(faces_per_image))]
+    return [unit for unit, _ in embeddings_per_image(recognizer, images, faces_per_image)]
 
 
 def embeddings_per_image(
