@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from face_identity.devtools.video_clip import AAC_FRAME, SAMPLE_RATE
+from face_identity.devtools.video_clip import write_clip as write_video
 from face_identity.errors import VideoFileError
 from face_identity.frames import Frames, FrameSource
 from face_identity.images import read_image
@@ -17,8 +19,6 @@ from face_identity.video_io import SegmentWriter, VideoFrames, output_suffix, pr
 
 av = pytest.importorskip("av")  # the video extra; scripts/test.sh installs it (tests/requirements.txt)
 
-SAMPLE_RATE = 44_100
-AAC_FRAME = 1024
 """Samples per AAC frame: the audio length may differ by at most one frame."""
 
 
@@ -32,36 +32,6 @@ def moving_photo(
         np.ascontiguousarray(photo[top + index : top + index + height, left + 2 * index : left + 2 * index + width])
         for index in range(count)
     ]
-
-
-def write_video(
-    path: Path, frames: list[NDArray[np.uint8]], fps: Fraction, audio_seconds: float | None = None, codec: str = "libx264"
-) -> Path:
-    """An H.264 file of ``frames`` (and a 440 Hz AAC sine of ``audio_seconds``), made with PyAV."""
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as output:
-        video = output.add_stream(codec, rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        audio = None
-        if audio_seconds:
-            audio = output.add_stream("aac", rate=SAMPLE_RATE)
-            audio.layout = "mono"
-        for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            output.mux(video.encode(frame))
-        output.mux(video.encode(None))
-        if audio is not None and audio_seconds:
-            samples = int(SAMPLE_RATE * audio_seconds)
-            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / SAMPLE_RATE)).astype(np.float32)[None]
-            for start in range(0, samples, AAC_FRAME):
-                frame = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(wave[:, start : start + AAC_FRAME]), format="fltp", layout="mono"
-                )
-                frame.sample_rate, frame.pts = SAMPLE_RATE, start
-                output.mux(audio.encode(frame))
-            output.mux(audio.encode(None))
-    return path
 
 
 def decode_all(path: Path) -> list[NDArray[np.uint8]]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devtools.video_clip import write_clip
 from .inputs import DETECTOR_REAL, REPO_ROOT, data_dir
 from .machine import maxrss_mb, memory_mb, reset_peak_memory
 
@@ -37,7 +38,6 @@ PHOTO = "faces/isaac_newton/newton.png"
 
 def make_clip(path: Path, data: Path, frames: int, size: tuple[int, int] = CLIP_SIZE, fps: Fraction = CLIP_FPS) -> Path:
     """An H.264 + AAC clip of ``frames`` frames: the photo upscaled, its window sliding 1 px per frame (written once)."""
-    import av
     import cv2
 
     from ..images import read_image
@@ -48,26 +48,8 @@ def make_clip(path: Path, data: Path, frames: int, size: tuple[int, int] = CLIP_
     photo = read_image(data / PHOTO)
     big = np.asarray(cv2.resize(photo, (width + frames, height + frames), interpolation=cv2.INTER_LINEAR), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as output:
-        video = output.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        audio = output.add_stream("aac", rate=44_100)
-        audio.layout = "mono"
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(big[index : index + height, index : index + width]), format="rgb24"
-            )
-            frame.pts = index
-            output.mux(video.encode(frame))
-        output.mux(video.encode(None))
-        samples = int(44_100 * frames / float(fps))
-        wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44_100)).astype(np.float32)[None]
-        for start in range(0, samples, 1024):
-            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, start : start + 1024]), format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts = 44_100, start
-            output.mux(audio.encode(chunk))
-        output.mux(audio.encode(None))
-    return path
+    window = (big[index : index + height, index : index + width] for index in range(frames))
+    return write_clip(path, window, fps, audio_seconds=frames / float(fps), loudness=0.2)
 
 
 def _job(data: Path, cache: Path, device: str, restore: bool) -> Any:
