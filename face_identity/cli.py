@@ -25,9 +25,7 @@ from .cli_models import (
     identity_of,
     indices_argument,
     is_identity_file,
-    load_detector_from,
     load_models_from,
-    load_recognizer_from,
 )
 from .compare import match_threshold, similarity, verdict
 from .detect import FaceDetector
@@ -321,7 +319,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     download_parser.set_defaults(handler=command_download)
 
-    add_score_parser(commands, add_model_options, load_detector_from, load_recognizer_from)
+    add_score_parser(commands)
     add_identity_parser(commands)
     add_swap_arguments(command("swap", "swap a face into images, folders and videos (SOURCE TARGET... --out DIR)"))
     return parser

@@ -26,12 +26,12 @@ from numpy.typing import NDArray
 
 from .catalog import W600K_R50_SPACE
 from .detect.settings import MAX_DET_SIZE
-from .errors import IncompatibleIdentitiesError, InvalidArgumentError, InvalidImageError
-from .insightface_app import keep_max_num
+from .errors import IncompatibleIdentitiesError, InvalidArgumentError
+from .insightface_app import check_bgr, keep_max_num
 from .insightface_compat import ensure_face_align
 from .protocols import Detector, Recognizer
 from .types import Face, Identity
-from .validate import check_integer, check_not_empty, check_number
+from .validate import check_integer, check_number
 
 if TYPE_CHECKING:
     import torch
@@ -140,17 +140,6 @@ def identity_vectors(identity: Identity) -> tuple[NDArray[np.float32], float]:
     return direction, length
 
 
-def _checked_bgr(image: object) -> NDArray[np.uint8]:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape = getattr(image, "shape", None)
-        dtype = getattr(image, "dtype", type(image).__name__)
-        raise InvalidImageError(
-            f"get() takes one BGR image as an [H, W, 3] uint8 numpy array (insightface's convention), got {shape} {dtype}"
-        )
-    check_not_empty(image, "get()")  # one image alone: empty is an error, as everywhere (validate.py)
-    return image
-
-
 class FaceAnalysisCompat:
     """insightface ``FaceAnalysis``'s detection + recognition interface on our detector and recognizer.
 
@@ -220,7 +209,7 @@ class FaceAnalysisCompat:
 
     def detect(self, image: NDArray[np.uint8], max_num: int = 0, det_metric: str = "default") -> list[Face]:
         """Our ``Face`` records of one BGR image at ``det_model.input_size``, highest score first (no embeddings)."""
-        bgr = _checked_bgr(image)
+        bgr = check_bgr(image)
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         faces = self._detector_now().detect(rgb)
         return keep_max_num(faces, bgr.shape, max_num, det_metric)

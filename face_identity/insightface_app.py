@@ -27,6 +27,7 @@ from .align import norm_crop
 from .errors import InvalidArgumentError, InvalidImageError
 from .protocols import Detector, Recognizer
 from .types import Face as DetectedFace
+from .validate import check_not_empty
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,7 @@ def check_bgr(image: object, where: str = "get()") -> NDArray[np.uint8]:
             f"{where} takes one BGR image as an [H, W, 3] uint8 numpy array (insightface's convention), got "
             f"{shape} {getattr(image, 'dtype', type(image).__name__)}"
         )
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InvalidImageError(f"{where} got an empty image {image.shape}")
+    check_not_empty(image, where)  # one image alone: empty is an error, as everywhere (validate.py)
     return image
 
 

@@ -315,18 +315,23 @@ def _over_time(
 ) -> tuple[str, torch.Tensor]:
     """Info lines (frames, flagged frames, models kept, long gaps) and the identity-over-time chart [1, H, W, 3]."""
     if tracking is None:
-        return "", to_image([render("retention", [], [], [], 0.0, "identity over time: connect Face Track")])
+        return "", _empty_chart("identity over time: connect Face Track")
     gaps = () if result.plan is None else result.plan.long_gaps
     lines = [f"gaps longer than max_gap, not bridged: {_spans(gaps)}"] if gaps else []
     timeline = result.timeline
     if timeline is None or recognizer is None:
         lines.insert(0, "identity over time not measured: connect the source identity's recognizer")
-        return "\n".join(lines), to_image([render("retention", [], [], [], 0.0, "identity over time not measured")])
+        return "\n".join(lines), _empty_chart("identity over time not measured")
     kept = Counter(model for row in timeline.rows for model in row.models)
     models = ", ".join(f"{name} {count} face(s)" for name, count in kept.most_common())
     flagged = any(timeline.flagged().values())
     lines[:0] = [timeline.summary(), *([] if flagged else ["flagged frames: none"]), f"models kept: {models or 'none'}"]
     return "\n".join(lines), to_image([render("timeline", timeline)])
+
+
+def _empty_chart(caption: str) -> torch.Tensor:
+    """The chart output when nothing was scored: an empty retention chart captioned ``caption``, IMAGE [1, H, W, 3]."""
+    return to_image([render("retention", [], [], [], 0.0, caption)])
 
 
 def _spans(gaps: tuple[tuple[int, int], ...]) -> str:
@@ -346,7 +351,7 @@ def _retention(
     """Retention scores, summary text and chart of a swapped batch (an explanation and an empty chart when not measured)."""
     if recognizer is None:
         text = "identity retention not measured: connect the source identity's recognizer (and keep measure_retention on)"
-        return [], text, to_image([render("retention", [], [], [], 0.0, "retention not measured")])
+        return [], text, _empty_chart("retention not measured")
     pair = (second_recognizer, second_source) if second_recognizer is not None and second_source is not None else (None, None)
     try:
         swapped = Frames.from_library(result.images, "Face Swap (swapped)")  # our own output: no second scan
@@ -355,7 +360,7 @@ def _retention(
         return (
             [],
             f"identity retention not measured: {error}",
-            to_image([render("retention", [], [], [], 0.0, "retention not measured")]),
+            _empty_chart("retention not measured"),
         )
     labels = [f"{face.image_index}.{face.face_index}" for face in report.faces]
     chart = render(

@@ -1,7 +1,7 @@
 """The ``score`` subcommand: ``face-identity score DATASET... --reference REF [...]``.
 
-``face_identity.cli`` registers it with ``add_score_parser(commands, _add_model_options,
-_load_detector, _load_recognizer)``, so the model options and their loading stay the CLI's own.
+``face_identity.cli`` registers it with ``add_score_parser(commands)``; the model options and their loading are the
+other commands' (``cli_models``).
 Exit status: 0, or 2 when any image could not be read (its row says why; every other row is
 written, and the summary printed, first).
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..cli_models import add_model_options, load_detector_from, load_recognizer_from
 from ..detect import FaceDetector
 from ..embed import ArcFaceRecognizer
 from ..validate import integer_argument, number_argument
@@ -28,21 +28,12 @@ DEFAULT_OUT_PARQUET = "face_identity_scores.parquet"
 DEFAULT_OUT_CSV = "face_identity_scores.csv"
 
 
-def load_models(
-    args: argparse.Namespace,
-    load_detector: Callable[[argparse.Namespace], FaceDetector],
-    load_recognizer: Callable[[argparse.Namespace], ArcFaceRecognizer],
-) -> tuple[FaceDetector, ArcFaceRecognizer]:
+def load_models(args: argparse.Namespace) -> tuple[FaceDetector, ArcFaceRecognizer]:
     """Both models from the parsed model options (module level, so ``partial(load_models, ...)`` pickles for Ray)."""
-    return load_detector(args), load_recognizer(args)
+    return load_detector_from(args), load_recognizer_from(args)
 
 
-def add_score_parser(
-    commands: Any,
-    add_model_options: Callable[[argparse.ArgumentParser], None],
-    load_detector: Callable[[argparse.Namespace], FaceDetector],
-    load_recognizer: Callable[[argparse.Namespace], ArcFaceRecognizer],
-) -> argparse.ArgumentParser:
+def add_score_parser(commands: Any) -> argparse.ArgumentParser:
     """Add ``score`` to the CLI's subparsers; its handler is ``run_score``."""
     parser = commands.add_parser(
         "score",
@@ -98,14 +89,14 @@ def add_score_parser(
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_options(parser)
-    parser.set_defaults(handler=run_score, load_detector=load_detector, load_recognizer=load_recognizer)
+    parser.set_defaults(handler=run_score)
     return parser
 
 
 def run_score(args: argparse.Namespace) -> int:
     """Run ``score_dataset`` from parsed arguments; print the summary. 0, or 2 if any file was unreadable."""
     out = args.out or Path(DEFAULT_OUT_PARQUET if parquet_available() else DEFAULT_OUT_CSV)
-    models = partial(load_models, args, args.load_detector, args.load_recognizer)
+    models = partial(load_models, args)
 
     def note(text: str) -> None:
         print(text, file=sys.stderr)
