@@ -3,8 +3,7 @@
 Matches insightface's ``face_align.norm_crop``: least-squares similarity (scikit-image's
 ``SimilarityTransform.estimate``, here in numpy) from the landmarks to the template, then
 ``cv2.warpAffine`` with bilinear interpolation and a constant 0 border (``geometry.warp_face``).
-The crop and paste warps themselves live in ``geometry``; ``warp_face``, ``crop_validity_mask``,
-``paste_mask`` and ``paste_back`` are re-exported here under their old import path.
+The crop and paste warps themselves live in ``geometry``.
 """
 
 from __future__ import annotations
@@ -19,11 +18,7 @@ from numpy.typing import NDArray
 
 from .errors import InvalidArgumentError, InvalidImageError, InvalidLandmarksError
 from .frames import Frames, frames_per_chunk
-from .geometry import check_image, invert
-from .geometry import crop_validity_mask as crop_validity_mask
-from .geometry import paste_back as paste_back
-from .geometry import paste_mask as paste_mask
-from .geometry import warp_face as warp_face
+from .geometry import check_image, crop_validity_mask, invert, paste_back, warp_face
 from .types import AffineMatrix, Face, FaceBatch, FloatImage, Landmarks5
 
 if TYPE_CHECKING:

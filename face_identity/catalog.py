@@ -6,7 +6,7 @@ Building or reading the catalog never touches the network; ``download.py`` does 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import InvalidArgumentError
 from .model_facts import ModelFacts, build_model_facts, role_of
@@ -101,31 +101,29 @@ def build_catalog() -> dict[str, ModelSpec]:
         "input_mean": 127.5,
         "input_std": 128.0,
     }
+    arcface: dict[str, Any] = {  # the three ArcFace-style recognizers are fed alike
+        "role": "recognizer",
+        "input_size": (112, 112),
+        "input_mean": 127.5,
+        "input_std": 127.5,
+        "template": "arcface_112",
+        "embedding_dim": 512,
+    }
     specs = [
         _facefusion(
             "arcface_w600k_r50",
-            role="recognizer",
             licence=INSIGHTFACE_LICENCE,
-            input_size=(112, 112),
-            input_mean=127.5,
-            input_std=127.5,
-            template="arcface_112",
+            **arcface,
             embedding_space=W600K_R50_SPACE,
-            embedding_dim=512,
             description="InsightFace ArcFace IResNet-50 trained on WebFace600K (buffalo_l), 512-d.",
             aliases=("insightface/models/buffalo_l/w600k_r50.onnx",),
         ),
         ModelSpec(
             name="arcface_glintr100",
-            role="recognizer",
             filename="glintr100.onnx",
             licence=INSIGHTFACE_LICENCE.replace("WebFace600K", "Glint360K"),
-            input_size=(112, 112),
-            input_mean=127.5,
-            input_std=127.5,
-            template="arcface_112",
+            **arcface,
             embedding_space=GLINTR100_SPACE,
-            embedding_dim=512,
             description="InsightFace ArcFace IResNet-100 trained on Glint360K (antelopev2), 512-d raw: InstantID, PuLID.",
             repo_id=ANTELOPEV2_REPO,
             sha256=GLINTR100_SHA256,
@@ -133,16 +131,11 @@ def build_catalog() -> dict[str, ModelSpec]:
         ),
         ModelSpec(
             name="auraface_v1",
-            role="recognizer",
             filename="auraface_v1.onnx",
             remote_filename="glintr100.onnx",
             licence=AURAFACE_LICENCE,
-            input_size=(112, 112),
-            input_mean=127.5,
-            input_std=127.5,
-            template="arcface_112",
+            **arcface,
             embedding_space=AURAFACE_SPACE,
-            embedding_dim=512,
             description="fal's AuraFace v1, an ArcFace-style ResNet-100, 512-d; its own space (not w600k_r50's): scoring "
             "and gates, not swaps. No calibrated threshold.",
             repo_id=AURAFACE_REPO,

@@ -22,7 +22,7 @@ from .pipeline import analyze
 from .protocols import Detector, Recognizer
 from .runtime import PROVIDER_CHOICES
 from .select import FaceSelection, parse_index_list
-from .store import load_identity
+from .store import IDENTITY_SUFFIX, load_identity
 from .types import Identity
 from .validate import integer_argument, number_argument
 
@@ -139,17 +139,18 @@ def load_models_from(args: argparse.Namespace) -> tuple[FaceDetector, ArcFaceRec
 
 def is_identity_file(path: Path) -> bool:
     """Whether a path argument names a saved identity (``.safetensors``) rather than a photo."""
-    return path.suffix.lower() == ".safetensors"
+    return path.suffix.lower() == IDENTITY_SUFFIX
 
 
-def identity_of(path: Path, detector: Detector | None, recognizer: Recognizer | None) -> Identity:
+def identity_of(path: Path, detector: Detector | None, recognizer: Recognizer | None, flip: bool = False) -> Identity:
     """The identity a path argument names: an identity file's, or that of the photo's first face (largest).
 
     A photo needs both models; without them the path is read as an identity file (whose error names the problem).
+    ``flip``: the photo's embedding is averaged with that of the mirrored face. Used by compare, swap and score.
     """
     if is_identity_file(path) or detector is None or recognizer is None:
         return load_identity(path)
-    analysis = analyze(detector, recognizer, [read_image(path)], FaceSelection(max_faces=1))
+    analysis = analyze(detector, recognizer, [read_image(path)], FaceSelection(max_faces=1), flip=flip)
     if analysis.identity is None:
         raise NoFaceFoundError(f"no face found in {path}; try --det-thresh 0.3 or a larger, frontal photo")
     return analysis.identity

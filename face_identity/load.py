@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args, overload
 
 from .detect import DetectionSettings, FaceDetector, TorchFaceDetector, load_face_detector
 from .embed import ArcFaceRecognizer, load_recognizer
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 FaceModelRole = Literal["landmarker", "occluder", "parser", "restorer"]
 """The roles of the ``model_facts`` table, run by one ``FaceModel`` class."""
-LOADED_ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper", "landmarker", "occluder", "parser", "restorer")
+LOADED_ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper", *get_args(FaceModelRole))
 """The roles ``load_model`` loads (a ``converter`` is loaded with the swapper that needs it)."""
 
 Folders = Sequence[str | os.PathLike[str]]

@@ -10,19 +10,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from face_identity.align import (
-    align_faces,
-    alignment_matrix,
-    crop_validity_mask,
-    estimate_similarity,
-    paste_back,
-    paste_mask,
-    template_points,
-    warp_face,
-    warp_faces_torch,
-)
+from face_identity.align import align_faces, alignment_matrix, estimate_similarity, template_points, warp_faces_torch
 from face_identity.detect import FaceDetector
 from face_identity.errors import InvalidArgumentError, InvalidImageError, InvalidLandmarksError
+from face_identity.geometry import crop_validity_mask, paste_back, paste_mask, warp_face
 from face_identity.types import Face
 
 if TYPE_CHECKING:

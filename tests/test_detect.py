@@ -12,13 +12,14 @@ import pytest
 from numpy.typing import NDArray
 
 import face_identity.detect.onnx_detector as detect_module
-from face_identity.align import alignment_matrix, warp_face
+from face_identity.align import alignment_matrix
 from face_identity.detect import DetectionSettings, FaceDetector, load_detector, pad_retry_margin, retry_fit_sizes
 from face_identity.detect.postprocess import anchor_centres, image_blob, letterbox, nms
 from face_identity.detect.scrfd import decode_scrfd, layout_for_outputs
 from face_identity.detect.yoloface import decode_yoloface
 from face_identity.devtools import synthetic
 from face_identity.errors import InvalidArgumentError, InvalidImageError, ModelMismatchError, ModelOutputError
+from face_identity.geometry import warp_face
 from face_identity.images import read_image
 from face_identity.runtime import ModelSession, TensorInfo
 

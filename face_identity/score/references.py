@@ -15,23 +15,21 @@ from numpy.typing import NDArray
 from .. import (
     Detector,
     FaceIdentityError,
-    FaceSelection,
     Identity,
     IncompatibleIdentitiesError,
     InvalidArgumentError,
-    NoFaceFoundError,
     Recognizer,
     average_identities,
-    load_identity,
 )
-from ..images import IMAGE_EXTENSIONS, find_images, read_image
-from ..pipeline import analyze
+from ..cli_models import identity_of
+from ..images import IMAGE_EXTENSIONS, find_images
 from ..progress import ProgressCallback
+from ..store import IDENTITY_SUFFIX
 from ..validate import refuse_reserved, safe_name
 
 logger = logging.getLogger(__name__)
 
-IDENTITY_SUFFIXES = (".safetensors",)
+IDENTITY_SUFFIXES = (IDENTITY_SUFFIX,)
 """Reference files with these suffixes are identity files (ours or ReActor face models), not images."""
 SINGLE_REFERENCE_NAME = "reference"
 """The name of the one identity of a run without a gallery."""
@@ -89,16 +87,9 @@ def _require_space(identity: Identity, recognizer: Recognizer, source: Path) -> 
 
 
 def identity_of_file(path: Path, detector: Detector, recognizer: Recognizer, flip: bool = False) -> Identity:
-    """An identity file as is, or the largest face of a reference image (``NoFaceFoundError`` when it has none)."""
-    if path.suffix.lower() in IDENTITY_SUFFIXES:
-        identity = load_identity(path)
-    else:
-        analysis = analyze(detector, recognizer, [read_image(path)], FaceSelection(max_faces=1), flip=flip)
-        if analysis.identity is None:
-            raise NoFaceFoundError(
-                f"no face found in the reference image {path}; try --det-thresh 0.3, or a larger, frontal photo"
-            )
-        identity = analysis.identity
+    """An identity file as is, or the largest face of a reference image (``NoFaceFoundError`` when it has none):
+    ``cli_models.identity_of``, the rule compare and swap read their path arguments by, and of this recognizer's space."""
+    identity = identity_of(path, detector, recognizer, flip)
     _require_space(identity, recognizer, path)
     return identity
 
