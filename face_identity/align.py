@@ -232,8 +232,7 @@ def align_frames(
     crops: list[NDArray[np.uint8]] = []
     masks: list[NDArray[np.float32]] = []
     aligned_batch: list[tuple[Face, ...]] = []
-    height, width = frames.size or max(frames.sizes, default=(1, 1))
-    for start, stop in frames.chunks(frames_per_chunk(height, width, device_frames=False)):
+    for start, stop in frames.chunks(frames_per_chunk(*frames.largest, device_frames=False)):
         for frame, image_faces in zip(frames.uint8(start, stop), faces.faces_per_image[start:stop], strict=True):
             image_crops, aligned = align_faces(frame, image_faces, template, crop_size)
             crops.extend(image_crops)

@@ -71,7 +71,7 @@ def draw_frames(
     if len(faces) != frames.count:
         raise InvalidArgumentError(f"{context}: faces of {len(faces)} image(s) for {frames.count} image(s)")
     drawn = []
-    for start, stop in frames.chunks(frames_per_chunk(*(frames.size or (1, 1)), device_frames=False)):
+    for start, stop in frames.chunks(frames_per_chunk(*frames.largest, device_frames=False)):
         for frame, image_faces in zip(frames.uint8(start, stop), faces.faces_per_image[start:stop], strict=True):
             drawn.append(draw_faces(frame, image_faces, show_scores, show_landmarks))
     return drawn

@@ -173,6 +173,12 @@ class Frames:
         return self.sizes[0] if len(set(self.sizes)) == 1 else (None if self.sizes else (0, 0))
 
     @property
+    def largest(self) -> tuple[int, int]:
+        """``(largest height, largest width)`` over the frames (of different frames when sizes differ), at least
+        ``(1, 1)``: what one frame of a chunk may take, for ``frames_per_chunk``."""
+        return max((h for h, _ in self.sizes), default=1) or 1, max((w for _, w in self.sizes), default=1) or 1
+
+    @property
     def is_tensor(self) -> bool:
         """Whether the frames are a torch tensor (possibly on a device), read without importing torch."""
         return hasattr(self.source, "detach")

@@ -211,8 +211,7 @@ def _stream(
     on_device = recognizer is not None and (align_on == "device" or (align_on == "auto" and not torch_device.startswith("cpu")))
     torch_detector = detector if isinstance(detector, TorchFaceDetector) and given is None else None
     if chunk_frames is None and frames.count:
-        height = max(h for h, _ in frames.sizes)
-        width = max(w for _, w in frames.sizes)
+        height, width = frames.largest
         canvas = None
         if torch_detector is not None:
             canvas = torch_detector.canvas_size(torch_detector.settings.det_size or (640, 640))

@@ -203,3 +203,9 @@ def test_no_module_on_the_image_path_imports_a_higher_layer(module: str) -> None
     assert own is not None
     higher = sorted(name for name in _imports(module) if (_layer(name) or -1) > own)
     assert higher == [], f"{module} imports {higher}, which sit above it"
+
+
+def test_largest_is_the_largest_height_and_the_largest_width_of_any_frames() -> None:
+    frames = Frames.of([np.zeros((100, 50, 3), np.uint8), np.zeros((40, 200, 3), np.uint8)])
+    assert frames.largest == (100, 200)  # not the size of the tallest frame: chunks must fit the widest too
+    assert Frames.of([]).largest == (1, 1)

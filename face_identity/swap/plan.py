@@ -272,8 +272,7 @@ def plan_swaps(
     if chunk_frames is not None and chunk_frames < 1:
         raise InvalidArgumentError(f"chunk_frames must be at least 1, got {chunk_frames}")
     embedder = _embedder(recognizer, selection)
-    largest = (max((h for h, _ in given.sizes), default=1), max((w for _, w in given.sizes), default=1))
-    step = chunk_frames or frames_per_chunk(*largest, memory_budget_mb)
+    step = chunk_frames or frames_per_chunk(*given.largest, memory_budget_mb)
     failures = skipped if skipped is not None else []
     hooks: dict[str, Any] = {} if check_cancel is None else {"on_image_done": lambda _index: check_cancel()}
     faces_per_frame: list[list[Face]] = []

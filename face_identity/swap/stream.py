@@ -185,8 +185,7 @@ def detect_and_swap(
         raise InvalidArgumentError(f"{context}: a detector is needed to find the faces to swap")
     if plan is not None and plan.count != frames.count:
         raise InvalidArgumentError(f"{context}: the swap plan covers {plan.count} frames but {frames.count} were given")
-    largest = (max((h for h, _ in frames.sizes), default=1), max((w for _, w in frames.sizes), default=1))
-    step = chunk_frames or frames_per_chunk(*largest, memory_budget_mb)
+    step = chunk_frames or frames_per_chunk(*frames.largest, memory_budget_mb)
     counts: list[int] = []
     targets: list[tuple[Face, ...]] = []
     skipped: list[SkippedFace] = []
